@@ -1,0 +1,349 @@
+//! HTTP bodies of the v1 contract, and the records (check-in, member, notice) that travel
+//! both over HTTP and inside desk events.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CenterId, CheckinId, DeskId, LocalId, MemberId, NoticeId};
+
+/// Every refused request answers `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberLogin {
+    pub member_no: String,
+    pub pin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberSession {
+    pub token: String,
+    pub member: Member,
+}
+
+/// A member as they see themselves (`GET /api/v1/me`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: MemberId,
+    pub member_no: String,
+    pub name: String,
+    pub plan: String,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    /// `None`: unlimited.
+    pub visits_per_month: Option<u32>,
+    /// Left this Korean month; `None`: unlimited.
+    pub visits_left: Option<u32>,
+    pub blocked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Center {
+    pub id: CenterId,
+    pub name: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinRequest {
+    pub center_id: CenterId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinEnvelope {
+    pub checkin: Checkin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckinStatus {
+    Admitted,
+    Pending,
+    Denied,
+    Voided,
+}
+
+impl CheckinStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckinStatus::Admitted => "admitted",
+            CheckinStatus::Pending => "pending",
+            CheckinStatus::Denied => "denied",
+            CheckinStatus::Voided => "voided",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CheckinStatus> {
+        match text {
+            "admitted" => Some(CheckinStatus::Admitted),
+            "pending" => Some(CheckinStatus::Pending),
+            "denied" => Some(CheckinStatus::Denied),
+            "voided" => Some(CheckinStatus::Voided),
+            _ => None,
+        }
+    }
+
+    /// Admitted and pending visits use up the pass; denied and voided ones do not.
+    pub fn counts_as_visit(self) -> bool {
+        matches!(self, CheckinStatus::Admitted | CheckinStatus::Pending)
+    }
+}
+
+/// How a check-in came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckinMethod {
+    /// The member tapped Enter in the app.
+    App,
+    /// Staff found the member in the desk's roster.
+    Roster,
+    /// Staff scanned the member's offline pass.
+    Pass,
+}
+
+impl CheckinMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckinMethod::App => "app",
+            CheckinMethod::Roster => "roster",
+            CheckinMethod::Pass => "pass",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CheckinMethod> {
+        match text {
+            "app" => Some(CheckinMethod::App),
+            "roster" => Some(CheckinMethod::Roster),
+            "pass" => Some(CheckinMethod::Pass),
+            _ => None,
+        }
+    }
+}
+
+/// One step in a check-in's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinChange {
+    pub at: DateTime<Utc>,
+    pub status: CheckinStatus,
+    /// `member`, `server`, or `desk:<desk_id>`.
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkin {
+    pub id: CheckinId,
+    pub member_id: MemberId,
+    pub center_id: CenterId,
+    pub center_name: String,
+    pub status: CheckinStatus,
+    pub method: CheckinMethod,
+    /// When the member came in (for outbox items: when the desk recorded it).
+    pub at: DateTime<Utc>,
+    /// Bumped on every change, so a desk never lets an older copy overwrite a newer one.
+    pub rev: u32,
+    /// The outbox id, when a desk recorded this check-in while offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_id: Option<LocalId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desk_id: Option<DeskId>,
+    pub history: Vec<CheckinChange>,
+}
+
+/// What staff should look at when this member walks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckinFlag {
+    FirstVisit,
+    ExpiringSoon,
+    Birthday,
+    PendingApproval,
+}
+
+/// A member as a desk's roster knows them: enough to recognise them and to decide offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterMember {
+    pub id: MemberId,
+    pub member_no: String,
+    pub name: String,
+    pub phone_last4: String,
+    pub plan: String,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub visits_per_month: Option<u32>,
+    /// As of the event that carried this record.
+    pub visits_left: Option<u32>,
+    pub blocked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_url: Option<String>,
+}
+
+/// Data of `checkin` and `checkin_updated` events: the card a desk shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinCard {
+    pub checkin: Checkin,
+    pub member: RosterMember,
+    pub flags: Vec<CheckinFlag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// An operator notice, in Korean first and English second.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub id: NoticeId,
+    pub severity: Severity,
+    pub text_ko: String,
+    pub text_en: String,
+    pub starts_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<Utc>>,
+    /// A cleared notice is sent once more with this set, so desks remove it.
+    #[serde(default)]
+    pub cleared: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairRequest {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairResponse {
+    pub desk_id: DeskId,
+    pub center_id: CenterId,
+    pub token: String,
+}
+
+/// `GET /api/v1/desk/snapshot`: what a desk needs when it cannot resume (`resumed: false`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeskSnapshot {
+    pub epoch: String,
+    /// Events up to and including this seq are reflected here.
+    pub head_seq: u64,
+    pub center: Center,
+    /// Members who visited this center in the last 90 days.
+    pub roster: Vec<RosterMember>,
+    /// Today's (Korean day) check-ins at this center.
+    pub today: Vec<CheckinCard>,
+    pub notices: Vec<Notice>,
+}
+
+// ---- admin ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCenter {
+    pub name: String,
+    #[serde(default)]
+    pub address: String,
+    /// `"06:00-23:00"` or `"24h"` (default).
+    #[serde(default)]
+    pub hours: Option<String>,
+    /// Check-ins wait for staff to admit or deny.
+    #[serde(default)]
+    pub requires_approval: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminCenter {
+    pub id: CenterId,
+    pub name: String,
+    pub address: String,
+    pub hours: String,
+    pub requires_approval: bool,
+    pub head_seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingCode {
+    pub center_id: CenterId,
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewMember {
+    pub member_no: String,
+    pub name: String,
+    pub phone: String,
+    pub pin: String,
+    pub plan: String,
+    /// `None`: unlimited.
+    #[serde(default)]
+    pub visits_per_month: Option<u32>,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    #[serde(default)]
+    pub birthday: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub created: u32,
+    pub updated: u32,
+    pub errors: Vec<ImportError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportError {
+    pub line: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRequest {
+    pub blocked: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewNotice {
+    pub severity: Severity,
+    pub text_ko: String,
+    pub text_en: String,
+    #[serde(default)]
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminDesk {
+    pub id: DeskId,
+    pub center_id: CenterId,
+    pub name: String,
+    pub paired_at: DateTime<Utc>,
+    pub revoked: bool,
+    pub online: bool,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub acked_seq: u64,
+}

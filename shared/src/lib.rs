@@ -1,0 +1,13 @@
+//! The gymgate wire contract (v1), ids, Korean calendar helpers and the check-in policy.
+//!
+//! Both the server and the desk depend on this crate, so the policy a desk applies offline
+//! is the very code the server applies online.
+
+pub mod api;
+pub mod ids;
+pub mod kst;
+pub mod policy;
+pub mod protocol;
+
+pub use ids::{CenterId, CheckinId, DeskId, LocalId, MemberId, NoticeId};
+pub use protocol::PROTOCOL_VERSION;

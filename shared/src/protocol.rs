@@ -1,0 +1,453 @@
+//! WebSocket messages between desk and server (`GET /ws/desk`). Every frame is a JSON text
+//! frame with a `"type"` field.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{CheckinCard, Notice, RosterMember};
+use crate::ids::{CenterId, CheckinId, DeskId, LocalId, MemberId};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame either side accepts. Events are small (a check-in card is ~1 KB); anything
+/// bigger is a bug or an attack.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DeskMessage {
+    /// First frame, within 10 s of connecting. `epoch` is `None` on a desk's first run.
+    Hello {
+        protocol: u32,
+        epoch: Option<String>,
+        last_seq: u64,
+    },
+    /// Cumulative: every event up to `seq` is stored on the desk.
+    Ack { seq: u64 },
+    Decide {
+        checkin_id: CheckinId,
+        decision: Decision,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    Record(OutboxRecord),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Admit,
+    Deny,
+    Void,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordMethod {
+    Roster,
+    Pass,
+}
+
+/// A check-in a desk made while it could not reach the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    pub local_id: LocalId,
+    pub member_id: MemberId,
+    pub at: DateTime<Utc>,
+    pub method: RecordMethod,
+    /// The scanned offline pass, for `method: "pass"`.
+    #[serde(default)]
+    pub proof: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Welcome {
+        desk_id: DeskId,
+        center_id: CenterId,
+        epoch: String,
+        head_seq: u64,
+        server_time: DateTime<Utc>,
+        resumed: bool,
+    },
+    Event(Event),
+    Recorded {
+        local_id: LocalId,
+        status: RecordStatus,
+        #[serde(default)]
+        checkin_id: Option<CheckinId>,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    Error { code: String, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordStatus {
+    /// A new check-in was created.
+    Accepted,
+    /// This `local_id` was recorded before; `checkin_id` is the original's.
+    Duplicate,
+    /// The visit happened but the policy says no (e.g. visited elsewhere today): staff must look.
+    Conflict,
+    /// The item itself is invalid (unknown member, bad proof, impossible time).
+    Rejected,
+}
+
+impl RecordStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordStatus::Accepted => "accepted",
+            RecordStatus::Duplicate => "duplicate",
+            RecordStatus::Conflict => "conflict",
+            RecordStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RecordStatus> {
+        match text {
+            "accepted" => Some(RecordStatus::Accepted),
+            "duplicate" => Some(RecordStatus::Duplicate),
+            "conflict" => Some(RecordStatus::Conflict),
+            "rejected" => Some(RecordStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Checkin,
+    CheckinUpdated,
+    Member,
+    Notice,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Checkin => "checkin",
+            EventKind::CheckinUpdated => "checkin_updated",
+            EventKind::Member => "member",
+            EventKind::Notice => "notice",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        match text {
+            "checkin" => Some(EventKind::Checkin),
+            "checkin_updated" => Some(EventKind::CheckinUpdated),
+            "member" => Some(EventKind::Member),
+            "notice" => Some(EventKind::Notice),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a center's event log. `data` depends on `kind`; see [`Event::payload`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+    pub data: serde_json::Value,
+}
+
+/// An event's data, typed by its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventPayload {
+    Checkin(CheckinCard),
+    CheckinUpdated(CheckinCard),
+    Member(RosterMember),
+    Notice(Notice),
+}
+
+impl EventPayload {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            EventPayload::Checkin(_) => EventKind::Checkin,
+            EventPayload::CheckinUpdated(_) => EventKind::CheckinUpdated,
+            EventPayload::Member(_) => EventKind::Member,
+            EventPayload::Notice(_) => EventKind::Notice,
+        }
+    }
+
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        match self {
+            EventPayload::Checkin(card) | EventPayload::CheckinUpdated(card) => {
+                serde_json::to_string(card)
+            }
+            EventPayload::Member(member) => serde_json::to_string(member),
+            EventPayload::Notice(notice) => serde_json::to_string(notice),
+        }
+    }
+}
+
+impl Event {
+    pub fn payload(&self) -> Result<EventPayload, serde_json::Error> {
+        let data = self.data.clone();
+        Ok(match self.kind {
+            EventKind::Checkin => EventPayload::Checkin(serde_json::from_value(data)?),
+            EventKind::CheckinUpdated => {
+                EventPayload::CheckinUpdated(serde_json::from_value(data)?)
+            }
+            EventKind::Member => EventPayload::Member(serde_json::from_value(data)?),
+            EventKind::Notice => EventPayload::Notice(serde_json::from_value(data)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::*;
+    use crate::ids::*;
+    use serde_json::json;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-10T01:02:03Z")
+            .expect("rfc3339")
+            .with_timezone(&Utc)
+    }
+
+    fn round_trip<T>(value: &T, expected: serde_json::Value)
+    where
+        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
+    {
+        let encoded = serde_json::to_value(value).expect("encode");
+        assert_eq!(encoded, expected, "wire form");
+        let decoded: T = serde_json::from_value(encoded).expect("decode");
+        assert_eq!(&decoded, value);
+    }
+
+    fn member() -> RosterMember {
+        RosterMember {
+            id: MemberId::new("m1"),
+            member_no: "100001".into(),
+            name: "김민준".into(),
+            phone_last4: "1234".into(),
+            plan: "월 8회".into(),
+            valid_from: "2026-03-01".parse().expect("date"),
+            valid_until: "2026-03-31".parse().expect("date"),
+            visits_per_month: Some(8),
+            visits_left: Some(7),
+            blocked: false,
+            birthday: None,
+            photo_url: None,
+        }
+    }
+
+    fn card() -> CheckinCard {
+        CheckinCard {
+            checkin: Checkin {
+                id: CheckinId::new("c1"),
+                member_id: MemberId::new("m1"),
+                center_id: CenterId::new("ctr1"),
+                center_name: "강남점".into(),
+                status: CheckinStatus::Admitted,
+                method: CheckinMethod::App,
+                at: at(),
+                rev: 1,
+                local_id: None,
+                desk_id: None,
+                history: vec![CheckinChange {
+                    at: at(),
+                    status: CheckinStatus::Admitted,
+                    by: "member".into(),
+                    reason: None,
+                }],
+            },
+            member: member(),
+            flags: vec![CheckinFlag::FirstVisit],
+        }
+    }
+
+    #[test]
+    fn desk_messages_round_trip() {
+        round_trip(
+            &DeskMessage::Hello {
+                protocol: 1,
+                epoch: Some("e1".into()),
+                last_seq: 41,
+            },
+            json!({"type": "hello", "protocol": 1, "epoch": "e1", "last_seq": 41}),
+        );
+        round_trip(
+            &DeskMessage::Hello {
+                protocol: 1,
+                epoch: None,
+                last_seq: 0,
+            },
+            json!({"type": "hello", "protocol": 1, "epoch": null, "last_seq": 0}),
+        );
+        round_trip(
+            &DeskMessage::Ack { seq: 42 },
+            json!({"type": "ack", "seq": 42}),
+        );
+        round_trip(
+            &DeskMessage::Decide {
+                checkin_id: CheckinId::new("c1"),
+                decision: Decision::Void,
+                reason: Some("tapped by mistake".into()),
+            },
+            json!({"type": "decide", "checkin_id": "c1", "decision": "void", "reason": "tapped by mistake"}),
+        );
+        round_trip(
+            &DeskMessage::Record(OutboxRecord {
+                local_id: LocalId::new("l1"),
+                member_id: MemberId::new("m1"),
+                at: at(),
+                method: RecordMethod::Roster,
+                proof: None,
+            }),
+            json!({"type": "record", "local_id": "l1", "member_id": "m1", "at": "2026-03-10T01:02:03Z", "method": "roster", "proof": null}),
+        );
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        round_trip(
+            &ServerMessage::Welcome {
+                desk_id: DeskId::new("d1"),
+                center_id: CenterId::new("ctr1"),
+                epoch: "e1".into(),
+                head_seq: 42,
+                server_time: at(),
+                resumed: true,
+            },
+            json!({"type": "welcome", "desk_id": "d1", "center_id": "ctr1", "epoch": "e1",
+                   "head_seq": 42, "server_time": "2026-03-10T01:02:03Z", "resumed": true}),
+        );
+        round_trip(
+            &ServerMessage::Recorded {
+                local_id: LocalId::new("l1"),
+                status: RecordStatus::Conflict,
+                checkin_id: None,
+                reason: Some("already_checked_in_today".into()),
+            },
+            json!({"type": "recorded", "local_id": "l1", "status": "conflict", "checkin_id": null,
+                   "reason": "already_checked_in_today"}),
+        );
+        round_trip(
+            &ServerMessage::Error {
+                code: "malformed_frame".into(),
+                message: "expected JSON".into(),
+            },
+            json!({"type": "error", "code": "malformed_frame", "message": "expected JSON"}),
+        );
+    }
+
+    #[test]
+    fn every_event_kind_round_trips_with_typed_payload() {
+        let notice = Notice {
+            id: NoticeId::new("n1"),
+            severity: Severity::Warning,
+            text_ko: "서버 점검 중입니다".into(),
+            text_en: "Server maintenance".into(),
+            starts_at: at(),
+            ends_at: None,
+            cleared: false,
+        };
+        for payload in [
+            EventPayload::Checkin(card()),
+            EventPayload::CheckinUpdated(card()),
+            EventPayload::Member(member()),
+            EventPayload::Notice(notice),
+        ] {
+            let data: serde_json::Value =
+                serde_json::from_str(&payload.to_json().expect("encode")).expect("json");
+            let message = ServerMessage::Event(Event {
+                seq: 7,
+                at: at(),
+                kind: payload.kind(),
+                data: data.clone(),
+            });
+            let text = serde_json::to_string(&message).expect("encode");
+            let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(value["type"], "event");
+            assert_eq!(value["kind"], payload.kind().as_str());
+            assert_eq!(value["data"], data);
+            let back: ServerMessage = serde_json::from_str(&text).expect("decode");
+            let ServerMessage::Event(event) = back else {
+                panic!("not an event: {back:?}");
+            };
+            assert_eq!(event.payload().expect("payload"), payload);
+            assert_eq!(EventKind::parse(payload.kind().as_str()), Some(payload.kind()));
+        }
+    }
+
+    #[test]
+    fn http_bodies_round_trip() {
+        round_trip(
+            &ErrorBody::new("pass_expired", "the pass has expired"),
+            json!({"error": {"code": "pass_expired", "message": "the pass has expired"}}),
+        );
+        round_trip(
+            &CheckinRequest {
+                center_id: CenterId::new("ctr1"),
+            },
+            json!({"center_id": "ctr1"}),
+        );
+        round_trip(
+            &PairResponse {
+                desk_id: DeskId::new("d1"),
+                center_id: CenterId::new("ctr1"),
+                token: "t".into(),
+            },
+            json!({"desk_id": "d1", "center_id": "ctr1", "token": "t"}),
+        );
+        let envelope = CheckinEnvelope {
+            checkin: card().checkin,
+        };
+        let text = serde_json::to_string(&envelope).expect("encode");
+        assert_eq!(
+            serde_json::from_str::<CheckinEnvelope>(&text).expect("decode"),
+            envelope
+        );
+        assert!(!text.contains("local_id"), "absent options are omitted");
+    }
+
+    #[test]
+    fn unknown_and_malformed_messages_are_errors_not_panics() {
+        for bad in [
+            r#"{"type":"launch_missiles"}"#,
+            r#"{"seq":1}"#,
+            r#"{"type":"ack"}"#,
+            r#"{"type":"ack","seq":-1}"#,
+            r#"{"type":"hello","protocol":1,"last_seq":"#,
+            "",
+            "[]",
+        ] {
+            assert!(
+                serde_json::from_str::<DeskMessage>(bad).is_err(),
+                "{bad} should not decode"
+            );
+        }
+    }
+
+    #[test]
+    fn status_words_round_trip() {
+        for s in [
+            RecordStatus::Accepted,
+            RecordStatus::Duplicate,
+            RecordStatus::Conflict,
+            RecordStatus::Rejected,
+        ] {
+            assert_eq!(RecordStatus::parse(s.as_str()), Some(s));
+        }
+        for s in [
+            CheckinStatus::Admitted,
+            CheckinStatus::Pending,
+            CheckinStatus::Denied,
+            CheckinStatus::Voided,
+        ] {
+            assert_eq!(CheckinStatus::parse(s.as_str()), Some(s));
+        }
+        for m in [CheckinMethod::App, CheckinMethod::Roster, CheckinMethod::Pass] {
+            assert_eq!(CheckinMethod::parse(m.as_str()), Some(m));
+        }
+    }
+}
