@@ -57,14 +57,22 @@ mod tests {
     use super::*;
 
     fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("rfc3339").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("rfc3339")
+            .with_timezone(&Utc)
     }
 
     #[test]
     fn korean_day_starts_at_15_utc() {
         // 14:59 UTC on the 1st is 23:59 KST on the 1st; 15:00 UTC is already the 2nd in Korea.
-        assert_eq!(date_of(utc("2026-03-01T14:59:59Z")).to_string(), "2026-03-01");
-        assert_eq!(date_of(utc("2026-03-01T15:00:00Z")).to_string(), "2026-03-02");
+        assert_eq!(
+            date_of(utc("2026-03-01T14:59:59Z")).to_string(),
+            "2026-03-01"
+        );
+        assert_eq!(
+            date_of(utc("2026-03-01T15:00:00Z")).to_string(),
+            "2026-03-02"
+        );
         let (start, end) = day_bounds(utc("2026-03-01T20:00:00Z"));
         assert_eq!(start, utc("2026-03-01T15:00:00Z"));
         assert_eq!(end, utc("2026-03-02T15:00:00Z"));

@@ -186,7 +186,9 @@ mod tests {
     use super::*;
 
     fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("rfc3339").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("rfc3339")
+            .with_timezone(&Utc)
     }
 
     fn date(s: &str) -> NaiveDate {
@@ -217,20 +219,40 @@ mod tests {
         let none = VisitHistory::default();
         // 2026-02-28T15:00Z is already March 1st 00:00 in Korea: the first valid minute.
         assert_eq!(
-            evaluate(&p, &none, &OpeningHours::ALWAYS, utc("2026-02-28T14:59:59Z")),
+            evaluate(
+                &p,
+                &none,
+                &OpeningHours::ALWAYS,
+                utc("2026-02-28T14:59:59Z")
+            ),
             Err(Refusal::PassNotStarted)
         );
         assert_eq!(
-            evaluate(&p, &none, &OpeningHours::ALWAYS, utc("2026-02-28T15:00:00Z")),
+            evaluate(
+                &p,
+                &none,
+                &OpeningHours::ALWAYS,
+                utc("2026-02-28T15:00:00Z")
+            ),
             Ok(())
         );
         // valid_until is inclusive: the last valid moment is March 31st 23:59 KST.
         assert_eq!(
-            evaluate(&p, &none, &OpeningHours::ALWAYS, utc("2026-03-31T14:59:59Z")),
+            evaluate(
+                &p,
+                &none,
+                &OpeningHours::ALWAYS,
+                utc("2026-03-31T14:59:59Z")
+            ),
             Ok(())
         );
         assert_eq!(
-            evaluate(&p, &none, &OpeningHours::ALWAYS, utc("2026-03-31T15:00:00Z")),
+            evaluate(
+                &p,
+                &none,
+                &OpeningHours::ALWAYS,
+                utc("2026-03-31T15:00:00Z")
+            ),
             Err(Refusal::PassExpired)
         );
     }
@@ -257,7 +279,10 @@ mod tests {
             ..pass()
         };
         assert_eq!(visits_left(&unlimited, &eight), None);
-        assert_eq!(evaluate(&unlimited, &eight, &OpeningHours::ALWAYS, at), Ok(()));
+        assert_eq!(
+            evaluate(&unlimited, &eight, &OpeningHours::ALWAYS, at),
+            Ok(())
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub enum DeskMessage {
         last_seq: u64,
     },
     /// Cumulative: every event up to `seq` is stored on the desk.
-    Ack { seq: u64 },
+    Ack {
+        seq: u64,
+    },
     Decide {
         checkin_id: CheckinId,
         decision: Decision,
@@ -80,7 +82,10 @@ pub enum ServerMessage {
         #[serde(default)]
         reason: Option<String>,
     },
-    Error { code: String, message: String },
+    Error {
+        code: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -375,7 +380,10 @@ mod tests {
                 panic!("not an event: {back:?}");
             };
             assert_eq!(event.payload().expect("payload"), payload);
-            assert_eq!(EventKind::parse(payload.kind().as_str()), Some(payload.kind()));
+            assert_eq!(
+                EventKind::parse(payload.kind().as_str()),
+                Some(payload.kind())
+            );
         }
     }
 
@@ -446,7 +454,11 @@ mod tests {
         ] {
             assert_eq!(CheckinStatus::parse(s.as_str()), Some(s));
         }
-        for m in [CheckinMethod::App, CheckinMethod::Roster, CheckinMethod::Pass] {
+        for m in [
+            CheckinMethod::App,
+            CheckinMethod::Roster,
+            CheckinMethod::Pass,
+        ] {
             assert_eq!(CheckinMethod::parse(m.as_str()), Some(m));
         }
     }

@@ -1,0 +1,277 @@
+//! The operations that create and change check-ins. Each runs inside one write job, so its
+//! policy reads and its writes are serialised with every other check-in: two taps of the same
+//! member racing each other cannot both pass "once per center per day".
+
+use chrono::{DateTime, Utc};
+use gymgate_shared::api::{Checkin, CheckinChange, CheckinMethod, CheckinStatus};
+use gymgate_shared::protocol::{Decision, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
+use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, policy};
+use rusqlite::OptionalExtension;
+
+use crate::error::AppError;
+use crate::model;
+use crate::store::{WriteCtx, ts};
+
+/// How far an offline record's time may lie in the future (desk clocks drift) or the past
+/// (a desk offline over a long weekend).
+const RECORD_MAX_FUTURE: chrono::Duration = chrono::Duration::minutes(10);
+const RECORD_MAX_AGE: chrono::Duration = chrono::Duration::days(14);
+
+pub struct TapResult {
+    pub checkin: Checkin,
+    /// False when the idempotency key had already created this check-in.
+    pub created: bool,
+}
+
+/// A member taps Enter at a center.
+pub fn tap(
+    ctx: &mut WriteCtx<'_>,
+    member_id: &MemberId,
+    center_id: &CenterId,
+    idempotency_key: &str,
+) -> Result<TapResult, AppError> {
+    let conn: &rusqlite::Connection = ctx.tx;
+    let earlier: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT center_id, checkin_id FROM idempotency_keys WHERE member_id = ?1 AND key = ?2",
+        )?
+        .query_row([member_id.as_str(), idempotency_key], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if let Some((earlier_center, checkin_id)) = earlier {
+        if earlier_center != center_id.as_str() {
+            return Err(AppError::conflict(
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used for a check-in at another center",
+            ));
+        }
+        let checkin = model::load_checkin(conn, &CheckinId::new(checkin_id))?
+            .ok_or_else(|| AppError::Internal("idempotency key points nowhere".into()))?;
+        return Ok(TapResult {
+            checkin,
+            created: false,
+        });
+    }
+    let center = model::load_center(conn, center_id)?
+        .ok_or_else(|| AppError::not_found("unknown_center", "no such center"))?;
+    let member = model::load_member(conn, member_id)?
+        .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown member"))?;
+    let now = ctx.now;
+    let history = model::visit_history(conn, member_id, Some(center_id), now)?;
+    policy::evaluate(&member.pass(), &history, &center.hours, now).map_err(AppError::Refused)?;
+
+    let status = if center.requires_approval {
+        CheckinStatus::Pending
+    } else {
+        CheckinStatus::Admitted
+    };
+    let checkin = Checkin {
+        id: CheckinId::generate(),
+        member_id: member_id.clone(),
+        center_id: center_id.clone(),
+        center_name: center.name.clone(),
+        status,
+        method: CheckinMethod::App,
+        at: now,
+        rev: 1,
+        local_id: None,
+        desk_id: None,
+        history: vec![CheckinChange {
+            at: now,
+            status,
+            by: "member".into(),
+            reason: None,
+        }],
+    };
+    model::insert_checkin(conn, &checkin)?;
+    conn.prepare_cached(
+        "INSERT INTO idempotency_keys (member_id, key, center_id, checkin_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(rusqlite::params![
+        member_id.as_str(),
+        idempotency_key,
+        center_id.as_str(),
+        checkin.id.as_str(),
+        ts(now)
+    ])?;
+    let card = model::card(conn, checkin.clone())?;
+    ctx.append_event(center_id, &EventPayload::Checkin(card))?;
+    Ok(TapResult {
+        checkin,
+        created: true,
+    })
+}
+
+/// Staff at a desk admit, deny or void a check-in of their own center.
+pub fn decide(
+    ctx: &mut WriteCtx<'_>,
+    desk_id: &DeskId,
+    desk_center: &CenterId,
+    checkin_id: &CheckinId,
+    decision: Decision,
+    reason: Option<String>,
+) -> Result<Checkin, AppError> {
+    let conn: &rusqlite::Connection = ctx.tx;
+    // Another center's check-in is reported exactly like a missing one: a desk learns nothing
+    // about other centers, not even that an id exists.
+    let mut checkin = model::load_checkin(conn, checkin_id)?
+        .filter(|c| &c.center_id == desk_center)
+        .ok_or_else(|| {
+            AppError::not_found("unknown_checkin", format!("no check-in {checkin_id} here"))
+        })?;
+    let next = match (decision, checkin.status) {
+        (Decision::Admit, CheckinStatus::Pending) => CheckinStatus::Admitted,
+        (Decision::Deny, CheckinStatus::Pending) => CheckinStatus::Denied,
+        (Decision::Void, CheckinStatus::Admitted | CheckinStatus::Pending) => CheckinStatus::Voided,
+        (decision, status) => {
+            return Err(AppError::conflict(
+                "invalid_transition",
+                format!("cannot {decision:?} a check-in that is {}", status.as_str())
+                    .to_lowercase(),
+            ));
+        }
+    };
+    let reason = reason
+        .map(|r| r.chars().take(500).collect::<String>())
+        .filter(|r| !r.trim().is_empty());
+    checkin.status = next;
+    checkin.rev += 1;
+    checkin.history.push(CheckinChange {
+        at: ctx.now,
+        status: next,
+        by: format!("desk:{desk_id}"),
+        reason,
+    });
+    model::update_checkin(conn, &checkin)?;
+    let card = model::card(conn, checkin.clone())?;
+    ctx.append_event(desk_center, &EventPayload::CheckinUpdated(card))?;
+    Ok(checkin)
+}
+
+pub struct RecordResult {
+    pub local_id: LocalId,
+    pub status: RecordStatus,
+    pub checkin_id: Option<CheckinId>,
+    pub reason: Option<String>,
+}
+
+/// A desk sends a check-in it made while offline. Idempotent by `local_id`: the second time
+/// it answers `duplicate` with the first outcome's check-in and reason.
+pub fn record(
+    ctx: &mut WriteCtx<'_>,
+    desk_id: &DeskId,
+    desk_center: &CenterId,
+    item: &OutboxRecord,
+) -> Result<RecordResult, AppError> {
+    let conn: &rusqlite::Connection = ctx.tx;
+    let earlier: Option<(String, Option<String>, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT desk_id, checkin_id, reason FROM outbox_records WHERE local_id = ?1",
+        )?
+        .query_row([item.local_id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    if let Some((earlier_desk, checkin_id, reason)) = earlier {
+        if earlier_desk != desk_id.as_str() {
+            // A local_id is a UUID: another desk using it is forged or broken, not a retry.
+            return Ok(RecordResult {
+                local_id: item.local_id.clone(),
+                status: RecordStatus::Rejected,
+                checkin_id: None,
+                reason: Some("local_id_taken".into()),
+            });
+        }
+        return Ok(RecordResult {
+            local_id: item.local_id.clone(),
+            status: RecordStatus::Duplicate,
+            checkin_id: checkin_id.map(CheckinId::new),
+            reason,
+        });
+    }
+
+    let (status, checkin_id, reason) = judge_record(ctx, desk_id, desk_center, item)?;
+    ctx.tx
+        .prepare_cached(
+            "INSERT INTO outbox_records (local_id, desk_id, member_id, at, status, checkin_id,
+                                         reason, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(rusqlite::params![
+            item.local_id.as_str(),
+            desk_id.as_str(),
+            item.member_id.as_str(),
+            ts(item.at),
+            status.as_str(),
+            checkin_id.as_ref().map(CheckinId::as_str),
+            reason,
+            ts(ctx.now),
+        ])?;
+    Ok(RecordResult {
+        local_id: item.local_id.clone(),
+        status,
+        checkin_id,
+        reason,
+    })
+}
+
+fn judge_record(
+    ctx: &mut WriteCtx<'_>,
+    desk_id: &DeskId,
+    desk_center: &CenterId,
+    item: &OutboxRecord,
+) -> Result<(RecordStatus, Option<CheckinId>, Option<String>), AppError> {
+    let conn: &rusqlite::Connection = ctx.tx;
+    let rejected = |reason: &str| Ok((RecordStatus::Rejected, None, Some(reason.to_owned())));
+    if !in_window(item.at, ctx.now) {
+        return rejected("time_out_of_range");
+    }
+    if item.method == RecordMethod::Pass {
+        // Offline passes (signed QR codes) are not issued yet, so no proof can be genuine.
+        return rejected("pass_proof_invalid");
+    }
+    let Some(member) = model::load_member(conn, &item.member_id)? else {
+        return rejected("unknown_member");
+    };
+    let Some(center) = model::load_center(conn, desk_center)? else {
+        return Err(AppError::Internal("desk's center is missing".into()));
+    };
+    let history = model::visit_history(conn, &member.id, Some(desk_center), item.at)?;
+    if let Err(refusal) = policy::evaluate(&member.pass(), &history, &center.hours, item.at) {
+        return Ok((
+            RecordStatus::Conflict,
+            None,
+            Some(refusal.code().to_owned()),
+        ));
+    }
+    // Staff already let this member in: an offline check-in is admitted even where the
+    // center normally approves check-ins by hand.
+    let checkin = Checkin {
+        id: CheckinId::generate(),
+        member_id: member.id.clone(),
+        center_id: desk_center.clone(),
+        center_name: center.name.clone(),
+        status: CheckinStatus::Admitted,
+        method: CheckinMethod::Roster,
+        at: item.at,
+        rev: 1,
+        local_id: Some(item.local_id.clone()),
+        desk_id: Some(desk_id.clone()),
+        history: vec![CheckinChange {
+            at: item.at,
+            status: CheckinStatus::Admitted,
+            by: format!("desk:{desk_id}"),
+            reason: Some("recorded offline".into()),
+        }],
+    };
+    model::insert_checkin(conn, &checkin)?;
+    let card = model::card(conn, checkin.clone())?;
+    ctx.append_event(desk_center, &EventPayload::Checkin(card))?;
+    Ok((RecordStatus::Accepted, Some(checkin.id), None))
+}
+
+fn in_window(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    at <= now + RECORD_MAX_FUTURE && at >= now - RECORD_MAX_AGE
+}

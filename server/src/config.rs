@@ -1,0 +1,69 @@
+//! Server settings. Defaults are the production values; tests shorten the timers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db_path: PathBuf,
+    /// Bearer token of the admin API. Compared in constant time; never logged.
+    pub admin_token: String,
+    /// Events are kept at least this long; desks further behind take a snapshot.
+    pub retention: chrono::Duration,
+    pub pairing_code_ttl: chrono::Duration,
+    pub member_token_ttl: chrono::Duration,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest WebSocket message a desk may send.
+    pub max_frame_bytes: usize,
+    /// Largest JSON request body.
+    pub max_body_bytes: usize,
+    /// Largest CSV member import.
+    pub max_import_bytes: usize,
+    /// A desk must say hello within this.
+    pub hello_timeout: Duration,
+    pub ping_interval: Duration,
+    /// A desk silent this long (no frame, not even a pong) is dead.
+    pub idle_timeout: Duration,
+    /// A send to a desk that takes longer than this means the desk is stuck.
+    pub write_timeout: Duration,
+    /// Live events waiting for one desk before it counts as too slow.
+    pub send_queue_depth: usize,
+    pub taps_per_member_per_minute: u32,
+    pub logins_per_member_per_minute: u32,
+    pub pair_attempts_per_ip_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: gymgate_shared::protocol::MAX_FRAME_BYTES,
+            max_body_bytes: 64 * 1024,
+            max_import_bytes: 8 * 1024 * 1024,
+            hello_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(15),
+            send_queue_depth: 256,
+            taps_per_member_per_minute: 10,
+            logins_per_member_per_minute: 10,
+            pair_attempts_per_ip_per_minute: 10,
+        }
+    }
+}
+
+impl Config {
+    pub fn new(db_path: impl Into<PathBuf>, admin_token: impl Into<String>) -> Config {
+        Config {
+            db_path: db_path.into(),
+            admin_token: admin_token.into(),
+            retention: chrono::Duration::days(30),
+            pairing_code_ttl: chrono::Duration::hours(24),
+            member_token_ttl: chrono::Duration::days(30),
+            limits: Limits::default(),
+        }
+    }
+}

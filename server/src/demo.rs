@@ -1,0 +1,197 @@
+//! `gymgate-server demo`: a ready-to-look-at server with a center, ~200 members with Korean
+//! names, a known pairing code, and simulated members tapping Enter.
+
+use std::time::Duration;
+
+use chrono::{Datelike, Duration as Days, NaiveDate, Utc};
+use gymgate_shared::api::NewMember;
+use gymgate_shared::{CenterId, MemberId};
+use rand::seq::IndexedRandom;
+
+use crate::checkins;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::store::ts;
+use crate::tokens;
+
+pub const DEMO_CENTER_NAME: &str = "강남점";
+pub const DEMO_PAIRING_CODE: &str = "DEMO0-GYM00";
+pub const DEMO_PIN: &str = "1234";
+pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token";
+pub const DEMO_MEMBERS: usize = 200;
+/// The first demo member number; the rest follow.
+pub const FIRST_MEMBER_NO: u32 = 100_001;
+
+const SURNAMES: [&str; 20] = [
+    "김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황",
+    "안", "송", "류", "홍",
+];
+const GIVEN: [&str; 30] = [
+    "민준", "서연", "도윤", "지우", "하준", "서윤", "시우", "하은", "주원", "지유", "예준", "수아",
+    "지호", "지민", "준서", "채원", "현우", "다은", "건우", "예은", "우진", "소율", "선우", "윤서",
+    "연우", "가은", "유준", "지아", "정우", "하린",
+];
+
+/// A deterministic list of demo members: the same names on every machine.
+pub fn demo_members(today: NaiveDate) -> Vec<NewMember> {
+    (0..DEMO_MEMBERS)
+        .map(|i| {
+            let name = format!(
+                "{}{}",
+                SURNAMES[i % SURNAMES.len()],
+                GIVEN[(i * 7 + i / SURNAMES.len()) % GIVEN.len()]
+            );
+            // A mix staff will meet: monthly 8-visit and unlimited plans, a few passes about
+            // to expire, some birthdays today.
+            let (plan, visits) = if i % 3 == 0 {
+                ("무제한", None)
+            } else {
+                ("월 8회", Some(8))
+            };
+            let valid_until = if i % 10 == 0 {
+                today + Days::days(3)
+            } else {
+                today + Days::days(120)
+            };
+            let birthday = NaiveDate::from_ymd_opt(
+                1985 + (i % 20) as i32,
+                if i % 25 == 0 {
+                    today.month()
+                } else {
+                    (i % 12) as u32 + 1
+                },
+                if i % 25 == 0 {
+                    today.day()
+                } else {
+                    (i % 28) as u32 + 1
+                },
+            );
+            NewMember {
+                member_no: (FIRST_MEMBER_NO + i as u32).to_string(),
+                name,
+                phone: format!(
+                    "010-{:04}-{:04}",
+                    1000 + i * 37 % 9000,
+                    1000 + i * 53 % 9000
+                ),
+                pin: DEMO_PIN.to_owned(),
+                plan: plan.to_owned(),
+                visits_per_month: visits,
+                valid_from: today - Days::days(30),
+                valid_until,
+                birthday,
+            }
+        })
+        .collect()
+}
+
+/// Creates the demo center and members if the database has none. Returns the center id.
+pub async fn seed(state: &AppState) -> Result<CenterId, AppError> {
+    let today = gymgate_shared::kst::date_of(Utc::now());
+    let members = demo_members(today);
+    // One argon2 hash for every demo PIN: the same PIN, and seeding stays instant.
+    let pin_hash = tokio::task::spawn_blocking(|| tokens::hash_pin(DEMO_PIN))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let center_id = state
+        .store
+        .writer
+        .write(move |ctx| -> Result<CenterId, AppError> {
+            let existing: Option<String> = rusqlite::OptionalExtension::optional(ctx.tx.query_row(
+                "SELECT id FROM centers WHERE name = ?1",
+                [DEMO_CENTER_NAME],
+                |r| r.get(0),
+            ))?;
+            if let Some(id) = existing {
+                return Ok(CenterId::new(id));
+            }
+            let id = CenterId::generate();
+            ctx.tx.execute(
+                "INSERT INTO centers (id, name, address, created_at) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![id.as_str(), DEMO_CENTER_NAME, "서울 강남구 테헤란로 123", ts(ctx.now)],
+            )?;
+            // A second center, so the demo shows that desks see only their own center.
+            ctx.tx.execute(
+                "INSERT INTO centers (id, name, address, created_at) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![CenterId::generate().as_str(), "홍대점", "서울 마포구 양화로 45", ts(ctx.now)],
+            )?;
+            for plan in [("월 8회", Some(8)), ("무제한", None::<u32>)] {
+                ctx.tx.execute(
+                    "INSERT OR IGNORE INTO plans (name, visits_per_month) VALUES (?1, ?2)",
+                    rusqlite::params![plan.0, plan.1],
+                )?;
+            }
+            for m in &members {
+                ctx.tx.execute(
+                    "INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
+                                          valid_until, birthday, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, (SELECT id FROM plans WHERE name = ?6), ?7, ?8, ?9, ?10)",
+                    rusqlite::params![
+                        MemberId::generate().as_str(),
+                        m.member_no,
+                        m.name,
+                        m.phone,
+                        pin_hash,
+                        m.plan,
+                        m.valid_from.to_string(),
+                        m.valid_until.to_string(),
+                        m.birthday.map(|b| b.to_string()),
+                        ts(ctx.now),
+                    ],
+                )?;
+            }
+            Ok(id)
+        })
+        .await?;
+    crate::http::issue_pairing_code(state, center_id.clone(), DEMO_PAIRING_CODE.to_owned()).await?;
+    Ok(center_id)
+}
+
+/// Simulated members tapping Enter at `taps_per_second`, through the same code path as the
+/// member API (policy, idempotency, event log, push to desks).
+pub async fn simulate_taps(state: AppState, center_id: CenterId, taps_per_second: f64) {
+    if taps_per_second <= 0.0 {
+        return;
+    }
+    let members: Vec<MemberId> = match state
+        .store
+        .read(|conn| {
+            let mut stmt = conn.prepare("SELECT id FROM members ORDER BY member_no")?;
+            let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(ids
+                .map(|r| r.map(MemberId::new))
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    {
+        Ok(members) if !members.is_empty() => members,
+        Ok(_) => return,
+        Err(error) => {
+            tracing::error!(%error, "demo cannot list members");
+            return;
+        }
+    };
+    let mut every = tokio::time::interval(Duration::from_secs_f64(1.0 / taps_per_second));
+    loop {
+        every.tick().await;
+        if state.shutdown.is_cancelled() {
+            return;
+        }
+        let member = members.choose(&mut rand::rng()).cloned();
+        let Some(member) = member else { return };
+        let center = center_id.clone();
+        let key = uuid::Uuid::new_v4().to_string();
+        let outcome = state
+            .store
+            .writer
+            .write(move |ctx| checkins::tap(ctx, &member, &center, &key))
+            .await;
+        match outcome {
+            Ok(result) => {
+                tracing::info!(checkin_id = %result.checkin.id, "demo member tapped Enter")
+            }
+            Err(error) => tracing::info!(code = error.code(), "demo tap refused"),
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! One desk's WebSocket session: `hello` → `welcome` → replay from the desk's cursor → live
+//! events, while acks, decisions and outbox records flow the other way.
+//!
+//! The event log in SQLite is the source of truth; the live queue from the hub is only a
+//! doorbell. Whenever the next live event is not exactly `last_sent + 1` (we were replaying,
+//! or events arrived out of order), the session reads the missing range from the log. So a
+//! desk sees every event once and in order, however replay and live traffic interleave.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use chrono::Utc;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use gymgate_shared::protocol::{DeskMessage, PROTOCOL_VERSION, ServerMessage};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::checkins;
+use crate::error::AppError;
+use crate::http::{AppState, DeskAuth};
+use crate::model;
+use crate::store::{Published, ts};
+
+/// Events read from the log per query while catching up.
+const REPLAY_PAGE: usize = 500;
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a session ended; decides the close frame the desk gets.
+#[derive(Debug)]
+enum End {
+    /// The server is shutting down: come back (with jitter) in a moment.
+    ShuttingDown,
+    /// The desk did not keep up with its queue: resume from the last ack.
+    TooSlow,
+    /// The desk broke the protocol: it is told why, then closed.
+    Protocol {
+        code: &'static str,
+        message: String,
+        close: u16,
+    },
+    /// Silence past the idle timeout, a stuck send, or the peer went away.
+    Gone(&'static str),
+    /// The log could not be read: the desk should resume shortly.
+    Unavailable,
+}
+
+impl End {
+    fn describe(&self) -> String {
+        match self {
+            End::ShuttingDown => "server shutting down".into(),
+            End::TooSlow => "desk too slow".into(),
+            End::Protocol { code, message, .. } => format!("{code}: {message}"),
+            End::Gone(why) => (*why).into(),
+            End::Unavailable => "event log unavailable".into(),
+        }
+    }
+
+    fn protocol(code: &'static str, message: impl Into<String>) -> End {
+        End::Protocol {
+            code,
+            message: message.into(),
+            close: 1008,
+        }
+    }
+}
+
+struct Session {
+    sink: SplitSink<WebSocket, Message>,
+    stream: SplitStream<WebSocket>,
+    state: AppState,
+    desk: DeskAuth,
+    last_sent: u64,
+    acked: u64,
+    last_heard: Instant,
+    kicked: CancellationToken,
+}
+
+pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
+    let (sink, stream) = socket.split();
+    let mut session = Session {
+        sink,
+        stream,
+        state,
+        desk,
+        last_sent: 0,
+        acked: 0,
+        last_heard: Instant::now(),
+        kicked: CancellationToken::new(),
+    };
+    tracing::info!(desk_id = %session.desk.desk_id, center_id = %session.desk.center_id, "desk connected");
+    let end = session.run().await;
+    session.close(&end).await;
+    session.remember_ack().await;
+    tracing::info!(desk_id = %session.desk.desk_id, reason = %end.describe(), acked = session.acked, "desk disconnected");
+}
+
+impl Session {
+    async fn run(&mut self) -> End {
+        let limits = self.state.config.limits.clone();
+        let shutdown = self.state.shutdown.clone();
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => return End::ShuttingDown,
+            _ = tokio::time::sleep(limits.hello_timeout) => {
+                return End::protocol("hello_timeout", "send hello within 10 seconds of connecting");
+            }
+            first = self.next_message() => first,
+        };
+        let (epoch, last_seq) = match first {
+            Ok(DeskMessage::Hello {
+                protocol,
+                epoch,
+                last_seq,
+            }) => {
+                if protocol != PROTOCOL_VERSION {
+                    return End::protocol(
+                        "unsupported_protocol",
+                        format!(
+                            "this server speaks protocol {PROTOCOL_VERSION}; update the desk program"
+                        ),
+                    );
+                }
+                (epoch, last_seq)
+            }
+            Ok(_) => return End::protocol("hello_expected", "the first message must be hello"),
+            Err(end) => return end,
+        };
+
+        // Subscribe before reading the head, so nothing committed in between is missed.
+        let mut subscription = self.state.hub.subscribe(
+            &self.desk.center_id,
+            &self.desk.desk_id,
+            limits.send_queue_depth,
+        );
+        self.kicked = subscription.kicked.clone();
+        let center_id = self.desk.center_id.clone();
+        let center = match self
+            .state
+            .store
+            .read(move |conn| model::load_center(conn, &center_id))
+            .await
+        {
+            Ok(Some(center)) => center,
+            Ok(None) => {
+                return End::protocol("unknown_center", "this desk's center no longer exists");
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot read the center for a desk");
+                return End::Unavailable;
+            }
+        };
+        let resumed = epoch.as_deref() == Some(self.state.store.epoch())
+            && last_seq <= center.head_seq
+            && last_seq >= center.pruned_through;
+        // A desk that cannot resume takes a snapshot (GET /api/v1/desk/snapshot) and then
+        // follows live events from the head it was told.
+        self.last_sent = if resumed { last_seq } else { center.head_seq };
+        self.acked = self.last_sent;
+        let welcome = ServerMessage::Welcome {
+            desk_id: self.desk.desk_id.clone(),
+            center_id: self.desk.center_id.clone(),
+            epoch: self.state.store.epoch().to_owned(),
+            head_seq: center.head_seq,
+            server_time: Utc::now(),
+            resumed,
+        };
+        if let Err(end) = self.send_message(&welcome).await {
+            return end;
+        }
+        if let Err(end) = self.catch_up(&mut subscription.live).await {
+            return end;
+        }
+
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let kicked = self.kicked.clone();
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => Err(End::ShuttingDown),
+                _ = kicked.cancelled() => Err(End::TooSlow),
+                live = subscription.live.recv() => match live {
+                    Some(event) => self.on_live(event, &mut subscription.live).await,
+                    None => Err(End::TooSlow),
+                },
+                message = self.next_message() => match message {
+                    Ok(message) => self.on_message(message).await,
+                    Err(end) => Err(end),
+                },
+                _ = ping.tick() => {
+                    if self.last_heard.elapsed() > limits.idle_timeout {
+                        Err(End::Gone("silent past the idle timeout"))
+                    } else {
+                        self.send(Message::Ping(Default::default())).await
+                    }
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// Sends every logged event after `last_sent`. Live events queued meanwhile are dropped:
+    /// the log read after them covers them.
+    async fn catch_up(&mut self, live: &mut mpsc::Receiver<Published>) -> Result<(), End> {
+        loop {
+            let center_id = self.desk.center_id.clone();
+            let after = self.last_sent;
+            let frames = self
+                .state
+                .store
+                .read(move |conn| model::events_after(conn, &center_id, after, REPLAY_PAGE))
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, "cannot read the event log for a desk");
+                    End::Unavailable
+                })?;
+            if frames.is_empty() {
+                return Ok(());
+            }
+            for (seq, frame) in frames {
+                self.send(Message::Text(frame)).await?;
+                self.last_sent = seq;
+            }
+            while live.try_recv().is_ok() {}
+        }
+    }
+
+    async fn on_live(
+        &mut self,
+        event: Published,
+        live: &mut mpsc::Receiver<Published>,
+    ) -> Result<(), End> {
+        if event.seq <= self.last_sent {
+            return Ok(());
+        }
+        if event.seq == self.last_sent + 1 {
+            self.send(Message::Text(event.frame)).await?;
+            self.last_sent = event.seq;
+            return Ok(());
+        }
+        self.catch_up(live).await
+    }
+
+    async fn on_message(&mut self, message: DeskMessage) -> Result<(), End> {
+        match message {
+            DeskMessage::Hello { .. } => Err(End::protocol(
+                "unexpected_hello",
+                "hello is only sent once, first",
+            )),
+            DeskMessage::Ack { seq } => {
+                if seq > self.last_sent {
+                    return Err(End::protocol(
+                        "ack_beyond_sent",
+                        format!(
+                            "ack {seq} is beyond the last event sent ({})",
+                            self.last_sent
+                        ),
+                    ));
+                }
+                self.acked = self.acked.max(seq);
+                Ok(())
+            }
+            DeskMessage::Decide {
+                checkin_id,
+                decision,
+                reason,
+            } => {
+                let (desk_id, center_id) = (self.desk.desk_id.clone(), self.desk.center_id.clone());
+                let result = self
+                    .state
+                    .store
+                    .writer
+                    .write(move |ctx| {
+                        checkins::decide(ctx, &desk_id, &center_id, &checkin_id, decision, reason)
+                    })
+                    .await;
+                // Success shows up as the checkin_updated event; only refusals need a reply.
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(error) => self.send_error(&error).await,
+                }
+            }
+            DeskMessage::Record(item) => {
+                let (desk_id, center_id) = (self.desk.desk_id.clone(), self.desk.center_id.clone());
+                let result = self
+                    .state
+                    .store
+                    .writer
+                    .write(move |ctx| checkins::record(ctx, &desk_id, &center_id, &item))
+                    .await;
+                match result {
+                    Ok(recorded) => {
+                        self.send_message(&ServerMessage::Recorded {
+                            local_id: recorded.local_id,
+                            status: recorded.status,
+                            checkin_id: recorded.checkin_id,
+                            reason: recorded.reason,
+                        })
+                        .await
+                    }
+                    // Not stored: the desk keeps the item in its outbox and sends it again.
+                    Err(error) => self.send_error(&error).await,
+                }
+            }
+        }
+    }
+
+    /// The next desk message; pings and pongs only count as signs of life.
+    async fn next_message(&mut self) -> Result<DeskMessage, End> {
+        loop {
+            let frame = match self.stream.next().await {
+                None => return Err(End::Gone("connection closed")),
+                Some(Err(error)) => return Err(read_error(error)),
+                Some(Ok(frame)) => frame,
+            };
+            self.last_heard = Instant::now();
+            match frame {
+                Message::Text(text) => return parse(&text),
+                Message::Binary(_) => {
+                    return Err(End::Protocol {
+                        code: "binary_not_supported",
+                        message: "send JSON text frames".into(),
+                        close: 1003,
+                    });
+                }
+                Message::Ping(_) | Message::Pong(_) => {}
+                Message::Close(_) => return Err(End::Gone("desk closed the connection")),
+            }
+        }
+    }
+
+    async fn send(&mut self, message: Message) -> Result<(), End> {
+        let timeout = self.state.config.limits.write_timeout;
+        tokio::select! {
+            sent = self.sink.send(message) => sent.map_err(|_| End::Gone("send failed")),
+            _ = tokio::time::sleep(timeout) => Err(End::Gone("send timed out")),
+            _ = self.kicked.cancelled() => Err(End::TooSlow),
+        }
+    }
+
+    async fn send_message(&mut self, message: &ServerMessage) -> Result<(), End> {
+        let text = serde_json::to_string(message).map_err(|error| {
+            tracing::error!(%error, "cannot encode a message");
+            End::Unavailable
+        })?;
+        self.send(Message::Text(text.into())).await
+    }
+
+    async fn send_error(&mut self, error: &AppError) -> Result<(), End> {
+        self.send_message(&ServerMessage::Error {
+            code: error.code().to_owned(),
+            message: error.public_message(),
+        })
+        .await
+    }
+
+    async fn close(&mut self, end: &End) {
+        let (code, reason): (u16, &str) = match end {
+            End::ShuttingDown => (1001, "server restarting; reconnect shortly"),
+            End::TooSlow => (1013, "too far behind; resume from your last ack"),
+            End::Unavailable => (1011, "server cannot read its log; reconnect shortly"),
+            End::Protocol {
+                code,
+                message,
+                close,
+            } => {
+                let error = ServerMessage::Error {
+                    code: (*code).to_owned(),
+                    message: message.clone(),
+                };
+                if let Ok(text) = serde_json::to_string(&error) {
+                    let _ = tokio::time::timeout(
+                        CLOSE_TIMEOUT,
+                        self.sink.send(Message::Text(text.into())),
+                    )
+                    .await;
+                }
+                (*close, *code)
+            }
+            End::Gone(_) => return,
+        };
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        };
+        let _ =
+            tokio::time::timeout(CLOSE_TIMEOUT, self.sink.send(Message::Close(Some(frame)))).await;
+    }
+
+    /// Keeps the desk's cursor and last contact for operators; best effort.
+    async fn remember_ack(&self) {
+        let desk_id = self.desk.desk_id.clone();
+        let acked = self.acked;
+        let result = self
+            .state
+            .store
+            .writer
+            .write(move |ctx| -> Result<(), AppError> {
+                ctx.tx.execute(
+                    "UPDATE desks SET acked_seq = MAX(acked_seq, ?2), last_seen = ?3 WHERE id = ?1",
+                    rusqlite::params![desk_id.as_str(), acked, ts(ctx.now)],
+                )?;
+                Ok(())
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "cannot store a desk's last ack");
+        }
+    }
+}
+
+fn read_error(error: axum::Error) -> End {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match error.into_inner().downcast::<WsError>() {
+        Ok(ws) if matches!(*ws, WsError::Capacity(_)) => End::Protocol {
+            code: "frame_too_large",
+            message: format!(
+                "frames are limited to {} bytes",
+                gymgate_shared::protocol::MAX_FRAME_BYTES
+            ),
+            close: 1009,
+        },
+        Ok(ws) if matches!(*ws, WsError::Protocol(_) | WsError::Utf8(_)) => End::Protocol {
+            code: "protocol_error",
+            message: ws.to_string(),
+            close: 1002,
+        },
+        _ => End::Gone("read failed"),
+    }
+}
+
+const KNOWN_TYPES: [&str; 4] = ["hello", "ack", "decide", "record"];
+
+fn parse(text: &str) -> Result<DeskMessage, End> {
+    let error = match serde_json::from_str::<DeskMessage>(text) {
+        Ok(message) => return Ok(message),
+        Err(error) => error,
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Err(End::protocol(
+            "malformed_json",
+            format!("not valid JSON: {error}"),
+        ));
+    };
+    match value.get("type").and_then(serde_json::Value::as_str) {
+        None => Err(End::protocol(
+            "missing_type",
+            "every message needs a string \"type\" field",
+        )),
+        Some(kind) if !KNOWN_TYPES.contains(&kind) => Err(End::protocol(
+            "unknown_type",
+            format!("unknown message type {kind:?}"),
+        )),
+        Some(kind) => Err(End::protocol(
+            "invalid_message",
+            format!("invalid {kind}: {error}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> &'static str {
+        match parse(text) {
+            Err(End::Protocol { code, .. }) => code,
+            other => panic!("expected a protocol error for {text}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_frames_are_told_apart() {
+        assert_eq!(code("{not json"), "malformed_json");
+        assert_eq!(code(r#"{"seq": 1}"#), "missing_type");
+        assert_eq!(code(r#"{"type": "launch"}"#), "unknown_type");
+        assert_eq!(code(r#"{"type": "ack", "seq": "x"}"#), "invalid_message");
+        assert!(matches!(
+            parse(r#"{"type":"ack","seq":3}"#),
+            Ok(DeskMessage::Ack { seq: 3 })
+        ));
+    }
+}

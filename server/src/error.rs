@@ -1,0 +1,141 @@
+//! Everything a request can be refused for, with its wire code and HTTP status.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gymgate_shared::api::ErrorBody;
+use gymgate_shared::policy::Refusal;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{}", .0)]
+    Refused(Refusal),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("too many requests; try again in a moment")]
+    RateLimited,
+    #[error("the request body is too large")]
+    TooLarge,
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Refused(r) => r.code(),
+            AppError::BadRequest { code, .. }
+            | AppError::Unauthorized { code, .. }
+            | AppError::Forbidden { code, .. }
+            | AppError::NotFound { code, .. }
+            | AppError::Conflict { code, .. } => code,
+            AppError::RateLimited => "rate_limited",
+            AppError::TooLarge => "body_too_large",
+            AppError::Store(e) if e.is_unavailable() => "storage_unavailable",
+            AppError::Store(_) | AppError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Refused(_) | AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the caller is told. Internal details stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::Store(e) if e.is_unavailable() => {
+                "the server cannot store this right now; nothing was saved, please try again"
+                    .to_owned()
+            }
+            AppError::Store(_) | AppError::Internal(_) => {
+                "something went wrong on the server; nothing was saved".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody::new(self.code(), self.public_message())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code = self.code(), "request failed");
+        }
+        (status, axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(error: rusqlite::Error) -> Self {
+        AppError::Store(StoreError::Sqlite(error))
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return AppError::TooLarge;
+        }
+        AppError::bad_request("invalid_body", rejection.body_text())
+    }
+}

@@ -1,0 +1,147 @@
+//! Desk endpoints: pairing, the snapshot for desks that cannot resume, and the WebSocket.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use gymgate_shared::api::{DeskSnapshot, PairRequest, PairResponse};
+use gymgate_shared::{CenterId, DeskId};
+use rusqlite::OptionalExtension;
+
+use super::{ApiJson, AppState, DeskAuth};
+use crate::error::AppError;
+use crate::store::{StoreError, parse_ts, ts};
+use crate::{desk_socket, model, tokens};
+
+const MAX_DESK_NAME: usize = 100;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/desks/pair", post(pair))
+        .route("/api/v1/desk/snapshot", get(snapshot))
+        .route("/ws/desk", get(websocket))
+}
+
+async fn pair(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(request): ApiJson<PairRequest>,
+) -> Result<Json<PairResponse>, AppError> {
+    // Codes are 10 characters from 32 symbols; limiting attempts per address makes guessing
+    // one hopeless.
+    if !state.pair_limiter.allow(&peer.ip().to_string()) {
+        return Err(AppError::RateLimited);
+    }
+    let name = request
+        .name
+        .trim()
+        .chars()
+        .take(MAX_DESK_NAME)
+        .collect::<String>();
+    if name.is_empty() {
+        return Err(AppError::bad_request(
+            "invalid_name",
+            "give this desk a name, e.g. '1층 데스크'",
+        ));
+    }
+    let code_hash = tokens::hash(&tokens::normalize_pairing_code(&request.code));
+    let token = tokens::new_token();
+    let token_hash = tokens::hash(&token);
+    let response = state
+        .store
+        .writer
+        .write(move |ctx| -> Result<PairResponse, AppError> {
+            let row: Option<(String, String, Option<String>)> = ctx
+                .tx
+                .query_row(
+                    "SELECT center_id, expires_at, used_at FROM pairing_codes WHERE code_hash = ?1",
+                    [&code_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let invalid = |message: &str| AppError::unauthorized("invalid_pairing_code", message);
+            let Some((center_id, expires_at, used_at)) = row else {
+                return Err(invalid("this pairing code is not valid; check it or ask for a new one"));
+            };
+            if used_at.is_some() {
+                return Err(invalid("this pairing code was already used; ask for a new one"));
+            }
+            if parse_ts(&expires_at)? <= ctx.now {
+                return Err(invalid("this pairing code has expired; ask for a new one"));
+            }
+            let desk_id = DeskId::generate();
+            ctx.tx.execute(
+                "INSERT INTO desks (id, center_id, name, token_hash, paired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![desk_id.as_str(), center_id, name, token_hash, ts(ctx.now)],
+            )?;
+            ctx.tx.execute(
+                "UPDATE pairing_codes SET used_at = ?2, desk_id = ?3 WHERE code_hash = ?1",
+                rusqlite::params![code_hash, ts(ctx.now), desk_id.as_str()],
+            )?;
+            Ok(PairResponse {
+                desk_id,
+                center_id: CenterId::new(center_id),
+                token,
+            })
+        })
+        .await?;
+    tracing::info!(desk_id = %response.desk_id, center_id = %response.center_id, "desk paired");
+    Ok(Json(response))
+}
+
+async fn snapshot(
+    State(state): State<AppState>,
+    desk: DeskAuth,
+) -> Result<Json<DeskSnapshot>, AppError> {
+    let epoch = state.store.epoch().to_owned();
+    let snapshot = state
+        .store
+        .read(move |conn| {
+            // One read transaction: head_seq and the state it describes come from one moment.
+            let tx = conn.unchecked_transaction()?;
+            let now = Utc::now();
+            let center = model::load_center(&tx, &desk.center_id)?
+                .ok_or_else(|| StoreError::Corrupt("desk's center is missing".into()))?;
+            let today = model::todays_checkins(&tx, &desk.center_id, now)?
+                .into_iter()
+                .map(|c| model::card(&tx, c))
+                .collect::<Result<_, _>>()?;
+            let snapshot = DeskSnapshot {
+                epoch,
+                head_seq: center.head_seq,
+                roster: model::roster(&tx, &desk.center_id, now)?,
+                today,
+                notices: model::active_notices(&tx, now)?,
+                center: center.public(),
+            };
+            tx.commit()?;
+            Ok(snapshot)
+        })
+        .await?;
+    Ok(Json(snapshot))
+}
+
+/// The desk's live connection. The token is checked by `DeskAuth` before the upgrade, so a
+/// bad token gets a plain HTTP 401.
+async fn websocket(
+    State(state): State<AppState>,
+    desk: DeskAuth,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let limits = &state.config.limits;
+    // tungstenite's defaults (128 KiB read buffer, 128 KiB write buffer) would cost each idle
+    // desk ~256 KiB; events are ~1 KB, so small buffers hold 100,000 desks in ~1 GB.
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limits.max_frame_bytes * 4)
+        .max_message_size(limits.max_frame_bytes)
+        .max_frame_size(limits.max_frame_bytes)
+        .on_upgrade(move |socket| {
+            let tasks = state.desk_tasks.clone();
+            tasks.track_future(desk_socket::serve(socket, desk, state))
+        })
+}

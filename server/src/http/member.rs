@@ -1,0 +1,177 @@
+//! The member API: log in, see the pass, list centers, tap Enter, follow a check-in.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use gymgate_shared::CheckinId;
+use gymgate_shared::api::{
+    Center, CheckinEnvelope, CheckinRequest, Member, MemberLogin, MemberSession, Notice,
+};
+
+use super::{ApiJson, AppState, MemberAuth};
+use crate::checkins;
+use crate::error::AppError;
+use crate::model;
+use crate::store::ts;
+use crate::tokens;
+
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/member", post(login))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/centers", get(centers))
+        .route("/api/v1/notices", get(notices))
+        .route("/api/v1/checkins", post(tap))
+        .route("/api/v1/checkins/{id}", get(checkin))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(login): ApiJson<MemberLogin>,
+) -> Result<Json<MemberSession>, AppError> {
+    let member_no = login.member_no.trim().to_owned();
+    // Limits PIN guessing: a 4-digit PIN falls in minutes without this.
+    if !state.login_limiter.allow(&member_no) {
+        return Err(AppError::RateLimited);
+    }
+    let pin = login.pin;
+    let lookup_no = member_no.clone();
+    let member = state
+        .store
+        .read(move |conn| {
+            let member = model::load_member_by_no(conn, &lookup_no)?;
+            // Verify here, on the blocking thread: argon2 takes tens of milliseconds.
+            Ok(member.filter(|m| tokens::verify_pin(&pin, &m.pin_hash)))
+        })
+        .await?
+        .ok_or_else(|| {
+            AppError::unauthorized("invalid_credentials", "member number or PIN is wrong")
+        })?;
+    let token = tokens::new_token();
+    let hash = tokens::hash(&token);
+    let ttl = state.config.member_token_ttl;
+    let member_id = member.id.clone();
+    let view = state
+        .store
+        .writer
+        .write(move |ctx| -> Result<Member, AppError> {
+            ctx.tx.execute(
+                "INSERT INTO member_tokens (token_hash, member_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![hash, member_id.as_str(), ts(ctx.now), ts(ctx.now + ttl)],
+            )?;
+            let history = model::visit_history(ctx.tx, &member_id, None, ctx.now)?;
+            Ok(member.public(&history))
+        })
+        .await?;
+    Ok(Json(MemberSession {
+        token,
+        member: view,
+    }))
+}
+
+async fn me(State(state): State<AppState>, auth: MemberAuth) -> Result<Json<Member>, AppError> {
+    let member = state
+        .store
+        .read(move |conn| {
+            let Some(member) = model::load_member(conn, &auth.member_id)? else {
+                return Ok(None);
+            };
+            let history = model::visit_history(conn, &member.id, None, Utc::now())?;
+            Ok(Some(member.public(&history)))
+        })
+        .await?
+        .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown member"))?;
+    Ok(Json(member))
+}
+
+async fn centers(
+    State(state): State<AppState>,
+    _auth: MemberAuth,
+) -> Result<Json<Vec<Center>>, AppError> {
+    let centers = state
+        .store
+        .read(|conn| {
+            Ok(model::list_centers(conn)?
+                .iter()
+                .map(|c| c.public())
+                .collect())
+        })
+        .await?;
+    Ok(Json(centers))
+}
+
+/// Active operator notices; public, so the member app can show them before login too.
+async fn notices(State(state): State<AppState>) -> Result<Json<Vec<Notice>>, AppError> {
+    let notices = state
+        .store
+        .read(|conn| model::active_notices(conn, Utc::now()))
+        .await?;
+    Ok(Json(notices))
+}
+
+async fn tap(
+    State(state): State<AppState>,
+    auth: MemberAuth,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<CheckinRequest>,
+) -> Result<(StatusCode, Json<CheckinEnvelope>), AppError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            AppError::bad_request(
+                "missing_idempotency_key",
+                "an Idempotency-Key header is required, so a retried tap does not check in twice",
+            )
+        })?
+        .to_owned();
+    if key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(AppError::bad_request(
+            "invalid_idempotency_key",
+            format!("the Idempotency-Key may be at most {MAX_IDEMPOTENCY_KEY} characters"),
+        ));
+    }
+    if !state.tap_limiter.allow(auth.member_id.as_str()) {
+        return Err(AppError::RateLimited);
+    }
+    let member_id = auth.member_id;
+    let result = state
+        .store
+        .writer
+        .write(move |ctx| checkins::tap(ctx, &member_id, &request.center_id, &key))
+        .await?;
+    let status = if result.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(CheckinEnvelope {
+            checkin: result.checkin,
+        }),
+    ))
+}
+
+async fn checkin(
+    State(state): State<AppState>,
+    auth: MemberAuth,
+    Path(id): Path<String>,
+) -> Result<Json<CheckinEnvelope>, AppError> {
+    let id = CheckinId::new(id);
+    let checkin = state
+        .store
+        .read(move |conn| model::load_checkin(conn, &id))
+        .await?
+        // Another member's check-in looks exactly like a missing one.
+        .filter(|c| c.member_id == auth.member_id)
+        .ok_or_else(|| AppError::not_found("unknown_checkin", "no such check-in"))?;
+    Ok(Json(CheckinEnvelope { checkin }))
+}

@@ -1,0 +1,229 @@
+//! The HTTP surface: routes, shared state, and the extractors that authenticate callers.
+
+mod admin;
+pub use admin::issue_pairing_code;
+mod desk;
+mod member;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use gymgate_shared::{CenterId, DeskId, MemberId};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::hub::Hub;
+use crate::rate_limit::RateLimiter;
+use crate::store::{Store, parse_ts};
+use crate::tokens;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub config: Config,
+    pub shutdown: CancellationToken,
+    pub desk_tasks: TaskTracker,
+    pub tap_limiter: RateLimiter,
+    pub login_limiter: RateLimiter,
+    pub pair_limiter: RateLimiter,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, hub: Arc<Hub>, config: Config, shutdown: CancellationToken) -> Self {
+        let minute = Duration::from_secs(60);
+        let limits = &config.limits;
+        AppState(Arc::new(Inner {
+            tap_limiter: RateLimiter::new(limits.taps_per_member_per_minute, minute),
+            login_limiter: RateLimiter::new(limits.logins_per_member_per_minute, minute),
+            pair_limiter: RateLimiter::new(limits.pair_attempts_per_ip_per_minute, minute),
+            store,
+            hub,
+            config,
+            shutdown,
+            desk_tasks: TaskTracker::new(),
+        }))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.limits.max_body_bytes;
+    Router::new()
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(member::routes())
+        .merge(desk::routes())
+        .merge(admin::routes(state.config.limits.max_import_bytes))
+        .fallback(|| async { AppError::not_found("not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                Json(gymgate_shared::api::ErrorBody::new(
+                    "method_not_allowed",
+                    "this endpoint does not take that method",
+                )),
+            )
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Ready when the database answers a read and the writer is running.
+async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    state
+        .store
+        .read(
+            |conn| Ok(conn.query_row("SELECT COUNT(*) FROM centers", [], |r| r.get::<_, i64>(0))?),
+        )
+        .await?;
+    if state.store.writer.is_closed() {
+        return Err(AppError::Store(crate::store::StoreError::WriterGone));
+    }
+    Ok("ready")
+}
+
+/// JSON body whose rejections use the contract's error body.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> axum::response::Response {
+        Json(self.0).into_response()
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, AppError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            AppError::unauthorized(
+                "missing_token",
+                "an Authorization: Bearer token is required",
+            )
+        })?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            AppError::unauthorized(
+                "invalid_token",
+                "the Authorization header must be 'Bearer <token>'",
+            )
+        })
+}
+
+/// A member, from a member token.
+pub struct MemberAuth {
+    pub member_id: MemberId,
+}
+
+impl FromRequestParts<AppState> for MemberAuth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let hash = tokens::hash(bearer(parts)?);
+        let row: Option<(String, String)> = state
+            .store
+            .read(move |conn| {
+                use rusqlite::OptionalExtension;
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT member_id, expires_at FROM member_tokens WHERE token_hash = ?1",
+                    )?
+                    .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?)
+            })
+            .await?;
+        let (member_id, expires_at) = row.ok_or_else(|| {
+            AppError::unauthorized("invalid_token", "unknown member token; please log in again")
+        })?;
+        if parse_ts(&expires_at)? <= chrono::Utc::now() {
+            return Err(AppError::unauthorized(
+                "token_expired",
+                "your login has expired; please log in again",
+            ));
+        }
+        Ok(MemberAuth {
+            member_id: MemberId::new(member_id),
+        })
+    }
+}
+
+/// A paired, not revoked desk, from a desk token.
+#[derive(Debug, Clone)]
+pub struct DeskAuth {
+    pub desk_id: DeskId,
+    pub center_id: CenterId,
+}
+
+impl FromRequestParts<AppState> for DeskAuth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let hash = tokens::hash(bearer(parts)?);
+        let row: Option<(String, String, Option<String>)> = state
+            .store
+            .read(move |conn| {
+                use rusqlite::OptionalExtension;
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT id, center_id, revoked_at FROM desks WHERE token_hash = ?1",
+                    )?
+                    .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?)
+            })
+            .await?;
+        match row {
+            None => Err(AppError::unauthorized(
+                "invalid_token",
+                "unknown desk token; pair this desk again",
+            )),
+            Some((_, _, Some(_))) => Err(AppError::unauthorized(
+                "token_revoked",
+                "this desk was unpaired by an operator; pair it again",
+            )),
+            Some((desk_id, center_id, None)) => Ok(DeskAuth {
+                desk_id: DeskId::new(desk_id),
+                center_id: CenterId::new(center_id),
+            }),
+        }
+    }
+}
+
+/// An operator, from the admin token in the server's config.
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = bearer(parts)?;
+        if tokens::same_secret(token, &state.config.admin_token) {
+            Ok(AdminAuth)
+        } else {
+            Err(AppError::unauthorized("invalid_token", "wrong admin token"))
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Fan-out of committed events to the connected desks of their center.
+//!
+//! Each desk connection has its own bounded queue. Publishing never waits: a desk whose queue
+//! is full is kicked (its connection closes and the desk resumes from its last ack), so one
+//! slow desk can neither stall the writer nor make the server buffer without limit.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use gymgate_shared::{CenterId, DeskId};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Published;
+
+struct Subscriber {
+    id: u64,
+    desk_id: DeskId,
+    queue: mpsc::Sender<Published>,
+    kicked: CancellationToken,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    centers: Mutex<HashMap<CenterId, Vec<Subscriber>>>,
+    next_id: AtomicU64,
+    kicked_total: AtomicU64,
+}
+
+/// A desk connection's place in the hub; leaving it (drop) unsubscribes.
+pub struct Subscription {
+    pub live: mpsc::Receiver<Published>,
+    /// Cancelled when the hub gave up on this connection (queue full).
+    pub kicked: CancellationToken,
+    hub: Arc<Hub>,
+    center_id: CenterId,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Ok(mut centers) = self.hub.centers.lock()
+            && let Some(subscribers) = centers.get_mut(&self.center_id)
+        {
+            subscribers.retain(|s| s.id != self.id);
+            if subscribers.is_empty() {
+                centers.remove(&self.center_id);
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub fn subscribe(
+        self: &Arc<Self>,
+        center_id: &CenterId,
+        desk_id: &DeskId,
+        queue_depth: usize,
+    ) -> Subscription {
+        let (queue, live) = mpsc::channel(queue_depth.max(1));
+        let kicked = CancellationToken::new();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut centers) = self.centers.lock() {
+            centers
+                .entry(center_id.clone())
+                .or_default()
+                .push(Subscriber {
+                    id,
+                    desk_id: desk_id.clone(),
+                    queue,
+                    kicked: kicked.clone(),
+                });
+        }
+        Subscription {
+            live,
+            kicked,
+            hub: self.clone(),
+            center_id: center_id.clone(),
+            id,
+        }
+    }
+
+    /// Called on the writer thread after a commit. Never blocks.
+    pub fn publish(&self, events: Vec<Published>) {
+        let Ok(mut centers) = self.centers.lock() else {
+            return;
+        };
+        for event in events {
+            let Some(subscribers) = centers.get_mut(&event.center_id) else {
+                continue;
+            };
+            subscribers.retain(|s| match s.queue.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(desk_id = %s.desk_id, "desk is not keeping up; disconnecting it so it resumes");
+                    self.kicked_total.fetch_add(1, Ordering::Relaxed);
+                    s.kicked.cancel();
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+        }
+    }
+
+    /// Closes every live connection of a desk (after its token was revoked).
+    pub fn disconnect_desk(&self, desk_id: &DeskId) {
+        if let Ok(centers) = self.centers.lock() {
+            for subscriber in centers.values().flatten().filter(|s| &s.desk_id == desk_id) {
+                subscriber.kicked.cancel();
+            }
+        }
+    }
+
+    /// Desks with at least one live connection.
+    pub fn online_desks(&self) -> Vec<DeskId> {
+        let Ok(centers) = self.centers.lock() else {
+            return Vec::new();
+        };
+        centers
+            .values()
+            .flatten()
+            .map(|s| s.desk_id.clone())
+            .collect()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.centers
+            .lock()
+            .map(|c| c.values().map(Vec::len).sum())
+            .unwrap_or(0)
+    }
+
+    pub fn kicked_total(&self) -> u64 {
+        self.kicked_total.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(center: &str, seq: u64) -> Published {
+        Published {
+            center_id: CenterId::new(center),
+            seq,
+            frame: format!("{{\"seq\":{seq}}}").into(),
+        }
+    }
+
+    #[test]
+    fn delivers_only_to_the_events_center() {
+        let hub = Arc::new(Hub::default());
+        let mut a = hub.subscribe(&CenterId::new("a"), &DeskId::new("da"), 8);
+        let mut b = hub.subscribe(&CenterId::new("b"), &DeskId::new("db"), 8);
+        hub.publish(vec![event("a", 1), event("b", 1), event("a", 2)]);
+        assert_eq!(a.live.try_recv().map(|e| e.seq).ok(), Some(1));
+        assert_eq!(a.live.try_recv().map(|e| e.seq).ok(), Some(2));
+        assert!(a.live.try_recv().is_err());
+        let only_b = b.live.try_recv().expect("b's event");
+        assert_eq!(only_b.center_id.as_str(), "b");
+        assert!(b.live.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_full_queue_kicks_that_desk_only() {
+        let hub = Arc::new(Hub::default());
+        let slow = hub.subscribe(&CenterId::new("a"), &DeskId::new("slow"), 2);
+        let mut fast = hub.subscribe(&CenterId::new("a"), &DeskId::new("fast"), 8);
+        hub.publish((1..=3).map(|s| event("a", s)).collect());
+        assert!(slow.kicked.is_cancelled());
+        assert!(!fast.kicked.is_cancelled());
+        assert_eq!(hub.kicked_total(), 1);
+        assert_eq!(hub.connections(), 1);
+        for seq in 1..=3 {
+            assert_eq!(fast.live.try_recv().map(|e| e.seq).ok(), Some(seq));
+        }
+    }
+
+    #[test]
+    fn dropping_a_subscription_unsubscribes() {
+        let hub = Arc::new(Hub::default());
+        let sub = hub.subscribe(&CenterId::new("a"), &DeskId::new("d"), 2);
+        assert_eq!(hub.online_desks(), vec![DeskId::new("d")]);
+        drop(sub);
+        assert_eq!(hub.connections(), 0);
+        hub.publish(vec![event("a", 1)]);
+    }
+}

@@ -1,0 +1,164 @@
+//! Durable storage on SQLite.
+//!
+//! One writer thread owns the only write connection and commits jobs in groups: every job
+//! queued while the previous commit was syncing goes into the next transaction, so one fsync
+//! covers many taps. A job's caller hears back only after that commit, so a `201` means the
+//! check-in is on disk. Reads use a small pool of read connections on blocking threads; WAL
+//! lets them run beside the writer.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags};
+
+pub use writer::{Published, Publisher, WriteCtx, Writer, event_frame};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("could not encode stored data: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("the database could not store this request")]
+    NotStored,
+    #[error("could not create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("a blocking database task failed: {0}")]
+    Join(String),
+}
+
+impl StoreError {
+    /// Full disk, read-only file, I/O error: the request was not stored and may be retried later.
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                DiskFull | ReadOnly | SystemIoFailure | CannotOpen | DatabaseBusy | DatabaseLocked
+            ),
+            StoreError::WriterGone | StoreError::NotStored | StoreError::Join(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Times are stored as fixed-width RFC 3339 UTC text, so text order is time order.
+pub fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad time {text:?}: {e}")))
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    // synchronous=FULL: a commit returns only after the WAL is fsync'd, which is what lets a
+    // 201 promise durability across power loss, not only across a process crash.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )?;
+    Ok(())
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pub writer: Writer,
+    readers: Arc<ReadPool>,
+    epoch: Arc<str>,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database at `path` and starts its writer.
+    pub fn open(path: &Path, on_commit: Publisher) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        schema::migrations().to_latest(&mut conn)?;
+        let epoch: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+                r.get(0)
+            })?;
+        let writer = Writer::start(conn, on_commit)?;
+        Ok(Store {
+            writer,
+            readers: Arc::new(ReadPool {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
+            epoch: epoch.into(),
+        })
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// Runs `f` on a read connection on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            let result = f(&conn);
+            pool.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+}
+
+const MAX_IDLE_READERS: usize = 16;
+
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE_READERS
+        {
+            idle.push(conn);
+        }
+    }
+}

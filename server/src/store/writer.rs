@@ -1,0 +1,238 @@
+//! The single writer thread and its group commit.
+
+use std::sync::Arc;
+use std::thread;
+
+use axum::extract::ws::Utf8Bytes;
+use chrono::{DateTime, Utc};
+use gymgate_shared::CenterId;
+use gymgate_shared::protocol::EventPayload;
+use rusqlite::{Connection, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{StoreError, ts};
+
+/// Jobs waiting beyond this make callers wait for room: back-pressure instead of unbounded
+/// memory when the disk is slower than the taps.
+const QUEUE_DEPTH: usize = 8192;
+/// Upper bound of jobs in one transaction, so one slow batch cannot delay its first caller
+/// without limit.
+const MAX_BATCH: usize = 1024;
+
+/// An event committed to a center's log, ready to push to that center's desks.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub center_id: CenterId,
+    pub seq: u64,
+    /// The complete `event` frame, serialised once for every desk.
+    pub frame: Utf8Bytes,
+}
+
+/// Called on the writer thread after each successful commit with that batch's events, in
+/// commit order. It must not block.
+pub type Publisher = Box<dyn Fn(Vec<Published>) + Send>;
+
+/// What a job sees: the open transaction, the time of the batch, and a place to append
+/// events that are published only if the whole batch commits.
+pub struct WriteCtx<'a> {
+    pub tx: &'a Transaction<'a>,
+    pub now: DateTime<Utc>,
+    events: Vec<Published>,
+}
+
+#[derive(serde::Serialize)]
+struct EventFrame<'a> {
+    #[serde(rename = "type")]
+    kind_of_message: &'static str,
+    seq: u64,
+    at: &'a str,
+    kind: &'static str,
+    data: &'a serde_json::value::RawValue,
+}
+
+/// Builds the wire frame of a stored event without re-parsing its data.
+pub fn event_frame(seq: u64, at: &str, kind: &str, data: &str) -> Result<Utf8Bytes, StoreError> {
+    let kind = gymgate_shared::protocol::EventKind::parse(kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown event kind {kind:?}")))?;
+    let data: &serde_json::value::RawValue = serde_json::from_str(data)?;
+    let frame = serde_json::to_string(&EventFrame {
+        kind_of_message: "event",
+        seq,
+        at,
+        kind: kind.as_str(),
+        data,
+    })?;
+    Ok(frame.into())
+}
+
+impl WriteCtx<'_> {
+    /// Appends an event to a center's log with the next seq, in this transaction.
+    pub fn append_event(
+        &mut self,
+        center_id: &CenterId,
+        payload: &EventPayload,
+    ) -> Result<u64, StoreError> {
+        let seq: i64 = self.tx.query_row(
+            "UPDATE centers SET head_seq = head_seq + 1 WHERE id = ?1 RETURNING head_seq",
+            [center_id.as_str()],
+            |r| r.get(0),
+        )?;
+        let at = ts(self.now);
+        let data = payload.to_json()?;
+        let kind = payload.kind().as_str();
+        self.tx
+            .prepare_cached(
+                "INSERT INTO events (center_id, seq, at, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(rusqlite::params![center_id.as_str(), seq, at, kind, data])?;
+        let seq = seq as u64;
+        self.events.push(Published {
+            center_id: center_id.clone(),
+            seq,
+            frame: event_frame(seq, &at, kind, &data)?,
+        });
+        Ok(seq)
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Outcome + Send>;
+
+struct Outcome {
+    ok: bool,
+    finish: Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub(super) fn start(conn: Connection, publish: Publisher) -> Result<Writer, StoreError> {
+        let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        thread::Builder::new()
+            .name("gymgate-writer".into())
+            .spawn(move || writer_loop(conn, queue, publish))
+            .map_err(|e| StoreError::Join(format!("cannot start writer thread: {e}")))?;
+        Ok(Writer { jobs })
+    }
+
+    /// True once the writer thread has stopped taking jobs.
+    pub fn is_closed(&self) -> bool {
+        self.jobs.is_closed()
+    }
+
+    /// Runs `job` in the next group commit and returns its result once that commit is durable.
+    /// An `Err` from the job rolls back only that job (a savepoint), not its batch-mates.
+    pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |ctx| match job(ctx) {
+            Ok(value) => Outcome {
+                ok: true,
+                finish: Box::new(move |committed| {
+                    let _ = reply.send(
+                        committed
+                            .map(|()| value)
+                            .map_err(|e| E::from(shared_error(&e))),
+                    );
+                }),
+            },
+            Err(error) => Outcome {
+                ok: false,
+                finish: Box::new(move |_| {
+                    let _ = reply.send(Err(error));
+                }),
+            },
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| E::from(StoreError::WriterGone))?;
+        // The writer drops a job it could not run (no transaction could be opened): the job
+        // was not stored, and the caller must hear exactly that.
+        answer.await.map_err(|_| E::from(StoreError::NotStored))?
+    }
+}
+
+/// A commit error is shared by every job of the batch; each caller gets its own copy.
+fn shared_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, msg)) => {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, msg.clone()))
+        }
+        other => StoreError::Corrupt(other.to_string()),
+    }
+}
+
+fn writer_loop(mut conn: Connection, mut queue: mpsc::Receiver<Job>, publish: Publisher) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    // Ends when every Writer handle is dropped and the queue is drained: shutdown loses no job.
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut conn, &mut batch, &publish);
+    }
+    tracing::debug!("database writer stopped");
+}
+
+fn run_batch(conn: &mut Connection, batch: &mut Vec<Job>, publish: &Publisher) {
+    let tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(error) => {
+            tracing::error!(%error, jobs = batch.len(), "cannot begin a transaction; batch not stored");
+            batch.clear();
+            return;
+        }
+    };
+    let mut finishes = Vec::with_capacity(batch.len());
+    let mut events = Vec::new();
+    let mut ctx = WriteCtx {
+        tx: &tx,
+        now: Utc::now(),
+        events: Vec::new(),
+    };
+    for job in batch.drain(..) {
+        if let Err(error) = ctx.tx.execute_batch("SAVEPOINT job") {
+            tracing::error!(%error, "cannot open a savepoint; job not stored");
+            continue;
+        }
+        let outcome = job(&mut ctx);
+        let mut ok = outcome.ok;
+        let job_events = std::mem::take(&mut ctx.events);
+        let close = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = ctx.tx.execute_batch(close) {
+            tracing::error!(error = %e, "cannot close a savepoint");
+            ok = false;
+        }
+        if ok {
+            events.extend(job_events);
+        }
+        finishes.push(outcome.finish);
+    }
+    drop(ctx);
+    let committed = tx.commit().map_err(|e| Arc::new(StoreError::from(e)));
+    if let Err(error) = &committed {
+        tracing::error!(%error, jobs = finishes.len(), "group commit failed; nothing in it was stored");
+    }
+    let committed_ok = committed.is_ok();
+    for finish in finishes {
+        finish(committed.clone());
+    }
+    if committed_ok && !events.is_empty() {
+        publish(events);
+    }
+}
