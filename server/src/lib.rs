@@ -5,6 +5,7 @@
 
 pub mod admin_client;
 pub mod checkins;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod desk_socket;
@@ -76,6 +77,10 @@ pub async fn run_with(
         state: state.clone(),
     });
 
+    // Retention runs before serving, so a desk behind it is told to re-sync from the start.
+    if let Err(error) = prune(&state).await {
+        tracing::warn!(%error, "retention run failed; will retry");
+    }
     let maintenance = tokio::spawn(maintain(state.clone()));
     let trigger = token.clone();
     tokio::spawn(async move {
@@ -106,7 +111,10 @@ pub async fn run_with(
 }
 
 async fn maintain(state: AppState) {
-    let mut every = tokio::time::interval(MAINTENANCE_EVERY);
+    let mut every = tokio::time::interval_at(
+        tokio::time::Instant::now() + MAINTENANCE_EVERY,
+        MAINTENANCE_EVERY,
+    );
     loop {
         every.tick().await;
         if let Err(error) = prune(&state).await {

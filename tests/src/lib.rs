@@ -1,1 +1,15 @@
+//! Test harness for gymgate end-to-end tests: servers (in-process on port 0, or real
+//! processes), a desk client speaking the WebSocket protocol, and a member client.
 
+pub mod desk;
+pub mod member;
+pub mod server;
+
+pub use desk::DeskClient;
+pub use member::MemberClient;
+pub use server::{Fixture, ServerProcess, TestServer};
+
+/// A bounded wait for anything a test expects to happen soon.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const PIN: &str = "2580";

@@ -1,0 +1,445 @@
+//! The `gymgate-server` command line: serve, demo, admin.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::admin_client::AdminClient;
+use crate::{Config, demo};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use gymgate_shared::api::{BlockRequest, NewCenter, NewMember, NewNotice, Severity};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "gymgate-server", version, about = "The gymgate central server")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// With no subcommand, `serve` with these options.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the member API, admin API and desk WebSocket (the default).
+    Serve(ServeArgs),
+    /// Serve a demo: a center "강남점", 200 members, a known pairing code, simulated taps.
+    Demo(DemoArgs),
+    /// Operate a running server through its admin API.
+    Admin(AdminArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, env = "GYMGATE_ADDR", default_value = "0.0.0.0:8080")]
+    addr: SocketAddr,
+    /// Holds gymgate.db (back it up with the SQLite online backup API, see docs/operations.md).
+    #[arg(long, env = "GYMGATE_DATA_DIR", default_value = "gymgate-data")]
+    data_dir: PathBuf,
+    /// Bearer token of the admin API. Required.
+    #[arg(long, env = "GYMGATE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Days events are kept for desks to resume from.
+    #[arg(long, env = "GYMGATE_RETENTION_DAYS", default_value_t = 30)]
+    retention_days: i64,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    #[arg(long, default_value = "gymgate-demo")]
+    data_dir: PathBuf,
+    /// Simulated taps per second (0 for none).
+    #[arg(long, default_value_t = 0.2)]
+    tap_rate: f64,
+}
+
+#[derive(Args)]
+struct AdminArgs {
+    #[arg(long, env = "GYMGATE_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long, env = "GYMGATE_ADMIN_TOKEN", hide_env_values = true)]
+    token: String,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Centers: add (prints a pairing code), list, new pairing code.
+    #[command(subcommand)]
+    Center(CenterCommand),
+    /// Desks: list, revoke.
+    #[command(subcommand)]
+    Desk(DeskCommand),
+    /// Members: add, import a CSV, block or unblock.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Notices to every desk and member: post, list, clear.
+    #[command(subcommand)]
+    Notice(NoticeCommand),
+}
+
+#[derive(Subcommand)]
+enum CenterCommand {
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        address: String,
+        /// "06:00-23:00" or "24h".
+        #[arg(long)]
+        hours: Option<String>,
+        #[arg(long)]
+        requires_approval: bool,
+    },
+    List,
+    PairCode {
+        center_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeskCommand {
+    List,
+    Revoke { desk_id: String },
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    Add {
+        #[arg(long)]
+        member_no: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        phone: String,
+        #[arg(long)]
+        pin: String,
+        #[arg(long)]
+        plan: String,
+        /// Omit for unlimited.
+        #[arg(long)]
+        visits_per_month: Option<u32>,
+        #[arg(long)]
+        valid_from: chrono::NaiveDate,
+        #[arg(long)]
+        valid_until: chrono::NaiveDate,
+        #[arg(long)]
+        birthday: Option<chrono::NaiveDate>,
+    },
+    /// CSV header: member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday
+    Import { file: PathBuf },
+    Block {
+        member_no: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Lift the block instead.
+        #[arg(long)]
+        unblock: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum NoticeCommand {
+    Post {
+        #[arg(long)]
+        ko: String,
+        #[arg(long)]
+        en: String,
+        /// info, warning or critical.
+        #[arg(long, default_value = "info")]
+        severity: String,
+        /// RFC 3339 end time.
+        #[arg(long)]
+        ends_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    List,
+    Clear {
+        notice_id: String,
+    },
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Ctrl-C or SIGTERM (systemd stop, container stop).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
+}
+
+/// The first stdout line names the bound address, so scripts and tests can use port 0.
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    println!("listening on http://{bound}");
+    std::io::stdout().flush()?;
+    Ok(listener)
+}
+
+/// The whole `gymgate-server` command line. Lives in the library so the end-to-end tests can
+/// run the very same program as a real process.
+pub fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run_cli(Cli::parse()))
+}
+
+async fn run_cli(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => {
+            init_logging();
+            serve(cli.serve).await
+        }
+        Some(Command::Serve(args)) => {
+            init_logging();
+            serve(args).await
+        }
+        Some(Command::Demo(args)) => {
+            init_logging();
+            run_demo(args).await
+        }
+        Some(Command::Admin(args)) => admin(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let Some(admin_token) = args.admin_token.filter(|t| t.len() >= 16) else {
+        bail!(
+            "set an admin token of at least 16 characters with --admin-token or GYMGATE_ADMIN_TOKEN"
+        );
+    };
+    if args.retention_days < 1 {
+        bail!("--retention-days must be at least 1");
+    }
+    let mut config = Config::new(args.data_dir.join("gymgate.db"), admin_token);
+    config.retention = chrono::Duration::days(args.retention_days);
+    let listener = bind(args.addr).await?;
+    crate::run(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
+    let config = Config::new(args.data_dir.join("gymgate.db"), demo::DEMO_ADMIN_TOKEN);
+    let listener = bind(args.addr).await?;
+    let addr = listener.local_addr()?;
+    let tap_rate = args.tap_rate;
+    crate::run_with(listener, config, shutdown_signal(), move |started| {
+        let state = started.state;
+        tokio::spawn(async move {
+            match demo::seed(&state).await {
+                Ok(center_id) => {
+                    println!(
+                        "demo center {} ({center_id}): pair a desk with code {}\n\
+                         demo members {}..{} log in with PIN {}; admin token {}\n\
+                         desk: cargo run -p gymgate-desk -- --demo   (server http://{addr})",
+                        demo::DEMO_CENTER_NAME,
+                        demo::DEMO_PAIRING_CODE,
+                        demo::FIRST_MEMBER_NO,
+                        demo::FIRST_MEMBER_NO + demo::DEMO_MEMBERS as u32 - 1,
+                        demo::DEMO_PIN,
+                        demo::DEMO_ADMIN_TOKEN,
+                    );
+                    demo::simulate_taps(state, center_id, tap_rate).await;
+                }
+                Err(error) => tracing::error!(%error, "cannot seed the demo data"),
+            }
+        });
+    })
+    .await?;
+    Ok(())
+}
+
+async fn admin(args: AdminArgs) -> anyhow::Result<()> {
+    let client = AdminClient::new(&args.url, &args.token);
+    match args.command {
+        AdminCommand::Center(CenterCommand::Add {
+            name,
+            address,
+            hours,
+            requires_approval,
+        }) => {
+            let center = client
+                .add_center(&NewCenter {
+                    name,
+                    address,
+                    hours,
+                    requires_approval,
+                })
+                .await?;
+            let code = client.pairing_code(center.id.as_str()).await?;
+            println!("center {} ({})", center.name, center.id);
+            println!(
+                "pairing code {} (single use, expires {})",
+                code.code, code.expires_at
+            );
+        }
+        AdminCommand::Center(CenterCommand::List) => {
+            for c in client.centers().await? {
+                println!(
+                    "{}\t{}\t{}\thours {}\thead_seq {}",
+                    c.id, c.name, c.address, c.hours, c.head_seq
+                );
+            }
+        }
+        AdminCommand::Center(CenterCommand::PairCode { center_id }) => {
+            let code = client.pairing_code(&center_id).await?;
+            println!(
+                "pairing code {} (single use, expires {})",
+                code.code, code.expires_at
+            );
+        }
+        AdminCommand::Desk(DeskCommand::List) => {
+            for d in client.desks().await? {
+                let status = if d.revoked {
+                    "revoked"
+                } else if d.online {
+                    "online"
+                } else {
+                    "offline"
+                };
+                let seen = d
+                    .last_seen
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{}\t{}\t{}\t{status}\tlast seen {seen}\tacked {}",
+                    d.id, d.center_id, d.name, d.acked_seq
+                );
+            }
+        }
+        AdminCommand::Desk(DeskCommand::Revoke { desk_id }) => {
+            client.revoke_desk(&desk_id).await?;
+            println!("desk {desk_id} revoked; it must be paired again");
+        }
+        AdminCommand::Member(MemberCommand::Add {
+            member_no,
+            name,
+            phone,
+            pin,
+            plan,
+            visits_per_month,
+            valid_from,
+            valid_until,
+            birthday,
+        }) => {
+            client
+                .add_member(&NewMember {
+                    member_no: member_no.clone(),
+                    name,
+                    phone,
+                    pin,
+                    plan,
+                    visits_per_month,
+                    valid_from,
+                    valid_until,
+                    birthday,
+                })
+                .await?;
+            println!("member {member_no} added");
+        }
+        AdminCommand::Member(MemberCommand::Import { file }) => {
+            let csv = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let report = client.import_members(csv).await?;
+            println!(
+                "created {}, updated {}, errors {}",
+                report.created,
+                report.updated,
+                report.errors.len()
+            );
+            for e in &report.errors {
+                println!("  line {}: {}", e.line, e.message);
+            }
+            if !report.errors.is_empty() {
+                bail!("{} rows were not imported", report.errors.len());
+            }
+        }
+        AdminCommand::Member(MemberCommand::Block {
+            member_no,
+            reason,
+            unblock,
+        }) => {
+            client
+                .block_member(
+                    &member_no,
+                    &BlockRequest {
+                        blocked: !unblock,
+                        reason,
+                    },
+                )
+                .await?;
+            println!(
+                "member {member_no} {}",
+                if unblock { "unblocked" } else { "blocked" }
+            );
+        }
+        AdminCommand::Notice(NoticeCommand::Post {
+            ko,
+            en,
+            severity,
+            ends_at,
+        }) => {
+            let severity = match severity.as_str() {
+                "info" => Severity::Info,
+                "warning" => Severity::Warning,
+                "critical" => Severity::Critical,
+                other => bail!("severity {other:?} is not info, warning or critical"),
+            };
+            let notice = client
+                .post_notice(&NewNotice {
+                    severity,
+                    text_ko: ko,
+                    text_en: en,
+                    ends_at,
+                })
+                .await?;
+            println!("notice {} posted to every desk", notice.id);
+        }
+        AdminCommand::Notice(NoticeCommand::List) => {
+            for n in client.notices().await? {
+                println!("{}\t{:?}\t{}\t{}", n.id, n.severity, n.text_ko, n.text_en);
+            }
+        }
+        AdminCommand::Notice(NoticeCommand::Clear { notice_id }) => {
+            client.clear_notice(&notice_id).await?;
+            println!("notice {notice_id} cleared");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! A member's phone, as far as the HTTP API goes.
+
+use anyhow::Context;
+use gymgate_shared::api::{CheckinEnvelope, ErrorBody, MemberLogin, MemberSession};
+use reqwest::StatusCode;
+
+pub struct MemberClient {
+    pub url: String,
+    pub token: String,
+    pub session: MemberSession,
+    http: reqwest::Client,
+}
+
+/// What a tap got back: the status and either the check-in or the error body.
+#[derive(Debug)]
+pub enum TapAnswer {
+    Checkin(StatusCode, CheckinEnvelope),
+    Error(StatusCode, ErrorBody),
+}
+
+impl TapAnswer {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            TapAnswer::Checkin(s, _) | TapAnswer::Error(s, _) => *s,
+        }
+    }
+
+    pub fn checkin(&self) -> anyhow::Result<&gymgate_shared::api::Checkin> {
+        match self {
+            TapAnswer::Checkin(_, e) => Ok(&e.checkin),
+            TapAnswer::Error(s, e) => anyhow::bail!("tap refused: {s} {e:?}"),
+        }
+    }
+
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            TapAnswer::Error(_, e) => Some(&e.error.code),
+            TapAnswer::Checkin(..) => None,
+        }
+    }
+}
+
+impl MemberClient {
+    pub async fn login(url: &str, member_no: &str, pin: &str) -> anyhow::Result<MemberClient> {
+        let http = reqwest::Client::new();
+        let response = http
+            .post(format!("{url}/api/v1/auth/member"))
+            .json(&MemberLogin {
+                member_no: member_no.into(),
+                pin: pin.into(),
+            })
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == StatusCode::OK,
+            "login failed: {}",
+            response.text().await?
+        );
+        let session: MemberSession = response.json().await?;
+        Ok(MemberClient {
+            url: url.to_owned(),
+            token: session.token.clone(),
+            session,
+            http,
+        })
+    }
+
+    pub async fn tap(&self, center_id: &str, key: &str) -> anyhow::Result<TapAnswer> {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/checkins", self.url))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({ "center_id": center_id }))
+            .send()
+            .await?;
+        answer(response).await
+    }
+
+    pub async fn checkin(&self, id: &str) -> anyhow::Result<TapAnswer> {
+        let response = self
+            .http
+            .get(format!("{}/api/v1/checkins/{id}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        answer(response).await
+    }
+}
+
+async fn answer(response: reqwest::Response) -> anyhow::Result<TapAnswer> {
+    let status = response.status();
+    let text = response.text().await?;
+    Ok(if status.is_success() {
+        TapAnswer::Checkin(status, serde_json::from_str(&text).context(text)?)
+    } else {
+        TapAnswer::Error(status, serde_json::from_str(&text).context(text)?)
+    })
+}
