@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("cannot reach the server at {url}: {source}")]
+    #[error("cannot reach the server at {url}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("the server refused: {code}: {message} (HTTP {status})")]
     Refused {

@@ -2,7 +2,7 @@
 //! policy reads and its writes are serialised with every other check-in: two taps of the same
 //! member racing each other cannot both pass "once per center per day".
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use gymgate_shared::api::{Checkin, CheckinChange, CheckinMethod, CheckinStatus};
 use gymgate_shared::protocol::{Decision, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
 use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, policy};
@@ -225,7 +225,9 @@ fn judge_record(
 ) -> Result<(RecordStatus, Option<CheckinId>, Option<String>), AppError> {
     let conn: &rusqlite::Connection = ctx.tx;
     let rejected = |reason: &str| Ok((RecordStatus::Rejected, None, Some(reason.to_owned())));
-    if !in_window(item.at, ctx.now) {
+    // Stored times have microsecond precision; keep the event's copy identical to the row.
+    let at = item.at.trunc_subsecs(6);
+    if !in_window(at, ctx.now) {
         return rejected("time_out_of_range");
     }
     if item.method == RecordMethod::Pass {
@@ -238,8 +240,8 @@ fn judge_record(
     let Some(center) = model::load_center(conn, desk_center)? else {
         return Err(AppError::Internal("desk's center is missing".into()));
     };
-    let history = model::visit_history(conn, &member.id, Some(desk_center), item.at)?;
-    if let Err(refusal) = policy::evaluate(&member.pass(), &history, &center.hours, item.at) {
+    let history = model::visit_history(conn, &member.id, Some(desk_center), at)?;
+    if let Err(refusal) = policy::evaluate(&member.pass(), &history, &center.hours, at) {
         return Ok((
             RecordStatus::Conflict,
             None,
@@ -255,12 +257,12 @@ fn judge_record(
         center_name: center.name.clone(),
         status: CheckinStatus::Admitted,
         method: CheckinMethod::Roster,
-        at: item.at,
+        at,
         rev: 1,
         local_id: Some(item.local_id.clone()),
         desk_id: Some(desk_id.clone()),
         history: vec![CheckinChange {
-            at: item.at,
+            at,
             status: CheckinStatus::Admitted,
             by: format!("desk:{desk_id}"),
             reason: Some("recorded offline".into()),

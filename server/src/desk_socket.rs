@@ -389,6 +389,16 @@ impl Session {
         };
         let _ =
             tokio::time::timeout(CLOSE_TIMEOUT, self.sink.send(Message::Close(Some(frame)))).await;
+        // Finish the closing handshake: wait for the desk's close before dropping the socket,
+        // so unread bytes in our buffer do not turn the close into a TCP reset.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            while let Some(Ok(frame)) = self.stream.next().await {
+                if matches!(frame, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     /// Keeps the desk's cursor and last contact for operators; best effort.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::thread;
 
 use axum::extract::ws::Utf8Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use gymgate_shared::CenterId;
 use gymgate_shared::protocol::EventPayload;
 use rusqlite::{Connection, Transaction};
@@ -196,9 +196,12 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Job>, publish: &Publisher) {
     };
     let mut finishes = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
+    // Stored times have microsecond precision; a batch's clock has the same, so a check-in
+    // answered now and the same one read back later are identical.
+    let now = Utc::now().trunc_subsecs(6);
     let mut ctx = WriteCtx {
         tx: &tx,
-        now: Utc::now(),
+        now,
         events: Vec::new(),
     };
     for job in batch.drain(..) {
