@@ -2,11 +2,15 @@
 //! processes), a desk client speaking the WebSocket protocol, and a member client.
 
 pub mod desk;
+pub mod desk_core;
 pub mod member;
+pub mod proxy;
 pub mod server;
 
 pub use desk::DeskClient;
+pub use desk_core::RunningDesk;
 pub use member::MemberClient;
+pub use proxy::Proxy;
 pub use server::{Fixture, ServerProcess, TestServer};
 
 /// A bounded wait for anything a test expects to happen soon.

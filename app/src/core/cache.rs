@@ -1,0 +1,834 @@
+//! The desk's local SQLite cache: the event cursor, roster, recent check-ins, notices and the
+//! outbox. Every method is synchronous; [`super::store::CacheHandle`] runs them on a thread of
+//! their own, never on iced's `update()` or the async executor.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use gymgate_shared::api::{CheckinCard, DeskSnapshot, Notice, RosterMember};
+use gymgate_shared::kst;
+use gymgate_shared::protocol::{Event, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
+use gymgate_shared::{LocalId, MemberId};
+use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cache migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("cache data could not be encoded: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot prepare the cache folder {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the cache thread has stopped")]
+    Gone,
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        r#"
+        CREATE TABLE cursor (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            epoch TEXT,
+            last_seq INTEGER NOT NULL DEFAULT 0,
+            synced_at TEXT,
+            center_name TEXT
+        );
+        INSERT INTO cursor (id, last_seq) VALUES (1, 0);
+        CREATE TABLE roster (member_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+        -- Check-in cards, keyed by check-in id (or by local_id until the server accepts them).
+        CREATE TABLE checkins (
+            id TEXT PRIMARY KEY,
+            rev INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            member_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX checkins_at ON checkins (at);
+        CREATE TABLE outbox (
+            local_id TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL,
+            member_name TEXT NOT NULL,
+            at TEXT NOT NULL,
+            method TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            checkin_id TEXT,
+            reason TEXT,
+            resolved_at TEXT,
+            acknowledged INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE notices (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+        "#,
+    )])
+}
+
+/// Where the desk stands in its center's event log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub epoch: Option<String>,
+    pub last_seq: u64,
+    pub synced_at: Option<DateTime<Utc>>,
+    pub center_name: Option<String>,
+}
+
+/// What storing an event did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// Stored and the cursor moved to its seq: ack it, show it.
+    Stored(Box<EventPayload>),
+    /// Already stored (seq at or below the cursor): ack again, show nothing.
+    Duplicate,
+    /// A seq is missing before this one: reconnect and resume from the cursor.
+    Gap { expected: u64 },
+}
+
+/// An outbox item the server did not accept; staff must look at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub local_id: LocalId,
+    pub member_id: MemberId,
+    pub member_name: String,
+    pub at: DateTime<Utc>,
+    pub status: RecordStatus,
+    pub reason: Option<String>,
+}
+
+/// The cache file was unreadable and was moved aside; a fresh one replaced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    pub moved_to: PathBuf,
+    /// Outbox items read back out of the damaged file.
+    pub outbox_salvaged: usize,
+    pub error: String,
+}
+
+pub struct Cache {
+    conn: Connection,
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn method_str(method: RecordMethod) -> &'static str {
+    match method {
+        RecordMethod::Roster => "roster",
+        RecordMethod::Pass => "pass",
+    }
+}
+
+impl Cache {
+    /// Opens the cache at `path`. A file that cannot be opened, fails its integrity check or
+    /// cannot be migrated is moved aside (its pending outbox salvaged if readable) and a new
+    /// one is made: a damaged cache never stops the desk from starting.
+    pub fn open(path: &Path) -> Result<(Cache, Option<Recovered>), CacheError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| CacheError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        match Self::open_checked(path) {
+            Ok(cache) => Ok((cache, None)),
+            Err(error) => {
+                let salvaged = salvage_outbox(path);
+                let moved_to = move_aside(path)?;
+                tracing::error!(%error, moved_to = %moved_to.display(), "cache was damaged; starting a new one");
+                let mut cache = Self::open_checked(path)?;
+                let outbox_salvaged = salvaged.len();
+                for (record, name) in salvaged {
+                    cache.add_outbox(&record, &name)?;
+                }
+                Ok((
+                    cache,
+                    Some(Recovered {
+                        moved_to,
+                        outbox_salvaged,
+                        error: error.to_string(),
+                    }),
+                ))
+            }
+        }
+    }
+
+    fn open_checked(path: &Path) -> Result<Cache, CacheError> {
+        let mut conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+        )?;
+        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(CacheError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(check),
+            )));
+        }
+        migrations().to_latest(&mut conn)?;
+        Ok(Cache { conn })
+    }
+
+    pub fn cursor(&self) -> Result<Cursor, CacheError> {
+        Ok(self.conn.query_row(
+            "SELECT epoch, last_seq, synced_at, center_name FROM cursor WHERE id = 1",
+            [],
+            |r| {
+                Ok(Cursor {
+                    epoch: r.get(0)?,
+                    last_seq: r.get(1)?,
+                    synced_at: r.get::<_, Option<String>>(2)?.as_deref().and_then(parse_ts),
+                    center_name: r.get(3)?,
+                })
+            },
+        )?)
+    }
+
+    /// Stores one event and moves the cursor in the same transaction, so the ack that follows
+    /// is only ever for something on disk.
+    pub fn apply_event(&mut self, event: &Event) -> Result<Applied, CacheError> {
+        let tx = self.conn.transaction()?;
+        let last_seq: u64 =
+            tx.query_row("SELECT last_seq FROM cursor WHERE id = 1", [], |r| r.get(0))?;
+        if event.seq <= last_seq {
+            return Ok(Applied::Duplicate);
+        }
+        if event.seq != last_seq + 1 {
+            return Ok(Applied::Gap {
+                expected: last_seq + 1,
+            });
+        }
+        let payload = match event.payload() {
+            Ok(payload) => payload,
+            Err(error) => {
+                // A payload this desk cannot read (a newer server?) must not wedge the log:
+                // skip it, keep the order, and say so in the log.
+                tracing::error!(seq = event.seq, %error, "cannot read an event; skipping it");
+                tx.execute(
+                    "UPDATE cursor SET last_seq = ?1, synced_at = ?2 WHERE id = 1",
+                    params![event.seq, ts(Utc::now())],
+                )?;
+                tx.commit()?;
+                return Ok(Applied::Duplicate);
+            }
+        };
+        match &payload {
+            EventPayload::Checkin(card) | EventPayload::CheckinUpdated(card) => {
+                store_card(&tx, card)?;
+            }
+            EventPayload::Member(member) => store_member(&tx, member)?,
+            EventPayload::Notice(notice) => store_notice(&tx, notice)?,
+        }
+        tx.execute(
+            "UPDATE cursor SET last_seq = ?1, synced_at = ?2 WHERE id = 1",
+            params![event.seq, ts(Utc::now())],
+        )?;
+        tx.commit()?;
+        Ok(Applied::Stored(Box::new(payload)))
+    }
+
+    /// Replaces roster, today's cards and notices with the server's, and sets the cursor to
+    /// the snapshot's head: what a desk does when it cannot resume.
+    pub fn apply_snapshot(&mut self, snapshot: &DeskSnapshot) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM roster", [])?;
+        for member in &snapshot.roster {
+            store_member(&tx, member)?;
+        }
+        for card in &snapshot.today {
+            store_card(&tx, card)?;
+        }
+        tx.execute("DELETE FROM notices", [])?;
+        for notice in &snapshot.notices {
+            store_notice(&tx, notice)?;
+        }
+        tx.execute(
+            "UPDATE cursor SET epoch = ?1, last_seq = ?2, synced_at = ?3, center_name = ?4
+             WHERE id = 1",
+            params![
+                snapshot.epoch,
+                snapshot.head_seq,
+                ts(Utc::now()),
+                snapshot.center.name
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn roster(&self) -> Result<Vec<RosterMember>, CacheError> {
+        let mut stmt = self.conn.prepare("SELECT data FROM roster")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut members = Vec::new();
+        for row in rows {
+            members.push(serde_json::from_str(&row?)?);
+        }
+        Ok(members)
+    }
+
+    /// Adds or replaces roster members in one transaction (bulk loads, tests).
+    pub fn put_roster(&mut self, members: &[RosterMember]) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        for member in members {
+            store_member(&tx, member)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Cards of the Korean day of `now`, newest first.
+    pub fn today(&self, now: DateTime<Utc>) -> Result<Vec<CheckinCard>, CacheError> {
+        let (start, end) = kst::day_bounds(now);
+        let mut stmt = self.conn.prepare(
+            "SELECT data FROM checkins WHERE at >= ?1 AND at < ?2 ORDER BY at DESC, id DESC",
+        )?;
+        let rows = stmt.query_map(params![ts(start), ts(end)], |r| r.get::<_, String>(0))?;
+        let mut cards = Vec::new();
+        for row in rows {
+            cards.push(serde_json::from_str(&row?)?);
+        }
+        Ok(cards)
+    }
+
+    /// Keeps the cache small: cards older than two days are dropped.
+    pub fn prune(&mut self, now: DateTime<Utc>) -> Result<usize, CacheError> {
+        let cutoff = ts(now - chrono::Duration::days(2));
+        Ok(self
+            .conn
+            .execute("DELETE FROM checkins WHERE at < ?1", [cutoff])?)
+    }
+
+    /// Puts an item in the outbox (used when salvaging a damaged cache).
+    pub fn add_outbox(
+        &mut self,
+        record: &OutboxRecord,
+        member_name: &str,
+    ) -> Result<(), CacheError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO outbox (local_id, member_id, member_name, at, method)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                record.local_id.as_str(),
+                record.member_id.as_str(),
+                member_name,
+                ts(record.at),
+                method_str(record.method)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Adds an outbox item together with the card staff see for it.
+    pub fn add_offline_checkin(
+        &mut self,
+        record: &OutboxRecord,
+        card: &CheckinCard,
+    ) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO outbox (local_id, member_id, member_name, at, method)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                record.local_id.as_str(),
+                record.member_id.as_str(),
+                card.member.name,
+                ts(record.at),
+                method_str(record.method)
+            ],
+        )?;
+        store_card(&tx, card)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Outbox items not yet answered by the server, oldest first.
+    pub fn pending_outbox(&self) -> Result<Vec<OutboxRecord>, CacheError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT local_id, member_id, at, method FROM outbox WHERE state = 'pending' ORDER BY at",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut records = Vec::new();
+        for row in rows {
+            let (local_id, member_id, at, method) = row?;
+            records.push(OutboxRecord {
+                local_id: LocalId::new(local_id),
+                member_id: MemberId::new(member_id),
+                at: parse_ts(&at).unwrap_or_else(Utc::now),
+                method: if method == "pass" {
+                    RecordMethod::Pass
+                } else {
+                    RecordMethod::Roster
+                },
+                proof: None,
+            });
+        }
+        Ok(records)
+    }
+
+    pub fn pending_count(&self) -> Result<usize, CacheError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as usize)
+    }
+
+    /// Stores the server's answer to an outbox item. A conflict or rejection stays visible
+    /// until staff acknowledge it; its provisional card is marked so today's list is honest.
+    pub fn record_result(
+        &mut self,
+        local_id: &LocalId,
+        status: RecordStatus,
+        checkin_id: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        // A duplicate answer repeats the first outcome: it was accepted if it has a check-in.
+        let state = match (status, checkin_id) {
+            (RecordStatus::Duplicate, Some(_)) => RecordStatus::Accepted,
+            (RecordStatus::Duplicate, None) => RecordStatus::Conflict,
+            (status, _) => status,
+        };
+        tx.execute(
+            "UPDATE outbox SET state = ?2, checkin_id = ?3, reason = ?4, resolved_at = ?5
+             WHERE local_id = ?1 AND state = 'pending'",
+            params![
+                local_id.as_str(),
+                state.as_str(),
+                checkin_id,
+                reason,
+                ts(Utc::now())
+            ],
+        )?;
+        if matches!(state, RecordStatus::Conflict | RecordStatus::Rejected) {
+            // The provisional card no longer counts as a visit.
+            tx.execute("DELETE FROM checkins WHERE id = ?1", [local_id.as_str()])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Conflicts and rejections staff have not acknowledged yet.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>, CacheError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT local_id, member_id, member_name, at, state, reason FROM outbox
+             WHERE state IN ('conflict', 'rejected') AND acknowledged = 0 ORDER BY at",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        let mut conflicts = Vec::new();
+        for row in rows {
+            let (local_id, member_id, member_name, at, state, reason) = row?;
+            conflicts.push(Conflict {
+                local_id: LocalId::new(local_id),
+                member_id: MemberId::new(member_id),
+                member_name,
+                at: parse_ts(&at).unwrap_or_else(Utc::now),
+                status: RecordStatus::parse(&state).unwrap_or(RecordStatus::Conflict),
+                reason,
+            });
+        }
+        Ok(conflicts)
+    }
+
+    pub fn acknowledge(&mut self, local_id: &LocalId) -> Result<(), CacheError> {
+        self.conn.execute(
+            "UPDATE outbox SET acknowledged = 1 WHERE local_id = ?1",
+            [local_id.as_str()],
+        )?;
+        Ok(())
+    }
+
+    pub fn notices(&self) -> Result<Vec<Notice>, CacheError> {
+        let mut stmt = self.conn.prepare("SELECT data FROM notices")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut notices: Vec<Notice> = Vec::new();
+        for row in rows {
+            notices.push(serde_json::from_str(&row?)?);
+        }
+        let now = Utc::now();
+        notices.retain(|n| n.ends_at.is_none_or(|end| end > now));
+        notices.sort_by_key(|n| n.starts_at);
+        Ok(notices)
+    }
+
+    /// What this desk knows of a member's visits for the offline policy: check-ins (and
+    /// pending outbox items) of theirs today here, and outbox items this month not yet
+    /// reflected in the roster's `visits_left`.
+    pub fn local_visits(
+        &self,
+        member_id: &MemberId,
+        now: DateTime<Utc>,
+    ) -> Result<(bool, u32), CacheError> {
+        let (day_start, day_end) = kst::day_bounds(now);
+        let today: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM checkins WHERE member_id = ?1 AND at >= ?2 AND at < ?3
+             AND status IN ('admitted', 'pending')",
+            params![member_id.as_str(), ts(day_start), ts(day_end)],
+            |r| r.get(0),
+        )?;
+        let (month_start, month_end) = kst::month_bounds(now);
+        let unsent: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE member_id = ?1 AND state = 'pending'
+             AND at >= ?2 AND at < ?3",
+            params![member_id.as_str(), ts(month_start), ts(month_end)],
+            |r| r.get(0),
+        )?;
+        Ok((today > 0, unsent as u32))
+    }
+}
+
+fn store_card(conn: &Connection, card: &CheckinCard) -> Result<(), CacheError> {
+    let checkin = &card.checkin;
+    // The server's card replaces the provisional one made offline under the local id.
+    if let Some(local_id) = &checkin.local_id
+        && local_id.as_str() != checkin.id.as_str()
+    {
+        conn.execute("DELETE FROM checkins WHERE id = ?1", [local_id.as_str()])?;
+    }
+    let stored_rev: Option<u32> = conn
+        .query_row(
+            "SELECT rev FROM checkins WHERE id = ?1",
+            [checkin.id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if stored_rev.is_some_and(|rev| rev > checkin.rev) {
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT OR REPLACE INTO checkins (id, rev, at, member_id, status, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            checkin.id.as_str(),
+            checkin.rev,
+            ts(checkin.at),
+            checkin.member_id.as_str(),
+            checkin.status.as_str(),
+            serde_json::to_string(card)?
+        ],
+    )?;
+    store_member(conn, &card.member)
+}
+
+fn store_member(conn: &Connection, member: &RosterMember) -> Result<(), CacheError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO roster (member_id, data) VALUES (?1, ?2)",
+        params![member.id.as_str(), serde_json::to_string(member)?],
+    )?;
+    Ok(())
+}
+
+fn store_notice(conn: &Connection, notice: &Notice) -> Result<(), CacheError> {
+    if notice.cleared {
+        conn.execute("DELETE FROM notices WHERE id = ?1", [notice.id.as_str()])?;
+    } else {
+        conn.execute(
+            "INSERT OR REPLACE INTO notices (id, data) VALUES (?1, ?2)",
+            params![notice.id.as_str(), serde_json::to_string(notice)?],
+        )?;
+    }
+    Ok(())
+}
+
+/// Reads pending outbox items out of a damaged cache, as far as it still reads.
+fn salvage_outbox(path: &Path) -> Vec<(OutboxRecord, String)> {
+    let Ok(conn) = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) = conn.prepare(
+        "SELECT local_id, member_id, member_name, at, method FROM outbox WHERE state = 'pending'",
+    ) else {
+        return Vec::new();
+    };
+    let Ok(rows) = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    }) else {
+        return Vec::new();
+    };
+    rows.filter_map(Result::ok)
+        .filter_map(|(local_id, member_id, name, at, method)| {
+            Some((
+                OutboxRecord {
+                    local_id: LocalId::new(local_id),
+                    member_id: MemberId::new(member_id),
+                    at: parse_ts(&at)?,
+                    method: if method == "pass" {
+                        RecordMethod::Pass
+                    } else {
+                        RecordMethod::Roster
+                    },
+                    proof: None,
+                },
+                name,
+            ))
+        })
+        .collect()
+}
+
+/// Moves a damaged cache (and its WAL files) aside for later inspection.
+fn move_aside(path: &Path) -> Result<PathBuf, CacheError> {
+    let stamp = Utc::now().format("%Y%m%d-%H%M%S");
+    let moved_to = path.with_extension(format!("db.damaged-{stamp}"));
+    for (from, to) in [
+        (path.to_owned(), moved_to.clone()),
+        (append(path, "-wal"), append(&moved_to, "-wal")),
+        (append(path, "-shm"), append(&moved_to, "-shm")),
+    ] {
+        if from.exists() {
+            std::fs::rename(&from, &to).map_err(|source| CacheError::Io { path: from, source })?;
+        }
+    }
+    Ok(moved_to)
+}
+
+fn append(path: &Path, suffix: &str) -> PathBuf {
+    let mut text = path.as_os_str().to_owned();
+    text.push(suffix);
+    PathBuf::from(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gymgate_shared::api::{Checkin, CheckinMethod, CheckinStatus};
+    use gymgate_shared::protocol::EventKind;
+    use gymgate_shared::{CenterId, CheckinId};
+
+    fn member(id: &str) -> RosterMember {
+        RosterMember {
+            id: MemberId::new(id),
+            member_no: "100001".into(),
+            name: "김민준".into(),
+            phone_last4: "1234".into(),
+            plan: "월 8회".into(),
+            valid_from: "2026-01-01".parse().expect("date"),
+            valid_until: "2027-12-31".parse().expect("date"),
+            visits_per_month: Some(8),
+            visits_left: Some(8),
+            blocked: false,
+            birthday: None,
+            photo_url: None,
+        }
+    }
+
+    fn card(id: &str, rev: u32, status: CheckinStatus) -> CheckinCard {
+        CheckinCard {
+            checkin: Checkin {
+                id: CheckinId::new(id),
+                member_id: MemberId::new("m1"),
+                center_id: CenterId::new("c"),
+                center_name: "강남점".into(),
+                status,
+                method: CheckinMethod::App,
+                at: Utc::now(),
+                rev,
+                local_id: None,
+                desk_id: None,
+                history: vec![],
+            },
+            member: member("m1"),
+            flags: vec![],
+        }
+    }
+
+    fn event(seq: u64, card: &CheckinCard, kind: EventKind) -> Event {
+        Event {
+            seq,
+            at: Utc::now(),
+            kind,
+            data: serde_json::to_value(card).expect("json"),
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, Cache) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cache, recovered) = Cache::open(&dir.path().join("cache.db")).expect("open");
+        assert!(recovered.is_none());
+        (dir, cache)
+    }
+
+    #[test]
+    fn events_apply_in_order_and_gaps_and_duplicates_are_detected() {
+        let (_dir, mut cache) = open();
+        let first = card("c1", 1, CheckinStatus::Admitted);
+        assert!(matches!(
+            cache
+                .apply_event(&event(1, &first, EventKind::Checkin))
+                .expect("apply"),
+            Applied::Stored(_)
+        ));
+        assert_eq!(
+            cache
+                .apply_event(&event(1, &first, EventKind::Checkin))
+                .expect("apply"),
+            Applied::Duplicate
+        );
+        let third = card("c3", 1, CheckinStatus::Admitted);
+        assert_eq!(
+            cache
+                .apply_event(&event(3, &third, EventKind::Checkin))
+                .expect("apply"),
+            Applied::Gap { expected: 2 }
+        );
+        assert_eq!(
+            cache.cursor().expect("cursor").last_seq,
+            1,
+            "a gap does not move the cursor"
+        );
+        assert_eq!(cache.today(Utc::now()).expect("today").len(), 1);
+    }
+
+    #[test]
+    fn an_older_revision_never_overwrites_a_newer_one() {
+        let (_dir, mut cache) = open();
+        let voided = card("c1", 2, CheckinStatus::Voided);
+        let original = card("c1", 1, CheckinStatus::Admitted);
+        cache
+            .apply_event(&event(1, &voided, EventKind::CheckinUpdated))
+            .expect("apply");
+        cache
+            .apply_event(&event(2, &original, EventKind::Checkin))
+            .expect("apply");
+        let today = cache.today(Utc::now()).expect("today");
+        assert_eq!(today[0].checkin.status, CheckinStatus::Voided);
+        assert_eq!(cache.cursor().expect("cursor").last_seq, 2);
+    }
+
+    #[test]
+    fn outbox_results_and_conflicts() {
+        let (_dir, mut cache) = open();
+        let records: Vec<OutboxRecord> = (0..3)
+            .map(|_| OutboxRecord {
+                local_id: LocalId::generate(),
+                member_id: MemberId::new("m1"),
+                at: Utc::now(),
+                method: RecordMethod::Roster,
+                proof: None,
+            })
+            .collect();
+        for record in &records {
+            let mut provisional = card(record.local_id.as_str(), 0, CheckinStatus::Admitted);
+            provisional.checkin.local_id = Some(record.local_id.clone());
+            cache
+                .add_offline_checkin(record, &provisional)
+                .expect("add");
+        }
+        assert_eq!(cache.pending_count().expect("count"), 3);
+        assert_eq!(
+            cache
+                .local_visits(&MemberId::new("m1"), Utc::now())
+                .expect("visits"),
+            (true, 3)
+        );
+        cache
+            .record_result(
+                &records[0].local_id,
+                RecordStatus::Accepted,
+                Some("c9"),
+                None,
+            )
+            .expect("result");
+        cache
+            .record_result(
+                &records[1].local_id,
+                RecordStatus::Conflict,
+                None,
+                Some("already_checked_in_today"),
+            )
+            .expect("result");
+        assert_eq!(cache.pending_count().expect("count"), 1);
+        let conflicts = cache.conflicts().expect("conflicts");
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(
+            conflicts[0].reason.as_deref(),
+            Some("already_checked_in_today")
+        );
+        // The conflicting visit's card is gone; the accepted one stays until the server's
+        // card (same local_id) replaces it.
+        assert_eq!(cache.today(Utc::now()).expect("today").len(), 2);
+        let mut confirmed = card("c9", 1, CheckinStatus::Admitted);
+        confirmed.checkin.local_id = Some(records[0].local_id.clone());
+        cache
+            .apply_event(&event(1, &confirmed, EventKind::Checkin))
+            .expect("apply");
+        let ids: Vec<String> = cache
+            .today(Utc::now())
+            .expect("today")
+            .iter()
+            .map(|c| c.checkin.id.to_string())
+            .collect();
+        assert!(ids.contains(&"c9".to_owned()));
+        assert!(!ids.contains(&records[0].local_id.to_string()));
+        cache.acknowledge(&records[1].local_id).expect("ack");
+        assert!(cache.conflicts().expect("conflicts").is_empty());
+        assert_eq!(
+            cache.pending_outbox().expect("pending")[0].local_id,
+            records[2].local_id
+        );
+    }
+
+    #[test]
+    fn a_corrupt_cache_is_moved_aside_and_its_outbox_salvaged_when_readable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.db");
+        std::fs::write(&path, b"this is not a database at all, it was damaged").expect("write");
+        let (cache, recovered) = Cache::open(&path).expect("open");
+        let recovered = recovered.expect("recovered");
+        assert!(recovered.moved_to.exists());
+        assert_eq!(recovered.outbox_salvaged, 0);
+        assert_eq!(cache.cursor().expect("cursor").last_seq, 0);
+        drop(cache);
+
+        // A cache whose schema is from elsewhere (migration fails) keeps its pending outbox.
+        let other = dir.path().join("other.db");
+        {
+            let conn = Connection::open(&other).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE outbox (local_id TEXT, member_id TEXT, member_name TEXT, at TEXT,
+                                      method TEXT, state TEXT);
+                 INSERT INTO outbox VALUES ('l1', 'm1', '김민준', '2026-11-21T01:00:00.000000Z',
+                                            'roster', 'pending');
+                 PRAGMA user_version = 99;",
+            )
+            .expect("seed");
+        }
+        let (cache, recovered) = Cache::open(&other).expect("open");
+        assert_eq!(recovered.map(|r| r.outbox_salvaged), Some(1));
+        let pending = cache.pending_outbox().expect("pending");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].local_id.as_str(), "l1");
+    }
+}

@@ -1,0 +1,266 @@
+//! The desk's pairing (server address and desk token) and its settings, as small JSON files
+//! in the data directory. The token file is readable by the current user only.
+
+use std::path::{Path, PathBuf};
+
+use gymgate_shared::api::{ErrorBody, PairRequest, PairResponse};
+use gymgate_shared::{CenterId, DeskId};
+use serde::{Deserialize, Serialize};
+
+const PAIRING_FILE: &str = "desk.json";
+const SETTINGS_FILE: &str = "settings.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Pairing {
+    pub server_url: String,
+    pub desk_id: DeskId,
+    pub center_id: CenterId,
+    pub desk_name: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    #[default]
+    Ko,
+    En,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub sound: bool,
+    pub language: Language,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            sound: true,
+            language: Language::Ko,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {source}")]
+    Invalid {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PairError {
+    #[error("cannot reach the server: {0}")]
+    Unreachable(String),
+    #[error("{message}")]
+    Refused { code: String, message: String },
+    #[error("the server address is not valid: {0}")]
+    BadAddress(String),
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, ConfigError> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| ConfigError::Invalid {
+                    path: path.to_owned(),
+                    source,
+                })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves half a file.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp).map_err(io)?;
+        std::io::Write::write_all(&mut file, bytes).map_err(io)?;
+        file.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+pub fn load_pairing(dir: &Path) -> Result<Option<Pairing>, ConfigError> {
+    read_json(&dir.join(PAIRING_FILE))
+}
+
+pub fn save_pairing(dir: &Path, pairing: &Pairing) -> Result<(), ConfigError> {
+    let bytes = serde_json::to_vec_pretty(pairing).map_err(|source| ConfigError::Invalid {
+        path: dir.join(PAIRING_FILE),
+        source,
+    })?;
+    write_private(&dir.join(PAIRING_FILE), &bytes)
+}
+
+/// Forgets the pairing; the cache stays (the next pairing re-syncs it).
+pub fn remove_pairing(dir: &Path) -> Result<(), ConfigError> {
+    let path = dir.join(PAIRING_FILE);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(ConfigError::Io { path, source: e })
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn load_settings(dir: &Path) -> Settings {
+    match read_json(&dir.join(SETTINGS_FILE)) {
+        Ok(Some(settings)) => settings,
+        Ok(None) => Settings::default(),
+        Err(error) => {
+            tracing::warn!(%error, "settings unreadable; using defaults");
+            Settings::default()
+        }
+    }
+}
+
+pub fn save_settings(dir: &Path, settings: &Settings) -> Result<(), ConfigError> {
+    let bytes = serde_json::to_vec_pretty(settings).map_err(|source| ConfigError::Invalid {
+        path: dir.join(SETTINGS_FILE),
+        source,
+    })?;
+    write_private(&dir.join(SETTINGS_FILE), &bytes)
+}
+
+/// Normalises what staff type: `192.168.0.10:8080` becomes `http://192.168.0.10:8080`.
+pub fn normalize_server_url(text: &str) -> Result<String, PairError> {
+    let text = text.trim();
+    let (scheme, rest) = if let Some(rest) = text.strip_prefix("https://") {
+        ("https", rest)
+    } else if let Some(rest) = text.strip_prefix("http://") {
+        ("http", rest)
+    } else {
+        ("http", text)
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() {
+        return Err(PairError::BadAddress("no host given".into()));
+    }
+    let url = format!("{scheme}://{rest}");
+    let parsed = reqwest::Url::parse(&url).map_err(|e| PairError::BadAddress(e.to_string()))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(PairError::BadAddress(url));
+    }
+    Ok(url)
+}
+
+/// Trades a pairing code for a desk token.
+pub async fn pair(server_url: &str, code: &str, desk_name: &str) -> Result<Pairing, PairError> {
+    let server_url = normalize_server_url(server_url)?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .map_err(|e| PairError::Unreachable(e.to_string()))?;
+    let response = client
+        .post(format!("{server_url}/api/v1/desks/pair"))
+        .json(&PairRequest {
+            code: code.trim().to_owned(),
+            name: desk_name.trim().to_owned(),
+        })
+        .send()
+        .await
+        .map_err(|e| PairError::Unreachable(e.to_string()))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        return Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => PairError::Refused {
+                code: body.error.code,
+                message: body.error.message,
+            },
+            Err(_) => PairError::Refused {
+                code: "http_error".into(),
+                message: format!("HTTP {status}"),
+            },
+        });
+    }
+    let paired: PairResponse = response
+        .json()
+        .await
+        .map_err(|e| PairError::Unreachable(e.to_string()))?;
+    Ok(Pairing {
+        server_url,
+        desk_id: paired.desk_id,
+        center_id: paired.center_id,
+        desk_name: desk_name.trim().to_owned(),
+        token: paired.token,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairing_round_trips_and_is_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(load_pairing(dir.path()).expect("load"), None);
+        let pairing = Pairing {
+            server_url: "http://127.0.0.1:8080".into(),
+            desk_id: DeskId::new("d"),
+            center_id: CenterId::new("c"),
+            desk_name: "1층".into(),
+            token: "secret".into(),
+        };
+        save_pairing(dir.path(), &pairing).expect("save");
+        assert_eq!(load_pairing(dir.path()).expect("load"), Some(pairing));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(PAIRING_FILE))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        remove_pairing(dir.path()).expect("remove");
+        assert_eq!(load_pairing(dir.path()).expect("load"), None);
+        std::fs::write(dir.path().join(PAIRING_FILE), "{not json").expect("write");
+        assert!(load_pairing(dir.path()).is_err());
+    }
+
+    #[test]
+    fn server_addresses_are_normalised() {
+        assert_eq!(
+            normalize_server_url(" 10.0.0.5:8080/ ").ok().as_deref(),
+            Some("http://10.0.0.5:8080")
+        );
+        assert_eq!(
+            normalize_server_url("https://gate.example.kr")
+                .ok()
+                .as_deref(),
+            Some("https://gate.example.kr")
+        );
+        assert!(normalize_server_url("").is_err());
+        assert!(normalize_server_url("http://").is_err());
+    }
+}

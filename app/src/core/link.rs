@@ -1,0 +1,457 @@
+//! The connection to the server as a state machine: connecting → online → (lost) backing off
+//! → connecting …, on tokio. Events are stored in the cache before they are acked and before
+//! the UI hears of them; the outbox is sent whenever the link is up.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::{SinkExt, StreamExt};
+use gymgate_shared::LocalId;
+use gymgate_shared::api::{DeskSnapshot, ErrorBody};
+use gymgate_shared::protocol::{DeskMessage, EventPayload, PROTOCOL_VERSION, ServerMessage};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::backoff::Backoff;
+use super::cache::Applied;
+use super::config::Pairing;
+use super::roster::RosterIndex;
+use super::store::CacheHandle;
+use super::{CoreEvent, LinkStatus, load_state};
+
+/// Timers of the link; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct LinkTiming {
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Connect and `welcome` must each come within this.
+    pub connect_timeout: Duration,
+    /// The server pings every ~25 s; this long without any frame means the link is dead.
+    pub dead_after: Duration,
+}
+
+impl Default for LinkTiming {
+    fn default() -> Self {
+        LinkTiming {
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            dead_after: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum LinkCommand {
+    /// New outbox items are waiting.
+    Flush,
+    Decide(DeskMessage),
+    /// Skip the rest of the backoff wait.
+    RetryNow,
+    Shutdown,
+}
+
+pub(super) struct LinkContext {
+    pub pairing: Pairing,
+    pub cache: CacheHandle,
+    pub roster: Arc<RwLock<RosterIndex>>,
+    pub events: mpsc::Sender<CoreEvent>,
+    pub commands: mpsc::UnboundedReceiver<LinkCommand>,
+    pub timing: LinkTiming,
+}
+
+enum SessionEnd {
+    Lost(String),
+    Unauthorized(String),
+    Shutdown,
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub(super) async fn run(mut ctx: LinkContext) {
+    let mut backoff = Backoff::new(ctx.timing.backoff_base, ctx.timing.backoff_cap);
+    let mut offline_since = None;
+    loop {
+        emit(
+            &ctx,
+            CoreEvent::Link(LinkStatus::Connecting {
+                attempt: backoff.attempt(),
+            }),
+        )
+        .await;
+        let end = session(&mut ctx, &mut backoff, &mut offline_since).await;
+        let reason = match end {
+            SessionEnd::Shutdown => return,
+            SessionEnd::Unauthorized(reason) => {
+                tracing::warn!(%reason, "the server no longer accepts this desk's token");
+                emit(&ctx, CoreEvent::Unpaired(reason)).await;
+                // Nothing to retry until staff pair again; wait to be shut down.
+                while let Some(command) = ctx.commands.recv().await {
+                    if matches!(command, LinkCommand::Shutdown) {
+                        break;
+                    }
+                }
+                return;
+            }
+            SessionEnd::Lost(reason) => reason,
+        };
+        let since = *offline_since.get_or_insert_with(Utc::now);
+        let delay = backoff.next_delay();
+        tracing::info!(%reason, ?delay, "link lost; retrying");
+        emit(
+            &ctx,
+            CoreEvent::Link(LinkStatus::Offline {
+                since,
+                retry_at: Utc::now() + chrono::Duration::milliseconds(delay.as_millis() as i64),
+                reason,
+            }),
+        )
+        .await;
+        let wake = tokio::time::sleep(delay);
+        tokio::pin!(wake);
+        loop {
+            tokio::select! {
+                _ = &mut wake => break,
+                command = ctx.commands.recv() => match command {
+                    None | Some(LinkCommand::Shutdown) => return,
+                    Some(LinkCommand::RetryNow) => break,
+                    // Saved in the outbox; sent once the link is back.
+                    Some(LinkCommand::Flush) => {}
+                    Some(LinkCommand::Decide(_)) => {
+                        emit(&ctx, CoreEvent::ServerError {
+                            code: "offline".into(),
+                            message: "offline: decisions need the server; try again when online".into(),
+                        })
+                        .await;
+                    }
+                },
+            }
+        }
+    }
+}
+
+async fn emit(ctx: &LinkContext, event: CoreEvent) {
+    let _ = ctx.events.send(event).await;
+}
+
+fn ws_url(server_url: &str) -> String {
+    let base = if let Some(rest) = server_url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = server_url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        server_url.to_owned()
+    };
+    format!("{base}/ws/desk")
+}
+
+async fn connect(ctx: &LinkContext) -> Result<Socket, SessionEnd> {
+    let mut request = ws_url(&ctx.pairing.server_url)
+        .into_client_request()
+        .map_err(|e| SessionEnd::Lost(format!("bad server address: {e}")))?;
+    let auth = format!("Bearer {}", ctx.pairing.token)
+        .parse()
+        .map_err(|_| SessionEnd::Unauthorized("the desk token is not valid".into()))?;
+    request.headers_mut().insert("authorization", auth);
+    match tokio::time::timeout(
+        ctx.timing.connect_timeout,
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    {
+        Err(_) => Err(SessionEnd::Lost("connecting timed out".into())),
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(WsError::Http(response))) if response.status().as_u16() == 401 => {
+            let reason = response
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<ErrorBody>(b).ok())
+                .map(|b| b.error.message)
+                .unwrap_or_else(|| "desk token refused".into());
+            Err(SessionEnd::Unauthorized(reason))
+        }
+        Ok(Err(e)) => Err(SessionEnd::Lost(e.to_string())),
+    }
+}
+
+async fn send(socket: &mut Socket, message: &DeskMessage) -> Result<(), SessionEnd> {
+    let text = serde_json::to_string(message).map_err(|e| SessionEnd::Lost(e.to_string()))?;
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|e| SessionEnd::Lost(format!("send failed: {e}")))
+}
+
+async fn fetch_snapshot(pairing: &Pairing) -> Result<DeskSnapshot, String> {
+    let response = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| e.to_string())?
+        .get(format!("{}/api/v1/desk/snapshot", pairing.server_url))
+        .bearer_auth(&pairing.token)
+        .send()
+        .await
+        .map_err(|e| format!("snapshot: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("snapshot refused: HTTP {}", response.status()));
+    }
+    response.json().await.map_err(|e| format!("snapshot: {e}"))
+}
+
+async fn session(
+    ctx: &mut LinkContext,
+    backoff: &mut Backoff,
+    offline_since: &mut Option<chrono::DateTime<Utc>>,
+) -> SessionEnd {
+    let mut socket = match connect(ctx).await {
+        Ok(socket) => socket,
+        Err(end) => return end,
+    };
+    let cursor = match ctx.cache.call(|c| c.cursor()).await {
+        Ok(cursor) => cursor,
+        Err(e) => return SessionEnd::Lost(format!("cache: {e}")),
+    };
+    let hello = DeskMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        epoch: cursor.epoch.clone(),
+        last_seq: cursor.last_seq,
+    };
+    if let Err(end) = send(&mut socket, &hello).await {
+        return end;
+    }
+    let resumed =
+        match tokio::time::timeout(ctx.timing.connect_timeout, next_server_message(&mut socket))
+            .await
+        {
+            Err(_) => return SessionEnd::Lost("no welcome from the server".into()),
+            Ok(Err(end)) => return end,
+            Ok(Ok(ServerMessage::Welcome { resumed, .. })) => resumed,
+            Ok(Ok(ServerMessage::Error { code, message })) => {
+                return SessionEnd::Lost(format!("{code}: {message}"));
+            }
+            Ok(Ok(other)) => return SessionEnd::Lost(format!("expected welcome, got {other:?}")),
+        };
+    if !resumed {
+        // Another database, a first run, or too far behind: take the server's state whole.
+        let snapshot = match fetch_snapshot(&ctx.pairing).await {
+            Ok(snapshot) => snapshot,
+            Err(reason) => return SessionEnd::Lost(reason),
+        };
+        let roster = snapshot.roster.clone();
+        if let Err(e) = ctx.cache.call(move |c| c.apply_snapshot(&snapshot)).await {
+            return SessionEnd::Lost(format!("cache: {e}"));
+        }
+        let index = tokio::task::spawn_blocking(move || RosterIndex::new(roster)).await;
+        if let (Ok(index), Ok(mut shared)) = (index, ctx.roster.write()) {
+            *shared = index;
+        }
+        match load_state(&ctx.cache).await {
+            Ok(state) => emit(ctx, CoreEvent::Resynced(state)).await,
+            Err(e) => return SessionEnd::Lost(format!("cache: {e}")),
+        }
+    }
+    backoff.reset();
+    *offline_since = None;
+    emit(
+        ctx,
+        CoreEvent::Link(LinkStatus::Online { since: Utc::now() }),
+    )
+    .await;
+
+    let mut in_flight: HashSet<LocalId> = HashSet::new();
+    if let Err(end) = flush_outbox(ctx, &mut socket, &mut in_flight).await {
+        return end;
+    }
+    let mut last_heard = Instant::now();
+    let mut watchdog = tokio::time::interval(ctx.timing.dead_after / 4);
+    loop {
+        tokio::select! {
+            frame = socket.next() => {
+                last_heard = Instant::now();
+                let text = match frame {
+                    None => return SessionEnd::Lost("the server closed the connection".into()),
+                    Some(Err(e)) => return SessionEnd::Lost(e.to_string()),
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(frame))) => {
+                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                        return SessionEnd::Lost(format!("closed by the server: {reason}"));
+                    }
+                    Some(Ok(_)) => continue,
+                };
+                let message = match serde_json::from_str::<ServerMessage>(&text) {
+                    Ok(message) => message,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unreadable message from the server; ignored");
+                        continue;
+                    }
+                };
+                if let Err(end) = on_message(ctx, &mut socket, &mut in_flight, message).await {
+                    return end;
+                }
+            }
+            command = ctx.commands.recv() => match command {
+                None | Some(LinkCommand::Shutdown) => {
+                    let _ = socket.close(None).await;
+                    return SessionEnd::Shutdown;
+                }
+                Some(LinkCommand::Flush) => {
+                    if let Err(end) = flush_outbox(ctx, &mut socket, &mut in_flight).await {
+                        return end;
+                    }
+                }
+                Some(LinkCommand::Decide(message)) => {
+                    if let Err(end) = send(&mut socket, &message).await {
+                        return end;
+                    }
+                }
+                Some(LinkCommand::RetryNow) => {}
+            },
+            _ = watchdog.tick() => {
+                if last_heard.elapsed() > ctx.timing.dead_after {
+                    return SessionEnd::Lost("no word from the server; the link is dead".into());
+                }
+                if let Err(end) = flush_outbox(ctx, &mut socket, &mut in_flight).await {
+                    return end;
+                }
+            }
+        }
+    }
+}
+
+async fn next_server_message(socket: &mut Socket) -> Result<ServerMessage, SessionEnd> {
+    loop {
+        match socket.next().await {
+            None => return Err(SessionEnd::Lost("connection closed".into())),
+            Some(Err(e)) => return Err(SessionEnd::Lost(e.to_string())),
+            Some(Ok(Message::Text(text))) => {
+                return serde_json::from_str(&text)
+                    .map_err(|e| SessionEnd::Lost(format!("unreadable message: {e}")));
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                return Err(SessionEnd::Lost(format!("closed by the server: {reason}")));
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+async fn flush_outbox(
+    ctx: &LinkContext,
+    socket: &mut Socket,
+    in_flight: &mut HashSet<LocalId>,
+) -> Result<(), SessionEnd> {
+    let pending = ctx
+        .cache
+        .call(|c| c.pending_outbox())
+        .await
+        .map_err(|e| SessionEnd::Lost(format!("cache: {e}")))?;
+    for record in pending {
+        if in_flight.insert(record.local_id.clone()) {
+            send(socket, &DeskMessage::Record(record)).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn on_message(
+    ctx: &LinkContext,
+    socket: &mut Socket,
+    in_flight: &mut HashSet<LocalId>,
+    message: ServerMessage,
+) -> Result<(), SessionEnd> {
+    match message {
+        ServerMessage::Event(event) => {
+            let seq = event.seq;
+            let applied = ctx
+                .cache
+                .call(move |c| c.apply_event(&event))
+                .await
+                .map_err(|e| SessionEnd::Lost(format!("cache: {e}")))?;
+            match applied {
+                Applied::Gap { expected } => {
+                    tracing::warn!(seq, expected, "gap in the event stream; resuming");
+                    return Err(SessionEnd::Lost(format!("missing event {expected}")));
+                }
+                Applied::Duplicate => {
+                    send(socket, &DeskMessage::Ack { seq }).await?;
+                }
+                Applied::Stored(payload) => {
+                    // Committed locally: only now may the server forget it for us.
+                    send(socket, &DeskMessage::Ack { seq }).await?;
+                    if let Ok(mut roster) = ctx.roster.write() {
+                        match payload.as_ref() {
+                            EventPayload::Checkin(card) | EventPayload::CheckinUpdated(card) => {
+                                roster.upsert(card.member.clone())
+                            }
+                            EventPayload::Member(member) => roster.upsert(member.clone()),
+                            EventPayload::Notice(_) => {}
+                        }
+                    }
+                    let event = match *payload {
+                        EventPayload::Checkin(card) => CoreEvent::Checkin(card),
+                        EventPayload::CheckinUpdated(card) => CoreEvent::Updated(card),
+                        EventPayload::Member(member) => CoreEvent::Member(member),
+                        EventPayload::Notice(_) => {
+                            let notices = ctx
+                                .cache
+                                .call(|c| c.notices())
+                                .await
+                                .map_err(|e| SessionEnd::Lost(format!("cache: {e}")))?;
+                            CoreEvent::Notices(notices)
+                        }
+                    };
+                    emit(ctx, event).await;
+                    emit(ctx, CoreEvent::Synced { at: Utc::now() }).await;
+                }
+            }
+        }
+        ServerMessage::Recorded {
+            local_id,
+            status,
+            checkin_id,
+            reason,
+        } => {
+            in_flight.remove(&local_id);
+            let (id, why) = (checkin_id.clone(), reason.clone());
+            let answered = local_id.clone();
+            let (pending, conflicts) = ctx
+                .cache
+                .call(move |c| {
+                    c.record_result(
+                        &answered,
+                        status,
+                        id.as_ref().map(|i| i.as_str()),
+                        why.as_deref(),
+                    )?;
+                    Ok((c.pending_count()?, c.conflicts()?))
+                })
+                .await
+                .map_err(|e| SessionEnd::Lost(format!("cache: {e}")))?;
+            emit(
+                ctx,
+                CoreEvent::Recorded {
+                    local_id,
+                    status,
+                    reason,
+                },
+            )
+            .await;
+            emit(ctx, CoreEvent::Outbox { pending, conflicts }).await;
+        }
+        ServerMessage::Error { code, message } => {
+            tracing::warn!(%code, %message, "the server refused a request");
+            // Errors are not tied to an outbox item: anything in flight may not have been
+            // stored, so all of it is sent again (records are idempotent).
+            in_flight.clear();
+            emit(ctx, CoreEvent::ServerError { code, message }).await;
+        }
+        ServerMessage::Welcome { .. } => {}
+    }
+    Ok(())
+}

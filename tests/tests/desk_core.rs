@@ -1,0 +1,370 @@
+//! The desk core (cache, outbox, link) against a real server on port 0, through a proxy
+//! that cuts the link.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::{SinkExt, StreamExt};
+use gymgate_desk::core::CoreEvent;
+use gymgate_desk::core::cache::Cache;
+use gymgate_shared::api::{CheckinStatus, RosterMember};
+use gymgate_shared::protocol::{DeskMessage, OutboxRecord, RecordMethod, RecordStatus};
+use gymgate_shared::{LocalId, MemberId};
+use gymgate_tests::desk_core::pairing;
+use gymgate_tests::{DeskClient, Fixture, MemberClient, PIN, Proxy, RunningDesk, TestServer};
+
+/// Members become part of a center's roster by visiting; these visits are "yesterday", so
+/// the members may come in again today.
+async fn visited_yesterday(
+    url: &str,
+    desk_token: &str,
+    members: &[MemberClient],
+) -> anyhow::Result<()> {
+    let (mut ws, _) = DeskClient::join(url, desk_token, None, 0).await?;
+    for member in members {
+        ws.send(&DeskMessage::Record(OutboxRecord {
+            local_id: LocalId::generate(),
+            member_id: member.session.member.id.clone(),
+            at: Utc::now() - chrono::Duration::days(1),
+            method: RecordMethod::Roster,
+            proof: None,
+        }))
+        .await?;
+        loop {
+            if let gymgate_shared::protocol::ServerMessage::Recorded { status, .. } =
+                ws.next().await?
+            {
+                anyhow::ensure!(status == RecordStatus::Accepted, "setup visit not accepted");
+                break;
+            }
+        }
+    }
+    ws.close().await
+}
+
+#[tokio::test]
+async fn live_checkins_are_stored_shown_and_acked() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("C", 1, Some(8)).await?;
+    let data = tempfile::tempdir()?;
+    let mut desk = RunningDesk::start(data.path(), pairing(&server.url(), &paired)).await?;
+    desk.wait_online().await?;
+
+    let member = MemberClient::login(&server.url(), &numbers[0], PIN).await?;
+    let tapped = member
+        .tap(center.id.as_str(), "k")
+        .await?
+        .checkin()?
+        .clone();
+    let card = desk
+        .wait_for("check-in", |e| match e {
+            CoreEvent::Checkin(card) => Some(card.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(card.checkin.id, tapped.id);
+    assert_eq!(card.member.name, "회원0");
+    let state = desk.core.state().await?;
+    assert_eq!(state.today.len(), 1);
+    assert_eq!(state.cursor.last_seq, 1);
+    assert_eq!(state.center_name.as_deref(), Some("강남점"));
+    desk.stop().await?;
+
+    // The server learned the ack (stored when the desk disconnects).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let desks = fx.admin.desks().await?;
+        if desks.iter().any(|d| d.acked_seq == 1) {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "ack never recorded: {desks:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// A stand-in server that checks, at the moment the ack arrives, that the desk's cache
+/// already holds the event.
+#[tokio::test]
+async fn the_desk_acks_only_after_the_event_is_committed() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let data = tempfile::tempdir()?;
+    let cache_path = data.path().join("cache.db");
+    let fake = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+        let hello = ws
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no hello"))??;
+        anyhow::ensure!(hello.to_text()?.contains("\"hello\""), "expected hello");
+        let welcome = serde_json::json!({"type": "welcome", "desk_id": "d", "center_id": "c",
+            "epoch": "e", "head_seq": 1, "server_time": Utc::now(), "resumed": true});
+        ws.send(welcome.to_string().into()).await?;
+        let card = serde_json::json!({
+            "checkin": {"id": "c1", "member_id": "m1", "center_id": "c", "center_name": "강남점",
+                        "status": "admitted", "method": "app", "at": Utc::now(), "rev": 1, "history": []},
+            "member": {"id": "m1", "member_no": "1", "name": "김민준", "phone_last4": "1234",
+                       "plan": "월 8회", "valid_from": "2026-01-01", "valid_until": "2027-12-31",
+                       "visits_per_month": 8, "visits_left": 7, "blocked": false},
+            "flags": []});
+        let event = serde_json::json!({"type": "event", "seq": 1, "at": Utc::now(),
+            "kind": "checkin", "data": card});
+        ws.send(event.to_string().into()).await?;
+        loop {
+            let frame = ws
+                .next()
+                .await
+                .ok_or_else(|| anyhow::anyhow!("desk left"))??;
+            if frame.to_text()?.contains("\"ack\"") {
+                // Read the desk's cache file through a separate connection right now.
+                let conn = rusqlite_open(&cache_path)?;
+                return Ok::<_, anyhow::Error>(conn);
+            }
+        }
+    });
+    let pairing = gymgate_desk::core::config::Pairing {
+        server_url: format!("http://{addr}"),
+        desk_id: gymgate_shared::DeskId::new("d"),
+        center_id: gymgate_shared::CenterId::new("c"),
+        desk_name: "test".into(),
+        token: "t".into(),
+    };
+    let desk = RunningDesk::start(data.path(), pairing).await?;
+    let (last_seq, cards) = tokio::time::timeout(Duration::from_secs(10), fake).await???;
+    assert_eq!(
+        last_seq, 1,
+        "the cursor was committed before the ack was sent"
+    );
+    assert_eq!(cards, 1, "the card was committed before the ack was sent");
+    desk.core.shutdown();
+    Ok(())
+}
+
+fn rusqlite_open(path: &std::path::Path) -> anyhow::Result<(u64, u64)> {
+    let (cache, _) = Cache::open(path)?;
+    let cursor = cache.cursor()?;
+    let cards = cache.today(Utc::now())?.len() as u64;
+    Ok((cursor.last_seq, cards))
+}
+
+#[tokio::test]
+async fn the_outbox_survives_restarts_and_every_result_kind_is_stored() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let proxy = Proxy::start(server.addr).await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("O", 2, Some(8)).await?;
+    let mut members = Vec::new();
+    for no in &numbers {
+        members.push(MemberClient::login(&server.url(), no, PIN).await?);
+    }
+    visited_yesterday(&server.url(), &paired.token, &members).await?;
+    let desk_pairing = pairing(&proxy.url(), &paired);
+    let data = tempfile::tempdir()?;
+
+    // First run: sync the roster, then stop.
+    let mut desk = RunningDesk::start(data.path(), desk_pairing.clone()).await?;
+    desk.wait_online().await?;
+    let roster = desk.core.search("회원".into()).await;
+    assert_eq!(roster.len(), 2, "both visitors are in the roster");
+    desk.stop().await?;
+
+    // A member the server has never heard of, as a damaged roster might hold.
+    {
+        let (mut cache, _) = Cache::open(&data.path().join("cache.db"))?;
+        let mut ghost: RosterMember = roster[0].clone();
+        ghost.id = MemberId::new("ghost");
+        ghost.name = "유령회원".into();
+        cache.put_roster(&[ghost])?;
+    }
+
+    // The link is cut; the member taps in the app meanwhile, unknown to the desk.
+    proxy.cut();
+    members[1].tap(center.id.as_str(), "app").await?.checkin()?;
+    let mut desk = RunningDesk::start(data.path(), desk_pairing.clone()).await?;
+    desk.wait_offline().await?;
+    for member in [&members[0], &members[1]] {
+        let card = desk.core.check_in(&member.session.member.id).await?;
+        assert_eq!(card.checkin.status, CheckinStatus::Admitted);
+    }
+    desk.core.check_in(&MemberId::new("ghost")).await?;
+    // Checked in already today (on this desk): refused locally, nothing queued.
+    assert!(
+        desk.core
+            .check_in(&members[0].session.member.id)
+            .await
+            .is_err()
+    );
+    assert_eq!(desk.core.state().await?.pending, 3);
+    desk.stop().await?;
+
+    // Killed and restarted while still offline: the outbox is intact.
+    let mut desk = RunningDesk::start(data.path(), desk_pairing.clone()).await?;
+    assert_eq!(desk.state.pending, 3);
+    assert_eq!(desk.state.today.len(), 3);
+    desk.wait_offline().await?;
+
+    proxy.restore();
+    let mut outcomes = Vec::new();
+    while outcomes.len() < 3 {
+        let outcome = desk
+            .wait_for("recorded", |e| match e {
+                CoreEvent::Recorded { status, reason, .. } => Some((*status, reason.clone())),
+                _ => None,
+            })
+            .await?;
+        outcomes.push(outcome);
+    }
+    outcomes.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(
+        outcomes,
+        vec![
+            (RecordStatus::Accepted, None),
+            (
+                RecordStatus::Conflict,
+                Some("already_checked_in_today".into())
+            ),
+            (RecordStatus::Rejected, Some("unknown_member".into())),
+        ]
+    );
+    let state = desk.core.state().await?;
+    assert_eq!(state.pending, 0);
+    assert_eq!(
+        state.conflicts.len(),
+        2,
+        "conflict and rejection wait for staff"
+    );
+    let acknowledged = desk
+        .core
+        .acknowledge(state.conflicts[0].local_id.clone())
+        .await?;
+    assert_eq!(acknowledged.len(), 1);
+    desk.stop().await?;
+
+    // The answer to an item was lost (the desk died between sending and storing it):
+    // sending again is answered `duplicate` with the same check-in.
+    {
+        let conn = rusqlite::Connection::open(data.path().join("cache.db"))?;
+        conn.execute(
+            "UPDATE outbox SET state = 'pending' WHERE state = 'accepted'",
+            [],
+        )?;
+    }
+    let mut desk = RunningDesk::start(data.path(), desk_pairing).await?;
+    let (status, _) = desk
+        .wait_for("duplicate", |e| match e {
+            CoreEvent::Recorded { status, reason, .. } => Some((*status, reason.clone())),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(status, RecordStatus::Duplicate);
+    assert_eq!(desk.core.state().await?.pending, 0);
+    desk.stop().await?;
+
+    // The server counted member 0's offline visit once.
+    let today: Vec<_> = fx.admin.centers().await?;
+    assert_eq!(
+        today[0].head_seq,
+        2 + 1 + 1,
+        "2 setup visits, 1 app tap, 1 accepted record"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn taps_and_offline_checkins_during_a_cut_arrive_exactly_once() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let proxy = Proxy::start(server.addr).await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("T", 25, None).await?;
+    let mut members = Vec::new();
+    for no in &numbers {
+        members.push(MemberClient::login(&server.url(), no, PIN).await?);
+    }
+    visited_yesterday(&server.url(), &paired.token, &members[20..]).await?;
+    let data = tempfile::tempdir()?;
+    let mut desk = RunningDesk::start(data.path(), pairing(&proxy.url(), &paired)).await?;
+    desk.wait_online().await?;
+    let start_seq = desk.core.state().await?.cursor.last_seq;
+
+    // 10 taps before, 10 during the cut; 5 offline check-ins during the cut.
+    for m in &members[..10] {
+        m.tap(center.id.as_str(), "k").await?.checkin()?;
+    }
+    proxy.cut();
+    desk.wait_offline().await?;
+    for m in &members[10..20] {
+        m.tap(center.id.as_str(), "k").await?.checkin()?;
+    }
+    for m in &members[20..] {
+        desk.core.check_in(&m.session.member.id).await?;
+    }
+    proxy.restore();
+
+    // Every tap arrives once: 20 taps + 5 accepted records = 25 check-in events.
+    let mut seen = std::collections::HashMap::new();
+    while seen.len() < 25 {
+        let card = desk
+            .wait_for("check-ins", |e| match e {
+                CoreEvent::Checkin(card) => Some(card.clone()),
+                _ => None,
+            })
+            .await?;
+        *seen.entry(card.checkin.id.clone()).or_insert(0) += 1;
+    }
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "a check-in was shown twice: {seen:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(event) = desk.events.try_recv() {
+        if let CoreEvent::Checkin(card) = event {
+            anyhow::bail!("extra check-in {}", card.checkin.id);
+        }
+    }
+    let state = desk.core.state().await?;
+    assert_eq!(state.cursor.last_seq, start_seq + 25);
+    assert_eq!(state.pending, 0);
+    assert_eq!(
+        state.today.len(),
+        25,
+        "provisional cards were replaced, not added to"
+    );
+    let centers = fx.admin.centers().await?;
+    assert_eq!(
+        centers[0].head_seq,
+        5 + 25,
+        "5 setup visits, then 25 check-ins once each"
+    );
+    desk.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_revoked_desk_is_told_to_pair_again() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let data = tempfile::tempdir()?;
+    let mut desk = RunningDesk::start(data.path(), pairing(&server.url(), &paired)).await?;
+    desk.wait_online().await?;
+    fx.admin.revoke_desk(paired.desk_id.as_str()).await?;
+    desk.wait_for("unpaired", |e| {
+        matches!(e, CoreEvent::Unpaired(_)).then_some(())
+    })
+    .await?;
+    desk.stop().await?;
+    Ok(())
+}
