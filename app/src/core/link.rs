@@ -81,6 +81,7 @@ pub(super) async fn run(mut ctx: LinkContext) {
             &ctx,
             CoreEvent::Link(LinkStatus::Connecting {
                 attempt: backoff.attempt(),
+                offline_since,
             }),
         )
         .await;

@@ -33,8 +33,11 @@ pub const SEARCH_LIMIT: usize = 30;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkStatus {
+    /// `offline_since` is set while reconnecting after a loss, so the UI keeps telling staff
+    /// they are offline instead of flickering between states.
     Connecting {
         attempt: u32,
+        offline_since: Option<DateTime<Utc>>,
     },
     Online {
         since: DateTime<Utc>,
@@ -44,6 +47,17 @@ pub enum LinkStatus {
         retry_at: DateTime<Utc>,
         reason: String,
     },
+}
+
+impl LinkStatus {
+    /// Since when the desk has been cut off, if it is.
+    pub fn offline_since(&self) -> Option<DateTime<Utc>> {
+        match self {
+            LinkStatus::Online { .. } => None,
+            LinkStatus::Connecting { offline_since, .. } => *offline_since,
+            LinkStatus::Offline { since, .. } => Some(*since),
+        }
+    }
 }
 
 /// What the UI shows at start and after a re-sync.

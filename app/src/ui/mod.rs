@@ -1,1 +1,775 @@
-pub fn placeholder() {}
+//! The iced program. The app keeps what it shows, maps messages, and asks for work through
+//! [`Command`]s that [`run_command`] performs against the core, so every decision here is
+//! testable without a window and every SQLite call happens off `update()`.
+
+pub mod i18n;
+pub mod screen;
+pub mod theme;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gymgate_shared::api::{CheckinCard, Notice, RosterMember};
+use gymgate_shared::protocol::Decision;
+use gymgate_shared::{CheckinId, LocalId, MemberId};
+use iced::keyboard::{self, Key, key::Named};
+use iced::widget::{button, column, container, row, space, text};
+use iced::{Alignment, Element, Length, Subscription, Task};
+
+use crate::core::cache::Conflict;
+use crate::core::config::{self, Pairing, Settings};
+use crate::core::link::LinkTiming;
+use crate::core::{CheckinError, CoreEvent, DeskCore, DeskState, LinkStatus};
+use crate::sound::Chime;
+use i18n::{Strings, clock};
+use screen::{board, conflicts, pairing, search, settings};
+
+pub const DEMO_SERVER: &str = "http://127.0.0.1:8080";
+pub const DEMO_CODE: &str = "DEMO0-GYM00";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Board,
+    Search,
+    Conflicts,
+    Settings,
+}
+
+pub enum Phase {
+    Pairing(pairing::Pairing),
+    Running(Box<Running>),
+}
+
+/// Everything the running desk shows.
+pub struct Running {
+    pub pairing: Pairing,
+    pub core: Option<DeskCore>,
+    pub link: LinkStatus,
+    pub center_name: Option<String>,
+    /// Today's check-ins, newest first.
+    pub today: Vec<CheckinCard>,
+    /// The check-in shown big (the newest, unless staff picked one).
+    pub featured: Option<CheckinId>,
+    pub pending: usize,
+    pub conflicts: Vec<Conflict>,
+    pub notices: Vec<Notice>,
+    pub last_sync: Option<DateTime<Utc>>,
+    pub view: View,
+    pub search: search::Search,
+    pub settings_screen: settings::SettingsScreen,
+    /// A short message for staff (errors from the server, cache recovery).
+    pub toast: Option<String>,
+}
+
+impl Running {
+    pub fn new(pairing: Pairing) -> Running {
+        Running {
+            pairing,
+            core: None,
+            link: LinkStatus::Connecting {
+                attempt: 0,
+                offline_since: None,
+            },
+            center_name: None,
+            today: Vec::new(),
+            featured: None,
+            pending: 0,
+            conflicts: Vec::new(),
+            notices: Vec::new(),
+            last_sync: None,
+            view: View::Board,
+            search: search::Search::default(),
+            settings_screen: settings::SettingsScreen::default(),
+            toast: None,
+        }
+    }
+
+    fn apply_state(&mut self, state: DeskState) {
+        self.center_name = state.center_name.or(self.center_name.take());
+        self.today = state.today;
+        self.pending = state.pending;
+        self.conflicts = state.conflicts;
+        self.notices = state.notices;
+        self.last_sync = state.cursor.synced_at;
+    }
+
+    /// Puts a card in today's list (replacing an older copy, or the provisional one made
+    /// offline for the same visit) and shows it big.
+    fn upsert_card(&mut self, card: CheckinCard, feature: bool) {
+        let local = card.checkin.local_id.clone();
+        self.today.retain(|c| {
+            c.checkin.id != card.checkin.id
+                && local
+                    .as_ref()
+                    .is_none_or(|l| c.checkin.id.as_str() != l.as_str())
+        });
+        // The server's card takes over from the provisional one if that was shown big.
+        let replaces_featured = local.as_ref().is_some_and(|l| {
+            self.featured
+                .as_ref()
+                .is_some_and(|f| f.as_str() == l.as_str())
+        });
+        if feature || replaces_featured {
+            self.featured = Some(card.checkin.id.clone());
+        }
+        let at = card.checkin.at;
+        let index = self
+            .today
+            .iter()
+            .position(|c| c.checkin.at < at)
+            .unwrap_or(self.today.len());
+        self.today.insert(index, card);
+    }
+
+    pub fn featured_card(&self) -> Option<&CheckinCard> {
+        match &self.featured {
+            Some(id) => self.today.iter().find(|c| &c.checkin.id == id),
+            None => self.today.first(),
+        }
+    }
+}
+
+pub struct App {
+    pub data_dir: PathBuf,
+    pub settings: Settings,
+    pub phase: Phase,
+    pub chime: Chime,
+    pub now: DateTime<Utc>,
+    /// Pair with the local demo server on start.
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Core(CoreEvent),
+    Pairing(pairing::Message),
+    Paired(Result<Pairing, String>),
+    Search(search::Message),
+    SearchResults(String, Vec<RosterMember>),
+    CheckedIn(Result<CheckinCard, String>),
+    Board(board::Message),
+    Conflicts(conflicts::Message),
+    Acknowledged(Result<Vec<Conflict>, String>),
+    Settings(settings::Message),
+    Navigate(View),
+    RetryNow,
+    DismissToast,
+    Key(keyboard::Event),
+    Tick(DateTime<Utc>),
+    Done(Result<(), String>),
+}
+
+/// Work the app asks for; [`run_command`] performs it.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Pair {
+        server: String,
+        code: String,
+        name: String,
+    },
+    Search(DeskCore, String),
+    CheckIn(DeskCore, MemberId),
+    Decide(DeskCore, CheckinId, Decision),
+    Acknowledge(DeskCore, LocalId),
+    SaveSettings(Settings),
+    /// Stop the core and forget the pairing.
+    Unpair(Option<DeskCore>),
+    FocusSearch,
+}
+
+impl App {
+    pub fn new(data_dir: PathBuf, demo: bool, chime: Chime) -> (App, Vec<Command>) {
+        let settings = config::load_settings(&data_dir);
+        let pairing = match config::load_pairing(&data_dir) {
+            Ok(pairing) => pairing,
+            Err(error) => {
+                tracing::error!(%error, "pairing file unreadable; asking to pair again");
+                None
+            }
+        };
+        let mut commands = Vec::new();
+        let phase = match pairing {
+            Some(pairing) => Phase::Running(Box::new(Running::new(pairing))),
+            None => {
+                let mut screen = pairing::Pairing::new(if demo { DEMO_SERVER } else { "" });
+                if demo {
+                    screen.code = DEMO_CODE.to_owned();
+                    screen.name = "데모 데스크".to_owned();
+                    if let Some(pairing::Event::Pair { server, code, name }) =
+                        screen.update(pairing::Message::Submit)
+                    {
+                        commands.push(Command::Pair { server, code, name });
+                    }
+                }
+                Phase::Pairing(screen)
+            }
+        };
+        let app = App {
+            data_dir,
+            settings,
+            phase,
+            chime,
+            now: Utc::now(),
+            demo,
+        };
+        (app, commands)
+    }
+
+    pub fn strings(&self) -> &'static Strings {
+        i18n::strings(self.settings.language)
+    }
+
+    pub fn running(&self) -> Option<&Running> {
+        match &self.phase {
+            Phase::Running(running) => Some(running),
+            Phase::Pairing(_) => None,
+        }
+    }
+
+    fn running_mut(&mut self) -> Option<&mut Running> {
+        match &mut self.phase {
+            Phase::Running(running) => Some(running),
+            Phase::Pairing(_) => None,
+        }
+    }
+
+    fn back_to_pairing(&mut self, error: Option<String>) {
+        let server = self
+            .running()
+            .map(|r| r.pairing.server_url.clone())
+            .unwrap_or_default();
+        let mut screen = pairing::Pairing::new(&server);
+        screen.error = error;
+        self.phase = Phase::Pairing(screen);
+    }
+
+    pub fn update(&mut self, message: Message) -> Vec<Command> {
+        let s = self.strings();
+        match message {
+            Message::Pairing(message) => {
+                if let Phase::Pairing(screen) = &mut self.phase
+                    && let Some(pairing::Event::Pair { server, code, name }) =
+                        screen.update(message)
+                {
+                    return vec![Command::Pair { server, code, name }];
+                }
+            }
+            Message::Paired(Ok(pairing)) => {
+                self.phase = Phase::Running(Box::new(Running::new(pairing)));
+            }
+            Message::Paired(Err(error)) => {
+                if let Phase::Pairing(screen) = &mut self.phase {
+                    screen.busy = false;
+                    screen.error = Some(error);
+                }
+            }
+            Message::Core(event) => return self.on_core(event),
+            Message::Search(message) => {
+                let Some(running) = self.running_mut() else {
+                    return vec![];
+                };
+                match running.search.update(message) {
+                    Some(search::Event::Search(query)) => {
+                        if let Some(core) = &running.core {
+                            return vec![Command::Search(core.clone(), query)];
+                        }
+                    }
+                    Some(search::Event::CheckIn(member)) => {
+                        if let Some(core) = &running.core {
+                            return vec![Command::CheckIn(core.clone(), member)];
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Message::SearchResults(query, results) => {
+                if let Some(running) = self.running_mut() {
+                    running.search.set_results(&query, results);
+                }
+            }
+            Message::CheckedIn(Ok(card)) => {
+                let sound = self.settings.sound;
+                if let Some(running) = self.running_mut() {
+                    let offline = running.link.offline_since().is_some()
+                        || !matches!(running.link, LinkStatus::Online { .. });
+                    running.search.outcome = Some((
+                        true,
+                        if offline {
+                            format!("{} — {}", card.member.name, s.saved_offline)
+                        } else {
+                            format!("{} — {}", card.member.name, s.admitted)
+                        },
+                    ));
+                    running.pending += 1;
+                    running.search.query.clear();
+                    running.search.results.clear();
+                    running.upsert_card(card, true);
+                    if sound {
+                        self.chime.play();
+                    }
+                }
+                return vec![Command::FocusSearch];
+            }
+            Message::CheckedIn(Err(error)) => {
+                if let Some(running) = self.running_mut() {
+                    running.search.outcome = Some((false, error));
+                }
+            }
+            Message::Board(board::Message::Show(id)) => {
+                if let Some(running) = self.running_mut() {
+                    running.featured = Some(id);
+                }
+            }
+            Message::Board(board::Message::Decide(id, decision)) => {
+                if let Some(core) = self.running().and_then(|r| r.core.clone()) {
+                    return vec![Command::Decide(core, id, decision)];
+                }
+            }
+            Message::Conflicts(conflicts::Message::Acknowledge(local_id)) => {
+                if let Some(core) = self.running().and_then(|r| r.core.clone()) {
+                    return vec![Command::Acknowledge(core, local_id)];
+                }
+            }
+            Message::Acknowledged(Ok(conflicts)) => {
+                if let Some(running) = self.running_mut() {
+                    running.conflicts = conflicts;
+                }
+            }
+            Message::Acknowledged(Err(error)) | Message::Done(Err(error)) => {
+                if let Some(running) = self.running_mut() {
+                    running.toast = Some(error);
+                }
+            }
+            Message::Done(Ok(())) => {}
+            Message::Settings(message) => {
+                let settings = self.settings.clone();
+                let Some(running) = self.running_mut() else {
+                    return vec![];
+                };
+                match running.settings_screen.update(&settings, message) {
+                    Some(settings::Event::Changed(settings)) => {
+                        self.settings = settings.clone();
+                        return vec![Command::SaveSettings(settings)];
+                    }
+                    Some(settings::Event::Unpair) => {
+                        let core = running.core.clone();
+                        self.back_to_pairing(None);
+                        return vec![Command::Unpair(core)];
+                    }
+                    None => {}
+                }
+            }
+            Message::Navigate(view) => {
+                if let Some(running) = self.running_mut() {
+                    running.view = view;
+                    running.settings_screen.confirm_unpair = false;
+                    if view == View::Search {
+                        return vec![Command::FocusSearch];
+                    }
+                }
+            }
+            Message::RetryNow => {
+                if let Some(core) = self.running().and_then(|r| r.core.as_ref()) {
+                    core.retry_now();
+                }
+            }
+            Message::DismissToast => {
+                if let Some(running) = self.running_mut() {
+                    running.toast = None;
+                }
+            }
+            Message::Key(event) => return self.on_key(event),
+            Message::Tick(now) => self.now = now,
+        }
+        vec![]
+    }
+
+    fn on_key(&mut self, event: keyboard::Event) -> Vec<Command> {
+        let keyboard::Event::KeyPressed { key, .. } = event else {
+            return vec![];
+        };
+        let Some(running) = self.running_mut() else {
+            return vec![];
+        };
+        match key {
+            Key::Named(Named::Escape) => {
+                running.view = View::Board;
+                running.toast = None;
+                vec![]
+            }
+            Key::Named(Named::F2) => {
+                running.view = View::Search;
+                vec![Command::FocusSearch]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn on_core(&mut self, event: CoreEvent) -> Vec<Command> {
+        let s = self.strings();
+        let sound = self.settings.sound;
+        if let CoreEvent::Unpaired(_) = event {
+            let core = self.running().and_then(|r| r.core.clone());
+            self.back_to_pairing(Some(s.unpaired_by_server.to_owned()));
+            return vec![Command::Unpair(core)];
+        }
+        let Some(running) = self.running_mut() else {
+            return vec![];
+        };
+        match event {
+            CoreEvent::Ready(core, state) => {
+                running.core = Some(core);
+                running.apply_state(*state);
+            }
+            CoreEvent::Failed(error) => running.toast = Some(error),
+            CoreEvent::Link(status) => running.link = status,
+            CoreEvent::Checkin(card) => {
+                running.upsert_card(card, true);
+                if sound {
+                    self.chime.play();
+                }
+            }
+            CoreEvent::Updated(card) => running.upsert_card(card, false),
+            CoreEvent::Member(_) => {}
+            CoreEvent::Notices(notices) => running.notices = notices,
+            CoreEvent::Resynced(state) => {
+                running.featured = None;
+                running.apply_state(state);
+            }
+            CoreEvent::Recorded { .. } => {}
+            CoreEvent::Outbox { pending, conflicts } => {
+                running.pending = pending;
+                running.conflicts = conflicts;
+            }
+            CoreEvent::Synced { at } => running.last_sync = Some(at),
+            CoreEvent::ServerError { code, message } => {
+                let text = s.reason(&code);
+                running.toast = Some(if text == code { message } else { text });
+            }
+            CoreEvent::CacheRecovered(_) => running.toast = Some(s.cache_recovered.to_owned()),
+            CoreEvent::Unpaired(_) => {}
+        }
+        vec![]
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let s = self.strings();
+        match &self.phase {
+            Phase::Pairing(screen) => screen.view(s).map(Message::Pairing),
+            Phase::Running(running) => self.running_view(running, s),
+        }
+    }
+
+    fn running_view<'a>(&'a self, running: &'a Running, s: &'a Strings) -> Element<'a, Message> {
+        let mut page = column![status_bar(running, s, self.now)].spacing(0);
+        let mut banners = column![].spacing(8);
+        if let Some(since) = running.link.offline_since() {
+            banners = banners.push(
+                container(
+                    row![
+                        text(s.offline_banner(since, running.pending)).size(20),
+                        space::horizontal(),
+                        button(text(s.retry_now).size(16))
+                            .padding([6, 14])
+                            .style(iced::widget::button::secondary)
+                            .on_press(Message::RetryNow),
+                    ]
+                    .align_y(Alignment::Center),
+                )
+                .padding([12, 16])
+                .width(Length::Fill)
+                .style(theme::offline_banner),
+            );
+        }
+        for notice in &running.notices {
+            let text_for = match self.settings.language {
+                config::Language::Ko => &notice.text_ko,
+                config::Language::En => &notice.text_en,
+            };
+            banners = banners.push(
+                container(text(format!("📢 {text_for}")).size(19))
+                    .padding([10, 16])
+                    .width(Length::Fill)
+                    .style(theme::notice_banner),
+            );
+        }
+        if let Some(toast) = &running.toast {
+            banners = banners.push(
+                container(
+                    row![
+                        text(toast).size(18).color(theme::RED),
+                        space::horizontal(),
+                        button(text("✕").size(16))
+                            .style(iced::widget::button::text)
+                            .on_press(Message::DismissToast),
+                    ]
+                    .align_y(Alignment::Center),
+                )
+                .padding([8, 16])
+                .width(Length::Fill)
+                .style(theme::card),
+            );
+        }
+        let body: Element<'a, Message> = match running.view {
+            View::Board => {
+                board::view(running.featured_card(), &running.today, s).map(Message::Board)
+            }
+            View::Search => running.search.view(s).map(Message::Search),
+            View::Conflicts => conflicts::view(&running.conflicts, s).map(Message::Conflicts),
+            View::Settings => running
+                .settings_screen
+                .view(
+                    &self.settings,
+                    &running.pairing.server_url,
+                    &running.pairing.desk_name,
+                    s,
+                )
+                .map(Message::Settings),
+        };
+        page = page.push(
+            container(column![banners, body, nav_bar(running, s)].spacing(14))
+                .padding(16)
+                .height(Length::Fill),
+        );
+        container(page)
+            .width(Length::Fill)
+            .height(Length::Fill)
+            .style(theme::page)
+            .into()
+    }
+
+    pub fn subscription(&self) -> Subscription<Message> {
+        let mut subscriptions = vec![
+            keyboard::listen().map(Message::Key),
+            iced::time::every(Duration::from_secs(1)).map(|_| Message::Tick(Utc::now())),
+        ];
+        if let Phase::Running(running) = &self.phase {
+            subscriptions.push(
+                Subscription::run_with(
+                    CoreKey {
+                        data_dir: self.data_dir.clone(),
+                        pairing: running.pairing.clone(),
+                    },
+                    core_stream,
+                )
+                .map(Message::Core),
+            );
+        }
+        Subscription::batch(subscriptions)
+    }
+}
+
+fn status_bar<'a>(
+    running: &'a Running,
+    s: &'a Strings,
+    now: DateTime<Utc>,
+) -> Element<'a, Message> {
+    let (dot, label, color) = match &running.link {
+        LinkStatus::Online { .. } => ("●", s.online.to_owned(), theme::GREEN),
+        LinkStatus::Connecting {
+            offline_since: Some(since),
+            ..
+        } => (
+            "●",
+            format!("{} ({} ~) · {}", s.offline, clock(*since), s.connecting),
+            theme::AMBER,
+        ),
+        LinkStatus::Connecting { .. } => ("●", s.connecting.to_owned(), theme::AMBER),
+        LinkStatus::Offline {
+            since, retry_at, ..
+        } => {
+            let seconds = (*retry_at - now).num_seconds().max(0);
+            (
+                "●",
+                format!(
+                    "{} ({} ~) · {}",
+                    s.offline,
+                    clock(*since),
+                    s.next_try(seconds)
+                ),
+                theme::AMBER,
+            )
+        }
+    };
+    let title = format!(
+        "{} · {}",
+        running.center_name.as_deref().unwrap_or("gymgate"),
+        running.pairing.desk_name
+    );
+    container(
+        row![
+            text(title).size(22).font(theme::BOLD),
+            space::horizontal(),
+            text(dot).size(20).color(color),
+            text(label).size(18),
+            text("·").size(18),
+            text(s.waiting(running.pending)).size(18),
+            text("·").size(18),
+            text(s.last_sync(running.last_sync)).size(18),
+            text("·").size(18),
+            text(clock(now)).size(18),
+        ]
+        .spacing(10)
+        .align_y(Alignment::Center),
+    )
+    .padding([12, 20])
+    .width(Length::Fill)
+    .style(theme::status_bar)
+    .into()
+}
+
+fn nav_bar<'a>(running: &'a Running, s: &'a Strings) -> Element<'a, Message> {
+    let item = |label: String, view: View| {
+        button(text(label).size(19))
+            .padding([10, 22])
+            .style(theme::nav(running.view == view))
+            .on_press(Message::Navigate(view))
+    };
+    row![
+        item(format!("{} (F2)", s.search), View::Search),
+        item(s.today.to_owned(), View::Board),
+        item(s.conflicts_count(running.conflicts.len()), View::Conflicts),
+        item(s.settings.to_owned(), View::Settings),
+    ]
+    .spacing(10)
+    .into()
+}
+
+/// Identifies the core subscription: a new pairing starts a new core.
+#[derive(Debug, Clone, Hash)]
+struct CoreKey {
+    data_dir: PathBuf,
+    pairing: Pairing,
+}
+
+fn core_stream(key: &CoreKey) -> impl futures_util::Stream<Item = CoreEvent> + use<> {
+    let key = key.clone();
+    iced::stream::channel(256, async move |mut output| {
+        use futures_util::SinkExt;
+        let (events, mut receiver) = tokio::sync::mpsc::channel(1024);
+        match crate::core::start(&key.data_dir, key.pairing, LinkTiming::default(), events).await {
+            Ok((core, state, link)) => {
+                let _ = output.send(CoreEvent::Ready(core, Box::new(state))).await;
+                let forward = async move {
+                    while let Some(event) = receiver.recv().await {
+                        if output.send(event).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                tokio::join!(link, forward);
+            }
+            Err(error) => {
+                tracing::error!(%error, "the desk core could not start");
+                let _ = output.send(CoreEvent::Failed(error.to_string())).await;
+            }
+        }
+    })
+}
+
+/// Performs a command; the answer comes back as a message.
+pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
+    match command {
+        Command::Pair { server, code, name } => {
+            let paired = match config::pair(&server, &code, &name).await {
+                Ok(pairing) => pairing,
+                Err(error) => return Message::Paired(Err(error.to_string())),
+            };
+            let saved = paired.clone();
+            let stored =
+                tokio::task::spawn_blocking(move || config::save_pairing(&data_dir, &saved)).await;
+            match stored {
+                Ok(Ok(())) => Message::Paired(Ok(paired)),
+                Ok(Err(error)) => Message::Paired(Err(error.to_string())),
+                Err(error) => Message::Paired(Err(error.to_string())),
+            }
+        }
+        Command::Search(core, query) => {
+            let results = core.search(query.clone()).await;
+            Message::SearchResults(query, results)
+        }
+        Command::CheckIn(core, member) => match core.check_in(&member).await {
+            Ok(card) => Message::CheckedIn(Ok(card)),
+            Err(CheckinError::Refused(refusal)) => {
+                let s = i18n::strings(config::load_settings(&data_dir).language);
+                Message::CheckedIn(Err(s.refusal(refusal)))
+            }
+            Err(error) => Message::CheckedIn(Err(error.to_string())),
+        },
+        Command::Decide(core, id, decision) => {
+            core.decide(id, decision, None);
+            Message::Done(Ok(()))
+        }
+        Command::Acknowledge(core, local_id) => {
+            Message::Acknowledged(core.acknowledge(local_id).await.map_err(|e| e.to_string()))
+        }
+        Command::SaveSettings(settings) => {
+            let saved =
+                tokio::task::spawn_blocking(move || config::save_settings(&data_dir, &settings))
+                    .await;
+            Message::Done(match saved {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            })
+        }
+        Command::Unpair(core) => {
+            if let Some(core) = core {
+                core.shutdown();
+            }
+            let removed =
+                tokio::task::spawn_blocking(move || config::remove_pairing(&data_dir)).await;
+            Message::Done(match removed {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            })
+        }
+        Command::FocusSearch => Message::Done(Ok(())),
+    }
+}
+
+/// The iced `update`: maps commands to tasks.
+pub fn update(app: &mut App, message: Message) -> Task<Message> {
+    let commands = app.update(message);
+    tasks(app, commands)
+}
+
+pub fn tasks(app: &App, commands: Vec<Command>) -> Task<Message> {
+    Task::batch(commands.into_iter().map(|command| match command {
+        Command::FocusSearch => iced::widget::operation::focus(search::INPUT_ID),
+        command => Task::future(run_command(command, app.data_dir.clone())),
+    }))
+}
+
+pub fn view(app: &App) -> Element<'_, Message> {
+    app.view()
+}
+
+/// Runs the desk window.
+pub fn run(data_dir: PathBuf, demo: bool) -> iced::Result {
+    const REGULAR: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Regular.otf");
+    const BOLD: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Bold.otf");
+    iced::application(
+        move || {
+            let (app, commands) = App::new(data_dir.clone(), demo, Chime::start());
+            let task = tasks(&app, commands);
+            (app, task)
+        },
+        update,
+        view,
+    )
+    .title(|app: &App| {
+        let center = app
+            .running()
+            .and_then(|r| r.center_name.clone())
+            .unwrap_or_default();
+        format!("gymgate 데스크 {center}")
+    })
+    .subscription(App::subscription)
+    .font(REGULAR)
+    .font(BOLD)
+    .default_font(theme::REGULAR)
+    .window_size((1366.0, 768.0))
+    .centered()
+    .run()
+}

@@ -1,0 +1,331 @@
+//! Every string the desk shows, Korean first and English second, in one place.
+
+use chrono::{DateTime, Utc};
+use gymgate_shared::policy::Refusal;
+use gymgate_shared::protocol::RecordStatus;
+
+use crate::core::config::Language;
+
+pub struct Strings {
+    pub lang: Language,
+    pub online: &'static str,
+    pub connecting: &'static str,
+    pub offline: &'static str,
+    pub today: &'static str,
+    pub no_checkins_yet: &'static str,
+    pub waiting_for_first: &'static str,
+    pub search: &'static str,
+    pub search_hint: &'static str,
+    pub check_in: &'static str,
+    pub conflicts: &'static str,
+    pub settings: &'static str,
+    pub back: &'static str,
+    pub void: &'static str,
+    pub admit: &'static str,
+    pub deny: &'static str,
+    pub acknowledge: &'static str,
+    pub no_conflicts: &'static str,
+    pub conflicts_help: &'static str,
+    pub first_visit: &'static str,
+    pub expiring_soon: &'static str,
+    pub birthday: &'static str,
+    pub pending_approval: &'static str,
+    pub blocked: &'static str,
+    pub unlimited: &'static str,
+    pub admitted: &'static str,
+    pub pending: &'static str,
+    pub denied: &'static str,
+    pub voided: &'static str,
+    pub not_synced: &'static str,
+    pub sound_on: &'static str,
+    pub sound_off: &'static str,
+    pub language: &'static str,
+    pub server: &'static str,
+    pub desk_name: &'static str,
+    pub pairing_code: &'static str,
+    pub pair: &'static str,
+    pub pairing_title: &'static str,
+    pub pairing_help: &'static str,
+    pub pairing_in_progress: &'static str,
+    pub unpair: &'static str,
+    pub unpair_confirm: &'static str,
+    pub unpaired_by_server: &'static str,
+    pub retry_now: &'static str,
+    pub no_results: &'static str,
+    pub starting: &'static str,
+    pub cache_recovered: &'static str,
+    pub saved_offline: &'static str,
+}
+
+pub const KO: Strings = Strings {
+    lang: Language::Ko,
+    online: "온라인",
+    connecting: "연결 중…",
+    offline: "오프라인",
+    today: "오늘 입장",
+    no_checkins_yet: "오늘은 아직 입장한 회원이 없습니다.",
+    waiting_for_first: "회원이 입장하면 여기에 크게 표시됩니다.",
+    search: "회원 검색 · 체크인",
+    search_hint: "이름, 전화번호 끝 4자리 또는 회원번호",
+    check_in: "체크인",
+    conflicts: "확인 필요",
+    settings: "설정",
+    back: "돌아가기 (Esc)",
+    void: "입장 취소",
+    admit: "승인",
+    deny: "거절",
+    acknowledge: "확인했습니다",
+    no_conflicts: "확인할 항목이 없습니다.",
+    conflicts_help: "오프라인 중 체크인했지만 서버가 받아들이지 않은 입장입니다. 회원과 확인해 주세요.",
+    first_visit: "첫 방문",
+    expiring_soon: "이용권 만료 임박",
+    birthday: "생일",
+    pending_approval: "승인 대기",
+    blocked: "이용 정지",
+    unlimited: "무제한",
+    admitted: "입장 완료",
+    pending: "승인 대기",
+    denied: "거절됨",
+    voided: "취소됨",
+    not_synced: "동기화 대기",
+    sound_on: "소리 켬",
+    sound_off: "소리 끔",
+    language: "언어 / Language",
+    server: "서버 주소",
+    desk_name: "데스크 이름",
+    pairing_code: "페어링 코드",
+    pair: "연결하기",
+    pairing_title: "이 PC를 센터 데스크로 연결합니다",
+    pairing_help: "운영팀에서 받은 서버 주소와 페어링 코드를 입력하세요. 코드는 한 번만 쓸 수 있습니다.",
+    pairing_in_progress: "연결하는 중…",
+    unpair: "페어링 해제",
+    unpair_confirm: "정말 해제할까요? 다시 쓰려면 새 페어링 코드가 필요합니다. (한 번 더 누르면 해제)",
+    unpaired_by_server: "운영팀이 이 데스크의 연결을 해제했습니다. 새 페어링 코드로 다시 연결해 주세요.",
+    retry_now: "지금 다시 연결",
+    no_results: "찾는 회원이 없습니다. 최근 90일 안에 이 센터를 방문한 회원만 검색됩니다.",
+    starting: "시작하는 중…",
+    cache_recovered: "이 PC의 저장 파일이 손상되어 새로 만들었습니다. 서버에서 다시 받아옵니다.",
+    saved_offline: "이 PC에 저장했습니다. 연결되면 자동으로 전송됩니다.",
+};
+
+pub const EN: Strings = Strings {
+    lang: Language::En,
+    online: "Online",
+    connecting: "Connecting…",
+    offline: "Offline",
+    today: "Today",
+    no_checkins_yet: "No one has checked in yet today.",
+    waiting_for_first: "The next member who comes in shows here, big.",
+    search: "Find member · Check in",
+    search_hint: "Name, last 4 phone digits or member number",
+    check_in: "Check in",
+    conflicts: "Needs review",
+    settings: "Settings",
+    back: "Back (Esc)",
+    void: "Void",
+    admit: "Admit",
+    deny: "Deny",
+    acknowledge: "Got it",
+    no_conflicts: "Nothing to review.",
+    conflicts_help: "Checked in while offline, but the server did not accept it. Please check with the member.",
+    first_visit: "First visit",
+    expiring_soon: "Pass expiring",
+    birthday: "Birthday",
+    pending_approval: "Needs approval",
+    blocked: "Blocked",
+    unlimited: "Unlimited",
+    admitted: "Admitted",
+    pending: "Pending",
+    denied: "Denied",
+    voided: "Voided",
+    not_synced: "Not synced yet",
+    sound_on: "Sound on",
+    sound_off: "Sound off",
+    language: "Language / 언어",
+    server: "Server address",
+    desk_name: "Desk name",
+    pairing_code: "Pairing code",
+    pair: "Connect",
+    pairing_title: "Connect this PC as a center desk",
+    pairing_help: "Enter the server address and the pairing code from the operations team. A code works once.",
+    pairing_in_progress: "Connecting…",
+    unpair: "Unpair",
+    unpair_confirm: "Unpair this desk? A new pairing code is needed to use it again. (Press again to unpair)",
+    unpaired_by_server: "The operations team unpaired this desk. Please connect it again with a new pairing code.",
+    retry_now: "Reconnect now",
+    no_results: "No member found. Only members who visited this center in the last 90 days are listed.",
+    starting: "Starting…",
+    cache_recovered: "This PC's saved data was damaged and has been replaced; it is being reloaded from the server.",
+    saved_offline: "Saved on this PC; it will be sent automatically once connected.",
+};
+
+pub fn strings(lang: Language) -> &'static Strings {
+    match lang {
+        Language::Ko => &KO,
+        Language::En => &EN,
+    }
+}
+
+/// `HH:MM` in Korean time, whatever the PC's zone.
+pub fn clock(at: DateTime<Utc>) -> String {
+    at.with_timezone(&gymgate_shared::kst::offset())
+        .format("%H:%M")
+        .to_string()
+}
+
+impl Strings {
+    fn ko(&self) -> bool {
+        self.lang == Language::Ko
+    }
+
+    /// The calm offline line: since when, that nothing is lost, how many wait.
+    pub fn offline_banner(&self, since: DateTime<Utc>, pending: usize) -> String {
+        if self.ko() {
+            format!(
+                "{} 부터 오프라인 — 체크인은 이 PC에 저장되고 연결되면 동기화됩니다 (대기 {pending}건)",
+                clock(since)
+            )
+        } else {
+            format!(
+                "Offline since {} — check-ins are saved on this PC and will sync ({pending} waiting)",
+                clock(since)
+            )
+        }
+    }
+
+    pub fn next_try(&self, seconds: i64) -> String {
+        if self.ko() {
+            format!("{seconds}초 후 다시 연결")
+        } else {
+            format!("next try in {seconds}s")
+        }
+    }
+
+    pub fn waiting(&self, pending: usize) -> String {
+        if self.ko() {
+            format!("전송 대기 {pending}건")
+        } else {
+            format!("{pending} waiting")
+        }
+    }
+
+    pub fn last_sync(&self, at: Option<DateTime<Utc>>) -> String {
+        let at = at.map(clock).unwrap_or_else(|| "-".into());
+        if self.ko() {
+            format!("마지막 동기화 {at}")
+        } else {
+            format!("last sync {at}")
+        }
+    }
+
+    pub fn today_count(&self, count: usize) -> String {
+        if self.ko() {
+            format!("{} {count}명", self.today)
+        } else {
+            format!("{} ({count})", self.today)
+        }
+    }
+
+    pub fn conflicts_count(&self, count: usize) -> String {
+        format!("{} {count}", self.conflicts)
+    }
+
+    pub fn visits_left(&self, left: Option<u32>) -> String {
+        match (left, self.ko()) {
+            (None, true) => "무제한 이용".into(),
+            (None, false) => "Unlimited".into(),
+            (Some(n), true) => format!("이번 달 남은 횟수 {n}회"),
+            (Some(n), false) => format!("{n} visits left this month"),
+        }
+    }
+
+    /// "월 8회 · 이번 달 남은 횟수 7회"; an unlimited plan is just its name.
+    pub fn plan_line(&self, plan: &str, left: Option<u32>) -> String {
+        match left {
+            None => plan.to_owned(),
+            Some(_) => format!("{plan} · {}", self.visits_left(left)),
+        }
+    }
+
+    pub fn method(&self, method: gymgate_shared::api::CheckinMethod) -> &'static str {
+        use gymgate_shared::api::CheckinMethod::*;
+        match (method, self.ko()) {
+            (App, true) => "회원 앱으로 입장",
+            (App, false) => "Entered with the member app",
+            (Roster, true) => "데스크에서 체크인",
+            (Roster, false) => "Checked in at the desk",
+            (Pass, true) => "오프라인 패스로 입장",
+            (Pass, false) => "Entered with the offline pass",
+        }
+    }
+
+    pub fn valid_until(&self, date: chrono::NaiveDate) -> String {
+        if self.ko() {
+            format!("{date} 까지")
+        } else {
+            format!("valid until {date}")
+        }
+    }
+
+    pub fn refusal(&self, refusal: Refusal) -> String {
+        if self.ko() {
+            refusal.message_ko().to_owned()
+        } else {
+            let mut text = refusal.to_string();
+            if let Some(first) = text.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            text
+        }
+    }
+
+    /// A server reason code in words.
+    pub fn reason(&self, code: &str) -> String {
+        if let Some(refusal) = Refusal::from_code(code) {
+            return self.refusal(refusal);
+        }
+        let (ko, en) = match code {
+            "unknown_member" => (
+                "서버에 없는 회원입니다.",
+                "The server does not know this member.",
+            ),
+            "time_out_of_range" => (
+                "기록 시각이 너무 오래되었거나 PC 시계가 틀립니다.",
+                "The time is too old, or this PC's clock is wrong.",
+            ),
+            "pass_proof_invalid" => (
+                "오프라인 패스를 확인할 수 없습니다.",
+                "The offline pass could not be verified.",
+            ),
+            "offline" => (
+                "오프라인 상태에서는 할 수 없습니다. 연결되면 다시 시도하세요.",
+                "Not possible while offline; try again once connected.",
+            ),
+            "invalid_transition" => (
+                "이미 처리된 입장입니다.",
+                "This check-in was already handled.",
+            ),
+            "unknown_checkin" => (
+                "이 센터의 입장이 아닙니다.",
+                "Not a check-in of this center.",
+            ),
+            "storage_unavailable" => (
+                "서버가 잠시 저장할 수 없습니다. 이 PC에 보관 중이며 다시 보냅니다.",
+                "The server cannot store right now; kept on this PC and sent again.",
+            ),
+            _ => return code.to_owned(),
+        };
+        if self.ko() { ko.into() } else { en.into() }
+    }
+
+    pub fn record_status(&self, status: RecordStatus) -> &'static str {
+        match (status, self.ko()) {
+            (RecordStatus::Accepted | RecordStatus::Duplicate, true) => "전송 완료",
+            (RecordStatus::Accepted | RecordStatus::Duplicate, false) => "Synced",
+            (RecordStatus::Conflict, true) => "서버와 충돌",
+            (RecordStatus::Conflict, false) => "Conflict",
+            (RecordStatus::Rejected, true) => "서버가 거부",
+            (RecordStatus::Rejected, false) => "Rejected",
+        }
+    }
+}

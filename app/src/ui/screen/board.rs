@@ -1,0 +1,199 @@
+//! The live board: the newest check-in as a big card, today's list beside it.
+
+use gymgate_shared::CheckinId;
+use gymgate_shared::api::{CheckinCard, CheckinFlag, CheckinStatus};
+use gymgate_shared::protocol::Decision;
+use iced::widget::{button, column, container, mouse_area, row, scrollable, space, text};
+use iced::{Alignment, Color, Element, Length};
+
+use crate::ui::i18n::{Strings, clock};
+use crate::ui::theme;
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Decide(CheckinId, Decision),
+    Show(CheckinId),
+}
+
+fn status_text(status: CheckinStatus, s: &Strings) -> (&'static str, Color) {
+    match status {
+        CheckinStatus::Admitted => (s.admitted, theme::GREEN),
+        CheckinStatus::Pending => (s.pending, theme::AMBER),
+        CheckinStatus::Denied => (s.denied, theme::RED),
+        CheckinStatus::Voided => (s.voided, theme::MUTED),
+    }
+}
+
+fn chip<'a>(label: &'a str, color: Color) -> Element<'a, Message> {
+    container(text(label).size(17))
+        .padding([4, 12])
+        .style(theme::chip(color))
+        .into()
+}
+
+/// A card the server has not confirmed yet (made on this desk while offline).
+fn provisional(card: &CheckinCard) -> bool {
+    card.checkin.rev == 0
+}
+
+pub fn big_card<'a>(card: &'a CheckinCard, s: &'a Strings) -> Element<'a, Message> {
+    let member = &card.member;
+    let initial: String = member
+        .name
+        .chars()
+        .next()
+        .map(String::from)
+        .unwrap_or_default();
+    let avatar = container(text(initial).size(56))
+        .center(120)
+        .style(theme::avatar);
+    let (status, color) = status_text(card.checkin.status, s);
+    let mut chips = row![].spacing(8);
+    for flag in &card.flags {
+        let (label, color) = match flag {
+            CheckinFlag::FirstVisit => (s.first_visit, theme::BLUE),
+            CheckinFlag::ExpiringSoon => (s.expiring_soon, theme::AMBER),
+            CheckinFlag::Birthday => (s.birthday, theme::GREEN),
+            CheckinFlag::PendingApproval => (s.pending_approval, theme::AMBER),
+        };
+        chips = chips.push(chip(label, color));
+    }
+    if member.blocked {
+        chips = chips.push(chip(s.blocked, theme::RED));
+    }
+    if provisional(card) {
+        chips = chips.push(chip(s.not_synced, theme::MUTED));
+    }
+    let mut actions = row![].spacing(12);
+    let id = &card.checkin.id;
+    if !provisional(card) {
+        if card.checkin.status == CheckinStatus::Pending {
+            actions = actions
+                .push(
+                    button(text(s.admit).size(22))
+                        .padding([12, 30])
+                        .style(iced::widget::button::success)
+                        .on_press(Message::Decide(id.clone(), Decision::Admit)),
+                )
+                .push(
+                    button(text(s.deny).size(22))
+                        .padding([12, 30])
+                        .style(iced::widget::button::danger)
+                        .on_press(Message::Decide(id.clone(), Decision::Deny)),
+                );
+        }
+        if matches!(
+            card.checkin.status,
+            CheckinStatus::Admitted | CheckinStatus::Pending
+        ) {
+            actions = actions.push(
+                button(text(s.void).size(18))
+                    .padding([10, 22])
+                    .style(iced::widget::button::secondary)
+                    .on_press(Message::Decide(id.clone(), Decision::Void)),
+            );
+        }
+    }
+    let body = column![
+        row![
+            avatar,
+            column![
+                text(&member.name).size(56).font(theme::BOLD),
+                text(s.plan_line(&member.plan, member.visits_left)).size(26),
+                text(format!(
+                    "{} · #{} · ☎ {}",
+                    s.valid_until(member.valid_until),
+                    member.member_no,
+                    member.phone_last4
+                ))
+                .size(18)
+                .color(theme::MUTED),
+            ]
+            .spacing(6),
+        ]
+        .spacing(28)
+        .align_y(Alignment::Center),
+        chips,
+        text(format!("{}  {status}", clock(card.checkin.at)))
+            .size(32)
+            .font(theme::BOLD)
+            .color(color),
+        text(s.method(card.checkin.method))
+            .size(18)
+            .color(theme::MUTED),
+        actions,
+    ]
+    .spacing(22);
+    container(body)
+        .padding(32)
+        .width(Length::Fill)
+        .height(Length::Fill)
+        .style(theme::card)
+        .into()
+}
+
+fn empty_card<'a>(s: &'a Strings) -> Element<'a, Message> {
+    container(
+        column![
+            text(s.no_checkins_yet).size(28),
+            text(s.waiting_for_first).size(18).color(theme::MUTED)
+        ]
+        .spacing(10)
+        .align_x(Alignment::Center),
+    )
+    .center(Length::Fill)
+    .style(theme::card)
+    .into()
+}
+
+pub fn view<'a>(
+    featured: Option<&'a CheckinCard>,
+    today: &'a [CheckinCard],
+    s: &'a Strings,
+) -> Element<'a, Message> {
+    let mut list = column![].spacing(6);
+    for card in today {
+        let (status, color) = status_text(card.checkin.status, s);
+        let line = row![
+            text(clock(card.checkin.at))
+                .size(18)
+                .color(theme::MUTED)
+                .width(60),
+            text(&card.member.name).size(20),
+            space::horizontal(),
+            text(if provisional(card) {
+                s.not_synced
+            } else {
+                status
+            })
+            .size(16)
+            .color(if provisional(card) {
+                theme::MUTED
+            } else {
+                color
+            }),
+        ]
+        .spacing(10)
+        .align_y(Alignment::Center);
+        list = list.push(
+            mouse_area(container(line).padding([8, 12]).style(theme::row_line))
+                .on_press(Message::Show(card.checkin.id.clone())),
+        );
+    }
+    let side = container(
+        column![
+            text(s.today_count(today.len())).size(22),
+            scrollable(list).height(Length::Fill)
+        ]
+        .spacing(12),
+    )
+    .padding(18)
+    .width(380)
+    .height(Length::Fill)
+    .style(theme::card);
+    let main = match featured {
+        Some(card) => big_card(card, s),
+        None => empty_card(s),
+    };
+    row![main, side].spacing(16).height(Length::Fill).into()
+}

@@ -1,0 +1,55 @@
+//! Offline check-ins the server did not accept; staff acknowledge each one.
+
+use gymgate_shared::LocalId;
+use iced::widget::{button, column, container, row, scrollable, space, text};
+use iced::{Alignment, Element, Length};
+
+use crate::core::cache::Conflict;
+use crate::ui::i18n::{Strings, clock};
+use crate::ui::theme;
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Acknowledge(LocalId),
+}
+
+pub fn view<'a>(conflicts: &'a [Conflict], s: &'a Strings) -> Element<'a, Message> {
+    let mut list = column![].spacing(10);
+    for conflict in conflicts {
+        let reason = conflict
+            .reason
+            .as_deref()
+            .map(|code| s.reason(code))
+            .unwrap_or_default();
+        list = list.push(
+            container(
+                row![
+                    column![
+                        text(format!("{} · {}", clock(conflict.at), conflict.member_name)).size(22),
+                        text(format!("{} — {reason}", s.record_status(conflict.status)))
+                            .size(17)
+                            .color(theme::RED),
+                    ]
+                    .spacing(4),
+                    space::horizontal(),
+                    button(text(s.acknowledge).size(18))
+                        .padding([10, 20])
+                        .on_press(Message::Acknowledge(conflict.local_id.clone())),
+                ]
+                .align_y(Alignment::Center),
+            )
+            .padding(14)
+            .style(theme::card),
+        );
+    }
+    if conflicts.is_empty() {
+        list = list.push(text(s.no_conflicts).size(20).color(theme::MUTED));
+    }
+    column![
+        text(s.conflicts).size(28),
+        text(s.conflicts_help).size(17).color(theme::MUTED),
+        scrollable(list).height(Length::Fill),
+    ]
+    .spacing(14)
+    .into()
+}

@@ -1,0 +1,7 @@
+//! Screens draw and map messages; they return events to the app instead of acting.
+
+pub mod board;
+pub mod conflicts;
+pub mod pairing;
+pub mod search;
+pub mod settings;

@@ -1,0 +1,230 @@
+//! The desk's screens, driven headlessly with iced_test's Simulator: what staff would see
+//! and click, mapped to messages and fed back through `App::update`.
+
+use std::path::PathBuf;
+
+use chrono::Utc;
+use gymgate_desk::core::cache::Cache;
+use gymgate_desk::core::config::Pairing;
+use gymgate_desk::core::{CoreEvent, LinkStatus, start};
+use gymgate_desk::sound::Chime;
+use gymgate_desk::ui::i18n::KO;
+use gymgate_desk::ui::{App, Command, Message, Phase, Running, View, run_command};
+use gymgate_shared::api::{
+    Checkin, CheckinCard, CheckinFlag, CheckinMethod, CheckinStatus, RosterMember,
+};
+use gymgate_shared::{CenterId, CheckinId, DeskId, MemberId};
+use iced_test::simulator;
+
+fn member(id: &str, name: &str) -> RosterMember {
+    RosterMember {
+        id: MemberId::new(id),
+        member_no: "100007".into(),
+        name: name.into(),
+        phone_last4: "5678".into(),
+        plan: "월 8회".into(),
+        valid_from: "2026-01-01".parse().expect("date"),
+        valid_until: "2030-12-31".parse().expect("date"),
+        visits_per_month: Some(8),
+        visits_left: Some(5),
+        blocked: false,
+        birthday: None,
+        photo_url: None,
+    }
+}
+
+fn pairing(server: &str) -> Pairing {
+    Pairing {
+        server_url: server.into(),
+        desk_id: DeskId::new("d1"),
+        center_id: CenterId::new("c1"),
+        desk_name: "1층 데스크".into(),
+        token: "token".into(),
+    }
+}
+
+fn running_app(dir: PathBuf) -> App {
+    let (mut app, _) = App::new(dir, false, Chime::silent());
+    app.phase = Phase::Running(Box::new(Running::new(pairing("http://127.0.0.1:1"))));
+    app
+}
+
+#[test]
+fn a_checkin_event_shows_its_card() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = running_app(dir.path().to_owned());
+    let card = CheckinCard {
+        checkin: Checkin {
+            id: CheckinId::new("c1"),
+            member_id: MemberId::new("m1"),
+            center_id: CenterId::new("c1"),
+            center_name: "강남점".into(),
+            status: CheckinStatus::Admitted,
+            method: CheckinMethod::App,
+            at: Utc::now(),
+            rev: 1,
+            local_id: None,
+            desk_id: None,
+            history: vec![],
+        },
+        member: member("m1", "김민준"),
+        flags: vec![CheckinFlag::FirstVisit, CheckinFlag::Birthday],
+    };
+    let commands = app.update(Message::Core(CoreEvent::Checkin(card)));
+    assert!(commands.is_empty());
+
+    let mut ui = simulator(app.view());
+    assert!(ui.find("김민준").is_ok(), "the member's name is shown");
+    assert!(ui.find(KO.first_visit).is_ok());
+    assert!(ui.find(KO.birthday).is_ok());
+    assert!(ui.find(KO.plan_line("월 8회", Some(5)).as_str()).is_ok());
+    assert!(ui.find(KO.today_count(1).as_str()).is_ok());
+    assert!(
+        ui.find(KO.void).is_ok(),
+        "an admitted check-in can be voided"
+    );
+    assert!(ui.find(KO.no_checkins_yet).is_err());
+}
+
+#[test]
+fn offline_shows_the_banner_and_the_outbox_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = running_app(dir.path().to_owned());
+    let since = Utc::now() - chrono::Duration::minutes(3);
+    app.update(Message::Core(CoreEvent::Link(LinkStatus::Offline {
+        since,
+        retry_at: Utc::now() + chrono::Duration::seconds(5),
+        reason: "connection refused".into(),
+    })));
+    app.update(Message::Core(CoreEvent::Outbox {
+        pending: 3,
+        conflicts: vec![],
+    }));
+    let mut ui = simulator(app.view());
+    assert!(
+        ui.find(KO.offline_banner(since, 3).as_str()).is_ok(),
+        "calm offline banner"
+    );
+    assert!(
+        ui.find(KO.waiting(3).as_str()).is_ok(),
+        "outbox count in the status bar"
+    );
+    assert!(ui.find(KO.retry_now).is_ok());
+    drop(ui);
+
+    // Reconnecting keeps saying offline; back online, the banner goes.
+    app.update(Message::Core(CoreEvent::Link(LinkStatus::Connecting {
+        attempt: 2,
+        offline_since: Some(since),
+    })));
+    let mut ui = simulator(app.view());
+    assert!(ui.find(KO.offline_banner(since, 3).as_str()).is_ok());
+    drop(ui);
+    app.update(Message::Core(CoreEvent::Link(LinkStatus::Online {
+        since: Utc::now(),
+    })));
+    let mut ui = simulator(app.view());
+    assert!(ui.find(KO.offline_banner(since, 3).as_str()).is_err());
+    assert!(ui.find(KO.online).is_ok());
+}
+
+fn key(named: iced::keyboard::key::Named) -> Message {
+    Message::Key(iced::keyboard::Event::KeyPressed {
+        key: iced::keyboard::Key::Named(named),
+        modified_key: iced::keyboard::Key::Named(named),
+        physical_key: iced::keyboard::key::Physical::Unidentified(
+            iced::keyboard::key::NativeCode::Unidentified,
+        ),
+        location: iced::keyboard::Location::Standard,
+        modifiers: Default::default(),
+        text: None,
+        repeat: false,
+    })
+}
+
+#[tokio::test]
+async fn search_then_check_in_puts_an_item_in_the_outbox() -> Result<(), Box<dyn std::error::Error>>
+{
+    let dir = tempfile::tempdir()?;
+    {
+        let (mut cache, _) = Cache::open(&dir.path().join("cache.db"))?;
+        cache.put_roster(&[member("m1", "김민준"), member("m2", "이서연")])?;
+    }
+    // A server nobody listens on: the desk is offline from the start.
+    let (events, _events) = tokio::sync::mpsc::channel(64);
+    let (core, state, link) = start(
+        dir.path(),
+        pairing("http://127.0.0.1:1"),
+        Default::default(),
+        events,
+    )
+    .await?;
+    let link = tokio::spawn(link);
+    let mut app = running_app(dir.path().to_owned());
+    app.update(Message::Core(CoreEvent::Ready(
+        core.clone(),
+        Box::new(state),
+    )));
+
+    // F2 opens the search; Esc goes back; F2 again.
+    app.update(key(iced::keyboard::key::Named::F2));
+    assert_eq!(app.running().map(|r| r.view), Some(View::Search));
+    app.update(key(iced::keyboard::key::Named::Escape));
+    assert_eq!(app.running().map(|r| r.view), Some(View::Board));
+    app.update(key(iced::keyboard::key::Named::F2));
+
+    // Staff type "서연" into the search box.
+    let mut ui = simulator(app.view());
+    ui.click(iced::widget::Id::new(
+        gymgate_desk::ui::screen::search::INPUT_ID,
+    ))?;
+    ui.typewrite("서연");
+    let typed: Vec<Message> = ui.into_messages().collect();
+    let mut commands = Vec::new();
+    for message in typed {
+        commands.extend(app.update(message));
+    }
+    let Some(Command::Search(searcher, query)) = commands.pop() else {
+        return Err("typing should search".into());
+    };
+    assert_eq!(query, "서연");
+    let results = run_command(Command::Search(searcher, query), dir.path().to_owned()).await;
+    app.update(results);
+
+    // One match, with a check-in button; click it.
+    let mut ui = simulator(app.view());
+    assert!(ui.find("이서연").is_ok());
+    assert!(ui.find("김민준").is_err());
+    ui.click(KO.check_in)?;
+    let clicked: Vec<Message> = ui.into_messages().collect();
+    let mut commands = Vec::new();
+    for message in clicked {
+        commands.extend(app.update(message));
+    }
+    let Some(check_in @ Command::CheckIn(..)) = commands.pop() else {
+        return Err("clicking should check in".into());
+    };
+    let answer = run_command(check_in, dir.path().to_owned()).await;
+    app.update(answer);
+
+    assert_eq!(
+        core.state().await?.pending,
+        1,
+        "the check-in waits in the outbox"
+    );
+    let mut ui = simulator(app.view());
+    assert!(
+        ui.find(format!("이서연 — {}", KO.saved_offline).as_str())
+            .is_ok()
+    );
+    assert!(ui.find(KO.waiting(1).as_str()).is_ok());
+    drop(ui);
+
+    // Back on the board, the new card is shown big, marked as not synced yet.
+    app.update(Message::Navigate(View::Board));
+    let mut ui = simulator(app.view());
+    assert!(ui.find(KO.not_synced).is_ok());
+    core.shutdown();
+    link.await?;
+    Ok(())
+}
