@@ -55,6 +55,8 @@ pub struct Strings {
     pub starting: &'static str,
     pub cache_recovered: &'static str,
     pub saved_offline: &'static str,
+    pub notice: &'static str,
+    pub close: &'static str,
 }
 
 pub const KO: Strings = Strings {
@@ -106,6 +108,8 @@ pub const KO: Strings = Strings {
     starting: "시작하는 중…",
     cache_recovered: "이 PC의 저장 파일이 손상되어 새로 만들었습니다. 서버에서 다시 받아옵니다.",
     saved_offline: "이 PC에 저장했습니다. 연결되면 자동으로 전송됩니다.",
+    notice: "공지",
+    close: "닫기",
 };
 
 pub const EN: Strings = Strings {
@@ -157,6 +161,8 @@ pub const EN: Strings = Strings {
     starting: "Starting…",
     cache_recovered: "This PC's saved data was damaged and has been replaced; it is being reloaded from the server.",
     saved_offline: "Saved on this PC; it will be sent automatically once connected.",
+    notice: "Notice",
+    close: "Close",
 };
 
 pub fn strings(lang: Language) -> &'static Strings {

@@ -176,6 +176,8 @@ pub enum Command {
     /// Stop the core and forget the pairing.
     Unpair(Option<DeskCore>),
     FocusSearch,
+    FocusNext,
+    FocusPrevious,
 }
 
 impl App {
@@ -386,7 +388,7 @@ impl App {
     }
 
     fn on_key(&mut self, event: keyboard::Event) -> Vec<Command> {
-        let keyboard::Event::KeyPressed { key, .. } = event else {
+        let keyboard::Event::KeyPressed { key, modifiers, .. } = event else {
             return vec![];
         };
         let Some(running) = self.running_mut() else {
@@ -402,6 +404,8 @@ impl App {
                 running.view = View::Search;
                 vec![Command::FocusSearch]
             }
+            Key::Named(Named::Tab) if modifiers.shift() => vec![Command::FocusPrevious],
+            Key::Named(Named::Tab) => vec![Command::FocusNext],
             _ => vec![],
         }
     }
@@ -425,8 +429,10 @@ impl App {
             CoreEvent::Failed(error) => running.toast = Some(error),
             CoreEvent::Link(status) => running.link = status,
             CoreEvent::Checkin(card) => {
+                // This desk's own check-in already chimed when staff made it.
+                let ours = card.checkin.desk_id.as_ref() == Some(&running.pairing.desk_id);
                 running.upsert_card(card, true);
-                if sound {
+                if sound && !ours {
                     self.chime.play();
                 }
             }
@@ -488,7 +494,7 @@ impl App {
                 config::Language::En => &notice.text_en,
             };
             banners = banners.push(
-                container(text(format!("📢 {text_for}")).size(19))
+                container(text(format!("{} · {text_for}", s.notice)).size(19))
                     .padding([10, 16])
                     .width(Length::Fill)
                     .style(theme::notice_banner),
@@ -500,7 +506,7 @@ impl App {
                     row![
                         text(toast).size(18).color(theme::RED),
                         space::horizontal(),
-                        button(text("✕").size(16))
+                        button(text(s.close).size(16))
                             .style(iced::widget::button::text)
                             .on_press(Message::DismissToast),
                     ]
@@ -650,6 +656,11 @@ fn core_stream(key: &CoreKey) -> impl futures_util::Stream<Item = CoreEvent> + u
         let (events, mut receiver) = tokio::sync::mpsc::channel(1024);
         match crate::core::start(&key.data_dir, key.pairing, LinkTiming::default(), events).await {
             Ok((core, state, link)) => {
+                tracing::info!(
+                    roster = state.roster_size,
+                    today = state.today.len(),
+                    "desk core ready"
+                );
                 let _ = output.send(CoreEvent::Ready(core, Box::new(state))).await;
                 let forward = async move {
                     while let Some(event) = receiver.recv().await {
@@ -724,7 +735,7 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
                 Err(e) => Err(e.to_string()),
             })
         }
-        Command::FocusSearch => Message::Done(Ok(())),
+        Command::FocusSearch | Command::FocusNext | Command::FocusPrevious => Message::Done(Ok(())),
     }
 }
 
@@ -737,6 +748,8 @@ pub fn update(app: &mut App, message: Message) -> Task<Message> {
 pub fn tasks(app: &App, commands: Vec<Command>) -> Task<Message> {
     Task::batch(commands.into_iter().map(|command| match command {
         Command::FocusSearch => iced::widget::operation::focus(search::INPUT_ID),
+        Command::FocusNext => iced::widget::operation::focus_next(),
+        Command::FocusPrevious => iced::widget::operation::focus_previous(),
         command => Task::future(run_command(command, app.data_dir.clone())),
     }))
 }
