@@ -37,6 +37,9 @@ fn member(i: usize) -> RosterMember {
     }
 }
 
+/// Makes the i-th query of one kind.
+type QueryFor = Box<dyn Fn(usize) -> String>;
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -55,7 +58,7 @@ fn main() {
     let started = Instant::now();
     let index = RosterIndex::new((0..MEMBERS).map(member).collect());
     println!("indexed {} members in {:?}", index.len(), started.elapsed());
-    let kinds: [(&str, Box<dyn Fn(usize) -> String>); 4] = [
+    let kinds: [(&str, QueryFor); 4] = [
         ("name (2 chars)", Box::new(|i| GIVEN[i % 30].to_owned())),
         (
             "full name",
