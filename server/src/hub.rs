@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use gymgate_shared::{CenterId, DeskId};
+use gymgate_shared::{CenterId, DeskId, MemberId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -21,9 +21,16 @@ struct Subscriber {
     kicked: CancellationToken,
 }
 
+/// A member's app following their check-ins.
+struct MemberWatcher {
+    id: u64,
+    queue: mpsc::Sender<Published>,
+}
+
 #[derive(Default)]
 pub struct Hub {
     centers: Mutex<HashMap<CenterId, Vec<Subscriber>>>,
+    members: Mutex<HashMap<MemberId, Vec<MemberWatcher>>>,
     next_id: AtomicU64,
     kicked_total: AtomicU64,
 }
@@ -51,7 +58,49 @@ impl Drop for Subscription {
     }
 }
 
+/// A member's live feed; dropping it unsubscribes.
+pub struct MemberFeed {
+    pub events: mpsc::Receiver<Published>,
+    hub: Arc<Hub>,
+    member_id: MemberId,
+    id: u64,
+}
+
+impl Drop for MemberFeed {
+    fn drop(&mut self) {
+        if let Ok(mut members) = self.hub.members.lock()
+            && let Some(watchers) = members.get_mut(&self.member_id)
+        {
+            watchers.retain(|w| w.id != self.id);
+            if watchers.is_empty() {
+                members.remove(&self.member_id);
+            }
+        }
+    }
+}
+
+/// Events a member's app may hold before it counts as gone.
+const MEMBER_QUEUE: usize = 32;
+
 impl Hub {
+    /// Follows a member's check-ins (for the member app's live answer).
+    pub fn watch_member(self: &Arc<Self>, member_id: &MemberId) -> MemberFeed {
+        let (queue, events) = mpsc::channel(MEMBER_QUEUE);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut members) = self.members.lock() {
+            members
+                .entry(member_id.clone())
+                .or_default()
+                .push(MemberWatcher { id, queue });
+        }
+        MemberFeed {
+            events,
+            hub: self.clone(),
+            member_id: member_id.clone(),
+            id,
+        }
+    }
+
     pub fn subscribe(
         self: &Arc<Self>,
         center_id: &CenterId,
@@ -83,6 +132,20 @@ impl Hub {
 
     /// Called on the writer thread after a commit. Never blocks.
     pub fn publish(&self, events: Vec<Published>) {
+        if let Ok(mut members) = self.members.lock()
+            && !members.is_empty()
+        {
+            for event in &events {
+                if let Some(watchers) = event
+                    .member_id
+                    .as_ref()
+                    .and_then(|member| members.get_mut(member))
+                {
+                    // A member app that cannot keep up is dropped; it re-reads on reconnect.
+                    watchers.retain(|w| w.queue.try_send(event.clone()).is_ok());
+                }
+            }
+        }
         let Ok(mut centers) = self.centers.lock() else {
             return;
         };
@@ -143,6 +206,7 @@ mod tests {
     fn event(center: &str, seq: u64) -> Published {
         Published {
             center_id: CenterId::new(center),
+            member_id: Some(MemberId::new("m1")),
             seq,
             frame: format!("{{\"seq\":{seq}}}").into(),
         }
@@ -175,6 +239,24 @@ mod tests {
         for seq in 1..=3 {
             assert_eq!(fast.live.try_recv().map(|e| e.seq).ok(), Some(seq));
         }
+    }
+
+    #[test]
+    fn member_feeds_get_only_their_members_events() {
+        let hub = Arc::new(Hub::default());
+        let mut mine = hub.watch_member(&MemberId::new("m1"));
+        let mut other = hub.watch_member(&MemberId::new("m2"));
+        hub.publish(vec![event("a", 1)]);
+        assert_eq!(mine.events.try_recv().map(|e| e.seq).ok(), Some(1));
+        assert!(other.events.try_recv().is_err());
+        drop(mine);
+        hub.publish(vec![event("a", 2)]);
+        assert!(
+            hub.members
+                .lock()
+                .map(|m| !m.contains_key(&MemberId::new("m1")))
+                .unwrap_or(false)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Test harness for gymgate end-to-end tests: servers (in-process on port 0, or real
 //! processes), a desk client speaking the WebSocket protocol, and a member client.
 
+pub mod browser;
 pub mod desk;
 pub mod desk_core;
 pub mod member;

@@ -169,7 +169,8 @@ pub enum Command {
         name: String,
     },
     Search(DeskCore, String),
-    CheckIn(DeskCore, MemberId),
+    /// The language is the one shown now, for the refusal's wording.
+    CheckIn(DeskCore, MemberId, config::Language),
     Decide(DeskCore, CheckinId, Decision),
     Acknowledge(DeskCore, LocalId),
     SaveSettings(Settings),
@@ -279,7 +280,7 @@ impl App {
                     }
                     Some(search::Event::CheckIn(member)) => {
                         if let Some(core) = &running.core {
-                            return vec![Command::CheckIn(core.clone(), member)];
+                            return vec![Command::CheckIn(core.clone(), member, s.lang)];
                         }
                     }
                     None => {}
@@ -700,11 +701,10 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
             let results = core.search(query.clone()).await;
             Message::SearchResults(query, results)
         }
-        Command::CheckIn(core, member) => match core.check_in(&member).await {
+        Command::CheckIn(core, member, language) => match core.check_in(&member).await {
             Ok(card) => Message::CheckedIn(Ok(card)),
             Err(CheckinError::Refused(refusal)) => {
-                let s = i18n::strings(config::load_settings(&data_dir).language);
-                Message::CheckedIn(Err(s.refusal(refusal)))
+                Message::CheckedIn(Err(i18n::strings(language).refusal(refusal)))
             }
             Err(error) => Message::CheckedIn(Err(error.to_string())),
         },

@@ -2,9 +2,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
+use futures_util::StreamExt;
 use gymgate_shared::CheckinId;
 use gymgate_shared::api::{
     Center, CheckinEnvelope, CheckinRequest, Member, MemberLogin, MemberSession, Notice,
@@ -27,6 +32,37 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/notices", get(notices))
         .route("/api/v1/checkins", post(tap))
         .route("/api/v1/checkins/{id}", get(checkin))
+        .route("/api/v1/me/events", get(member_events))
+}
+
+/// Server-sent events: every change to this member's check-ins (`event: checkin`, data the
+/// check-in), so the member app shows the desk's admit, deny or void at once.
+async fn member_events(
+    State(state): State<AppState>,
+    auth: MemberAuth,
+) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
+    let feed = state.hub.watch_member(&auth.member_id);
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        loop {
+            let published = feed.events.recv().await?;
+            let frame: serde_json::Value = match serde_json::from_str(&published.frame) {
+                Ok(frame) => frame,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read an event frame for a member");
+                    continue;
+                }
+            };
+            match SseEvent::default()
+                .event("checkin")
+                .json_data(&frame["data"]["checkin"])
+            {
+                Ok(event) => return Some((Ok(event), feed)),
+                Err(error) => tracing::error!(%error, "cannot encode a member event"),
+            }
+        }
+    });
+    Sse::new(stream.take_until(state.shutdown.clone().cancelled_owned()))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 async fn login(

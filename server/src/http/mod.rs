@@ -4,6 +4,7 @@ mod admin;
 pub use admin::issue_pairing_code;
 mod desk;
 mod member;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .merge(web::routes())
         .merge(member::routes())
         .merge(desk::routes())
         .merge(admin::routes(state.config.limits.max_import_bytes))

@@ -5,8 +5,8 @@ use std::thread;
 
 use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
-use gymgate_shared::CenterId;
 use gymgate_shared::protocol::EventPayload;
+use gymgate_shared::{CenterId, MemberId};
 use rusqlite::{Connection, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -23,6 +23,8 @@ const MAX_BATCH: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct Published {
     pub center_id: CenterId,
+    /// The member whose check-in this event is about, so their app can follow it live.
+    pub member_id: Option<MemberId>,
     pub seq: u64,
     /// The complete `event` frame, serialised once for every desk.
     pub frame: Utf8Bytes,
@@ -86,8 +88,15 @@ impl WriteCtx<'_> {
             )?
             .execute(rusqlite::params![center_id.as_str(), seq, at, kind, data])?;
         let seq = seq as u64;
+        let member_id = match payload {
+            EventPayload::Checkin(card) | EventPayload::CheckinUpdated(card) => {
+                Some(card.checkin.member_id.clone())
+            }
+            EventPayload::Member(_) | EventPayload::Notice(_) => None,
+        };
         self.events.push(Published {
             center_id: center_id.clone(),
+            member_id,
             seq,
             frame: event_frame(seq, &at, kind, &data)?,
         });

@@ -1,0 +1,338 @@
+// gymgate member app: log in, choose a center, tap Enter, see the answer live.
+// Plain JavaScript served by the server; no build step.
+"use strict";
+
+const T = {
+  ko: {
+    loginTitle: "회원 로그인", memberNo: "회원번호", pin: "PIN", login: "로그인", logout: "로그아웃",
+    chooseCenter: "입장할 센터", searchCenters: "센터 이름 검색", enter: "입장하기",
+    chooseFirst: "센터를 먼저 선택하세요", chosen: (n) => `${n} 에 입장합니다`,
+    retry: "다시 시도", done: "확인", sending: "보내는 중…",
+    admitted: "입장 완료", pending: "데스크 확인 중", denied: "입장 거절", voided: "입장 취소됨",
+    refused: "입장할 수 없습니다",
+    pendingHint: "데스크 직원이 확인하면 이 화면이 바로 바뀝니다.",
+    admittedHint: "이 화면을 데스크에 보여 주세요.",
+    offlineTitle: "서버에 연결할 수 없습니다",
+    offlineHint: "인터넷 연결을 확인한 뒤 다시 시도해 주세요. 급하면 데스크에 수동 체크인을 요청하세요. 다시 시도해도 두 번 입장 처리되지 않습니다.",
+    networkDown: "서버와 연결이 끊겼습니다. 다시 연결하는 중입니다…",
+    loginWrong: "회원번호 또는 PIN이 맞지 않습니다.", tooMany: "시도가 너무 많습니다. 잠시 후 다시 해 주세요.",
+    unlimited: "무제한 이용", left: (n) => `이번 달 남은 횟수 ${n}회`, until: (d) => `${d} 까지`,
+    blocked: "이용 정지된 회원입니다",
+    reasons: {
+      pass_expired: "이용권 기간이 끝났습니다.", pass_not_started: "이용권 시작일 전입니다.",
+      no_visits_left: "이번 달 이용 횟수를 모두 사용하셨습니다.",
+      already_checked_in_today: "오늘 이미 이 센터에 입장하셨습니다.",
+      member_blocked: "이용이 정지된 회원입니다. 데스크에 문의해 주세요.",
+      center_closed: "지금은 센터 운영 시간이 아닙니다.", unknown_center: "없는 센터입니다.",
+      rate_limited: "너무 자주 눌렀습니다. 잠시 후 다시 해 주세요.",
+      storage_unavailable: "서버가 잠시 저장할 수 없습니다. 잠시 후 다시 시도해 주세요. (입장 처리되지 않았습니다)",
+    },
+  },
+  en: {
+    loginTitle: "Member login", memberNo: "Member number", pin: "PIN", login: "Log in", logout: "Log out",
+    chooseCenter: "Choose a center", searchCenters: "Search centers", enter: "Enter",
+    chooseFirst: "Choose a center first", chosen: (n) => `Entering ${n}`,
+    retry: "Try again", done: "OK", sending: "Sending…",
+    admitted: "Admitted", pending: "Waiting for the desk", denied: "Entry denied", voided: "Entry voided",
+    refused: "Cannot enter",
+    pendingHint: "This screen changes as soon as the desk decides.",
+    admittedHint: "Show this screen at the desk.",
+    offlineTitle: "Cannot reach the server",
+    offlineHint: "Check your connection and try again. If you are in a hurry, ask the desk for a manual check-in. Trying again never checks you in twice.",
+    networkDown: "Lost the connection to the server; reconnecting…",
+    loginWrong: "Member number or PIN is wrong.", tooMany: "Too many tries; please wait a moment.",
+    unlimited: "Unlimited", left: (n) => `${n} visits left this month`, until: (d) => `valid until ${d}`,
+    blocked: "Membership blocked",
+    reasons: {
+      pass_expired: "Your pass has expired.", pass_not_started: "Your pass has not started yet.",
+      no_visits_left: "No visits left this month.",
+      already_checked_in_today: "You already checked in at this center today.",
+      member_blocked: "Your membership is blocked; please ask the desk.",
+      center_closed: "The center is closed now.", unknown_center: "No such center.",
+      rate_limited: "Too many taps; please wait a moment.",
+      storage_unavailable: "The server cannot save right now; please try again shortly. (You were not checked in.)",
+    },
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const store = window.localStorage;
+const state = {
+  lang: store.getItem("gymgate.lang") || "ko",
+  token: store.getItem("gymgate.token"),
+  member: null,
+  centers: [],
+  centerId: (location.pathname.match(/^\/c\/([^/]+)/) || [])[1] || store.getItem("gymgate.center"),
+  checkin: null,
+  feed: null,
+};
+const t = () => T[state.lang];
+
+function uuid() {
+  // crypto.randomUUID needs a secure context; getRandomValues works everywhere.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function clock(iso) {
+  return new Date(iso).toLocaleTimeString(state.lang === "ko" ? "ko-KR" : "en-GB",
+    { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Seoul" });
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ "content-type": "application/json" }, options.headers || {});
+  if (state.token) headers.authorization = `Bearer ${state.token}`;
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  let body = null;
+  try { body = await response.json(); } catch (_) { body = null; }
+  return { status: response.status, body };
+}
+
+function show(view) {
+  for (const v of ["login", "home", "result"]) $(`view-${v}`).hidden = v !== view;
+  $("logout").hidden = !state.token;
+}
+
+function translate() {
+  document.documentElement.lang = state.lang;
+  $("lang").textContent = state.lang === "ko" ? "English" : "한국어";
+  for (const el of document.querySelectorAll("[data-i18n]")) {
+    const text = t()[el.dataset.i18n];
+    if (typeof text === "string") el.textContent = text;
+  }
+  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t()[el.dataset.i18nPlaceholder];
+  }
+  renderPass(); renderCenters(); if (state.checkin || $("view-result").dataset.status) renderResult();
+}
+
+function setNetwork(down) {
+  $("network").hidden = !down;
+  $("network").textContent = down ? t().networkDown : "";
+}
+
+// ---- login ----
+$("login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    const { status, body } = await api("/api/v1/auth/member", {
+      method: "POST",
+      body: JSON.stringify({ member_no: $("login-member-no").value.trim(), pin: $("login-pin").value }),
+    });
+    if (status === 200) {
+      state.token = body.token; store.setItem("gymgate.token", body.token);
+      state.member = body.member; $("login-pin").value = "";
+      await loadHome();
+    } else {
+      $("login-error").textContent = status === 429 ? t().tooMany : t().loginWrong;
+    }
+  } catch (_) {
+    $("login-error").textContent = t().offlineTitle;
+  }
+});
+
+$("logout").addEventListener("click", () => {
+  state.token = null; state.member = null; store.removeItem("gymgate.token");
+  stopFeed(); show("login");
+});
+
+$("lang").addEventListener("click", () => {
+  state.lang = state.lang === "ko" ? "en" : "ko"; store.setItem("gymgate.lang", state.lang); translate();
+});
+
+// ---- home ----
+function renderPass() {
+  const m = state.member;
+  if (!m) return;
+  const left = m.visits_left === null ? t().unlimited : t().left(m.visits_left);
+  $("pass").innerHTML = "";
+  const name = document.createElement("div"); name.className = "name"; name.textContent = m.name;
+  const plan = document.createElement("div"); plan.className = "plan"; plan.textContent = `${m.plan} · ${left}`;
+  const meta = document.createElement("div"); meta.className = "meta";
+  meta.textContent = `${t().until(m.valid_until)} · #${m.member_no}` + (m.blocked ? ` · ${t().blocked}` : "");
+  $("pass").append(name, plan, meta);
+}
+
+function renderCenters() {
+  const query = $("center-search").value.trim().toLowerCase();
+  const list = $("center-list"); list.innerHTML = "";
+  for (const c of state.centers) {
+    if (query && !c.name.toLowerCase().includes(query) && !c.address.toLowerCase().includes(query)) continue;
+    const li = document.createElement("li");
+    const b = document.createElement("button"); b.type = "button"; b.className = "center-item";
+    b.dataset.id = c.id; b.setAttribute("aria-pressed", String(c.id === state.centerId));
+    b.textContent = c.name;
+    const addr = document.createElement("span"); addr.className = "addr"; addr.textContent = c.address;
+    b.append(addr);
+    b.addEventListener("click", () => { state.centerId = c.id; store.setItem("gymgate.center", c.id); renderCenters(); });
+    li.append(b); list.append(li);
+  }
+  const chosen = state.centers.find((c) => c.id === state.centerId);
+  $("chosen-center").textContent = chosen ? t().chosen(chosen.name) : t().chooseFirst;
+  $("enter-button").disabled = !chosen;
+}
+$("center-search").addEventListener("input", renderCenters);
+
+async function loadHome() {
+  try {
+    const [me, centers] = await Promise.all([api("/api/v1/me"), api("/api/v1/centers")]);
+    if (me.status === 401 || centers.status === 401) { $("logout").click(); return; }
+    state.member = me.body; state.centers = centers.body || [];
+    setNetwork(false);
+  } catch (_) {
+    setNetwork(true);
+  }
+  renderPass(); renderCenters(); show("home"); startFeed();
+}
+
+// ---- tap Enter ----
+// The key is kept until the server gives a definite answer, so a retry after a network
+// failure (or a double tap) is the same request and never a second check-in.
+function pendingTap(centerId) {
+  const saved = JSON.parse(sessionStorage.getItem("gymgate.tap") || "null");
+  if (saved && saved.centerId === centerId) return saved;
+  const tap = { centerId, key: uuid() };
+  sessionStorage.setItem("gymgate.tap", JSON.stringify(tap));
+  return tap;
+}
+
+let tapping = false;
+async function enter() {
+  if (tapping || !state.centerId) return;
+  tapping = true;
+  $("enter-button").textContent = t().sending;
+  const tap = pendingTap(state.centerId);
+  try {
+    const { status, body } = await api("/api/v1/checkins", {
+      method: "POST", headers: { "idempotency-key": tap.key },
+      body: JSON.stringify({ center_id: tap.centerId }),
+    });
+    setNetwork(false);
+    if (status === 200 || status === 201) {
+      sessionStorage.removeItem("gymgate.tap");
+      state.checkin = body.checkin; renderResult(); refreshMe();
+    } else if (status === 401) {
+      $("logout").click();
+    } else {
+      if (status !== 503) sessionStorage.removeItem("gymgate.tap");
+      const code = body && body.error ? body.error.code : `http_${status}`;
+      const message = t().reasons[code] || (body && body.error ? body.error.message : code);
+      renderResult({ status: "refused", reason: message, code });
+    }
+  } catch (_) {
+    renderResult({ status: "offline" });
+  } finally {
+    tapping = false;
+    $("enter-button").textContent = t().enter;
+  }
+}
+$("enter-button").addEventListener("click", enter);
+$("result-retry").addEventListener("click", enter);
+$("result-done").addEventListener("click", () => {
+  state.checkin = null; delete $("view-result").dataset.status; show("home");
+});
+
+function renderResult(outcome) {
+  const view = $("view-result");
+  if (outcome) { state.checkin = null; view.dataset.outcome = JSON.stringify(outcome); }
+  else if (state.checkin) { delete view.dataset.outcome; }
+  const o = view.dataset.outcome ? JSON.parse(view.dataset.outcome) : null;
+  const c = state.checkin;
+  const status = c ? c.status : o.status;
+  view.dataset.status = status;
+  const marks = { admitted: "✓", pending: "…", denied: "✕", voided: "↺", refused: "✕", offline: "!" };
+  $("result-mark").textContent = marks[status] || "";
+  $("result-title").textContent = status === "offline" ? t().offlineTitle : t()[status];
+  $("result-center").textContent = c ? c.center_name : "";
+  $("result-time").textContent = c ? clock(c.at) : "";
+  let reason = o && o.reason ? o.reason : "";
+  if (c && c.history.length) {
+    const last = c.history[c.history.length - 1];
+    if (last.reason && (status === "denied" || status === "voided")) reason = last.reason;
+  }
+  $("result-reason").textContent = reason;
+  $("result-reason").dataset.code = o && o.code ? o.code : "";
+  $("result-hint").textContent = status === "pending" ? t().pendingHint
+    : status === "admitted" ? t().admittedHint : status === "offline" ? t().offlineHint : "";
+  $("result-retry").hidden = status !== "offline";
+  show("result");
+}
+
+async function refreshMe() {
+  try {
+    const me = await api("/api/v1/me");
+    if (me.status === 200) { state.member = me.body; renderPass(); }
+  } catch (_) { /* shown by the network banner elsewhere */ }
+}
+
+// ---- live updates (server-sent events over fetch, so the token stays in a header) ----
+function stopFeed() { if (state.feed) { state.feed.abort(); state.feed = null; } }
+
+function startFeed() {
+  stopFeed();
+  if (!state.token) return;
+  const controller = new AbortController(); state.feed = controller;
+  (async () => {
+    while (!controller.signal.aborted) {
+      try {
+        const response = await fetch("/api/v1/me/events", {
+          headers: { authorization: `Bearer ${state.token}`, accept: "text/event-stream" },
+          signal: controller.signal,
+        });
+        if (response.status === 401) { $("logout").click(); return; }
+        setNetwork(false);
+        // A check-in may have changed while the feed was down.
+        if (state.checkin) {
+          const again = await api(`/api/v1/checkins/${state.checkin.id}`);
+          if (again.status === 200) onCheckin(again.body.checkin);
+        }
+        const reader = response.body.getReader(); const decoder = new TextDecoder(); let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, { stream: true });
+          let cut;
+          while ((cut = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+            const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+            if (data) { try { onCheckin(JSON.parse(data)); } catch (_) { /* ignore a bad event */ } }
+          }
+        }
+      } catch (_) {
+        if (controller.signal.aborted) return;
+        setNetwork(true);
+      }
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+  })();
+}
+
+function onCheckin(checkin) {
+  if (state.checkin && state.checkin.id === checkin.id && checkin.rev >= state.checkin.rev) {
+    state.checkin = checkin; renderResult(); refreshMe();
+  }
+}
+
+// ---- operator notices ----
+async function loadNotices() {
+  try {
+    const { status, body } = await api("/api/v1/notices");
+    if (status !== 200) return;
+    const box = $("notices"); box.innerHTML = "";
+    for (const n of body) {
+      const div = document.createElement("div");
+      div.className = `banner ${n.severity === "critical" ? "critical" : n.severity === "warning" ? "warn" : "info"}`;
+      div.textContent = state.lang === "ko" ? n.text_ko : n.text_en;
+      box.append(div);
+    }
+  } catch (_) { /* the network banner says enough */ }
+}
+
+// ---- start ----
+translate();
+loadNotices();
+setInterval(loadNotices, 60000);
+if (state.token) loadHome(); else show("login");

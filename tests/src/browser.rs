@@ -1,0 +1,126 @@
+//! A real headless Chromium (Debian's `chromium` + `chromedriver`) driven over WebDriver.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+pub struct Browser {
+    pub client: Client,
+    _driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts a phone-sized browser. Outside CI, a machine without Chromium skips the test
+    /// (`None`) with a loud message; in CI (`CI` set) a missing browser is a failure.
+    pub async fn start() -> anyhow::Result<Option<Browser>> {
+        if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists()
+        {
+            if std::env::var_os("CI").is_some() {
+                bail!(
+                    "{CHROMIUM} or {CHROMEDRIVER} is missing in CI: .ci/run must install chromium and chromium-driver"
+                );
+            }
+            eprintln!(
+                "\n!!! SKIPPING BROWSER TEST: {CHROMIUM} / {CHROMEDRIVER} not installed.\n\
+                 !!! apt-get install chromium chromium-driver (CI installs them and never skips)\n"
+            );
+            return Ok(None);
+        }
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start chromedriver")?;
+        let profile = tempfile::tempdir()?;
+        let capabilities = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                // A phone's viewport (headless windows cannot be narrower than 500 px).
+                "mobileEmulation": {
+                    "deviceMetrics": { "width": 360, "height": 740, "pixelRatio": 2.0, "touch": true }
+                },
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=500,900",
+                    "--lang=ko-KR", format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            bail!("capabilities must be an object");
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + crate::WAIT;
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => break client,
+                // chromedriver takes a moment to listen.
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => return Err(error).context("cannot start a Chromium session"),
+            }
+        };
+        Ok(Some(Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }))
+    }
+
+    /// Waits for a CSS selector to match, at most [`crate::WAIT`].
+    pub async fn wait_for(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        self.client
+            .wait()
+            .at_most(crate::WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("nothing matched {css}"))
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        self.wait_for(css).await?.send_keys(text).await?;
+        Ok(())
+    }
+
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.wait_for(css).await?.click().await?;
+        Ok(())
+    }
+
+    pub async fn text(&self, css: &str) -> anyhow::Result<String> {
+        Ok(self.wait_for(css).await?.text().await?)
+    }
+
+    /// Saves a screenshot when `GYMGATE_SCREENSHOTS` names a folder (how docs/images are made).
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<()> {
+        if let Some(dir) = std::env::var_os("GYMGATE_SCREENSHOTS") {
+            let png = self.client.screenshot().await?;
+            std::fs::write(std::path::Path::new(&dir).join(name), png)?;
+        }
+        Ok(())
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.client.close().await?;
+        Ok(())
+    }
+}

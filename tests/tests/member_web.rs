@@ -1,0 +1,208 @@
+//! The member web app in a real headless Chromium: log in, tap Enter, see the answer live.
+
+use gymgate_shared::api::NewCenter;
+use gymgate_shared::protocol::{Decision, DeskMessage, EventKind};
+use gymgate_tests::browser::Browser;
+use gymgate_tests::{DeskClient, Fixture, PIN, TestServer};
+
+async fn log_in(browser: &Browser, url: &str, member_no: &str) -> anyhow::Result<()> {
+    browser.client.goto(url).await?;
+    browser.type_into("#login-member-no", member_no).await?;
+    browser.type_into("#login-pin", PIN).await?;
+    browser.click("#login-submit").await?;
+    browser.wait_for("#view-home:not([hidden])").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_member_taps_enter_sees_admitted_and_the_desk_gets_it() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    fx.center("홍대점").await?;
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let members = fx.members("W", 1, Some(8)).await?;
+    let (mut desk_ws, _) = DeskClient::join(&server.url(), &desk.token, None, 0).await?;
+
+    // The center's QR code opens the app with the center chosen.
+    log_in(
+        &browser,
+        &format!("{}/c/{}", server.url(), center.id),
+        &members[0],
+    )
+    .await?;
+    let chosen = browser
+        .wait_for(&format!(
+            ".center-item[data-id=\"{}\"][aria-pressed=\"true\"]",
+            center.id
+        ))
+        .await?;
+    assert!(chosen.text().await?.contains("강남점"));
+    assert!(
+        browser
+            .text("#pass")
+            .await?
+            .contains("이번 달 남은 횟수 8회")
+    );
+    browser.screenshot("member-home.png").await?;
+
+    browser.click("#enter-button").await?;
+    browser
+        .wait_for("#view-result[data-status=\"admitted\"]")
+        .await?;
+    assert_eq!(browser.text("#result-title").await?, "입장 완료");
+    assert_eq!(browser.text("#result-center").await?, "강남점");
+    browser.screenshot("member-admitted.png").await?;
+
+    let event = desk_ws.next_event().await?;
+    assert_eq!(event.kind, EventKind::Checkin);
+    assert_eq!(event.data["member"]["member_no"], members[0].as_str());
+    assert_eq!(event.data["checkin"]["method"], "app");
+
+    // The pass shows one visit fewer once back home.
+    browser.click("#result-done").await?;
+    browser.wait_for("#view-home:not([hidden])").await?;
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    while !browser
+        .text("#pass")
+        .await?
+        .contains("이번 달 남은 횟수 7회")
+    {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "visits left not updated"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    browser.close().await
+}
+
+#[tokio::test]
+async fn a_refused_tap_shows_the_reason_in_korean() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let csv = format!(
+        "member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday\n\
+         EXP1,박만료,010-1234-5678,{PIN},월 8회,8,2025-01-01,2025-12-31,\n"
+    );
+    fx.admin.import_members(csv).await?;
+    fx.admin
+        .post_notice(&gymgate_shared::api::NewNotice {
+            severity: gymgate_shared::api::Severity::Warning,
+            text_ko: "오늘 22시부터 서버 점검이 있습니다".into(),
+            text_en: "Server maintenance from 22:00 today".into(),
+            ends_at: None,
+        })
+        .await?;
+    log_in(&browser, &server.url(), "EXP1").await?;
+    // Operator notices show as a banner.
+    assert_eq!(
+        browser.text("#notices .banner.warn").await?,
+        "오늘 22시부터 서버 점검이 있습니다"
+    );
+    browser
+        .click(&format!(".center-item[data-id=\"{}\"]", center.id))
+        .await?;
+    browser.click("#enter-button").await?;
+    browser
+        .wait_for("#view-result[data-status=\"refused\"]")
+        .await?;
+    assert_eq!(browser.text("#result-title").await?, "입장할 수 없습니다");
+    assert_eq!(
+        browser.text("#result-reason").await?,
+        "이용권 기간이 끝났습니다."
+    );
+    let code = browser
+        .wait_for("#result-reason")
+        .await?
+        .attr("data-code")
+        .await?;
+    assert_eq!(code.as_deref(), Some("pass_expired"));
+    browser.screenshot("member-refused.png").await?;
+    browser.close().await
+}
+
+#[tokio::test]
+async fn the_desks_decisions_reach_the_page_without_reload() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx
+        .center_with(NewCenter {
+            name: "필라테스 스튜디오".into(),
+            address: "서울".into(),
+            hours: None,
+            requires_approval: true,
+        })
+        .await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let members = fx.members("V", 1, None).await?;
+    let (mut desk_ws, _) = DeskClient::join(&server.url(), &desk.token, None, 0).await?;
+    log_in(
+        &browser,
+        &format!("{}/c/{}", server.url(), center.id),
+        &members[0],
+    )
+    .await?;
+    // Mark the page, so a reload would be noticed.
+    browser
+        .client
+        .execute("window.__sameDocument = true; return true;", vec![])
+        .await?;
+
+    browser.click("#enter-button").await?;
+    browser
+        .wait_for("#view-result[data-status=\"pending\"]")
+        .await?;
+    let event = desk_ws.next_event().await?;
+    let checkin_id = event.data["checkin"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no check-in id"))?
+        .to_owned();
+
+    desk_ws
+        .send(&DeskMessage::Decide {
+            checkin_id: checkin_id.clone().into(),
+            decision: Decision::Admit,
+            reason: None,
+        })
+        .await?;
+    browser
+        .wait_for("#view-result[data-status=\"admitted\"]")
+        .await?;
+
+    desk_ws
+        .send(&DeskMessage::Decide {
+            checkin_id: checkin_id.into(),
+            decision: Decision::Void,
+            reason: Some("다른 회원의 휴대폰으로 입장".into()),
+        })
+        .await?;
+    browser
+        .wait_for("#view-result[data-status=\"voided\"]")
+        .await?;
+    assert_eq!(browser.text("#result-title").await?, "입장 취소됨");
+    assert_eq!(
+        browser.text("#result-reason").await?,
+        "다른 회원의 휴대폰으로 입장"
+    );
+    let same = browser
+        .client
+        .execute("return window.__sameDocument === true;", vec![])
+        .await?;
+    assert_eq!(
+        same,
+        serde_json::Value::Bool(true),
+        "the page was not reloaded"
+    );
+    browser.close().await
+}
