@@ -206,3 +206,63 @@ async fn the_desks_decisions_reach_the_page_without_reload() -> anyhow::Result<(
     );
     browser.close().await
 }
+
+#[tokio::test]
+async fn an_unreachable_server_is_told_honestly_and_retrying_works() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let proxy = gymgate_tests::Proxy::start(server.addr).await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let members = fx.members("U", 1, None).await?;
+    log_in(
+        &browser,
+        &format!("{}/c/{}", proxy.url(), center.id),
+        &members[0],
+    )
+    .await?;
+
+    proxy.cut();
+    browser.click("#enter-button").await?;
+    browser
+        .wait_for("#view-result[data-status=\"offline\"]")
+        .await?;
+    assert_eq!(
+        browser.text("#result-title").await?,
+        "서버에 연결할 수 없습니다"
+    );
+    assert!(
+        browser
+            .text("#result-hint")
+            .await?
+            .contains("데스크에 수동 체크인")
+    );
+
+    proxy.restore();
+    browser.click("#result-retry").await?;
+    browser
+        .wait_for("#view-result[data-status=\"admitted\"]")
+        .await?;
+    // Tapping again at the same center today is refused: exactly one check-in was made.
+    browser.click("#result-done").await?;
+    browser.click("#enter-button").await?;
+    browser
+        .wait_for("#view-result[data-status=\"refused\"]")
+        .await?;
+    assert_eq!(
+        browser.text("#result-reason").await?,
+        "오늘 이미 이 센터에 입장하셨습니다."
+    );
+    assert_eq!(
+        fx.admin
+            .centers()
+            .await?
+            .iter()
+            .map(|c| c.head_seq)
+            .sum::<u64>(),
+        1
+    );
+    browser.close().await
+}
