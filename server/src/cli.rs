@@ -210,6 +210,18 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
+/// `main` for the `gymgate-server` binaries: errors become one readable line and exit code 1
+/// (never a backtrace, which is for developers, not operators).
+pub fn main_exit_code() -> std::process::ExitCode {
+    match main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The whole `gymgate-server` command line. Lives in the library so the end-to-end tests can
 /// run the very same program as a real process.
 pub fn main() -> anyhow::Result<()> {
@@ -374,7 +386,8 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
             println!("member {member_no} added");
         }
         AdminCommand::Member(MemberCommand::Import { file }) => {
-            let csv = std::fs::read_to_string(&file)
+            let csv = tokio::fs::read_to_string(&file)
+                .await
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let report = client.import_members(csv).await?;
             println!(

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod kst;
 pub mod policy;
 pub mod protocol;
+pub mod timefmt;
 
 pub use ids::{CenterId, CheckinId, DeskId, LocalId, MemberId, NoticeId};
 pub use protocol::PROTOCOL_VERSION;

@@ -50,6 +50,23 @@ pub enum RecordMethod {
     Pass,
 }
 
+impl RecordMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordMethod::Roster => "roster",
+            RecordMethod::Pass => "pass",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RecordMethod> {
+        match text {
+            "roster" => Some(RecordMethod::Roster),
+            "pass" => Some(RecordMethod::Pass),
+            _ => None,
+        }
+    }
+}
+
 /// A check-in a desk made while it could not reach the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxRecord {

@@ -112,22 +112,7 @@ pub struct Cache {
     conn: Connection,
 }
 
-fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-fn parse_ts(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn method_str(method: RecordMethod) -> &'static str {
-    match method {
-        RecordMethod::Roster => "roster",
-        RecordMethod::Pass => "pass",
-    }
-}
+use gymgate_shared::timefmt::{from_text as parse_ts, to_text as ts};
 
 impl Cache {
     /// Opens the cache at `path`. A file that cannot be opened, fails its integrity check or
@@ -322,7 +307,7 @@ impl Cache {
                 record.member_id.as_str(),
                 member_name,
                 ts(record.at),
-                method_str(record.method)
+                record.method.as_str()
             ],
         )?;
         Ok(())
@@ -343,7 +328,7 @@ impl Cache {
                 record.member_id.as_str(),
                 card.member.name,
                 ts(record.at),
-                method_str(record.method)
+                record.method.as_str()
             ],
         )?;
         store_card(&tx, card)?;
@@ -371,11 +356,7 @@ impl Cache {
                 local_id: LocalId::new(local_id),
                 member_id: MemberId::new(member_id),
                 at: parse_ts(&at).unwrap_or_else(Utc::now),
-                method: if method == "pass" {
-                    RecordMethod::Pass
-                } else {
-                    RecordMethod::Roster
-                },
+                method: RecordMethod::parse(&method).unwrap_or(RecordMethod::Roster),
                 proof: None,
             });
         }
@@ -585,11 +566,7 @@ fn salvage_outbox(path: &Path) -> Vec<(OutboxRecord, String)> {
                     local_id: LocalId::new(local_id),
                     member_id: MemberId::new(member_id),
                     at: parse_ts(&at)?,
-                    method: if method == "pass" {
-                        RecordMethod::Pass
-                    } else {
-                        RecordMethod::Roster
-                    },
+                    method: RecordMethod::parse(&method).unwrap_or(RecordMethod::Roster),
                     proof: None,
                 },
                 name,

@@ -12,7 +12,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use writer::{Published, Publisher, WriteCtx, Writer, event_frame};
@@ -55,15 +55,11 @@ impl StoreError {
     }
 }
 
-/// Times are stored as fixed-width RFC 3339 UTC text, so text order is time order.
-pub fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+pub use gymgate_shared::timefmt::to_text as ts;
 
 pub fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("bad time {text:?}: {e}")))
+    gymgate_shared::timefmt::from_text(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("bad stored time {text:?}")))
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
