@@ -45,6 +45,12 @@ struct ServeArgs {
     /// Days events are kept for desks to resume from.
     #[arg(long, env = "GYMGATE_RETENTION_DAYS", default_value_t = 30)]
     retention_days: i64,
+    /// Taps one member may make per minute (429 beyond).
+    #[arg(long, env = "GYMGATE_TAPS_PER_MEMBER_PER_MINUTE", default_value_t = 10)]
+    taps_per_member_per_minute: u32,
+    /// Desk pairing attempts one address may make per minute.
+    #[arg(long, env = "GYMGATE_PAIRS_PER_IP_PER_MINUTE", default_value_t = 10)]
+    pairs_per_ip_per_minute: u32,
 }
 
 #[derive(Args)]
@@ -261,6 +267,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut config = Config::new(args.data_dir.join("gymgate.db"), admin_token);
     config.retention = chrono::Duration::days(args.retention_days);
+    config.limits.taps_per_member_per_minute = args.taps_per_member_per_minute;
+    config.limits.pair_attempts_per_ip_per_minute = args.pairs_per_ip_per_minute;
     let listener = bind(args.addr).await?;
     crate::run(listener, config, shutdown_signal()).await?;
     Ok(())

@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod model;
+pub mod pins;
 pub mod rate_limit;
 pub mod store;
 pub mod tokens;
@@ -72,7 +73,8 @@ pub async fn run_with(
         Box::new(move |events| publisher.publish(events)),
     )?;
     let token = CancellationToken::new();
-    let state = AppState::new(store, hub, config, token.clone());
+    let pins = pins::PinWorkers::start()?;
+    let state = AppState::new(store, hub, config, token.clone(), pins);
     on_start(Started {
         state: state.clone(),
     });

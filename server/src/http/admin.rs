@@ -266,19 +266,22 @@ fn validate_member(new: NewMember) -> Result<NewMember, String> {
     })
 }
 
-async fn hash_members(members: Vec<NewMember>) -> Result<Vec<ValidMember>, AppError> {
-    tokio::task::spawn_blocking(move || {
-        members
-            .into_iter()
-            .map(|new| {
-                let pin_hash = tokens::hash_pin(&new.pin)
-                    .map_err(|e| AppError::Internal(format!("cannot hash a PIN: {e}")))?;
-                Ok(ValidMember { new, pin_hash })
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
+async fn hash_members(
+    state: &AppState,
+    members: Vec<NewMember>,
+) -> Result<Vec<ValidMember>, AppError> {
+    use futures_util::StreamExt;
+    // As many at once as there are PIN workers; `buffered` keeps the CSV's order.
+    futures_util::stream::iter(members)
+        .map(|new| async move {
+            let pin_hash = state.pins.hash(new.pin.clone()).await?;
+            Ok(ValidMember { new, pin_hash })
+        })
+        .buffered(2)
+        .collect::<Vec<Result<ValidMember, AppError>>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 fn plan_id(ctx: &WriteCtx<'_>, name: &str, visits: Option<u32>) -> Result<i64, AppError> {
@@ -384,7 +387,7 @@ async fn add_member(
     ApiJson(new): ApiJson<NewMember>,
 ) -> Result<StatusCode, AppError> {
     let new = validate_member(new).map_err(|m| AppError::bad_request("invalid_member", m))?;
-    let mut hashed = hash_members(vec![new]).await?;
+    let mut hashed = hash_members(&state, vec![new]).await?;
     let member = hashed
         .pop()
         .ok_or_else(|| AppError::Internal("no member to store".into()))?;
@@ -424,7 +427,7 @@ async fn import_members(
             }),
         }
     }
-    let hashed = hash_members(valid).await?;
+    let hashed = hash_members(&state, valid).await?;
     let (created, updated, store_errors) = state
         .store
         .writer

@@ -74,19 +74,20 @@ async fn login(
     if !state.login_limiter.allow(&member_no) {
         return Err(AppError::RateLimited);
     }
-    let pin = login.pin;
     let lookup_no = member_no.clone();
+    let wrong = || AppError::unauthorized("invalid_credentials", "member number or PIN is wrong");
     let member = state
         .store
-        .read(move |conn| {
-            let member = model::load_member_by_no(conn, &lookup_no)?;
-            // Verify here, on the blocking thread: argon2 takes tens of milliseconds.
-            Ok(member.filter(|m| tokens::verify_pin(&pin, &m.pin_hash)))
-        })
+        .read(move |conn| model::load_member_by_no(conn, &lookup_no))
         .await?
-        .ok_or_else(|| {
-            AppError::unauthorized("invalid_credentials", "member number or PIN is wrong")
-        })?;
+        .ok_or_else(wrong)?;
+    if !state
+        .pins
+        .verify(login.pin, member.pin_hash.clone())
+        .await?
+    {
+        return Err(wrong());
+    }
     let token = tokens::new_token();
     let hash = tokens::hash(&token);
     let ttl = state.config.member_token_ttl;

@@ -35,6 +35,7 @@ pub struct Inner {
     pub config: Config,
     pub shutdown: CancellationToken,
     pub desk_tasks: TaskTracker,
+    pub pins: crate::pins::PinWorkers,
     pub tap_limiter: RateLimiter,
     pub login_limiter: RateLimiter,
     pub pair_limiter: RateLimiter,
@@ -48,7 +49,13 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, hub: Arc<Hub>, config: Config, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        store: Store,
+        hub: Arc<Hub>,
+        config: Config,
+        shutdown: CancellationToken,
+        pins: crate::pins::PinWorkers,
+    ) -> Self {
         let minute = Duration::from_secs(60);
         let limits = &config.limits;
         AppState(Arc::new(Inner {
@@ -60,6 +67,7 @@ impl AppState {
             config,
             shutdown,
             desk_tasks: TaskTracker::new(),
+            pins,
         }))
     }
 }
