@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use gymgate_shared::api::{Checkin, CheckinChange, CheckinMethod, CheckinStatus};
+use gymgate_shared::policy::VisitHistory;
 use gymgate_shared::protocol::{Decision, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
 use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, policy};
 use rusqlite::OptionalExtension;
@@ -96,7 +97,11 @@ pub fn tap(
         checkin.id.as_str(),
         ts(now)
     ])?;
-    let card = model::card(conn, checkin.clone())?;
+    let after = VisitHistory {
+        visits_this_month: history.visits_this_month + 1,
+        visited_this_center_today: true,
+    };
+    let card = model::card_with(conn, checkin.clone(), &member, &after)?;
     ctx.append_event(center_id, &EventPayload::Checkin(card))?;
     Ok(TapResult {
         checkin,
@@ -269,7 +274,12 @@ fn judge_record(
         }],
     };
     model::insert_checkin(conn, &checkin)?;
-    let card = model::card(conn, checkin.clone())?;
+    // The month's count is of the visit's own month, which is what `history` counted.
+    let after = VisitHistory {
+        visits_this_month: history.visits_this_month + 1,
+        visited_this_center_today: true,
+    };
+    let card = model::card_with(conn, checkin.clone(), &member, &after)?;
     ctx.append_event(desk_center, &EventPayload::Checkin(card))?;
     Ok((RecordStatus::Accepted, Some(checkin.id), None))
 }

@@ -6,6 +6,7 @@
 //! or events arrived out of order), the session reads the missing range from the log. So a
 //! desk sees every event once and in order, however replay and live traffic interleave.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -205,7 +206,7 @@ impl Session {
 
     /// Sends every logged event after `last_sent`. Live events queued meanwhile are dropped:
     /// the log read after them covers them.
-    async fn catch_up(&mut self, live: &mut mpsc::Receiver<Published>) -> Result<(), End> {
+    async fn catch_up(&mut self, live: &mut mpsc::Receiver<Arc<Published>>) -> Result<(), End> {
         loop {
             let center_id = self.desk.center_id.clone();
             let after = self.last_sent;
@@ -231,14 +232,14 @@ impl Session {
 
     async fn on_live(
         &mut self,
-        event: Published,
-        live: &mut mpsc::Receiver<Published>,
+        event: Arc<Published>,
+        live: &mut mpsc::Receiver<Arc<Published>>,
     ) -> Result<(), End> {
         if event.seq <= self.last_sent {
             return Ok(());
         }
         if event.seq == self.last_sent + 1 {
-            self.send(Message::Text(event.frame)).await?;
+            self.send(Message::Text(event.frame.clone())).await?;
             self.last_sent = event.seq;
             return Ok(());
         }

@@ -17,14 +17,14 @@ use crate::store::Published;
 struct Subscriber {
     id: u64,
     desk_id: DeskId,
-    queue: mpsc::Sender<Published>,
+    queue: mpsc::Sender<Arc<Published>>,
     kicked: CancellationToken,
 }
 
 /// A member's app following their check-ins.
 struct MemberWatcher {
     id: u64,
-    queue: mpsc::Sender<Published>,
+    queue: mpsc::Sender<Arc<Published>>,
 }
 
 #[derive(Default)]
@@ -37,7 +37,7 @@ pub struct Hub {
 
 /// A desk connection's place in the hub; leaving it (drop) unsubscribes.
 pub struct Subscription {
-    pub live: mpsc::Receiver<Published>,
+    pub live: mpsc::Receiver<Arc<Published>>,
     /// Cancelled when the hub gave up on this connection (queue full).
     pub kicked: CancellationToken,
     hub: Arc<Hub>,
@@ -60,7 +60,7 @@ impl Drop for Subscription {
 
 /// A member's live feed; dropping it unsubscribes.
 pub struct MemberFeed {
-    pub events: mpsc::Receiver<Published>,
+    pub events: mpsc::Receiver<Arc<Published>>,
     hub: Arc<Hub>,
     member_id: MemberId,
     id: u64,
@@ -130,8 +130,10 @@ impl Hub {
         }
     }
 
-    /// Called on the writer thread after a commit. Never blocks.
+    /// Called on the writer thread after a commit. Never blocks. Each event is shared, not
+    /// copied, among the desks (and member apps) it goes to.
     pub fn publish(&self, events: Vec<Published>) {
+        let events: Vec<Arc<Published>> = events.into_iter().map(Arc::new).collect();
         if let Ok(mut members) = self.members.lock()
             && !members.is_empty()
         {
@@ -142,7 +144,7 @@ impl Hub {
                     .and_then(|member| members.get_mut(member))
                 {
                     // A member app that cannot keep up is dropped; it re-reads on reconnect.
-                    watchers.retain(|w| w.queue.try_send(event.clone()).is_ok());
+                    watchers.retain(|w| w.queue.try_send(Arc::clone(event)).is_ok());
                 }
             }
         }
@@ -153,7 +155,7 @@ impl Hub {
             let Some(subscribers) = centers.get_mut(&event.center_id) else {
                 continue;
             };
-            subscribers.retain(|s| match s.queue.try_send(event.clone()) {
+            subscribers.retain(|s| match s.queue.try_send(Arc::clone(&event)) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::warn!(desk_id = %s.desk_id, "desk is not keeping up; disconnecting it so it resumes");

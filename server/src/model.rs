@@ -309,10 +309,21 @@ pub fn card(conn: &Connection, checkin: Checkin) -> Result<CheckinCard, StoreErr
     let member = load_member(conn, &checkin.member_id)?
         .ok_or_else(|| StoreError::Corrupt(format!("check-in {} has no member", checkin.id)))?;
     let history = visit_history(conn, &member.id, None, checkin.at)?;
-    let earlier_here: u32 = conn
+    card_with(conn, checkin, &member, &history)
+}
+
+/// [`card`] for callers that already hold the member and their visits in the check-in's
+/// month (counting this check-in): saves the writer two queries per tap.
+pub fn card_with(
+    conn: &Connection,
+    checkin: Checkin,
+    member: &MemberRow,
+    history: &VisitHistory,
+) -> Result<CheckinCard, StoreError> {
+    let earlier_here: bool = conn
         .prepare_cached(
-            "SELECT COUNT(*) FROM checkins WHERE member_id = ?1 AND center_id = ?2 AND id != ?3
-             AND status IN ('admitted', 'pending')",
+            "SELECT EXISTS (SELECT 1 FROM checkins WHERE member_id = ?1 AND center_id = ?2
+             AND id != ?3 AND status IN ('admitted', 'pending'))",
         )?
         .query_row(
             rusqlite::params![
@@ -324,7 +335,7 @@ pub fn card(conn: &Connection, checkin: Checkin) -> Result<CheckinCard, StoreErr
         )?;
     let today = kst::date_of(checkin.at);
     let mut flags = Vec::new();
-    if earlier_here == 0 {
+    if !earlier_here {
         flags.push(CheckinFlag::FirstVisit);
     }
     let days_left = (member.valid_until - today).num_days();
@@ -341,7 +352,7 @@ pub fn card(conn: &Connection, checkin: Checkin) -> Result<CheckinCard, StoreErr
         flags.push(CheckinFlag::PendingApproval);
     }
     Ok(CheckinCard {
-        member: member.roster(&history),
+        member: member.roster(history),
         checkin,
         flags,
     })

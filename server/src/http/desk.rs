@@ -133,9 +133,10 @@ async fn websocket(
 ) -> Response {
     let limits = &state.config.limits;
     // tungstenite's defaults (128 KiB read buffer, 128 KiB write buffer) would cost each idle
-    // desk ~256 KiB; events are ~1 KB, so small buffers hold 100,000 desks in ~1 GB.
+    // desk ~256 KiB. Desks send small frames (acks, ~40 bytes); a larger one just takes more
+    // reads. Measured: 4 KiB → 1 KiB saved ~3 KB per idle desk (docs/benchmarks.md).
     upgrade
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(limits.max_frame_bytes * 4)
         .max_message_size(limits.max_frame_bytes)

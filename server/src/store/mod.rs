@@ -76,6 +76,8 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 
 #[derive(Clone)]
 pub struct Store {
+    /// The checkpointer thread runs while any clone of the store lives.
+    _checkpointer: Arc<()>,
     pub writer: Writer,
     readers: Arc<ReadPool>,
     epoch: Arc<str>,
@@ -97,8 +99,18 @@ impl Store {
             conn.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
                 r.get(0)
             })?;
+        // Checkpoints copy the WAL into the database file. Left automatic they run inside a
+        // commit of the writer, stalling every tap in that batch; a thread of their own keeps
+        // them off the tap path.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
+        // The writer reads before it writes (policy, idempotency, cards): a page cache that
+        // holds the hot part of the database keeps those reads out of the kernel.
+        conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;")?;
+        let alive = Arc::new(());
+        start_checkpointer(path, Arc::downgrade(&alive))?;
         let writer = Writer::start(conn, on_commit)?;
         Ok(Store {
+            _checkpointer: alive,
             writer,
             readers: Arc::new(ReadPool {
                 path: path.to_owned(),
@@ -128,6 +140,28 @@ impl Store {
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
     }
+}
+
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn start_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(), StoreError> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    std::thread::Builder::new()
+        .name("gymgate-checkpoint".into())
+        .spawn(move || {
+            while alive.upgrade().is_some() {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                // PASSIVE never waits for the writer or readers; what it cannot copy now it
+                // copies next time.
+                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(%error, "WAL checkpoint failed; will retry");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Join(format!("cannot start the checkpointer: {e}")))?;
+    Ok(())
 }
 
 const MAX_IDLE_READERS: usize = 16;

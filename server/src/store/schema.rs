@@ -3,8 +3,9 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
         -- The epoch names this database. A desk whose cursor comes from another database
         -- (restored backup, fresh install) cannot resume and takes a snapshot instead.
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -128,7 +129,10 @@ pub fn migrations() -> Migrations<'static> {
             cleared_at TEXT
         );
         "#,
-    )])
+        ),
+        // "First visit here?" is asked for every check-in; this answers it with one lookup.
+        M::up("CREATE INDEX checkins_member_center ON checkins (member_id, center_id);"),
+    ])
 }
 
 #[cfg(test)]

@@ -178,6 +178,12 @@ fn shared_error(error: &StoreError) -> StoreError {
     }
 }
 
+/// Savepoint statements run for every job: prepared once, not parsed every time.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 fn writer_loop(mut conn: Connection, mut queue: mpsc::Receiver<Job>, publish: Publisher) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     // Ends when every Writer handle is dropped and the queue is drained: shutdown loses no job.
@@ -214,19 +220,19 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Job>, publish: &Publisher) {
         events: Vec::new(),
     };
     for job in batch.drain(..) {
-        if let Err(error) = ctx.tx.execute_batch("SAVEPOINT job") {
+        if let Err(error) = run_cached(ctx.tx, "SAVEPOINT job") {
             tracing::error!(%error, "cannot open a savepoint; job not stored");
             continue;
         }
         let outcome = job(&mut ctx);
         let mut ok = outcome.ok;
         let job_events = std::mem::take(&mut ctx.events);
-        let close = if ok {
-            "RELEASE job"
+        let closed = if ok {
+            run_cached(ctx.tx, "RELEASE job")
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            run_cached(ctx.tx, "ROLLBACK TO job").and_then(|()| run_cached(ctx.tx, "RELEASE job"))
         };
-        if let Err(e) = ctx.tx.execute_batch(close) {
+        if let Err(e) = closed {
             tracing::error!(error = %e, "cannot close a savepoint");
             ok = false;
         }
