@@ -19,6 +19,8 @@ use crate::{ADMIN_TOKEN, PIN};
 pub struct TestServer {
     pub addr: SocketAddr,
     pub data: tempfile::TempDir,
+    /// The running server's state, for tests that inject faults at the storage boundary.
+    pub state: gymgate_server::http::AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), gymgate_server::ServerError>>>,
 }
@@ -50,12 +52,22 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(gymgate_server::run(listener, config, async move {
-            let _ = stopped.await;
-        }));
+        let (started_tx, started_rx) = oneshot::channel();
+        let task = tokio::spawn(gymgate_server::run_with(
+            listener,
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+            move |started| {
+                let _ = started_tx.send(started.state);
+            },
+        ));
+        let state = started_rx.await.context("the server did not start")?;
         let server = TestServer {
             addr,
             data,
+            state,
             stop: Some(stop),
             task: Some(task),
         };
