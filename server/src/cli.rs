@@ -30,6 +30,21 @@ enum Command {
     Demo(DemoArgs),
     /// Operate a running server through its admin API.
     Admin(AdminArgs),
+    /// Check a server from outside (cron, Task Scheduler): exit 0 when it is ready; otherwise
+    /// print why, post to the webhook if given, and exit 2.
+    Probe(ProbeArgs),
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    #[arg(long, env = "GYMGATE_URL")]
+    url: String,
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
+    /// A Slack incoming webhook (or any URL taking `{"text": …}`) told when the check fails.
+    #[arg(long, env = "GYMGATE_PROBE_WEBHOOK")]
+    webhook: Option<String>,
 }
 
 #[derive(Args)]
@@ -253,6 +268,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
             run_demo(args).await
         }
         Some(Command::Admin(args)) => admin(args).await,
+        Some(Command::Probe(args)) => probe(args).await,
     }
 }
 
@@ -303,6 +319,44 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     })
     .await?;
     Ok(())
+}
+
+async fn probe(args: ProbeArgs) -> anyhow::Result<()> {
+    let url = args.url.trim_end_matches('/').to_owned();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(args.timeout.max(1)))
+        .build()?;
+    let problem = match client.get(format!("{url}/readyz")).send().await {
+        Ok(response) if response.status().is_success() => None,
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            Some(format!(
+                "not ready (HTTP {status}): {}",
+                body.chars().take(300).collect::<String>()
+            ))
+        }
+        Err(error) if error.is_timeout() => Some(format!("no answer within {} s", args.timeout)),
+        Err(error) => Some(format!("unreachable: {error}")),
+    };
+    let Some(problem) = problem else {
+        println!("ok: {url} is ready");
+        return Ok(());
+    };
+    let text = format!("gymgate probe: {url} is {problem}");
+    eprintln!("{text}");
+    if let Some(webhook) = &args.webhook {
+        let sent = client
+            .post(webhook)
+            .json(&serde_json::json!({ "text": text }))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status());
+        if let Err(error) = sent {
+            eprintln!("and the alert webhook failed too: {error}");
+        }
+    }
+    std::process::exit(2);
 }
 
 async fn admin(args: AdminArgs) -> anyhow::Result<()> {

@@ -91,7 +91,9 @@ pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
         kicked: CancellationToken::new(),
     };
     tracing::info!(desk_id = %session.desk.desk_id, center_id = %session.desk.center_id, "desk connected");
+    metrics::gauge!(crate::metrics::DESKS_CONNECTED).increment(1.0);
     let end = session.run().await;
+    metrics::gauge!(crate::metrics::DESKS_CONNECTED).decrement(1.0);
     session.close(&end).await;
     session.remember_ack().await;
     tracing::info!(desk_id = %session.desk.desk_id, reason = %end.describe(), acked = session.acked, "desk disconnected");
@@ -222,6 +224,7 @@ impl Session {
             if frames.is_empty() {
                 return Ok(());
             }
+            metrics::counter!(crate::metrics::EVENTS_REPLAYED).increment(frames.len() as u64);
             for (seq, frame) in frames {
                 self.send(Message::Text(frame)).await?;
                 self.last_sent = seq;
@@ -295,6 +298,8 @@ impl Session {
                     .await;
                 match result {
                     Ok(recorded) => {
+                        metrics::counter!(crate::metrics::OUTBOX_RECORDS, "result" => recorded.status.as_str())
+                            .increment(1);
                         self.send_message(&ServerMessage::Recorded {
                             local_id: recorded.local_id,
                             status: recorded.status,

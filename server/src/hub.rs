@@ -160,6 +160,7 @@ impl Hub {
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::warn!(desk_id = %s.desk_id, "desk is not keeping up; disconnecting it so it resumes");
                     self.kicked_total.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(crate::metrics::SEND_QUEUE_DROPS).increment(1);
                     s.kicked.cancel();
                     false
                 }

@@ -12,6 +12,7 @@ pub mod desk_socket;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod model;
 pub mod pins;
 pub mod rate_limit;
@@ -66,6 +67,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_start: impl FnOnce(Started),
 ) -> Result<(), ServerError> {
+    metrics::handle();
     let hub = Arc::new(Hub::default());
     let publisher = hub.clone();
     let store = Store::open(

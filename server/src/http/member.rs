@@ -175,7 +175,9 @@ async fn tap(
             format!("the Idempotency-Key may be at most {MAX_IDEMPOTENCY_KEY} characters"),
         ));
     }
+    let started = std::time::Instant::now();
     if !state.tap_limiter.allow(auth.member_id.as_str()) {
+        metrics::counter!(crate::metrics::TAPS, "outcome" => "rate_limited").increment(1);
         return Err(AppError::RateLimited);
     }
     let member_id = auth.member_id;
@@ -183,7 +185,16 @@ async fn tap(
         .store
         .writer
         .write(move |ctx| checkins::tap(ctx, &member_id, &request.center_id, &key))
-        .await?;
+        .await;
+    let outcome = match &result {
+        Ok(r) if r.created => "created",
+        Ok(_) => "repeated",
+        Err(AppError::Store(_) | AppError::Internal(_)) => "failed",
+        Err(_) => "refused",
+    };
+    metrics::counter!(crate::metrics::TAPS, "outcome" => outcome).increment(1);
+    metrics::histogram!(crate::metrics::TAP_SECONDS).record(started.elapsed().as_secs_f64());
+    let result = result?;
     let status = if result.created {
         StatusCode::CREATED
     } else {

@@ -77,6 +77,18 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    crate::metrics::render(),
+                )
+            }),
+        )
         .merge(web::routes())
         .merge(member::routes())
         .merge(desk::routes())

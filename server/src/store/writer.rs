@@ -242,8 +242,14 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Job>, publish: &Publisher) {
         finishes.push(outcome.finish);
     }
     drop(ctx);
+    let jobs = finishes.len();
+    let commit_started = std::time::Instant::now();
     let committed = tx.commit().map_err(|e| Arc::new(StoreError::from(e)));
+    metrics::histogram!(crate::metrics::COMMIT_SECONDS)
+        .record(commit_started.elapsed().as_secs_f64());
+    metrics::histogram!(crate::metrics::COMMIT_BATCH).record(jobs as f64);
     if let Err(error) = &committed {
+        metrics::counter!(crate::metrics::COMMIT_FAILURES).increment(1);
         tracing::error!(%error, jobs = finishes.len(), "group commit failed; nothing in it was stored");
     }
     let committed_ok = committed.is_ok();

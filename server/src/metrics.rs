@@ -1,0 +1,79 @@
+//! Prometheus metrics (`GET /metrics`). Names follow Prometheus conventions with the
+//! `gymgate_` prefix; labels are bounded words (outcomes), never ids, so series stay few.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const DESKS_CONNECTED: &str = "gymgate_desks_connected";
+pub const TAPS: &str = "gymgate_taps_total";
+pub const TAP_SECONDS: &str = "gymgate_tap_seconds";
+pub const COMMIT_SECONDS: &str = "gymgate_db_commit_seconds";
+pub const COMMIT_BATCH: &str = "gymgate_db_commit_batch_jobs";
+pub const COMMIT_FAILURES: &str = "gymgate_db_commit_failures_total";
+pub const EVENTS_REPLAYED: &str = "gymgate_events_replayed_total";
+pub const OUTBOX_RECORDS: &str = "gymgate_outbox_records_total";
+pub const SEND_QUEUE_DROPS: &str = "gymgate_send_queue_drops_total";
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder once (tests run several servers in one process).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let latency = [
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
+            let batch = [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1024.0];
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMMIT_BATCH.into()), &batch))
+                .and_then(|b| b.install_recorder());
+            match handle {
+                Ok(handle) => {
+                    describe();
+                    Some(handle)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "metrics disabled: cannot install the recorder");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(DESKS_CONNECTED, "Desk WebSocket connections open now");
+    describe_counter!(
+        TAPS,
+        "Member taps by outcome: created, repeated, refused, rate_limited, failed"
+    );
+    describe_histogram!(
+        TAP_SECONDS,
+        "Time to answer a tap (includes the durable commit)"
+    );
+    describe_histogram!(
+        COMMIT_SECONDS,
+        "Time of one group commit (transaction and fsync)"
+    );
+    describe_histogram!(COMMIT_BATCH, "Write jobs per group commit");
+    describe_counter!(
+        COMMIT_FAILURES,
+        "Group commits that failed (nothing in them was stored)"
+    );
+    describe_counter!(
+        EVENTS_REPLAYED,
+        "Events sent to desks from the log while catching up"
+    );
+    describe_counter!(OUTBOX_RECORDS, "Desk outbox records by result");
+    describe_counter!(
+        SEND_QUEUE_DROPS,
+        "Desks disconnected because their send queue was full"
+    );
+}
+
+pub fn render() -> String {
+    handle().map(PrometheusHandle::render).unwrap_or_default()
+}

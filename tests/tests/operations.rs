@@ -1,0 +1,116 @@
+//! What operators watch: `/metrics` and the external `probe`.
+
+use std::sync::{Arc, Mutex};
+
+use gymgate_tests::{DeskClient, Fixture, MemberClient, PIN, TestServer};
+
+const EXE: &str = env!("CARGO_BIN_EXE_gymgate-server-under-test");
+
+/// The value of one series (name with its labels, exactly as rendered).
+fn series(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn scrape(url: &str) -> anyhow::Result<String> {
+    let response = reqwest::get(format!("{url}/metrics")).await?;
+    anyhow::ensure!(response.status() == 200, "metrics: {}", response.status());
+    Ok(response.text().await?)
+}
+
+#[tokio::test]
+async fn metrics_count_taps_commits_desks_and_refusals() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("P", 1, None).await?;
+    let member = MemberClient::login(&server.url(), &numbers[0], PIN).await?;
+    let before = scrape(&server.url()).await?;
+
+    let (mut ws, _) = DeskClient::join(&server.url(), &desk.token, None, 0).await?;
+    member.tap(center.id.as_str(), "m1").await?.checkin()?;
+    ws.next_event().await?;
+    member.tap(center.id.as_str(), "m1").await?.checkin()?; // same key: repeated
+    assert_eq!(member.tap(center.id.as_str(), "m2").await?.status(), 403); // once a day
+
+    let after = scrape(&server.url()).await?;
+    let delta = |name: &str| series(&after, name) - series(&before, name);
+    assert_eq!(delta("gymgate_taps_total{outcome=\"created\"}"), 1.0);
+    assert_eq!(delta("gymgate_taps_total{outcome=\"repeated\"}"), 1.0);
+    assert_eq!(delta("gymgate_taps_total{outcome=\"refused\"}"), 1.0);
+    assert_eq!(series(&after, "gymgate_desks_connected"), 1.0);
+    assert!(delta("gymgate_db_commit_seconds_count") >= 1.0);
+    assert!(delta("gymgate_tap_seconds_count") >= 3.0);
+    assert!(after.contains("gymgate_db_commit_batch_jobs_bucket"));
+    assert!(!after.contains(center.id.as_str()), "no per-center labels");
+
+    ws.close().await?;
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    while series(&scrape(&server.url()).await?, "gymgate_desks_connected") != 0.0 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "desk gauge never fell"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_probe_passes_on_a_ready_server_and_alerts_on_a_dead_one() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ok = tokio::process::Command::new(EXE)
+        .args(["probe", "--url", &server.url()])
+        .output()
+        .await?;
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("is ready"));
+
+    // A stand-in for the Slack webhook.
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                if let Ok(mut all) = sink.lock() {
+                    all.push(body);
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dead = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?
+    };
+    let failed = tokio::process::Command::new(EXE)
+        .args([
+            "probe",
+            "--timeout",
+            "2",
+            "--url",
+            &format!("http://{dead}"),
+            "--webhook",
+            &hook,
+        ])
+        .output()
+        .await?;
+    assert_eq!(failed.status.code(), Some(2), "{failed:?}");
+    let alerts = received.lock().map(|a| a.clone()).unwrap_or_default();
+    assert_eq!(alerts.len(), 1);
+    let text = alerts[0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("unreachable"), "{text}");
+    assert!(text.contains(&dead.to_string()), "{text}");
+    Ok(())
+}
