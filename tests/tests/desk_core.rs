@@ -298,12 +298,27 @@ async fn taps_and_offline_checkins_during_a_cut_arrive_exactly_once() -> anyhow:
     desk.wait_online().await?;
     let start_seq = desk.core.state().await?.cursor.last_seq;
 
-    // 10 taps before, 10 during the cut; 5 offline check-ins during the cut.
+    // 10 taps before, 10 during the cut; 5 offline check-ins during the cut. Check-in
+    // events are counted in every wait, including the wait for "offline".
+    let mut seen: std::collections::HashMap<gymgate_shared::CheckinId, u32> = Default::default();
+    fn count(seen: &mut std::collections::HashMap<gymgate_shared::CheckinId, u32>, e: &CoreEvent) {
+        if let CoreEvent::Checkin(card) = e {
+            *seen.entry(card.checkin.id.clone()).or_insert(0) += 1;
+        }
+    }
     for m in &members[..10] {
         m.tap(center.id.as_str(), "k").await?.checkin()?;
     }
     proxy.cut();
-    desk.wait_offline().await?;
+    desk.wait_for("offline", |e| {
+        count(&mut seen, e);
+        matches!(
+            e,
+            CoreEvent::Link(gymgate_desk::core::LinkStatus::Offline { .. })
+        )
+        .then_some(())
+    })
+    .await?;
     for m in &members[10..20] {
         m.tap(center.id.as_str(), "k").await?.checkin()?;
     }
@@ -313,15 +328,12 @@ async fn taps_and_offline_checkins_during_a_cut_arrive_exactly_once() -> anyhow:
     proxy.restore();
 
     // Every tap arrives once: 20 taps + 5 accepted records = 25 check-in events.
-    let mut seen = std::collections::HashMap::new();
     while seen.len() < 25 {
-        let card = desk
-            .wait_for("check-ins", |e| match e {
-                CoreEvent::Checkin(card) => Some(card.clone()),
-                _ => None,
-            })
-            .await?;
-        *seen.entry(card.checkin.id.clone()).or_insert(0) += 1;
+        desk.wait_for("check-ins", |e| {
+            count(&mut seen, e);
+            matches!(e, CoreEvent::Checkin(_)).then_some(())
+        })
+        .await?;
     }
     assert!(
         seen.values().all(|n| *n == 1),
