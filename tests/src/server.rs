@@ -46,6 +46,8 @@ impl TestServer {
             // Tests tap many times per member and pair many desks from one address.
             taps_per_member_per_minute: 1000,
             pair_attempts_per_ip_per_minute: 1000,
+            // Test desks call a link dead after 2 s of silence; keep it talking.
+            ping_interval: std::time::Duration::from_millis(500),
             ..Limits::default()
         };
         tune(&mut config);

@@ -329,11 +329,22 @@ async fn taps_and_offline_checkins_during_a_cut_arrive_exactly_once() -> anyhow:
 
     // Every tap arrives once: 20 taps + 5 accepted records = 25 check-in events.
     while seen.len() < 25 {
-        desk.wait_for("check-ins", |e| {
-            count(&mut seen, e);
-            matches!(e, CoreEvent::Checkin(_)).then_some(())
-        })
-        .await?;
+        let waited = desk
+            .wait_for("check-ins", |e| {
+                count(&mut seen, e);
+                matches!(e, CoreEvent::Checkin(_)).then_some(())
+            })
+            .await;
+        if let Err(error) = waited {
+            let state = desk.core.state().await?;
+            anyhow::bail!(
+                "{error}: saw {} of 25; desk cursor {}, pending {}, today {}",
+                seen.len(),
+                state.cursor.last_seq,
+                state.pending,
+                state.today.len()
+            );
+        }
     }
     assert!(
         seen.values().all(|n| *n == 1),

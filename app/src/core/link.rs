@@ -383,8 +383,9 @@ async fn on_message(
                     send(socket, &DeskMessage::Ack { seq }).await?;
                 }
                 Applied::Stored(payload) => {
-                    // Committed locally: only now may the server forget it for us.
-                    send(socket, &DeskMessage::Ack { seq }).await?;
+                    // Committed locally. Staff hear of it before the ack goes out: if the
+                    // link dies during the ack, the resent event is a duplicate and would
+                    // never be shown.
                     if let Ok(mut roster) = ctx.roster.write() {
                         match payload.as_ref() {
                             EventPayload::Checkin(card) | EventPayload::CheckinUpdated(card) => {
@@ -409,6 +410,8 @@ async fn on_message(
                     };
                     emit(ctx, event).await;
                     emit(ctx, CoreEvent::Synced { at: Utc::now() }).await;
+                    // Only now may the server forget it for us.
+                    send(socket, &DeskMessage::Ack { seq }).await?;
                 }
             }
         }
