@@ -12,7 +12,6 @@ use crate::checkins;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::store::ts;
-use crate::tokens;
 
 pub const DEMO_CENTER_NAME: &str = "강남점";
 pub const DEMO_PAIRING_CODE: &str = "DEMO0-GYM00";
@@ -90,10 +89,7 @@ pub async fn seed(state: &AppState) -> Result<CenterId, AppError> {
     let today = gymgate_shared::kst::date_of(Utc::now());
     let members = demo_members(today);
     // One argon2 hash for every demo PIN: the same PIN, and seeding stays instant.
-    let pin_hash = tokio::task::spawn_blocking(|| tokens::hash_pin(DEMO_PIN))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let pin_hash = state.pins.hash(DEMO_PIN.to_owned()).await?;
     let center_id = state
         .store
         .writer
