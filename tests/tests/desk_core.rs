@@ -391,3 +391,57 @@ async fn a_revoked_desk_is_told_to_pair_again() -> anyhow::Result<()> {
     desk.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_half_open_link_is_noticed_by_silence_and_recovered() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let proxy = Proxy::start(server.addr).await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("Q", 6, None).await?;
+    let mut members = Vec::new();
+    for no in &numbers {
+        members.push(MemberClient::login(&server.url(), no, PIN).await?);
+    }
+    let data = tempfile::tempdir()?;
+    let mut desk = RunningDesk::start(data.path(), pairing(&proxy.url(), &paired)).await?;
+    desk.wait_online().await?;
+
+    // The link stays open but carries nothing either way: no close, no error, just silence.
+    proxy.stall();
+    let stalled_at = std::time::Instant::now();
+    for m in &members[..3] {
+        m.tap(center.id.as_str(), "k").await?.checkin()?;
+    }
+    let reason = desk
+        .wait_for("offline", |e| match e {
+            CoreEvent::Link(gymgate_desk::core::LinkStatus::Offline { reason, .. }) => {
+                Some(reason.clone())
+            }
+            _ => None,
+        })
+        .await?;
+    assert!(reason.contains("no word from the server"), "{reason}");
+    // The test desk calls a link dead after 2 s of silence (60 s in production).
+    assert!(stalled_at.elapsed() >= Duration::from_secs(2));
+
+    proxy.restore();
+    for m in &members[3..] {
+        m.tap(center.id.as_str(), "k").await?.checkin()?;
+    }
+    let mut seen = std::collections::HashMap::new();
+    while seen.len() < 6 {
+        let card = desk
+            .wait_for("check-ins", |e| match e {
+                CoreEvent::Checkin(card) => Some(card.clone()),
+                _ => None,
+            })
+            .await?;
+        *seen.entry(card.checkin.id).or_insert(0) += 1;
+    }
+    assert!(seen.values().all(|n| *n == 1), "shown twice: {seen:?}");
+    assert_eq!(desk.core.state().await?.cursor.last_seq, 6);
+    desk.stop().await?;
+    Ok(())
+}
