@@ -400,20 +400,20 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Desk(DeskCommand::List) => {
             for d in client.desks().await? {
-                let status = if d.revoked {
-                    "revoked"
-                } else if d.online {
-                    "online"
-                } else {
-                    "offline"
+                let status = match (d.revoked, d.online, d.offline_since) {
+                    (true, _, _) => "revoked".to_owned(),
+                    (false, true, _) => "online".to_owned(),
+                    (false, false, Some(since)) => format!("offline since {}", since.to_rfc3339()),
+                    (false, false, None) => "never connected".to_owned(),
                 };
-                let seen = d
-                    .last_seen
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_else(|| "-".into());
                 println!(
-                    "{}\t{}\t{}\t{status}\tlast seen {seen}\tacked {}",
-                    d.id, d.center_id, d.name, d.acked_seq
+                    "{}\t{}\t{}\t{status}\tversion {}\toutbox {}\tacked {}",
+                    d.id,
+                    d.center_id,
+                    d.name,
+                    d.app_version.as_deref().unwrap_or("?"),
+                    d.outbox_backlog,
+                    d.acked_seq
                 );
             }
         }

@@ -76,6 +76,8 @@ struct Session {
     acked: u64,
     last_heard: Instant,
     kicked: CancellationToken,
+    app_version: Option<String>,
+    outbox: u64,
 }
 
 pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
@@ -89,6 +91,8 @@ pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
         acked: 0,
         last_heard: Instant::now(),
         kicked: CancellationToken::new(),
+        app_version: None,
+        outbox: 0,
     };
     tracing::info!(desk_id = %session.desk.desk_id, center_id = %session.desk.center_id, "desk connected");
     metrics::gauge!(crate::metrics::DESKS_CONNECTED).increment(1.0);
@@ -115,7 +119,11 @@ impl Session {
                 protocol,
                 epoch,
                 last_seq,
+                app_version,
+                outbox,
             }) => {
+                self.app_version = app_version.map(|v| v.chars().take(40).collect());
+                self.outbox = outbox;
                 if protocol != PROTOCOL_VERSION {
                     return End::protocol(
                         "unsupported_protocol",
@@ -137,6 +145,7 @@ impl Session {
             limits.send_queue_depth,
         );
         self.kicked = subscription.kicked.clone();
+        self.remember_presence().await;
         let center_id = self.desk.center_id.clone();
         let center = match self
             .state
@@ -405,6 +414,28 @@ impl Session {
             }
         })
         .await;
+    }
+
+    /// What the desk said of itself in its hello, for operators; best effort.
+    async fn remember_presence(&self) {
+        let desk_id = self.desk.desk_id.clone();
+        let (version, outbox) = (self.app_version.clone(), self.outbox);
+        let result = self
+            .state
+            .store
+            .writer
+            .write(move |ctx| -> Result<(), AppError> {
+                ctx.tx.execute(
+                    "UPDATE desks SET app_version = COALESCE(?2, app_version), outbox_backlog = ?3,
+                     last_seen = ?4 WHERE id = ?1",
+                    rusqlite::params![desk_id.as_str(), version, outbox, ts(ctx.now)],
+                )?;
+                Ok(())
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "cannot store a desk's hello");
+        }
     }
 
     /// Keeps the desk's cursor and last contact for operators; best effort.

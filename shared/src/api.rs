@@ -345,5 +345,11 @@ pub struct AdminDesk {
     pub revoked: bool,
     pub online: bool,
     pub last_seen: Option<DateTime<Utc>>,
+    /// When the desk's last connection ended, if it has none now.
+    pub offline_since: Option<DateTime<Utc>>,
     pub acked_seq: u64,
+    /// The desk program's version, from its last hello.
+    pub app_version: Option<String>,
+    /// Outbox items the desk reported waiting when it last connected.
+    pub outbox_backlog: u64,
 }

@@ -9,6 +9,10 @@ use crate::ids::{CenterId, CheckinId, DeskId, LocalId, MemberId};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Largest frame either side accepts. Events are small (a check-in card is ~1 KB); anything
 /// bigger is a bug or an attack.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -21,6 +25,12 @@ pub enum DeskMessage {
         protocol: u32,
         epoch: Option<String>,
         last_seq: u64,
+        /// The desk program's version, for operators (optional: older desks omit it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_version: Option<String>,
+        /// Check-ins waiting in the desk's outbox as it connects.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        outbox: u64,
     },
     /// Cumulative: every event up to `seq` is stored on the desk.
     Ack {
@@ -294,14 +304,29 @@ mod tests {
                 protocol: 1,
                 epoch: Some("e1".into()),
                 last_seq: 41,
+                app_version: None,
+                outbox: 0,
             },
             json!({"type": "hello", "protocol": 1, "epoch": "e1", "last_seq": 41}),
         );
         round_trip(
             &DeskMessage::Hello {
                 protocol: 1,
+                epoch: Some("e1".into()),
+                last_seq: 41,
+                app_version: Some("0.1.0".into()),
+                outbox: 3,
+            },
+            json!({"type": "hello", "protocol": 1, "epoch": "e1", "last_seq": 41,
+                   "app_version": "0.1.0", "outbox": 3}),
+        );
+        round_trip(
+            &DeskMessage::Hello {
+                protocol: 1,
                 epoch: None,
                 last_seq: 0,
+                app_version: None,
+                outbox: 0,
             },
             json!({"type": "hello", "protocol": 1, "epoch": null, "last_seq": 0}),
         );

@@ -69,6 +69,8 @@ impl DeskClient {
             protocol: PROTOCOL_VERSION,
             epoch: epoch.map(str::to_owned),
             last_seq,
+            app_version: Some("test-desk".into()),
+            outbox: 0,
         })
         .await?;
         match self.next().await? {

@@ -114,3 +114,70 @@ async fn the_probe_passes_on_a_ready_server_and_alerts_on_a_dead_one() -> anyhow
     assert!(text.contains(&dead.to_string()), "{text}");
     Ok(())
 }
+
+#[tokio::test]
+async fn operators_see_each_desks_presence_version_and_backlog() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let never = fx.desk(center.id.as_str()).await?;
+
+    let mut ws = DeskClient::connect(&server.url(), &desk.token).await?;
+    ws.send(&gymgate_shared::protocol::DeskMessage::Hello {
+        protocol: 1,
+        epoch: None,
+        last_seq: 0,
+        app_version: Some("1.2.3".into()),
+        outbox: 4,
+    })
+    .await?;
+    ws.next().await?; // welcome
+    let find = |desks: &[gymgate_shared::api::AdminDesk], id: &gymgate_shared::DeskId| {
+        desks.iter().find(|d| &d.id == id).cloned()
+    };
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    let online = loop {
+        let desks = fx.admin.desks().await?;
+        if let Some(d) = find(&desks, &desk.desk_id).filter(|d| d.app_version.is_some()) {
+            break d;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "presence never stored"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(online.online);
+    assert_eq!(online.offline_since, None);
+    assert_eq!(online.app_version.as_deref(), Some("1.2.3"));
+    assert_eq!(online.outbox_backlog, 4);
+    let silent =
+        find(&fx.admin.desks().await?, &never.desk_id).ok_or_else(|| anyhow::anyhow!("missing"))?;
+    assert!(!silent.online);
+    assert_eq!(
+        silent.offline_since, None,
+        "never connected is not 'offline since'"
+    );
+
+    ws.close().await?;
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    loop {
+        let desks = fx.admin.desks().await?;
+        if let Some(d) = find(&desks, &desk.desk_id).filter(|d| !d.online) {
+            assert!(d.offline_since.is_some(), "an offline desk says since when");
+            assert_eq!(
+                d.app_version.as_deref(),
+                Some("1.2.3"),
+                "the version is remembered"
+            );
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "desk never went offline"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

@@ -213,14 +213,20 @@ async fn session(
         Ok(socket) => socket,
         Err(end) => return end,
     };
-    let cursor = match ctx.cache.call(|c| c.cursor()).await {
-        Ok(cursor) => cursor,
+    let (cursor, outbox) = match ctx
+        .cache
+        .call(|c| Ok((c.cursor()?, c.pending_count()?)))
+        .await
+    {
+        Ok(found) => found,
         Err(e) => return SessionEnd::Lost(format!("cache: {e}")),
     };
     let hello = DeskMessage::Hello {
         protocol: PROTOCOL_VERSION,
         epoch: cursor.epoch.clone(),
         last_seq: cursor.last_seq,
+        app_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        outbox: outbox as u64,
     };
     if let Err(end) = send(&mut socket, &hello).await {
         return end;

@@ -159,7 +159,8 @@ async fn list_desks(
         .store
         .read(move |conn| {
             let mut stmt = conn.prepare(
-                "SELECT id, center_id, name, paired_at, revoked_at, last_seen, acked_seq
+                "SELECT id, center_id, name, paired_at, revoked_at, last_seen, acked_seq,
+                        app_version, outbox_backlog
                  FROM desks ORDER BY center_id, name",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -171,20 +172,37 @@ async fn list_desks(
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<String>>(5)?,
                     r.get::<_, u64>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, u64>(8)?,
                 ))
             })?;
             let mut desks = Vec::new();
             for row in rows {
-                let (id, center_id, name, paired_at, revoked_at, last_seen, acked_seq) = row?;
+                let (
+                    id,
+                    center_id,
+                    name,
+                    paired_at,
+                    revoked_at,
+                    last_seen,
+                    acked_seq,
+                    app_version,
+                    outbox_backlog,
+                ) = row?;
                 let id = DeskId::new(id);
+                let is_online = online.contains(&id);
+                let last_seen = last_seen.as_deref().map(parse_ts).transpose()?;
                 desks.push(AdminDesk {
-                    online: online.contains(&id),
+                    online: is_online,
+                    offline_since: if is_online { None } else { last_seen },
+                    app_version,
+                    outbox_backlog,
                     id,
                     center_id: CenterId::new(center_id),
                     name,
                     paired_at: parse_ts(&paired_at)?,
                     revoked: revoked_at.is_some(),
-                    last_seen: last_seen.as_deref().map(parse_ts).transpose()?,
+                    last_seen,
                     acked_seq,
                 });
             }

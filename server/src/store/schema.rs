@@ -132,6 +132,11 @@ pub fn migrations() -> Migrations<'static> {
         ),
         // "First visit here?" is asked for every check-in; this answers it with one lookup.
         M::up("CREATE INDEX checkins_member_center ON checkins (member_id, center_id);"),
+        // What each desk last reported, for operators.
+        M::up(
+            "ALTER TABLE desks ADD COLUMN app_version TEXT;
+             ALTER TABLE desks ADD COLUMN outbox_backlog INTEGER NOT NULL DEFAULT 0;",
+        ),
     ])
 }
 
