@@ -89,3 +89,33 @@ pub fn pairing(url: &str, paired: &gymgate_shared::api::PairResponse) -> Pairing
         token: paired.token.clone(),
     }
 }
+
+/// Members become part of a center's roster by visiting; these visits are "yesterday", so
+/// the members may come in again today.
+pub async fn visited_yesterday(
+    url: &str,
+    desk_token: &str,
+    members: &[crate::MemberClient],
+) -> anyhow::Result<()> {
+    use gymgate_shared::protocol::{DeskMessage, OutboxRecord, RecordMethod, RecordStatus};
+    let (mut ws, _) = crate::DeskClient::join(url, desk_token, None, 0).await?;
+    for member in members {
+        ws.send(&DeskMessage::Record(OutboxRecord {
+            local_id: gymgate_shared::LocalId::generate(),
+            member_id: member.session.member.id.clone(),
+            at: chrono::Utc::now() - chrono::Duration::days(1),
+            method: RecordMethod::Roster,
+            proof: None,
+        }))
+        .await?;
+        loop {
+            if let gymgate_shared::protocol::ServerMessage::Recorded { status, .. } =
+                ws.next().await?
+            {
+                anyhow::ensure!(status == RecordStatus::Accepted, "setup visit not accepted");
+                break;
+            }
+        }
+    }
+    ws.close().await
+}

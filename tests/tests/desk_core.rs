@@ -7,40 +7,11 @@ use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use gymgate_desk::core::CoreEvent;
 use gymgate_desk::core::cache::Cache;
+use gymgate_shared::MemberId;
 use gymgate_shared::api::{CheckinStatus, RosterMember};
-use gymgate_shared::protocol::{DeskMessage, OutboxRecord, RecordMethod, RecordStatus};
-use gymgate_shared::{LocalId, MemberId};
-use gymgate_tests::desk_core::pairing;
-use gymgate_tests::{DeskClient, Fixture, MemberClient, PIN, Proxy, RunningDesk, TestServer};
-
-/// Members become part of a center's roster by visiting; these visits are "yesterday", so
-/// the members may come in again today.
-async fn visited_yesterday(
-    url: &str,
-    desk_token: &str,
-    members: &[MemberClient],
-) -> anyhow::Result<()> {
-    let (mut ws, _) = DeskClient::join(url, desk_token, None, 0).await?;
-    for member in members {
-        ws.send(&DeskMessage::Record(OutboxRecord {
-            local_id: LocalId::generate(),
-            member_id: member.session.member.id.clone(),
-            at: Utc::now() - chrono::Duration::days(1),
-            method: RecordMethod::Roster,
-            proof: None,
-        }))
-        .await?;
-        loop {
-            if let gymgate_shared::protocol::ServerMessage::Recorded { status, .. } =
-                ws.next().await?
-            {
-                anyhow::ensure!(status == RecordStatus::Accepted, "setup visit not accepted");
-                break;
-            }
-        }
-    }
-    ws.close().await
-}
+use gymgate_shared::protocol::RecordStatus;
+use gymgate_tests::desk_core::{pairing, visited_yesterday};
+use gymgate_tests::{Fixture, MemberClient, PIN, Proxy, RunningDesk, TestServer};
 
 #[tokio::test]
 async fn live_checkins_are_stored_shown_and_acked() -> anyhow::Result<()> {

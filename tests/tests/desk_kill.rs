@@ -1,0 +1,153 @@
+//! The desk program killed with SIGKILL: after offline check-ins, and in the middle of sending
+//! them. Its outbox survives and every check-in reaches the server exactly once.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use gymgate_tests::desk_core::visited_yesterday;
+use gymgate_tests::{DeskClient, Fixture, MemberClient, PIN, Proxy, TestServer};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+const CORE: &str = env!("CARGO_BIN_EXE_gymgate-desk-core");
+
+struct DeskProcess {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl DeskProcess {
+    /// Starts the desk core; returns it and its outbox size at start.
+    async fn start(
+        data: &std::path::Path,
+        url: &str,
+        paired: &gymgate_shared::api::PairResponse,
+    ) -> anyhow::Result<(DeskProcess, usize)> {
+        let mut child = tokio::process::Command::new(CORE)
+            .arg(data)
+            .arg(url)
+            .arg(paired.desk_id.as_str())
+            .arg(paired.center_id.as_str())
+            .arg(&paired.token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut desk = DeskProcess {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+        };
+        let first = desk.line_starting("started").await?;
+        let pending = first.rsplit(' ').next().unwrap_or("").parse()?;
+        Ok((desk, pending))
+    }
+
+    async fn line_starting(&mut self, prefix: &str) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
+                .await
+                .map_err(|_| anyhow::anyhow!("no '{prefix}' line in time"))??
+                .ok_or_else(|| anyhow::anyhow!("desk exited before '{prefix}'"))?;
+            if line.starts_with(prefix) {
+                return Ok(line);
+            }
+        }
+    }
+
+    async fn check_in(&mut self, member: &MemberClient) -> anyhow::Result<String> {
+        let command = format!("checkin {}\n", member.session.member.id);
+        self.stdin.write_all(command.as_bytes()).await?;
+        let answer = self.line_starting("ok").await?;
+        Ok(answer.trim_start_matches("ok ").to_owned())
+    }
+
+    async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_killed_desk_loses_no_checkin_and_sends_each_once() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let proxy = Proxy::start(server.addr).await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let watcher = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("K", 5, None).await?;
+    let mut members = Vec::new();
+    for no in &numbers {
+        members.push(MemberClient::login(&server.url(), no, PIN).await?);
+    }
+    visited_yesterday(&server.url(), &paired.token, &members).await?;
+    let head_before: u64 = fx.admin.centers().await?.iter().map(|c| c.head_seq).sum();
+    let (mut watch, _) = DeskClient::join(&server.url(), &watcher.token, None, 0).await?;
+    let data = tempfile::tempdir()?;
+
+    // First run: sync, lose the link, check five members in, die without warning.
+    let (mut desk, pending) = DeskProcess::start(data.path(), &proxy.url(), &paired).await?;
+    assert_eq!(pending, 0);
+    desk.line_starting("online").await?;
+    proxy.cut();
+    desk.line_starting("offline").await?;
+    let mut local_ids = Vec::new();
+    for member in &members {
+        local_ids.push(desk.check_in(member).await?);
+    }
+    desk.kill().await?;
+
+    // Second run: the outbox is intact; killed again the moment the link is back (mid-sync).
+    let (desk, pending) = DeskProcess::start(data.path(), &proxy.url(), &paired).await?;
+    assert_eq!(pending, 5, "the outbox survived SIGKILL");
+    let mut desk = desk;
+    proxy.restore();
+    desk.line_starting("online").await?;
+    desk.kill().await?;
+
+    // Third run: whatever was left is sent; what was already accepted is a duplicate.
+    let (mut desk, pending) = DeskProcess::start(data.path(), &proxy.url(), &paired).await?;
+    assert!(pending <= 5);
+    if pending > 0 {
+        desk.line_starting("pending 0").await?;
+    }
+
+    // Another desk of the center saw exactly these five check-ins, once each.
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let event = watch.next_event().await?;
+        seen.push(
+            event.data["checkin"]["local_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    watch.expect_silence(Duration::from_millis(500)).await?;
+    seen.sort();
+    local_ids.sort();
+    assert_eq!(seen, local_ids);
+    let head_after: u64 = fx.admin.centers().await?.iter().map(|c| c.head_seq).sum();
+    assert_eq!(
+        head_after - head_before,
+        5,
+        "each offline check-in counted once"
+    );
+    println!(
+        "desk SIGKILL: 5 offline check-ins, killed twice (offline, mid-sync), 5 accepted once, 0 lost"
+    );
+    desk.kill().await
+}
