@@ -416,3 +416,67 @@ async fn a_half_open_link_is_noticed_by_silence_and_recovered() -> anyhow::Resul
     desk.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn staff_void_a_checkin_from_the_desk_and_everyone_sees_it() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("Z", 1, Some(8)).await?;
+    let member = MemberClient::login(&server.url(), &numbers[0], PIN).await?;
+    let data = tempfile::tempdir()?;
+    let mut desk = RunningDesk::start(data.path(), pairing(&server.url(), &paired)).await?;
+    desk.wait_online().await?;
+
+    let tapped = member
+        .tap(center.id.as_str(), "k")
+        .await?
+        .checkin()?
+        .clone();
+    desk.wait_for("check-in", |e| {
+        matches!(e, CoreEvent::Checkin(_)).then_some(())
+    })
+    .await?;
+    desk.core.decide(
+        tapped.id.clone(),
+        gymgate_shared::protocol::Decision::Void,
+        Some("잘못 누름".into()),
+    );
+    let updated = desk
+        .wait_for("update", |e| match e {
+            CoreEvent::Updated(card) => Some(card.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(updated.checkin.id, tapped.id);
+    assert_eq!(updated.checkin.status, CheckinStatus::Voided);
+    assert_eq!(
+        updated.member.visits_left,
+        Some(8),
+        "a voided visit gives the visit back"
+    );
+    // The desk's own list and the member's view agree.
+    let state = desk.core.state().await?;
+    assert_eq!(state.today[0].checkin.status, CheckinStatus::Voided);
+    assert_eq!(
+        member.checkin(tapped.id.as_str()).await?.checkin()?.status,
+        CheckinStatus::Voided
+    );
+
+    // Voiding twice is refused by the server and told to staff.
+    desk.core.decide(
+        tapped.id.clone(),
+        gymgate_shared::protocol::Decision::Void,
+        None,
+    );
+    let code = desk
+        .wait_for("refusal", |e| match e {
+            CoreEvent::ServerError { code, .. } => Some(code.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(code, "invalid_transition");
+    desk.stop().await?;
+    Ok(())
+}
