@@ -10,7 +10,7 @@ use rand::seq::IndexedRandom;
 
 use crate::checkins;
 use crate::error::AppError;
-use crate::http::AppState;
+use crate::http::{AppState, ValidMember, store_member};
 use crate::store::ts;
 
 pub const DEMO_CENTER_NAME: &str = "강남점";
@@ -94,48 +94,43 @@ pub async fn seed(state: &AppState) -> Result<CenterId, AppError> {
         .store
         .writer
         .write(move |ctx| -> Result<CenterId, AppError> {
-            let existing: Option<String> = rusqlite::OptionalExtension::optional(ctx.tx.query_row(
-                "SELECT id FROM centers WHERE name = ?1",
-                [DEMO_CENTER_NAME],
-                |r| r.get(0),
-            ))?;
+            let existing: Option<String> =
+                rusqlite::OptionalExtension::optional(ctx.tx.query_row(
+                    "SELECT id FROM centers WHERE name = ?1",
+                    [DEMO_CENTER_NAME],
+                    |r| r.get(0),
+                ))?;
             if let Some(id) = existing {
                 return Ok(CenterId::new(id));
             }
             let id = CenterId::generate();
             ctx.tx.execute(
                 "INSERT INTO centers (id, name, address, created_at) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![id.as_str(), DEMO_CENTER_NAME, "서울 강남구 테헤란로 123", ts(ctx.now)],
+                rusqlite::params![
+                    id.as_str(),
+                    DEMO_CENTER_NAME,
+                    "서울 강남구 테헤란로 123",
+                    ts(ctx.now)
+                ],
             )?;
             // A second center, so the demo shows that desks see only their own center.
             ctx.tx.execute(
                 "INSERT INTO centers (id, name, address, created_at) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![CenterId::generate().as_str(), "홍대점", "서울 마포구 양화로 45", ts(ctx.now)],
+                rusqlite::params![
+                    CenterId::generate().as_str(),
+                    "홍대점",
+                    "서울 마포구 양화로 45",
+                    ts(ctx.now)
+                ],
             )?;
-            for plan in [("월 8회", Some(8)), ("무제한", None::<u32>)] {
-                ctx.tx.execute(
-                    "INSERT OR IGNORE INTO plans (name, visits_per_month) VALUES (?1, ?2)",
-                    rusqlite::params![plan.0, plan.1],
-                )?;
-            }
-            for m in &members {
-                ctx.tx.execute(
-                    "INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
-                                          valid_until, birthday, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, (SELECT id FROM plans WHERE name = ?6), ?7, ?8, ?9, ?10)",
-                    rusqlite::params![
-                        MemberId::generate().as_str(),
-                        m.member_no,
-                        m.name,
-                        m.phone,
-                        pin_hash,
-                        m.plan,
-                        m.valid_from.to_string(),
-                        m.valid_until.to_string(),
-                        m.birthday.map(|b| b.to_string()),
-                        ts(ctx.now),
-                    ],
-                )?;
+            // Through the same code as the admin API (plans made as needed), with one shared
+            // PIN hash instead of 200 argon2 runs.
+            for new in members {
+                let member = ValidMember {
+                    new,
+                    pin_hash: pin_hash.clone(),
+                };
+                store_member(ctx, &member, false)?;
             }
             Ok(id)
         })

@@ -238,9 +238,9 @@ async fn revoke_desk(
 }
 
 /// A member record checked and ready to store (PIN already hashed).
-struct ValidMember {
-    new: NewMember,
-    pin_hash: String,
+pub(crate) struct ValidMember {
+    pub(crate) new: NewMember,
+    pub(crate) pin_hash: String,
 }
 
 fn validate_member(new: NewMember) -> Result<NewMember, String> {
@@ -329,7 +329,11 @@ fn plan_id(ctx: &WriteCtx<'_>, name: &str, visits: Option<u32>) -> Result<i64, A
 
 /// Inserts or (with `update`) updates a member; true when created. Updated members are
 /// announced to the desks whose roster holds them.
-fn store_member(ctx: &mut WriteCtx<'_>, m: &ValidMember, update: bool) -> Result<bool, AppError> {
+pub(crate) fn store_member(
+    ctx: &mut WriteCtx<'_>,
+    m: &ValidMember,
+    update: bool,
+) -> Result<bool, AppError> {
     let new = &m.new;
     let plan = plan_id(ctx, &new.plan, new.visits_per_month)?;
     let existing: Option<String> = ctx

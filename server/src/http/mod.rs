@@ -2,6 +2,7 @@
 
 mod admin;
 pub use admin::issue_pairing_code;
+pub(crate) use admin::{ValidMember, store_member};
 mod desk;
 mod member;
 mod web;
