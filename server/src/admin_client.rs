@@ -1,8 +1,8 @@
 //! A thin client of the admin API, used by `gymgate-server admin`.
 
 use gymgate_shared::api::{
-    AdminCenter, AdminDesk, BlockRequest, ErrorBody, ImportReport, NewCenter, NewMember, NewNotice,
-    Notice, PairingCode,
+    AdminCenter, AdminDesk, BlockRequest, ErrorBody, ImportReport, Incident, IncidentNotes,
+    NewCenter, NewMember, NewNotice, Notice, PairingCode,
 };
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -162,5 +162,25 @@ impl AdminClient {
         self.send(self.request(Method::DELETE, &format!("/api/v1/admin/notices/{id}")))
             .await
             .map(drop)
+    }
+
+    pub async fn incidents(&self, limit: u32) -> Result<Vec<Incident>, AdminError> {
+        self.json(self.request(
+            Method::GET,
+            &format!("/api/v1/admin/incidents?limit={limit}"),
+        ))
+        .await
+    }
+
+    pub async fn annotate_incident(
+        &self,
+        id: &str,
+        notes: &IncidentNotes,
+    ) -> Result<Incident, AdminError> {
+        self.json(
+            self.request(Method::PATCH, &format!("/api/v1/admin/incidents/{id}"))
+                .json(notes),
+        )
+        .await
     }
 }

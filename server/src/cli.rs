@@ -33,6 +33,18 @@ enum Command {
     /// Check a server from outside (cron, Task Scheduler): exit 0 when it is ready; otherwise
     /// print why, post to the webhook if given, and exit 2.
     Probe(ProbeArgs),
+    /// Copy the database of a running (or stopped) server to a file with SQLite's online
+    /// backup API, then check the copy. Run it on the server's host.
+    Backup(BackupArgs),
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    #[arg(long, env = "GYMGATE_DATA_DIR", default_value = "gymgate-data")]
+    data_dir: PathBuf,
+    /// The file to write (must not exist yet).
+    #[arg(long)]
+    to: PathBuf,
 }
 
 #[derive(Args)]
@@ -66,6 +78,28 @@ struct ServeArgs {
     /// Desk pairing attempts one address may make per minute.
     #[arg(long, env = "GYMGATE_PAIRS_PER_IP_PER_MINUTE", default_value_t = 10)]
     pairs_per_ip_per_minute: u32,
+    /// Slack incoming webhook for alerts (raised, resolved, restarts).
+    #[arg(long, env = "GYMGATE_SLACK_WEBHOOK", hide_env_values = true)]
+    slack_webhook: Option<String>,
+    /// SMS gateway webhook (POST `{"text": …}`) for alerts lasting past --escalate-minutes.
+    #[arg(long, env = "GYMGATE_SMS_WEBHOOK", hide_env_values = true)]
+    sms_webhook: Option<String>,
+    /// Alert when every desk of an open center has been offline this long.
+    #[arg(
+        long,
+        env = "GYMGATE_ALERT_CENTER_OFFLINE_MINUTES",
+        default_value_t = 5
+    )]
+    alert_center_offline_minutes: u32,
+    /// Send an alert by SMS too once it has lasted this long.
+    #[arg(long, env = "GYMGATE_ALERT_ESCALATE_MINUTES", default_value_t = 15)]
+    alert_escalate_minutes: u32,
+    /// Alert when this percentage of taps fails over five minutes.
+    #[arg(long, env = "GYMGATE_ALERT_TAP_FAILURE_PERCENT", default_value_t = 5.0)]
+    alert_tap_failure_percent: f64,
+    /// Alert when database commits take this long on average over five minutes.
+    #[arg(long, env = "GYMGATE_ALERT_COMMIT_MS", default_value_t = 250)]
+    alert_commit_ms: u64,
 }
 
 #[derive(Args)]
@@ -103,6 +137,29 @@ enum AdminCommand {
     /// Notices to every desk and member: post, list, clear.
     #[command(subcommand)]
     Notice(NoticeCommand),
+    /// The incident log: list, and add cause / action / follow-up notes.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+}
+
+#[derive(Subcommand)]
+enum IncidentCommand {
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    Note {
+        incident_id: String,
+        /// What went wrong underneath.
+        #[arg(long)]
+        cause: Option<String>,
+        /// What was done about it.
+        #[arg(long)]
+        action: Option<String>,
+        /// What should change so it does not happen again.
+        #[arg(long)]
+        follow_up: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -269,6 +326,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Admin(args)) => admin(args).await,
         Some(Command::Probe(args)) => probe(args).await,
+        Some(Command::Backup(args)) => backup(args).await,
     }
 }
 
@@ -285,6 +343,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.retention = chrono::Duration::days(args.retention_days);
     config.limits.taps_per_member_per_minute = args.taps_per_member_per_minute;
     config.limits.pair_attempts_per_ip_per_minute = args.pairs_per_ip_per_minute;
+    if !(0.0..=100.0).contains(&args.alert_tap_failure_percent) {
+        bail!("--alert-tap-failure-percent must be between 0 and 100");
+    }
+    let alerts = &mut config.alerts;
+    alerts.slack_url = args.slack_webhook.filter(|u| !u.is_empty());
+    alerts.sms_url = args.sms_webhook.filter(|u| !u.is_empty());
+    alerts.rules.center_offline_after =
+        chrono::Duration::minutes(args.alert_center_offline_minutes.into());
+    alerts.rules.escalate_after = chrono::Duration::minutes(args.alert_escalate_minutes.into());
+    alerts.rules.tap_failure_ratio = args.alert_tap_failure_percent / 100.0;
+    alerts.rules.commit_latency = std::time::Duration::from_millis(args.alert_commit_ms);
     let listener = bind(args.addr).await?;
     crate::run(listener, config, shutdown_signal()).await?;
     Ok(())
@@ -357,6 +426,24 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<()> {
         }
     }
     std::process::exit(2);
+}
+
+async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let source = args.data_dir.join("gymgate.db");
+    if !source.exists() {
+        bail!("no database at {}", source.display());
+    }
+    let to = args.to.clone();
+    let report = tokio::task::spawn_blocking(move || crate::store::backup(&source, &to))
+        .await
+        .context("the backup task failed")??;
+    println!(
+        "backup written to {} ({} pages, {} bytes, integrity ok)",
+        args.to.display(),
+        report.pages,
+        report.bytes
+    );
+    Ok(())
 }
 
 async fn admin(args: AdminArgs) -> anyhow::Result<()> {
@@ -514,6 +601,51 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Notice(NoticeCommand::Clear { notice_id }) => {
             client.clear_notice(&notice_id).await?;
             println!("notice {notice_id} cleared");
+        }
+        AdminCommand::Incident(IncidentCommand::List { limit }) => {
+            for i in client.incidents(limit).await? {
+                let ended = i
+                    .ended_at
+                    .map_or_else(|| "ongoing".to_owned(), |at| at.to_rfc3339());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    i.id,
+                    i.kind.as_str(),
+                    i.started_at.to_rfc3339(),
+                    ended,
+                    i.title
+                );
+                for (label, text) in [
+                    ("cause", &i.cause),
+                    ("action", &i.action),
+                    ("follow-up", &i.follow_up),
+                ] {
+                    if !text.is_empty() {
+                        println!("\t{label}: {text}");
+                    }
+                }
+            }
+        }
+        AdminCommand::Incident(IncidentCommand::Note {
+            incident_id,
+            cause,
+            action,
+            follow_up,
+        }) => {
+            if cause.is_none() && action.is_none() && follow_up.is_none() {
+                bail!("give at least one of --cause, --action, --follow-up");
+            }
+            let incident = client
+                .annotate_incident(
+                    &incident_id,
+                    &gymgate_shared::api::IncidentNotes {
+                        cause,
+                        action,
+                        follow_up,
+                    },
+                )
+                .await?;
+            println!("incident {} noted", incident.id);
         }
     }
     Ok(())

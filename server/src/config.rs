@@ -13,6 +13,7 @@ pub struct Config {
     pub pairing_code_ttl: chrono::Duration,
     pub member_token_ttl: chrono::Duration,
     pub limits: Limits,
+    pub alerts: crate::alerts::AlertConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +65,7 @@ impl Config {
             pairing_code_ttl: chrono::Duration::hours(24),
             member_token_ttl: chrono::Duration::days(30),
             limits: Limits::default(),
+            alerts: crate::alerts::AlertConfig::default(),
         }
     }
 }

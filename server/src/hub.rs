@@ -190,6 +190,17 @@ impl Hub {
             .collect()
     }
 
+    /// Live desk connections per center (centers with none are absent).
+    pub fn online_by_center(&self) -> HashMap<CenterId, usize> {
+        let Ok(centers) = self.centers.lock() else {
+            return HashMap::new();
+        };
+        centers
+            .iter()
+            .map(|(id, subscribers)| (id.clone(), subscribers.len()))
+            .collect()
+    }
+
     pub fn connections(&self) -> usize {
         self.centers
             .lock()

@@ -4,6 +4,7 @@
 //! `shutdown` resolves, so tests start it on `127.0.0.1:0`.
 
 pub mod admin_client;
+pub mod alerts;
 pub mod checkins;
 pub mod cli;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod desk_socket;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod incidents;
 pub mod metrics;
 pub mod model;
 pub mod pins;
@@ -77,6 +79,15 @@ pub async fn run_with(
     let token = CancellationToken::new();
     let pins = pins::PinWorkers::start()?;
     let state = AppState::new(store, hub, config, token.clone(), pins);
+    let started_at = state.config.alerts.clock.now();
+    let restart = state
+        .store
+        .writer
+        .write(move |ctx| incidents::started(ctx.tx, started_at))
+        .await?;
+    if let Some(restart) = &restart {
+        tracing::warn!(unclean = restart.unclean, down_since = %restart.down_since, "restarted");
+    }
     on_start(Started {
         state: state.clone(),
     });
@@ -86,6 +97,7 @@ pub async fn run_with(
         tracing::warn!(%error, "retention run failed; will retry");
     }
     let maintenance = tokio::spawn(maintain(state.clone()));
+    let alerting = tokio::spawn(alerts::watch(state.clone(), restart));
     let trigger = token.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -110,6 +122,16 @@ pub async fn run_with(
         tracing::warn!("some desk connections did not close in time");
     }
     maintenance.abort();
+    alerting.abort();
+    let stopped_at = state.config.alerts.clock.now();
+    if let Err(error) = state
+        .store
+        .writer
+        .write(move |ctx| incidents::stopped(ctx.tx, stopped_at))
+        .await
+    {
+        tracing::warn!(%error, "cannot mark the stop as clean");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -15,6 +15,17 @@ pub const EVENTS_REPLAYED: &str = "gymgate_events_replayed_total";
 pub const OUTBOX_RECORDS: &str = "gymgate_outbox_records_total";
 pub const SEND_QUEUE_DROPS: &str = "gymgate_send_queue_drops_total";
 
+pub const ALERT_MESSAGES: &str = "gymgate_alert_messages_total";
+
+/// Tap outcomes for in-process readers (the alert rules), per server rather than per process.
+#[derive(Debug, Default)]
+pub struct TapStats {
+    /// Taps answered with a check-in or a refusal (rate-limited ones are not counted).
+    pub answered: std::sync::atomic::AtomicU64,
+    /// Of those, the ones the server failed to store (5xx).
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder once (tests run several servers in one process).
@@ -68,6 +79,10 @@ fn describe() {
         "Events sent to desks from the log while catching up"
     );
     describe_counter!(OUTBOX_RECORDS, "Desk outbox records by result");
+    describe_counter!(
+        ALERT_MESSAGES,
+        "Alert messages by channel (slack, sms) and result: sent, failed, dropped"
+    );
     describe_counter!(
         SEND_QUEUE_DROPS,
         "Desks disconnected because their send queue was full"

@@ -353,3 +353,59 @@ pub struct AdminDesk {
     /// Outbox items the desk reported waiting when it last connected.
     pub outbox_backlog: u64,
 }
+
+/// What an incident was: an alert the server raised, one of its own restarts, or a notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    Alert,
+    Restart,
+    Notice,
+}
+
+impl IncidentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentKind::Alert => "alert",
+            IncidentKind::Restart => "restart",
+            IncidentKind::Notice => "notice",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<IncidentKind> {
+        match text {
+            "alert" => Some(IncidentKind::Alert),
+            "restart" => Some(IncidentKind::Restart),
+            "notice" => Some(IncidentKind::Notice),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of the incident log. The server fills in what happened and when; operators add
+/// the cause, what they did and what should change, so the same failure is not repeated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub kind: IncidentKind,
+    /// Stable name of the condition, e.g. `center_offline:<center id>`, `tap_failures`.
+    pub key: String,
+    pub title: String,
+    pub started_at: DateTime<Utc>,
+    /// `None` while it lasts.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub cause: String,
+    pub action: String,
+    pub follow_up: String,
+}
+
+/// An operator's notes on an incident; fields left out stay as they were.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentNotes {
+    #[serde(default)]
+    pub cause: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub follow_up: Option<String>,
+}

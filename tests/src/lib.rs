@@ -7,12 +7,14 @@ pub mod desk_core;
 pub mod member;
 pub mod proxy;
 pub mod server;
+pub mod webhook;
 
 pub use desk::DeskClient;
 pub use desk_core::RunningDesk;
 pub use member::MemberClient;
 pub use proxy::Proxy;
 pub use server::{Fixture, ServerProcess, TestServer};
+pub use webhook::WebhookStub;
 
 /// A bounded wait for anything a test expects to happen soon.
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -136,9 +136,19 @@ impl ServerProcess {
     /// `exe` is `env!("CARGO_BIN_EXE_gymgate-server-under-test")`, which cargo defines only
     /// for this package's integration tests.
     pub async fn spawn(exe: &str, data_dir: &Path) -> anyhow::Result<ServerProcess> {
+        Self::spawn_with(exe, data_dir, &[]).await
+    }
+
+    /// [`ServerProcess::spawn`] with more `serve` options.
+    pub async fn spawn_with(
+        exe: &str,
+        data_dir: &Path,
+        options: &[&str],
+    ) -> anyhow::Result<ServerProcess> {
         let mut child = tokio::process::Command::new(exe)
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(options)
             .env("GYMGATE_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

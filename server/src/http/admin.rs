@@ -1,4 +1,5 @@
-//! The operators' API (bearer admin token): centers, pairing codes, desks, members, notices.
+//! The operators' API (bearer admin token): centers, pairing codes, desks, members, notices,
+//! the incident log.
 
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
@@ -6,8 +7,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use gymgate_shared::api::{
-    AdminCenter, AdminDesk, BlockRequest, ImportError, ImportReport, NewCenter, NewMember,
-    NewNotice, Notice, PairingCode,
+    AdminCenter, AdminDesk, BlockRequest, ImportError, ImportReport, Incident, IncidentKind,
+    IncidentNotes, NewCenter, NewMember, NewNotice, Notice, PairingCode,
 };
 use gymgate_shared::policy::OpeningHours;
 use gymgate_shared::protocol::EventPayload;
@@ -16,6 +17,7 @@ use rusqlite::OptionalExtension;
 
 use super::{AdminAuth, ApiJson, AppState};
 use crate::error::AppError;
+use crate::incidents;
 use crate::model::{self, CenterRow};
 use crate::store::{WriteCtx, parse_ts, ts};
 use crate::tokens;
@@ -42,6 +44,11 @@ pub fn routes(max_import_bytes: usize) -> Router<AppState> {
         .route(
             "/api/v1/admin/notices/{id}",
             axum::routing::delete(clear_notice),
+        )
+        .route("/api/v1/admin/incidents", get(list_incidents))
+        .route(
+            "/api/v1/admin/incidents/{id}",
+            axum::routing::patch(annotate_incident),
         )
 }
 
@@ -598,6 +605,14 @@ async fn post_notice(
             };
             model::insert_notice(ctx.tx, &notice)?;
             broadcast_notice(ctx, &notice)?;
+            incidents::open(
+                ctx.tx,
+                IncidentKind::Notice,
+                &notice_key(&notice.id),
+                &format!("{} / {}", notice.text_ko, notice.text_en),
+                notice.starts_at,
+                notice.ends_at,
+            )?;
             Ok(notice)
         })
         .await?;
@@ -624,8 +639,68 @@ async fn clear_notice(
                 rusqlite::params![id.as_str(), ts(ctx.now)],
             )?;
             notice.cleared = true;
+            incidents::close(ctx.tx, &notice_key(&id), ctx.now)?;
             broadcast_notice(ctx, &notice)
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn notice_key(id: &NoticeId) -> String {
+    format!("notice:{id}")
+}
+
+#[derive(serde::Deserialize)]
+struct IncidentQuery {
+    #[serde(default = "default_incident_limit")]
+    limit: u32,
+}
+
+fn default_incident_limit() -> u32 {
+    100
+}
+
+/// The incident log, newest first.
+async fn list_incidents(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    axum::extract::Query(query): axum::extract::Query<IncidentQuery>,
+) -> Result<Json<Vec<Incident>>, AppError> {
+    let limit = query.limit.clamp(1, 1000);
+    let log = state
+        .store
+        .read(move |conn| incidents::list(conn, limit))
+        .await?;
+    Ok(Json(log))
+}
+
+/// An operator's cause, action and follow-up for an incident.
+async fn annotate_incident(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+    ApiJson(notes): ApiJson<IncidentNotes>,
+) -> Result<Json<Incident>, AppError> {
+    let fields = [&notes.cause, &notes.action, &notes.follow_up];
+    if fields.iter().any(|f| {
+        f.as_ref()
+            .is_some_and(|t| t.chars().count() > incidents::MAX_NOTE_CHARS)
+    }) {
+        return Err(AppError::bad_request(
+            "invalid_notes",
+            format!(
+                "each note is at most {} characters",
+                incidents::MAX_NOTE_CHARS
+            ),
+        ));
+    }
+    let incident = state
+        .store
+        .writer
+        .write(move |ctx| -> Result<Incident, AppError> {
+            incidents::annotate(ctx.tx, &id, &notes)?
+                .ok_or_else(|| AppError::not_found("unknown_incident", "no such incident"))
+        })
+        .await?;
+    Ok(Json(incident))
 }

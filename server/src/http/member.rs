@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use std::convert::Infallible;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -193,6 +194,10 @@ async fn tap(
         Err(_) => "refused",
     };
     metrics::counter!(crate::metrics::TAPS, "outcome" => outcome).increment(1);
+    state.tap_stats.answered.fetch_add(1, Ordering::Relaxed);
+    if outcome == "failed" {
+        state.tap_stats.failed.fetch_add(1, Ordering::Relaxed);
+    }
     metrics::histogram!(crate::metrics::TAP_SECONDS).record(started.elapsed().as_secs_f64());
     let result = result?;
     let status = if result.created {

@@ -40,6 +40,7 @@ pub struct Inner {
     pub tap_limiter: RateLimiter,
     pub login_limiter: RateLimiter,
     pub pair_limiter: RateLimiter,
+    pub tap_stats: crate::metrics::TapStats,
 }
 
 impl std::ops::Deref for AppState {
@@ -69,6 +70,7 @@ impl AppState {
             shutdown,
             desk_tasks: TaskTracker::new(),
             pins,
+            tap_stats: Default::default(),
         }))
     }
 }

@@ -6,7 +6,7 @@
 //! check-in is on disk. Reads use a small pool of read connections on blocking threads; WAL
 //! lets them run beside the writer.
 
-mod schema;
+pub(crate) mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +38,8 @@ pub enum StoreError {
     },
     #[error("a blocking database task failed: {0}")]
     Join(String),
+    #[error("backup failed: {0}")]
+    Backup(String),
 }
 
 impl StoreError {
@@ -191,4 +193,68 @@ impl ReadPool {
             idle.push(conn);
         }
     }
+}
+
+/// What [`backup`] wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct BackupReport {
+    pub pages: i32,
+    pub bytes: u64,
+}
+
+/// Copies the database at `source` to `destination` with SQLite's online backup API (safe
+/// while the server writes: it reads one consistent snapshot), checks the copy's integrity,
+/// and only then gives it its final name, so a half-written backup never looks like one.
+pub fn backup(source: &Path, destination: &Path) -> Result<BackupReport, StoreError> {
+    if destination.exists() {
+        return Err(StoreError::Backup(format!(
+            "{} exists already; choose a new file",
+            destination.display()
+        )));
+    }
+    let mut partial = destination.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let _ = std::fs::remove_file(&partial);
+    let result = (|| {
+        let from = Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        from.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mut to = Connection::open(&partial)?;
+        let pages = {
+            let copy = rusqlite::backup::Backup::new(&from, &mut to)?;
+            // All pages in one step (-1): a source written between steps would restart a
+            // stepped copy. Busy or locked means a writer holds it; wait a little.
+            let mut waits = 0;
+            loop {
+                match copy.step(-1)? {
+                    rusqlite::backup::StepResult::Done => break,
+                    rusqlite::backup::StepResult::More => {}
+                    _ if waits < 200 => {
+                        waits += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    _ => return Err(StoreError::Backup("the database stayed busy".into())),
+                }
+            }
+            copy.progress().pagecount
+        };
+        let check: String = to.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(StoreError::Backup(format!(
+                "the copy fails its check: {check}"
+            )));
+        }
+        drop(to);
+        std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::Backup(format!("cannot sync the copy: {e}")))?;
+        std::fs::rename(&partial, destination)
+            .map_err(|e| StoreError::Backup(format!("cannot name the copy: {e}")))?;
+        let bytes = std::fs::metadata(destination).map(|m| m.len()).unwrap_or(0);
+        Ok(BackupReport { pages, bytes })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
 }

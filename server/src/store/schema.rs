@@ -137,6 +137,22 @@ pub fn migrations() -> Migrations<'static> {
             "ALTER TABLE desks ADD COLUMN app_version TEXT;
              ALTER TABLE desks ADD COLUMN outbox_backlog INTEGER NOT NULL DEFAULT 0;",
         ),
+        // The incident log: what went wrong, when, and what operators learned from it.
+        M::up(
+            "CREATE TABLE incidents (
+                 id TEXT PRIMARY KEY,
+                 kind TEXT NOT NULL,
+                 key TEXT NOT NULL,
+                 title TEXT NOT NULL,
+                 started_at TEXT NOT NULL,
+                 ended_at TEXT,
+                 cause TEXT NOT NULL DEFAULT '',
+                 action TEXT NOT NULL DEFAULT '',
+                 follow_up TEXT NOT NULL DEFAULT ''
+             );
+             CREATE INDEX incidents_started ON incidents (started_at);
+             CREATE INDEX incidents_open ON incidents (key) WHERE ended_at IS NULL;",
+        ),
     ])
 }
 

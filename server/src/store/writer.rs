@@ -1,6 +1,7 @@
 //! The single writer thread and its group commit.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
 use axum::extract::ws::Utf8Bytes;
@@ -114,16 +115,42 @@ struct Outcome {
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// Running totals of the group commits, read by the alert rules.
+    pub stats: Arc<CommitStats>,
+}
+
+/// Counters the writer thread keeps for in-process readers (alerting); `/metrics` has the
+/// same figures as histograms for Prometheus.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    pub commits: AtomicU64,
+    pub commit_micros: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+impl CommitStats {
+    fn record(&self, took: std::time::Duration, ok: bool) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.commit_micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        if !ok {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Writer {
     pub(super) fn start(conn: Connection, publish: Publisher) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let stats = Arc::new(CommitStats::default());
+        let thread_stats = stats.clone();
         thread::Builder::new()
             .name("gymgate-writer".into())
-            .spawn(move || writer_loop(conn, queue, publish))
+            .spawn(move || writer_loop(conn, queue, publish, &thread_stats))
             .map_err(|e| StoreError::Join(format!("cannot start writer thread: {e}")))?;
-        Ok(Writer { jobs })
+        Ok(Writer { jobs, stats })
     }
 
     /// True once the writer thread has stopped taking jobs.
@@ -184,7 +211,12 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn writer_loop(mut conn: Connection, mut queue: mpsc::Receiver<Job>, publish: Publisher) {
+fn writer_loop(
+    mut conn: Connection,
+    mut queue: mpsc::Receiver<Job>,
+    publish: Publisher,
+    stats: &CommitStats,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     // Ends when every Writer handle is dropped and the queue is drained: shutdown loses no job.
     while let Some(first) = queue.blocking_recv() {
@@ -195,12 +227,17 @@ fn writer_loop(mut conn: Connection, mut queue: mpsc::Receiver<Job>, publish: Pu
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &mut batch, &publish);
+        run_batch(&mut conn, &mut batch, &publish, stats);
     }
     tracing::debug!("database writer stopped");
 }
 
-fn run_batch(conn: &mut Connection, batch: &mut Vec<Job>, publish: &Publisher) {
+fn run_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<Job>,
+    publish: &Publisher,
+    stats: &CommitStats,
+) {
     let tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(error) => {
@@ -245,8 +282,9 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Job>, publish: &Publisher) {
     let jobs = finishes.len();
     let commit_started = std::time::Instant::now();
     let committed = tx.commit().map_err(|e| Arc::new(StoreError::from(e)));
-    metrics::histogram!(crate::metrics::COMMIT_SECONDS)
-        .record(commit_started.elapsed().as_secs_f64());
+    let took = commit_started.elapsed();
+    stats.record(took, committed.is_ok());
+    metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(took.as_secs_f64());
     metrics::histogram!(crate::metrics::COMMIT_BATCH).record(jobs as f64);
     if let Err(error) = &committed {
         metrics::counter!(crate::metrics::COMMIT_FAILURES).increment(1);

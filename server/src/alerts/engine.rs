@@ -1,0 +1,465 @@
+//! The alert rules as plain state: fed a [`Sample`] of the server's health at a moment, they
+//! say which alerts were raised, escalated or resolved. No I/O, no clock of their own, so
+//! they are tested by feeding samples at made-up times.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+use gymgate_shared::CenterId;
+use gymgate_shared::policy::OpeningHours;
+
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// A center with no desk connected for this long while open is alerted.
+    pub center_offline_after: Duration,
+    /// An alert lasting this long also goes to the escalation channel (SMS).
+    pub escalate_after: Duration,
+    /// Share of answered taps that failed (5xx) over `window`.
+    pub tap_failure_ratio: f64,
+    /// Fewer answered taps than this in `window` never alert (one failure of three is noise).
+    pub tap_failure_min_taps: u64,
+    /// Mean time of a group commit over `window`.
+    pub commit_latency: std::time::Duration,
+    /// The span the ratio and the mean are taken over.
+    pub window: Duration,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            center_offline_after: Duration::minutes(5),
+            escalate_after: Duration::minutes(15),
+            tap_failure_ratio: 0.05,
+            tap_failure_min_taps: 20,
+            commit_latency: std::time::Duration::from_millis(250),
+            window: Duration::minutes(5),
+        }
+    }
+}
+
+/// A center that has at least one paired desk.
+#[derive(Debug, Clone)]
+pub struct CenterHealth {
+    pub id: CenterId,
+    pub name: String,
+    pub hours: OpeningHours,
+    pub desks_online: usize,
+}
+
+/// The server's health at `now`. Counters are running totals since the server started.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub now: DateTime<Utc>,
+    /// `None` when they could not be read this time: center alerts stay as they were.
+    pub centers: Option<Vec<CenterHealth>>,
+    pub taps_answered: u64,
+    pub taps_failed: u64,
+    pub commits: u64,
+    pub commit_micros: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Stable name of the condition, the incident log's key.
+    pub key: String,
+    pub text_ko: String,
+    pub text_en: String,
+    /// When the condition began (before the alert was raised, for the offline rule).
+    pub since: DateTime<Utc>,
+    pub raised_at: DateTime<Utc>,
+    pub escalated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Raised(Alert),
+    Escalated(Alert),
+    Resolved { alert: Alert, at: DateTime<Utc> },
+}
+
+/// A condition holding now, with the text an alert for it would carry.
+struct Firing {
+    text_ko: String,
+    text_en: String,
+    since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Counters {
+    at: DateTime<Utc>,
+    taps_answered: u64,
+    taps_failed: u64,
+    commits: u64,
+    commit_micros: u64,
+}
+
+#[derive(Default)]
+pub struct Engine {
+    rules: Rules,
+    active: HashMap<String, Alert>,
+    /// Since when each open center has had no desk connected.
+    offline_since: HashMap<CenterId, DateTime<Utc>>,
+    history: VecDeque<Counters>,
+    /// Condition starts of the rate rules, kept while they hold.
+    taps_failing_since: Option<DateTime<Utc>>,
+    commits_slow_since: Option<DateTime<Utc>>,
+}
+
+impl Engine {
+    pub fn new(rules: Rules) -> Engine {
+        Engine {
+            rules,
+            ..Engine::default()
+        }
+    }
+
+    pub fn active(&self) -> impl Iterator<Item = &Alert> {
+        self.active.values()
+    }
+
+    pub fn step(&mut self, sample: &Sample) -> Vec<Change> {
+        let now = sample.now;
+        let mut firing: HashMap<String, Firing> = HashMap::new();
+        match &sample.centers {
+            Some(centers) => self.centers_offline(now, centers, &mut firing),
+            None => {
+                // Unknown this time: keep whatever center alerts are up.
+                for (key, alert) in &self.active {
+                    if key.starts_with(CENTER_OFFLINE) {
+                        firing.insert(
+                            key.clone(),
+                            Firing {
+                                text_ko: alert.text_ko.clone(),
+                                text_en: alert.text_en.clone(),
+                                since: alert.since,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        self.rates(sample, &mut firing);
+
+        let mut changes = Vec::new();
+        let mut resolved: Vec<String> = self
+            .active
+            .keys()
+            .filter(|key| !firing.contains_key(*key))
+            .cloned()
+            .collect();
+        resolved.sort();
+        for key in resolved {
+            if let Some(alert) = self.active.remove(&key) {
+                changes.push(Change::Resolved { alert, at: now });
+            }
+        }
+        let mut raised: Vec<(String, Firing)> = firing
+            .into_iter()
+            .filter(|(key, _)| !self.active.contains_key(key))
+            .collect();
+        raised.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, f) in raised {
+            let alert = Alert {
+                key: key.clone(),
+                text_ko: f.text_ko,
+                text_en: f.text_en,
+                since: f.since,
+                raised_at: now,
+                escalated: false,
+            };
+            self.active.insert(key, alert.clone());
+            changes.push(Change::Raised(alert));
+        }
+        let mut escalated: Vec<&mut Alert> = self
+            .active
+            .values_mut()
+            .filter(|a| !a.escalated && now - a.raised_at >= self.rules.escalate_after)
+            .collect();
+        escalated.sort_by(|a, b| a.key.cmp(&b.key));
+        for alert in escalated {
+            alert.escalated = true;
+            changes.push(Change::Escalated(alert.clone()));
+        }
+        changes
+    }
+
+    fn centers_offline(
+        &mut self,
+        now: DateTime<Utc>,
+        centers: &[CenterHealth],
+        firing: &mut HashMap<String, Firing>,
+    ) {
+        let mut still_offline = HashMap::new();
+        for center in centers {
+            // Closed centers switch their PCs off; that is not an outage.
+            if center.desks_online > 0 || !center.hours.is_open(now) {
+                continue;
+            }
+            let since = self.offline_since.get(&center.id).copied().unwrap_or(now);
+            still_offline.insert(center.id.clone(), since);
+            if now - since >= self.rules.center_offline_after {
+                let minutes = (now - since).num_minutes();
+                firing.insert(
+                    format!("{CENTER_OFFLINE}{}", center.id),
+                    Firing {
+                        text_ko: format!("{}: 모든 데스크 연결 끊김 ({minutes}분째)", center.name),
+                        text_en: format!("{}: every desk offline (for {minutes} min)", center.name),
+                        since,
+                    },
+                );
+            }
+        }
+        self.offline_since = still_offline;
+    }
+
+    fn rates(&mut self, sample: &Sample, firing: &mut HashMap<String, Firing>) {
+        let now = sample.now;
+        let current = Counters {
+            at: now,
+            taps_answered: sample.taps_answered,
+            taps_failed: sample.taps_failed,
+            commits: sample.commits,
+            commit_micros: sample.commit_micros,
+        };
+        // Keep one sample at or before the window's start as the baseline.
+        while self.history.len() > 1
+            && self
+                .history
+                .get(1)
+                .is_some_and(|c| now - c.at >= self.rules.window)
+        {
+            self.history.pop_front();
+        }
+        let baseline = self.history.front().copied().unwrap_or(current);
+        self.history.push_back(current);
+
+        let answered = current.taps_answered.saturating_sub(baseline.taps_answered);
+        let failed = current.taps_failed.saturating_sub(baseline.taps_failed);
+        let ratio = if answered == 0 {
+            0.0
+        } else {
+            failed as f64 / answered as f64
+        };
+        if answered >= self.rules.tap_failure_min_taps && ratio >= self.rules.tap_failure_ratio {
+            let since = *self.taps_failing_since.get_or_insert(now);
+            let percent = (ratio * 100.0).round();
+            firing.insert(
+                TAP_FAILURES.to_owned(),
+                Firing {
+                    text_ko: format!("탭 실패율 {percent}% ({answered}건 중 {failed}건 실패)"),
+                    text_en: format!(
+                        "tap failure ratio {percent}% ({failed} of {answered} failed)"
+                    ),
+                    since,
+                },
+            );
+        } else {
+            self.taps_failing_since = None;
+        }
+
+        let commits = current.commits.saturating_sub(baseline.commits);
+        let micros = current.commit_micros.saturating_sub(baseline.commit_micros);
+        let mean = std::time::Duration::from_micros(micros.checked_div(commits).unwrap_or(0));
+        if commits > 0 && mean >= self.rules.commit_latency {
+            let since = *self.commits_slow_since.get_or_insert(now);
+            let ms = mean.as_millis();
+            firing.insert(
+                COMMIT_LATENCY.to_owned(),
+                Firing {
+                    text_ko: format!("DB 커밋 지연: 평균 {ms} ms"),
+                    text_en: format!("database commits slow: {ms} ms on average"),
+                    since,
+                },
+            );
+        } else {
+            self.commits_slow_since = None;
+        }
+    }
+}
+
+pub const CENTER_OFFLINE: &str = "center_offline:";
+pub const TAP_FAILURES: &str = "tap_failures";
+pub const COMMIT_LATENCY: &str = "commit_latency";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(minutes: i64) -> DateTime<Utc> {
+        // 2026-11-23 10:00 KST, a Monday morning.
+        DateTime::parse_from_rfc3339("2026-11-23T01:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .expect("valid time")
+            + Duration::minutes(minutes)
+    }
+
+    fn center(id: &str, online: usize, hours: OpeningHours) -> CenterHealth {
+        CenterHealth {
+            id: CenterId::new(id),
+            name: format!("{id}점"),
+            hours,
+            desks_online: online,
+        }
+    }
+
+    fn sample(minutes: i64, centers: Vec<CenterHealth>) -> Sample {
+        Sample {
+            now: t(minutes),
+            centers: Some(centers),
+            taps_answered: 0,
+            taps_failed: 0,
+            commits: 0,
+            commit_micros: 0,
+        }
+    }
+
+    fn raised(changes: &[Change]) -> Vec<&str> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Raised(a) => Some(a.key.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_offline_center_is_raised_after_the_delay_escalated_then_resolved() {
+        let mut engine = Engine::new(Rules::default());
+        let always = OpeningHours::ALWAYS;
+        assert!(
+            engine
+                .step(&sample(0, vec![center("a", 1, always)]))
+                .is_empty()
+        );
+        assert!(
+            engine
+                .step(&sample(1, vec![center("a", 0, always)]))
+                .is_empty()
+        );
+        assert!(
+            engine
+                .step(&sample(5, vec![center("a", 0, always)]))
+                .is_empty()
+        );
+        let changes = engine.step(&sample(6, vec![center("a", 0, always)]));
+        assert_eq!(raised(&changes), vec!["center_offline:a"]);
+        assert!(
+            engine
+                .step(&sample(7, vec![center("a", 0, always)]))
+                .is_empty()
+        );
+        let changes = engine.step(&sample(21, vec![center("a", 0, always)]));
+        assert!(matches!(&changes[..], [Change::Escalated(a)] if a.key == "center_offline:a"));
+        assert!(
+            engine
+                .step(&sample(22, vec![center("a", 0, always)]))
+                .is_empty()
+        );
+        let changes = engine.step(&sample(23, vec![center("a", 1, always)]));
+        assert!(
+            matches!(&changes[..], [Change::Resolved { alert, .. }] if alert.escalated && alert.since == t(1))
+        );
+    }
+
+    #[test]
+    fn a_closed_center_is_not_an_outage() {
+        let mut engine = Engine::new(Rules::default());
+        // 10:00 KST; this center opens at 11:00.
+        let late = OpeningHours::parse("11:00-22:00").expect("hours");
+        for minute in 0..50 {
+            assert!(
+                engine
+                    .step(&sample(minute, vec![center("b", 0, late)]))
+                    .is_empty()
+            );
+        }
+        // From 11:00 it counts, so the alert comes at 11:05, not at once.
+        assert!(
+            engine
+                .step(&sample(60, vec![center("b", 0, late)]))
+                .is_empty()
+        );
+        let changes = engine.step(&sample(65, vec![center("b", 0, late)]));
+        assert_eq!(raised(&changes), vec!["center_offline:b"]);
+    }
+
+    #[test]
+    fn unknown_centers_keep_their_alerts() {
+        let mut engine = Engine::new(Rules::default());
+        let always = OpeningHours::ALWAYS;
+        engine.step(&sample(0, vec![center("a", 0, always)]));
+        assert_eq!(
+            engine.step(&sample(5, vec![center("a", 0, always)])).len(),
+            1
+        );
+        let mut unknown = sample(6, vec![]);
+        unknown.centers = None;
+        assert!(engine.step(&unknown).is_empty());
+        assert_eq!(engine.active().count(), 1);
+    }
+
+    #[test]
+    fn tap_failures_over_the_ratio_alert_and_clear_once_the_window_is_clean() {
+        let mut engine = Engine::new(Rules::default());
+        let mut s = sample(0, vec![]);
+        engine.step(&s);
+        // 10 of 100 taps failed within a minute: 10% ≥ 5%.
+        s.now = t(1);
+        s.taps_answered = 100;
+        s.taps_failed = 10;
+        assert_eq!(raised(&engine.step(&s)), vec!["tap_failures"]);
+        // Few taps, none failing, but the failed ones are still in the window.
+        s.now = t(3);
+        s.taps_answered = 110;
+        assert!(engine.step(&s).is_empty());
+        // Six minutes on, the window holds only good taps.
+        s.now = t(9);
+        s.taps_answered = 400;
+        let changes = engine.step(&s);
+        assert!(
+            matches!(&changes[..], [Change::Resolved { alert, .. }] if alert.key == "tap_failures")
+        );
+    }
+
+    #[test]
+    fn a_few_failed_taps_are_not_an_alert() {
+        let mut engine = Engine::new(Rules::default());
+        let mut s = sample(0, vec![]);
+        engine.step(&s);
+        s.now = t(1);
+        s.taps_answered = 3;
+        s.taps_failed = 2;
+        assert!(engine.step(&s).is_empty());
+    }
+
+    #[test]
+    fn slow_commits_alert_on_their_mean() {
+        let mut engine = Engine::new(Rules::default());
+        let mut s = sample(0, vec![]);
+        engine.step(&s);
+        s.now = t(1);
+        s.commits = 100;
+        s.commit_micros = 100 * 3_000; // 3 ms: fine
+        assert!(engine.step(&s).is_empty());
+        s.now = t(2);
+        s.commits = 110;
+        s.commit_micros = 300_000 + 10 * 5_000_000; // ten 5 s commits: 457 ms mean
+        assert_eq!(raised(&engine.step(&s)), vec!["commit_latency"]);
+    }
+
+    #[test]
+    fn forty_centers_going_down_together_are_raised_in_one_step() {
+        let mut engine = Engine::new(Rules::default());
+        let always = OpeningHours::ALWAYS;
+        let up: Vec<_> = (0..40)
+            .map(|i| center(&format!("c{i}"), 1, always))
+            .collect();
+        let down: Vec<_> = (0..40)
+            .map(|i| center(&format!("c{i}"), 0, always))
+            .collect();
+        engine.step(&sample(0, up));
+        engine.step(&sample(1, down.clone()));
+        assert_eq!(raised(&engine.step(&sample(6, down))).len(), 40);
+    }
+}

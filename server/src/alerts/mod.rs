@@ -1,0 +1,328 @@
+//! In-server alerting: every `check_every` the server samples its own health (centers whose
+//! desks are all offline, tap failures, commit latency), runs the [`engine::Engine`] rules,
+//! writes raised and resolved alerts to the incident log, and tells the channels: Slack for
+//! everything, the SMS gateway for alerts that last past the escalation time.
+
+pub mod engine;
+pub mod webhook;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gymgate_shared::CenterId;
+use gymgate_shared::api::IncidentKind;
+use gymgate_shared::policy::OpeningHours;
+
+pub use engine::{Alert, Change, Rules};
+pub use webhook::{Delivery, Webhook};
+
+use crate::http::AppState;
+use crate::incidents::{self, Restart};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// A Slack incoming webhook URL.
+    pub slack_url: Option<String>,
+    /// An SMS gateway's webhook (same `{"text": …}` body), for escalations.
+    pub sms_url: Option<String>,
+    pub rules: Rules,
+    pub check_every: Duration,
+    pub delivery: Delivery,
+    pub clock: Clock,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            slack_url: None,
+            sms_url: None,
+            rules: Rules::default(),
+            check_every: Duration::from_secs(15),
+            delivery: Delivery::default(),
+            clock: Clock::System,
+        }
+    }
+}
+
+/// The time the alert rules and the incident log see. Tests use a manual clock to let
+/// minutes pass at once.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<Mutex<DateTime<Utc>>>),
+}
+
+impl Clock {
+    pub fn manual(start: DateTime<Utc>) -> Clock {
+        Clock::Manual(Arc::new(Mutex::new(start)))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Manual(at) => at.lock().map(|t| *t).unwrap_or_else(|p| *p.into_inner()),
+        }
+    }
+
+    /// Moves a manual clock on; the system clock cannot be moved.
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Clock::Manual(at) = self {
+            let mut at = at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *at += by;
+        }
+    }
+}
+
+/// The alive mark is written this often, so a restart knows roughly when the server died.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
+/// Lines of one message; the rest are counted.
+const MAX_LINES: usize = 50;
+
+/// Runs until shutdown.
+pub async fn watch(state: AppState, restart: Option<Restart>) {
+    let config = state.config.alerts.clone();
+    let channel = |name: &'static str, url: &Option<String>| {
+        let url = url.clone()?;
+        match Webhook::start(name, url, config.delivery.clone(), state.shutdown.clone()) {
+            Ok(hook) => Some(hook),
+            Err(error) => {
+                tracing::error!(channel = name, %error, "alert channel cannot start");
+                None
+            }
+        }
+    };
+    let slack = channel("slack", &config.slack_url);
+    let sms = channel("sms", &config.sms_url);
+    if let (Some(slack), Some(restart)) = (&slack, &restart) {
+        slack.send(restart_message(restart));
+    }
+
+    let mut engine = engine::Engine::new(config.rules.clone());
+    let mut every = tokio::time::interval(config.check_every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heartbeat = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = state.shutdown.cancelled() => return,
+        }
+        let now = config.clock.now();
+        let centers = match centers_with_desks(&state).await {
+            Ok(centers) => {
+                let online = state.hub.online_by_center();
+                Some(
+                    centers
+                        .into_iter()
+                        .map(|(id, name, hours)| engine::CenterHealth {
+                            desks_online: online.get(&id).copied().unwrap_or(0),
+                            id,
+                            name,
+                            hours,
+                        })
+                        .collect(),
+                )
+            }
+            Err(error) => {
+                tracing::warn!(%error, "alerting cannot read the centers this time");
+                None
+            }
+        };
+        let stats = &state.store.writer.stats;
+        let sample = engine::Sample {
+            now,
+            centers,
+            taps_answered: state.tap_stats.answered.load(Ordering::Relaxed),
+            taps_failed: state.tap_stats.failed.load(Ordering::Relaxed),
+            commits: stats.commits.load(Ordering::Relaxed),
+            commit_micros: stats.commit_micros.load(Ordering::Relaxed),
+        };
+        let changes = engine.step(&sample);
+        let heartbeat = last_heartbeat.elapsed() >= HEARTBEAT_EVERY;
+        if heartbeat {
+            last_heartbeat = tokio::time::Instant::now();
+        }
+        if !changes.is_empty() || heartbeat {
+            // Off the loop: a slow or failing database delays the log, not the messages.
+            let log = changes.clone();
+            let writer = state.store.writer.clone();
+            tokio::spawn(async move {
+                let written = writer
+                    .write(move |ctx| record(ctx.tx, &log, now, heartbeat))
+                    .await;
+                if let Err(error) = written {
+                    tracing::warn!(%error, "cannot write alerts to the incident log");
+                }
+            });
+        }
+        for change in &changes {
+            match change {
+                Change::Raised(a) => tracing::warn!(key = a.key, text = a.text_en, "alert raised"),
+                Change::Escalated(a) => tracing::warn!(key = a.key, "alert escalated"),
+                Change::Resolved { alert, .. } => tracing::info!(key = alert.key, "alert resolved"),
+            }
+        }
+        if let Some(slack) = &slack
+            && let Some(text) = slack_message(&changes)
+        {
+            slack.send(text);
+        }
+        if let Some(sms) = &sms
+            && let Some(text) = sms_message(&changes)
+        {
+            sms.send(text);
+        }
+    }
+}
+
+fn record(
+    conn: &rusqlite::Connection,
+    changes: &[Change],
+    now: DateTime<Utc>,
+    heartbeat: bool,
+) -> Result<(), StoreError> {
+    for change in changes {
+        match change {
+            Change::Raised(alert) => {
+                let title = format!("{} / {}", alert.text_ko, alert.text_en);
+                incidents::open(
+                    conn,
+                    IncidentKind::Alert,
+                    &alert.key,
+                    &title,
+                    alert.since,
+                    None,
+                )?;
+            }
+            Change::Resolved { alert, at } => {
+                incidents::close(conn, &alert.key, *at)?;
+            }
+            Change::Escalated(_) => {}
+        }
+    }
+    if heartbeat {
+        incidents::heartbeat(conn, now)?;
+    }
+    Ok(())
+}
+
+type CenterRow = (CenterId, String, OpeningHours);
+
+async fn centers_with_desks(state: &AppState) -> Result<Vec<CenterRow>, StoreError> {
+    state
+        .store
+        .read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT c.id, c.name, c.opens, c.closes FROM centers c
+                 WHERE EXISTS (SELECT 1 FROM desks d
+                               WHERE d.center_id = c.id AND d.revoked_at IS NULL)",
+            )?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((
+                        CenterId::new(row.get::<_, String>(0)?),
+                        row.get::<_, String>(1)?,
+                        OpeningHours {
+                            opens: row.get(2)?,
+                            closes: row.get(3)?,
+                        },
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+}
+
+fn minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_minutes().max(0)
+}
+
+fn capped(lines: Vec<String>) -> Vec<String> {
+    let total = lines.len();
+    let mut kept: Vec<String> = lines.into_iter().take(MAX_LINES).collect();
+    if total > MAX_LINES {
+        kept.push(format!("… 외 {n}건 / and {n} more", n = total - MAX_LINES));
+    }
+    kept
+}
+
+/// Everything that changed in one check, as one message.
+pub fn slack_message(changes: &[Change]) -> Option<String> {
+    if changes.is_empty() {
+        return None;
+    }
+    let count = |f: fn(&Change) -> bool| changes.iter().filter(|c| f(c)).count();
+    let raised = count(|c| matches!(c, Change::Raised(_)));
+    let resolved = count(|c| matches!(c, Change::Resolved { .. }));
+    let escalated = count(|c| matches!(c, Change::Escalated(_)));
+    let mut lines = Vec::new();
+    for change in changes {
+        lines.push(match change {
+            Change::Raised(a) => format!("🔴 {} / {}", a.text_ko, a.text_en),
+            Change::Escalated(a) => format!(
+                "⏫ 계속되어 SMS 발송 / still on, escalated by SMS: {} / {}",
+                a.text_ko, a.text_en
+            ),
+            Change::Resolved { alert, at } => format!(
+                "✅ 해소 ({m}분간) / resolved after {m} min: {} / {}",
+                alert.text_ko,
+                alert.text_en,
+                m = minutes(alert.since, *at)
+            ),
+        });
+    }
+    let header = format!(
+        "[gymgate] 경보 {raised}건 발생 · {escalated}건 상향 · {resolved}건 해소 / \
+         {raised} raised · {escalated} escalated · {resolved} resolved"
+    );
+    Some(
+        std::iter::once(header)
+            .chain(capped(lines))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// Escalations, and the end of escalated alerts, for the on-call phone.
+pub fn sms_message(changes: &[Change]) -> Option<String> {
+    let mut lines = Vec::new();
+    for change in changes {
+        match change {
+            Change::Escalated(a) => {
+                lines.push(format!("계속 / ongoing: {} / {}", a.text_ko, a.text_en))
+            }
+            Change::Resolved { alert, .. } if alert.escalated => {
+                lines.push(format!(
+                    "해소 / resolved: {} / {}",
+                    alert.text_ko, alert.text_en
+                ));
+            }
+            _ => {}
+        }
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    Some(
+        std::iter::once("[gymgate]".to_owned())
+            .chain(capped(lines))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+fn restart_message(restart: &Restart) -> String {
+    let down = (restart.up_at - restart.down_since).num_seconds().max(0);
+    if restart.unclean {
+        format!(
+            "🔄 [gymgate] 서버가 비정상 종료 후 다시 시작됨 (약 {down}초 중단) / \
+             server restarted after an unclean stop (down about {down} s)"
+        )
+    } else {
+        format!("🔄 [gymgate] 서버 재시작 ({down}초) / server restarted ({down} s down)")
+    }
+}
