@@ -33,6 +33,9 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Live events waiting for one desk before it counts as too slow.
     pub send_queue_depth: usize,
+    /// Frames a desk may send per second on average (twice this in a burst). A desk acks
+    /// every event, so this sits well above the fastest replay a desk can apply.
+    pub desk_frames_per_second: u32,
     pub taps_per_member_per_minute: u32,
     pub logins_per_member_per_minute: u32,
     pub pair_attempts_per_ip_per_minute: u32,
@@ -49,6 +52,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(15),
             send_queue_depth: 256,
+            desk_frames_per_second: 5000,
             taps_per_member_per_minute: 10,
             logins_per_member_per_minute: 10,
             pair_attempts_per_ip_per_minute: 10,

@@ -78,10 +78,45 @@ struct Session {
     kicked: CancellationToken,
     app_version: Option<String>,
     outbox: u64,
+    budget: FrameBudget,
+}
+
+/// A token bucket over the frames a desk sends, so a flood of tiny frames is cut off
+/// instead of costing the server a parse each.
+struct FrameBudget {
+    tokens: f32,
+    refilled: Instant,
+}
+
+impl FrameBudget {
+    fn new(per_second: u32) -> FrameBudget {
+        FrameBudget {
+            tokens: per_second as f32 * 2.0,
+            refilled: Instant::now(),
+        }
+    }
+
+    fn take(&mut self, per_second: u32) -> bool {
+        let now = Instant::now();
+        let rate = per_second as f32;
+        let earned = now.duration_since(self.refilled).as_secs_f32() * rate;
+        self.tokens = (self.tokens + earned).min(rate * 2.0);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
+fn limits_frames(state: &AppState) -> u32 {
+    state.config.limits.desk_frames_per_second.max(1)
 }
 
 pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
     let (sink, stream) = socket.split();
+    let budget = FrameBudget::new(limits_frames(&state));
     let mut session = Session {
         sink,
         stream,
@@ -93,6 +128,7 @@ pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
         kicked: CancellationToken::new(),
         app_version: None,
         outbox: 0,
+        budget,
     };
     tracing::info!(desk_id = %session.desk.desk_id, center_id = %session.desk.center_id, "desk connected");
     metrics::gauge!(crate::metrics::DESKS_CONNECTED).increment(1.0);
@@ -333,6 +369,14 @@ impl Session {
                 Some(Ok(frame)) => frame,
             };
             self.last_heard = Instant::now();
+            let per_second = limits_frames(&self.state);
+            if !self.budget.take(per_second) {
+                return Err(End::Protocol {
+                    code: "too_many_messages",
+                    message: format!("more than {per_second} messages a second; slow down"),
+                    close: 1008,
+                });
+            }
             match frame {
                 Message::Text(text) => return parse(&text),
                 Message::Binary(_) => {

@@ -145,8 +145,18 @@ impl ServerProcess {
         data_dir: &Path,
         options: &[&str],
     ) -> anyhow::Result<ServerProcess> {
+        Self::spawn_on(exe, data_dir, "127.0.0.1:0", options).await
+    }
+
+    /// On a given address: a restart where the desks expect the server to be.
+    pub async fn spawn_on(
+        exe: &str,
+        data_dir: &Path,
+        addr: &str,
+        options: &[&str],
+    ) -> anyhow::Result<ServerProcess> {
         let mut child = tokio::process::Command::new(exe)
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--addr", addr, "--data-dir"])
             .arg(data_dir)
             .args(options)
             .env("GYMGATE_ADMIN_TOKEN", ADMIN_TOKEN)

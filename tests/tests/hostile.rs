@@ -170,3 +170,129 @@ async fn a_silent_desk_is_dropped_after_the_idle_timeout() -> anyhow::Result<()>
 async fn online(fx: &Fixture) -> anyhow::Result<bool> {
     Ok(fx.admin.desks().await?.iter().any(|d| d.online))
 }
+
+#[tokio::test]
+async fn a_flood_of_small_frames_is_cut_off_and_others_carry_on() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| c.limits.desk_frames_per_second = 200).await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let flooder = fx.desk(center.id.as_str()).await?;
+    let bystander = fx.desk(center.id.as_str()).await?;
+    let members = fx.members("F", 1, None).await?;
+    let (mut good, _) = DeskClient::join(&server.url(), &bystander.token, None, 0).await?;
+
+    let (mut flood, _) = DeskClient::join(&server.url(), &flooder.token, None, 0).await?;
+    let mut sent = 0;
+    for _ in 0..20_000 {
+        if flood
+            .send_text("{\"type\":\"ack\",\"seq\":0}")
+            .await
+            .is_err()
+        {
+            break; // closed on us: that is the point
+        }
+        sent += 1;
+    }
+    let closed = flood.closed().await?;
+    let codes: Vec<&str> = closed.errors.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["too_many_messages"], "{closed:?}");
+    if let Some(close) = closed.close {
+        assert_eq!(u16::from(close.code), 1008);
+    }
+    println!("hostile: flood of {sent} ack frames → too_many_messages, close 1008");
+
+    let member = MemberClient::login(&server.url(), &members[0], PIN).await?;
+    member.tap(center.id.as_str(), "k").await?.checkin()?;
+    assert_eq!(good.next_event().await?.seq, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_record_with_a_forged_pass_proof_is_rejected_and_stores_nothing() -> anyhow::Result<()> {
+    use gymgate_shared::protocol::{
+        DeskMessage, OutboxRecord, RecordMethod, RecordStatus, ServerMessage,
+    };
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("P", 1, None).await?;
+    let member = MemberClient::login(&server.url(), &numbers[0], PIN).await?;
+    let (mut ws, _) = DeskClient::join(&server.url(), &desk.token, None, 0).await?;
+    ws.send(&DeskMessage::Record(OutboxRecord {
+        local_id: gymgate_shared::LocalId::new("forged-1"),
+        member_id: member.session.member.id.clone(),
+        at: chrono::Utc::now(),
+        method: RecordMethod::Pass,
+        proof: Some("eyJtZW1iZXIiOiJhZG1pbiJ9.forged-signature".into()),
+    }))
+    .await?;
+    match ws.next().await? {
+        ServerMessage::Recorded {
+            status,
+            reason,
+            checkin_id,
+            ..
+        } => {
+            assert_eq!(status, RecordStatus::Rejected);
+            assert_eq!(reason.as_deref(), Some("pass_proof_invalid"));
+            assert_eq!(checkin_id, None);
+        }
+        other => anyhow::bail!("expected recorded, got {other:?}"),
+    }
+    ws.expect_silence(Duration::from_millis(200)).await?;
+    assert_eq!(
+        fx.admin.centers().await?[0].head_seq,
+        0,
+        "nothing was logged"
+    );
+    // The member can still come in normally.
+    member.tap(center.id.as_str(), "k").await?.checkin()?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn sql_looking_names_are_stored_and_shown_verbatim() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center_name = "강남'; DROP TABLE checkins; --";
+    let center = fx.center(center_name).await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let member_name = "Robert'); DROP TABLE members;-- \"김\"";
+    let today = gymgate_shared::kst::date_of(chrono::Utc::now());
+    let (from, until) = (
+        today - chrono::Duration::days(1),
+        today + chrono::Duration::days(30),
+    );
+    let csv = format!(
+        "member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday\n\
+         X' OR '1'='1,홍길동,010-1234-5678,{PIN},무제한,,{from},{until},\n\
+         SQL-0001,\"{}\",010-1234-5678,{PIN},\"무제한; DELETE FROM plans\",,{from},{until},\n",
+        member_name.replace('"', "\"\""),
+    );
+    let report = fx.admin.import_members(csv).await?;
+    assert_eq!(report.created, 1, "{report:?}");
+    // A member number that is not one is refused with its line and reason, not run.
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert_eq!(report.errors[0].line, 2);
+    assert!(report.errors[0].message.contains("member_no"), "{report:?}");
+    let member = MemberClient::login(&server.url(), "SQL-0001", PIN).await?;
+    assert_eq!(member.session.member.name, member_name);
+    // A login with an injection for a member number is just an unknown member.
+    let injected = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/member", server.url()))
+        .json(&serde_json::json!({"member_no": "' OR 1=1 --", "pin": PIN}))
+        .send()
+        .await?;
+    assert_eq!(injected.status(), 401);
+
+    let (mut ws, _) = DeskClient::join(&server.url(), &desk.token, None, 0).await?;
+    member.tap(center.id.as_str(), "k").await?.checkin()?;
+    let event = ws.next_event().await?;
+    assert_eq!(event.data["member"]["name"], member_name);
+    assert_eq!(event.data["checkin"]["center_name"], center_name);
+    let centers = fx.admin.centers().await?;
+    assert_eq!(centers[0].name, center_name);
+    assert_eq!(centers[0].head_seq, 1, "the tables are all still there");
+    Ok(())
+}

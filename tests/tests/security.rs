@@ -197,3 +197,30 @@ async fn an_expired_member_token_is_refused() -> anyhow::Result<()> {
     assert_eq!(answer.error_code(), Some("token_expired"));
     Ok(())
 }
+
+#[tokio::test]
+async fn guessing_pairing_codes_is_rate_limited() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| c.limits.pair_attempts_per_ip_per_minute = 5).await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let real = fx.admin.pairing_code(center.id.as_str()).await?;
+    let http = reqwest::Client::new();
+    let pair = |code: String| {
+        http.post(format!("{}/api/v1/desks/pair", server.url()))
+            .json(&serde_json::json!({"code": code, "name": "desk"}))
+            .send()
+    };
+    let mut answers = Vec::new();
+    for guess in 0..5 {
+        let response = pair(format!("GUESS{guess:03}")).await?;
+        answers.push(response.status().as_u16());
+    }
+    assert_eq!(answers, [401, 401, 401, 401, 401], "wrong codes");
+    // Past the limit even the right code waits: guessing gets 5 tries a minute, not millions.
+    let limited = pair(real.code.clone()).await?;
+    assert_eq!(limited.status(), 429);
+    let body: serde_json::Value = limited.json().await?;
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(fx.admin.desks().await?.is_empty(), "no desk was paired");
+    Ok(())
+}

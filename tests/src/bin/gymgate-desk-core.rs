@@ -2,6 +2,7 @@
 //!   gymgate-desk-core DATA_DIR SERVER_URL DESK_ID CENTER_ID TOKEN
 //! Reads `checkin MEMBER_ID` lines on stdin and answers `ok LOCAL_ID` once the check-in is
 //! durable in the outbox (or `refused REASON`); prints `pending N` whenever the outbox changes.
+//! `state` prints `state today N last_seq S pending P` from the cache.
 
 use std::io::Write;
 
@@ -51,7 +52,17 @@ async fn main() -> anyhow::Result<()> {
     });
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
-        if let Some(member) = line.strip_prefix("checkin ") {
+        if line.trim() == "state" {
+            match core.state().await {
+                Ok(state) => say(&format!(
+                    "state today {} last_seq {} pending {}",
+                    state.today.len(),
+                    state.cursor.last_seq,
+                    state.pending
+                )),
+                Err(error) => say(&format!("error {error}")),
+            }
+        } else if let Some(member) = line.strip_prefix("checkin ") {
             match core.check_in(&MemberId::new(member.trim())).await {
                 Ok(card) => say(&format!("ok {}", card.checkin.id)),
                 Err(error) => say(&format!("refused {error}")),
