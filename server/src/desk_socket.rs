@@ -575,4 +575,79 @@ mod tests {
             Ok(DeskMessage::Ack { seq: 3 })
         ));
     }
+
+    /// The desk-frame decoder on any text, and on JSON shaped like the messages with random
+    /// fields and values: a message or one of the contract's error codes, never a panic.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        const CODES: [&str; 4] = [
+            "malformed_json",
+            "missing_type",
+            "unknown_type",
+            "invalid_message",
+        ];
+
+        fn decoded(text: &str) -> Result<(), TestCaseError> {
+            match parse(text) {
+                Ok(_) => Ok(()),
+                Err(End::Protocol { code, .. }) => {
+                    prop_assert!(CODES.contains(&code), "unexpected code {code}");
+                    Ok(())
+                }
+                Err(other) => Err(TestCaseError::fail(format!("{other:?}"))),
+            }
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "-?[0-9]{1,25}",
+                "-?[0-9]{1,5}\\.[0-9]{1,5}(e[+-]?[0-9]{1,4})?",
+                "\"[^\"\\\\]{0,16}\"",
+                Just("null".to_owned()),
+                Just("true".to_owned()),
+                Just("[]".to_owned()),
+                Just("{}".to_owned()),
+                Just("\"2026-11-21T10:00:00Z\"".to_owned()),
+                Just("\"roster\"".to_owned()),
+                Just("\"pass\"".to_owned()),
+                Just("\"admit\"".to_owned()),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_text(text in "\\PC{0,200}") {
+                decoded(&text)?;
+            }
+
+            #[test]
+            fn message_shaped_json(
+                kind in prop_oneof![
+                    Just("hello"), Just("ack"), Just("decide"), Just("record"), Just("pong"),
+                ],
+                fields in prop::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("protocol"), Just("epoch"), Just("last_seq"), Just("seq"),
+                            Just("outbox"), Just("app_version"), Just("checkin_id"),
+                            Just("decision"), Just("reason"), Just("local_id"), Just("member_id"),
+                            Just("at"), Just("method"), Just("proof"), Just("type"),
+                        ],
+                        value(),
+                    ),
+                    0..8,
+                ),
+                cut in 0usize..400,
+            ) {
+                let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                let text = format!("{{\"type\": \"{kind}\", {}}}", body.join(", "));
+                decoded(&text)?;
+                // Truncated anywhere (on a character boundary).
+                let cut = text.char_indices().map(|(i, _)| i).nth(cut).unwrap_or(text.len());
+                decoded(&text[..cut])?;
+            }
+        }
+    }
 }

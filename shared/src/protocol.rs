@@ -504,4 +504,104 @@ mod tests {
             assert_eq!(CheckinMethod::parse(m.as_str()), Some(m));
         }
     }
+
+    /// What a desk decodes from the server, and the small text parsers behind it, on hostile
+    /// input: an error, never a panic; and what the server encodes decodes back the same.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn server_message_shaped() -> impl Strategy<Value = String> {
+            let kind = prop_oneof![
+                Just("welcome"),
+                Just("event"),
+                Just("recorded"),
+                Just("error"),
+                Just("x"),
+            ];
+            let event_kind = prop_oneof![
+                Just("checkin"),
+                Just("checkin_updated"),
+                Just("member_updated"),
+                Just("notice"),
+                Just("other"),
+            ];
+            let value = prop_oneof![
+                "-?[0-9]{1,22}",
+                "\"[^\"\\\\]{0,12}\"",
+                Just("null".to_owned()),
+                Just("{}".to_owned()),
+                Just("{\"checkin\": {}}".to_owned()),
+                Just("\"2026-11-21T10:00:00.123456Z\"".to_owned()),
+            ];
+            (
+                kind,
+                event_kind,
+                prop::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("seq"),
+                            Just("at"),
+                            Just("data"),
+                            Just("epoch"),
+                            Just("head_seq"),
+                            Just("resumed"),
+                            Just("status"),
+                            Just("local_id"),
+                            Just("code"),
+                            Just("message"),
+                            Just("desk_id"),
+                            Just("center_id"),
+                            Just("server_time"),
+                        ],
+                        value,
+                    ),
+                    0..8,
+                ),
+            )
+                .prop_map(|(kind, event_kind, fields)| {
+                    let mut text = format!("{{\"type\":\"{kind}\",\"kind\":\"{event_kind}\"");
+                    for (k, v) in fields {
+                        text.push_str(&format!(",\"{k}\":{v}"));
+                    }
+                    text.push('}');
+                    text
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn server_messages_decode_or_fail_cleanly(text in prop_oneof![
+                "\\PC{0,200}".boxed(),
+                server_message_shaped().boxed(),
+            ]) {
+                if let Ok(ServerMessage::Event(event)) = serde_json::from_str::<ServerMessage>(&text) {
+                    let _ = event.payload();
+                }
+            }
+
+            #[test]
+            fn acks_round_trip(seq in any::<u64>()) {
+                let text = serde_json::to_string(&DeskMessage::Ack { seq }).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let back: DeskMessage = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(back, DeskMessage::Ack { seq });
+            }
+
+            #[test]
+            fn hours_times_and_codes_parse_or_refuse(text in "\\PC{0,40}") {
+                let _ = crate::policy::OpeningHours::parse(&text);
+                let _ = crate::timefmt::from_text(&text);
+                let _ = crate::policy::Refusal::from_code(&text);
+                let _ = RecordMethod::parse(&text);
+            }
+
+            #[test]
+            fn opening_hours_like_text(h1 in 0u32..30, m1 in 0u32..70, h2 in 0u32..30, m2 in 0u32..70) {
+                let text = format!("{h1:02}:{m1:02}-{h2:02}:{m2:02}");
+                if let Some(hours) = crate::policy::OpeningHours::parse(&text) {
+                    prop_assert!(hours.opens < 24 * 60 && hours.closes < 24 * 60);
+                }
+            }
+        }
+    }
 }

@@ -436,26 +436,7 @@ async fn import_members(
     _: AdminAuth,
     body: String,
 ) -> Result<Json<ImportReport>, AppError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(body.as_bytes());
-    let mut valid = Vec::new();
-    let mut errors = Vec::new();
-    for (index, row) in reader.deserialize::<CsvMember>().enumerate() {
-        // Line 1 is the header.
-        let line = index as u64 + 2;
-        match row {
-            Ok(row) => match row.into_new_member().and_then(validate_member) {
-                Ok(member) => valid.push(member),
-                Err(message) => errors.push(ImportError { line, message }),
-            },
-            Err(e) => errors.push(ImportError {
-                line,
-                message: e.to_string(),
-            }),
-        }
-    }
+    let (valid, mut errors) = parse_members_csv(&body);
     let hashed = hash_members(&state, valid).await?;
     let (created, updated, store_errors) = state
         .store
@@ -483,6 +464,31 @@ async fn import_members(
         updated,
         errors,
     }))
+}
+
+/// The rows of a member import: the valid ones, and an error (with its line) for each other.
+fn parse_members_csv(body: &str) -> (Vec<NewMember>, Vec<ImportError>) {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    let mut valid = Vec::new();
+    let mut errors = Vec::new();
+    for (index, row) in reader.deserialize::<CsvMember>().enumerate() {
+        // Line 1 is the header.
+        let line = index as u64 + 2;
+        match row {
+            Ok(row) => match row.into_new_member().and_then(validate_member) {
+                Ok(member) => valid.push(member),
+                Err(message) => errors.push(ImportError { line, message }),
+            },
+            Err(e) => errors.push(ImportError {
+                line,
+                message: e.to_string(),
+            }),
+        }
+    }
+    (valid, errors)
 }
 
 #[derive(serde::Deserialize)]
@@ -703,4 +709,54 @@ async fn annotate_incident(
         })
         .await?;
     Ok(Json(incident))
+}
+
+/// Fuzzing the import decoder: whatever the CSV, every row is either a member or an error
+/// with its line, and nothing panics. `PROPTEST_CASES=200000` for a longer run.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    const HEADER: &str =
+        "member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday\n";
+
+    proptest! {
+        #[test]
+        fn any_text_imports_without_panicking(body in "\\PC{0,400}") {
+            let (valid, errors) = super::parse_members_csv(&body);
+            prop_assert!(valid.len() + errors.len() <= body.lines().count() + 1);
+        }
+
+        #[test]
+        fn rows_with_hostile_fields_are_members_or_reported_errors(
+            rows in prop::collection::vec(
+                prop::collection::vec(
+                    prop_oneof![
+                        "[A-Za-z0-9-]{0,24}",
+                        "\\PC{0,12}",
+                        "'; DROP TABLE members; --",
+                        "\"[^\"]{0,8}\"\"[^\"]{0,8}\"",
+                        "20[0-9]{2}-[0-1][0-9]-[0-3][0-9]",
+                        "-?[0-9]{1,12}",
+                    ],
+                    0..12,
+                ),
+                1..8,
+            )
+        ) {
+            let mut body = HEADER.to_owned();
+            for row in &rows {
+                body.push_str(&row.join(","));
+                body.push('\n');
+            }
+            let (valid, errors) = super::parse_members_csv(&body);
+            for member in &valid {
+                prop_assert!(!member.member_no.is_empty() && member.member_no.len() <= 20);
+                prop_assert!(member.valid_from <= member.valid_until);
+            }
+            for error in &errors {
+                prop_assert!(error.line >= 2 && !error.message.is_empty());
+            }
+        }
+    }
 }
