@@ -134,19 +134,63 @@ pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
     metrics::gauge!(crate::metrics::DESKS_CONNECTED).increment(1.0);
     let end = session.run().await;
     metrics::gauge!(crate::metrics::DESKS_CONNECTED).decrement(1.0);
-    session.close(&end).await;
-    session.remember_ack().await;
+    // Boxed here and below: an idle desk's task holds only the size of its idle loop, not of
+    // the largest step it ever takes (thousands of desks sit idle for hours).
+    Box::pin(session.close(&end)).await;
+    Box::pin(session.remember_ack()).await;
     tracing::info!(desk_id = %session.desk.desk_id, reason = %end.describe(), acked = session.acked, "desk disconnected");
 }
 
 impl Session {
     async fn run(&mut self) -> End {
+        let mut subscription = match Box::pin(self.open()).await {
+            Ok(subscription) => subscription,
+            Err(end) => return end,
+        };
+        let (ping_interval, idle_timeout) = {
+            let limits = &self.state.config.limits;
+            (limits.ping_interval, limits.idle_timeout)
+        };
+        let shutdown = self.state.shutdown.clone();
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let kicked = self.kicked.clone();
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => Err(End::ShuttingDown),
+                _ = kicked.cancelled() => Err(End::TooSlow),
+                live = subscription.live.recv() => match live {
+                    Some(event) => Box::pin(self.on_live(event, &mut subscription.live)).await,
+                    None => Err(End::TooSlow),
+                },
+                message = self.next_message() => match message {
+                    Ok(DeskMessage::Ack { seq }) => self.on_ack(seq),
+                    Ok(message) => Box::pin(self.on_message(message)).await,
+                    Err(end) => Err(end),
+                },
+                _ = ping.tick() => {
+                    if self.last_heard.elapsed() > idle_timeout {
+                        Err(End::Gone("silent past the idle timeout"))
+                    } else {
+                        Box::pin(self.send(Message::Ping(Default::default()))).await
+                    }
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// Hello, welcome and catch-up: everything before the idle loop.
+    async fn open(&mut self) -> Result<crate::hub::Subscription, End> {
         let limits = self.state.config.limits.clone();
         let shutdown = self.state.shutdown.clone();
         let first = tokio::select! {
-            _ = shutdown.cancelled() => return End::ShuttingDown,
+            _ = shutdown.cancelled() => return Err(End::ShuttingDown),
             _ = tokio::time::sleep(limits.hello_timeout) => {
-                return End::protocol("hello_timeout", "send hello within 10 seconds of connecting");
+                return Err(End::protocol("hello_timeout", "send hello within 10 seconds of connecting"));
             }
             first = self.next_message() => first,
         };
@@ -161,17 +205,22 @@ impl Session {
                 self.app_version = app_version.map(|v| v.chars().take(40).collect());
                 self.outbox = outbox;
                 if protocol != PROTOCOL_VERSION {
-                    return End::protocol(
+                    return Err(End::protocol(
                         "unsupported_protocol",
                         format!(
                             "this server speaks protocol {PROTOCOL_VERSION}; update the desk program"
                         ),
-                    );
+                    ));
                 }
                 (epoch, last_seq)
             }
-            Ok(_) => return End::protocol("hello_expected", "the first message must be hello"),
-            Err(end) => return end,
+            Ok(_) => {
+                return Err(End::protocol(
+                    "hello_expected",
+                    "the first message must be hello",
+                ));
+            }
+            Err(end) => return Err(end),
         };
 
         // Subscribe before reading the head, so nothing committed in between is missed.
@@ -191,11 +240,14 @@ impl Session {
         {
             Ok(Some(center)) => center,
             Ok(None) => {
-                return End::protocol("unknown_center", "this desk's center no longer exists");
+                return Err(End::protocol(
+                    "unknown_center",
+                    "this desk's center no longer exists",
+                ));
             }
             Err(error) => {
                 tracing::error!(%error, "cannot read the center for a desk");
-                return End::Unavailable;
+                return Err(End::Unavailable);
             }
         };
         let resumed = epoch.as_deref() == Some(self.state.store.epoch())
@@ -213,42 +265,9 @@ impl Session {
             server_time: Utc::now(),
             resumed,
         };
-        if let Err(end) = self.send_message(&welcome).await {
-            return end;
-        }
-        if let Err(end) = self.catch_up(&mut subscription.live).await {
-            return end;
-        }
-
-        let mut ping =
-            tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let kicked = self.kicked.clone();
-        loop {
-            let step = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => Err(End::ShuttingDown),
-                _ = kicked.cancelled() => Err(End::TooSlow),
-                live = subscription.live.recv() => match live {
-                    Some(event) => self.on_live(event, &mut subscription.live).await,
-                    None => Err(End::TooSlow),
-                },
-                message = self.next_message() => match message {
-                    Ok(message) => self.on_message(message).await,
-                    Err(end) => Err(end),
-                },
-                _ = ping.tick() => {
-                    if self.last_heard.elapsed() > limits.idle_timeout {
-                        Err(End::Gone("silent past the idle timeout"))
-                    } else {
-                        self.send(Message::Ping(Default::default())).await
-                    }
-                }
-            };
-            if let Err(end) = step {
-                return end;
-            }
-        }
+        self.send_message(&welcome).await?;
+        self.catch_up(&mut subscription.live).await?;
+        Ok(subscription)
     }
 
     /// Sends every logged event after `last_sent`. Live events queued meanwhile are dropped:
@@ -294,25 +313,28 @@ impl Session {
         self.catch_up(live).await
     }
 
+    /// Acks are most of what a desk sends; they need no await.
+    fn on_ack(&mut self, seq: u64) -> Result<(), End> {
+        if seq > self.last_sent {
+            return Err(End::protocol(
+                "ack_beyond_sent",
+                format!(
+                    "ack {seq} is beyond the last event sent ({})",
+                    self.last_sent
+                ),
+            ));
+        }
+        self.acked = self.acked.max(seq);
+        Ok(())
+    }
+
     async fn on_message(&mut self, message: DeskMessage) -> Result<(), End> {
         match message {
             DeskMessage::Hello { .. } => Err(End::protocol(
                 "unexpected_hello",
                 "hello is only sent once, first",
             )),
-            DeskMessage::Ack { seq } => {
-                if seq > self.last_sent {
-                    return Err(End::protocol(
-                        "ack_beyond_sent",
-                        format!(
-                            "ack {seq} is beyond the last event sent ({})",
-                            self.last_sent
-                        ),
-                    ));
-                }
-                self.acked = self.acked.max(seq);
-                Ok(())
-            }
+            DeskMessage::Ack { seq } => self.on_ack(seq),
             DeskMessage::Decide {
                 checkin_id,
                 decision,

@@ -136,7 +136,7 @@ async fn websocket(
     // desk ~256 KiB. Desks send small frames (acks, ~40 bytes); a larger one just takes more
     // reads. Measured: 4 KiB → 1 KiB saved ~3 KB per idle desk (docs/benchmarks.md).
     upgrade
-        .read_buffer_size(1024)
+        .read_buffer_size(256)
         .write_buffer_size(0)
         .max_write_buffer_size(limits.max_frame_bytes * 4)
         .max_message_size(limits.max_frame_bytes)

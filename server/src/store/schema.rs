@@ -153,6 +153,12 @@ pub fn migrations() -> Migrations<'static> {
              CREATE INDEX incidents_started ON incidents (started_at);
              CREATE INDEX incidents_open ON incidents (key) WHERE ended_at IS NULL;",
         ),
+        // The policy counts a member's visits this month on every tap; with status and center
+        // in the index that count never touches the table (it was a third of a tap's time).
+        M::up(
+            "CREATE INDEX checkins_member_month ON checkins (member_id, at, status, center_id);
+             DROP INDEX checkins_member_at;",
+        ),
     ])
 }
 

@@ -75,11 +75,12 @@ impl WriteCtx<'_> {
         center_id: &CenterId,
         payload: &EventPayload,
     ) -> Result<u64, StoreError> {
-        let seq: i64 = self.tx.query_row(
-            "UPDATE centers SET head_seq = head_seq + 1 WHERE id = ?1 RETURNING head_seq",
-            [center_id.as_str()],
-            |r| r.get(0),
-        )?;
+        let seq: i64 = self
+            .tx
+            .prepare_cached(
+                "UPDATE centers SET head_seq = head_seq + 1 WHERE id = ?1 RETURNING head_seq",
+            )?
+            .query_row([center_id.as_str()], |r| r.get(0))?;
         let at = ts(self.now);
         let data = payload.to_json()?;
         let kind = payload.kind().as_str();
@@ -142,13 +143,17 @@ impl CommitStats {
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection, publish: Publisher) -> Result<Writer, StoreError> {
+    pub(super) fn start(
+        conn: Connection,
+        publish: Publisher,
+        restart_wal: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let stats = Arc::new(CommitStats::default());
         let thread_stats = stats.clone();
         thread::Builder::new()
             .name("gymgate-writer".into())
-            .spawn(move || writer_loop(conn, queue, publish, &thread_stats))
+            .spawn(move || writer_loop(conn, queue, publish, &thread_stats, &restart_wal))
             .map_err(|e| StoreError::Join(format!("cannot start writer thread: {e}")))?;
         Ok(Writer { jobs, stats })
     }
@@ -216,6 +221,7 @@ fn writer_loop(
     mut queue: mpsc::Receiver<Job>,
     publish: Publisher,
     stats: &CommitStats,
+    restart_wal: &std::sync::atomic::AtomicBool,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     // Ends when every Writer handle is dropped and the queue is drained: shutdown loses no job.
@@ -228,6 +234,13 @@ fn writer_loop(
             }
         }
         run_batch(&mut conn, &mut batch, &publish, stats);
+        if restart_wal.swap(false, Ordering::Relaxed) {
+            // The checkpointer has just copied nearly all of the WAL; copying the rest here,
+            // with no transaction open, lets the next transaction start the WAL over.
+            if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(%error, "WAL catch-up checkpoint failed; will retry");
+            }
+        }
     }
     tracing::debug!("database writer stopped");
 }

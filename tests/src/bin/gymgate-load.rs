@@ -60,6 +60,10 @@ struct Args {
     /// Connect the desks, restart the server, and time until every desk has resumed.
     #[arg(long)]
     storm: bool,
+    /// With --idle: keep the desks connected this many seconds after measuring (to profile
+    /// the server meanwhile, e.g. with heaptrack).
+    #[arg(long, default_value_t = 0)]
+    hold: u64,
 }
 
 struct Shared {
@@ -111,6 +115,12 @@ async fn spawn_server(data: tempfile::TempDir, addr: SocketAddr) -> anyhow::Resu
         .env("GYMGATE_TAPS_PER_MEMBER_PER_MINUTE", "1000000")
         .env("GYMGATE_PAIRS_PER_IP_PER_MINUTE", "1000000")
         .env("RUST_LOG", "warn")
+        // As the production service file sets it (docs/operations.md): handshake buffers of
+        // 8 KiB and more get their own pages instead of leaving holes between idle desks.
+        .env(
+            "MALLOC_MMAP_THRESHOLD_",
+            std::env::var("MALLOC_MMAP_THRESHOLD_").unwrap_or_else(|_| "8192".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -352,6 +362,10 @@ async fn main() -> anyhow::Result<()> {
             args.desks,
             (after.saturating_sub(before)) as f64 / args.desks as f64
         );
+    }
+    if args.hold > 0 {
+        println!("holding the desks connected for {} s", args.hold);
+        tokio::time::sleep(Duration::from_secs(args.hold)).await;
     }
 
     if args.storm {
