@@ -216,9 +216,11 @@ async fn centers_with_desks(state: &AppState) -> Result<Vec<CenterRow>, StoreErr
         .store
         .read(|conn| {
             let mut statement = conn.prepare_cached(
+                // One pass over the desks, centers by key: with 10,000 desks a correlated
+                // EXISTS per center took seconds of CPU every check and hurt tap latency.
                 "SELECT c.id, c.name, c.opens, c.closes FROM centers c
-                 WHERE EXISTS (SELECT 1 FROM desks d
-                               WHERE d.center_id = c.id AND d.revoked_at IS NULL)",
+                 JOIN (SELECT DISTINCT center_id FROM desks WHERE revoked_at IS NULL) d
+                   ON d.center_id = c.id",
             )?;
             let rows = statement
                 .query_map([], |row| {

@@ -19,6 +19,8 @@ const QUEUE_DEPTH: usize = 8192;
 /// Upper bound of jobs in one transaction, so one slow batch cannot delay its first caller
 /// without limit.
 const MAX_BATCH: usize = 1024;
+/// A wanted WAL restart waits for an idle moment of the writer at most this long.
+const RESTART_AT_THE_LATEST: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// An event committed to a center's log, ready to push to that center's desks.
 #[derive(Debug, Clone)]
@@ -224,6 +226,7 @@ fn writer_loop(
     restart_wal: &std::sync::atomic::AtomicBool,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut restart_wanted_since: Option<std::time::Instant> = None;
     // Ends when every Writer handle is dropped and the queue is drained: shutdown loses no job.
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -234,11 +237,18 @@ fn writer_loop(
             }
         }
         run_batch(&mut conn, &mut batch, &publish, stats);
-        if restart_wal.swap(false, Ordering::Relaxed) {
-            // The checkpointer has just copied nearly all of the WAL; copying the rest here,
-            // with no transaction open, lets the next transaction start the WAL over.
-            if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                tracing::warn!(%error, "WAL catch-up checkpoint failed; will retry");
+        // The checkpointer has just copied nearly all of the WAL; copying the rest here, with
+        // no transaction open, lets the next transaction start the WAL over. It is done when
+        // no job is waiting, so no tap waits for it; under saturation, after a while anyway.
+        if restart_wal.load(Ordering::Relaxed) {
+            let since = *restart_wanted_since.get_or_insert_with(std::time::Instant::now);
+            if queue.is_empty() || since.elapsed() > RESTART_AT_THE_LATEST {
+                restart_wal.store(false, Ordering::Relaxed);
+                restart_wanted_since = None;
+                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(%error, "WAL catch-up checkpoint failed; will retry");
+                }
             }
         }
     }
