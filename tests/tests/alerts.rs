@@ -27,6 +27,27 @@ fn fast_alerts(config: &mut Config, clock: &Clock, slack: &WebhookStub, sms: &We
     alerts.delivery.attempts = 30;
 }
 
+/// A server whose alerts go to `slack` and a fresh SMS stand-in, on a manual clock.
+struct Watched {
+    sms: WebhookStub,
+    clock: Clock,
+    server: TestServer,
+    fx: Fixture,
+}
+
+async fn watched(slack: &WebhookStub) -> anyhow::Result<Watched> {
+    let sms = WebhookStub::start().await?;
+    let clock = Clock::manual(Utc::now());
+    let server = TestServer::start_with(|c| fast_alerts(c, &clock, slack, &sms)).await?;
+    let fx = Fixture::new(server.url());
+    Ok(Watched {
+        sms,
+        clock,
+        server,
+        fx,
+    })
+}
+
 async fn until(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
     while !done() {
@@ -39,10 +60,12 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()>
 #[tokio::test]
 async fn an_offline_center_alerts_once_escalates_by_sms_and_resolves_once() -> anyhow::Result<()> {
     let slack = WebhookStub::start().await?;
-    let sms = WebhookStub::start().await?;
-    let clock = Clock::manual(Utc::now());
-    let server = TestServer::start_with(|c| fast_alerts(c, &clock, &slack, &sms)).await?;
-    let fx = Fixture::new(server.url());
+    let Watched {
+        sms,
+        clock,
+        server,
+        fx,
+    } = watched(&slack).await?;
     let center = fx.center("강남점").await?;
     let desk = fx.desk(center.id.as_str()).await?;
     let (ws, _) = DeskClient::join(&server.url(), &desk.token, None, 0).await?;
@@ -134,10 +157,12 @@ async fn an_offline_center_alerts_once_escalates_by_sms_and_resolves_once() -> a
 #[tokio::test]
 async fn forty_centers_going_offline_together_are_one_message() -> anyhow::Result<()> {
     let slack = WebhookStub::start().await?;
-    let sms = WebhookStub::start().await?;
-    let clock = Clock::manual(Utc::now());
-    let server = TestServer::start_with(|c| fast_alerts(c, &clock, &slack, &sms)).await?;
-    let fx = Fixture::new(server.url());
+    let Watched {
+        sms: _sms,
+        clock,
+        server,
+        fx,
+    } = watched(&slack).await?;
     let mut desks = Vec::new();
     let mut names = Vec::new();
     for i in 0..40 {
@@ -179,13 +204,15 @@ async fn forty_centers_going_offline_together_are_one_message() -> anyhow::Resul
 }
 
 #[tokio::test]
-async fn a_hanging_then_failing_webhook_is_retried_and_taps_go_on() -> anyhow::Result<()> {
-    // Hangs until released, then fails twice more with 500, then takes the message.
+async fn a_hanging_webhook_is_retried_and_taps_go_on() -> anyhow::Result<()> {
+    // Every attempt hangs (and times out) until released; then the message is taken.
     let slack = WebhookStub::start_failing(0, true).await?;
-    let sms = WebhookStub::start().await?;
-    let clock = Clock::manual(Utc::now());
-    let server = TestServer::start_with(|c| fast_alerts(c, &clock, &slack, &sms)).await?;
-    let fx = Fixture::new(server.url());
+    let Watched {
+        sms: _sms,
+        clock,
+        server,
+        fx,
+    } = watched(&slack).await?;
     let center = fx.center("강남점").await?;
     let desk = fx.desk(center.id.as_str()).await?;
     let numbers = fx.members("H", 20, None).await?;
@@ -224,10 +251,12 @@ async fn a_hanging_then_failing_webhook_is_retried_and_taps_go_on() -> anyhow::R
 #[tokio::test]
 async fn a_webhook_answering_500_is_retried_until_it_takes_the_message() -> anyhow::Result<()> {
     let slack = WebhookStub::start_failing(3, false).await?;
-    let sms = WebhookStub::start().await?;
-    let clock = Clock::manual(Utc::now());
-    let server = TestServer::start_with(|c| fast_alerts(c, &clock, &slack, &sms)).await?;
-    let fx = Fixture::new(server.url());
+    let Watched {
+        sms: _sms,
+        clock,
+        server: _server,
+        fx,
+    } = watched(&slack).await?;
     let center = fx.center("강남점").await?;
     fx.desk(center.id.as_str()).await?;
     tokio::time::sleep(TICKS).await;
