@@ -2,7 +2,7 @@
 //! readers and restarts. Each scenario asserts zero lost and zero doubled, and prints one
 //! `reliability:` line with its counts (collected in docs/reliability.md).
 //!
-//! Sizes are bounded for CI; `GYMGATE_FAULT_SCALE=5 cargo test -p gymgate-tests --release
+//! Sizes are bounded for CI; `GYMGATE_FAULT_SCALE=5 cargo test -p gymgate-tests
 //! --test faults -- --nocapture` runs the larger version.
 
 use std::collections::{HashMap, HashSet};
