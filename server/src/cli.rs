@@ -420,7 +420,9 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<()> {
             .json(&serde_json::json!({ "text": text }))
             .send()
             .await
-            .and_then(|r| r.error_for_status());
+            .and_then(|r| r.error_for_status())
+            // The webhook URL carries its token; keep it out of the output.
+            .map_err(reqwest::Error::without_url);
         if let Err(error) = sent {
             eprintln!("and the alert webhook failed too: {error}");
         }

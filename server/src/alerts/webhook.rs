@@ -104,7 +104,9 @@ async fn deliver(
                 .json(&body)
                 .send()
                 .await
-                .and_then(reqwest::Response::error_for_status);
+                .and_then(reqwest::Response::error_for_status)
+                // A webhook URL is a secret (Slack's holds its token): never in the logs.
+                .map_err(reqwest::Error::without_url);
             match sent {
                 Ok(_) => {
                     metrics::counter!(crate::metrics::ALERT_MESSAGES, "channel" => name, "result" => "sent")
