@@ -484,44 +484,49 @@ impl Session {
 
     /// What the desk said of itself in its hello, for operators; best effort.
     async fn remember_presence(&self) {
-        let desk_id = self.desk.desk_id.clone();
         let (version, outbox) = (self.app_version.clone(), self.outbox);
-        let result = self
-            .state
-            .store
-            .writer
-            .write(move |ctx| -> Result<(), AppError> {
-                ctx.tx.execute(
-                    "UPDATE desks SET app_version = COALESCE(?2, app_version), outbox_backlog = ?3,
-                     last_seen = ?4 WHERE id = ?1",
-                    rusqlite::params![desk_id.as_str(), version, outbox, ts(ctx.now)],
-                )?;
-                Ok(())
-            })
-            .await;
-        if let Err(error) = result {
-            tracing::warn!(%error, "cannot store a desk's hello");
-        }
+        self.remember("hello", move |tx, desk_id, now| {
+            tx.execute(
+                "UPDATE desks SET app_version = COALESCE(?2, app_version), outbox_backlog = ?3,
+                 last_seen = ?4 WHERE id = ?1",
+                rusqlite::params![desk_id, version, outbox, now],
+            )
+        })
+        .await;
     }
 
     /// Keeps the desk's cursor and last contact for operators; best effort.
     async fn remember_ack(&self) {
-        let desk_id = self.desk.desk_id.clone();
         let acked = self.acked;
+        self.remember("ack", move |tx, desk_id, now| {
+            tx.execute(
+                "UPDATE desks SET acked_seq = MAX(acked_seq, ?2), last_seen = ?3 WHERE id = ?1",
+                rusqlite::params![desk_id, acked, now],
+            )
+        })
+        .await;
+    }
+
+    /// Runs one update of this desk's row (given its id and the batch's time); a failure is
+    /// logged, never passed on: it only costs operators a stale figure.
+    async fn remember(
+        &self,
+        what: &'static str,
+        update: impl FnOnce(&rusqlite::Connection, &str, String) -> rusqlite::Result<usize>
+        + Send
+        + 'static,
+    ) {
+        let desk_id = self.desk.desk_id.clone();
         let result = self
             .state
             .store
             .writer
-            .write(move |ctx| -> Result<(), AppError> {
-                ctx.tx.execute(
-                    "UPDATE desks SET acked_seq = MAX(acked_seq, ?2), last_seen = ?3 WHERE id = ?1",
-                    rusqlite::params![desk_id.as_str(), acked, ts(ctx.now)],
-                )?;
-                Ok(())
+            .write(move |ctx| -> Result<usize, AppError> {
+                Ok(update(ctx.tx, desk_id.as_str(), ts(ctx.now))?)
             })
             .await;
         if let Err(error) = result {
-            tracing::warn!(%error, "cannot store a desk's last ack");
+            tracing::warn!(%error, what, "cannot store what a desk reported");
         }
     }
 }

@@ -61,20 +61,29 @@ thread_local! {
     static ARGON2_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
-fn argon2_into(
+/// The argon2 output of `len` bytes for this PIN and salt, computed in this thread's reused
+/// memory.
+fn derive(
     argon: &Argon2<'_>,
     params: &Params,
-    pin: &[u8],
+    pin: &str,
     salt: &[u8],
-    out: &mut [u8],
-) -> Result<(), argon2::Error> {
-    ARGON2_MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        let blocks = params.block_count();
-        if memory.len() < blocks {
-            memory.resize(blocks, Block::default());
-        }
-        argon.hash_password_into_with_memory(pin, salt, out, &mut memory[..blocks])
+    len: usize,
+) -> Result<Output, PhcError> {
+    Output::init_with(len, |out| {
+        ARGON2_MEMORY.with(|memory| {
+            let mut memory = memory.borrow_mut();
+            let blocks = params.block_count();
+            if memory.len() < blocks {
+                memory.resize(blocks, Block::default());
+            }
+            Ok(argon.hash_password_into_with_memory(
+                pin.as_bytes(),
+                salt,
+                out,
+                &mut memory[..blocks],
+            )?)
+        })
     })
 }
 
@@ -85,15 +94,7 @@ pub fn hash_pin(pin: &str) -> Result<String, PhcError> {
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_buf = [0u8; 64];
     let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf)?;
-    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
-        Ok(argon2_into(
-            &argon,
-            &params,
-            pin.as_bytes(),
-            salt_bytes,
-            out,
-        )?)
-    })?;
+    let output = derive(&argon, &params, pin, salt_bytes, Params::DEFAULT_OUTPUT_LEN)?;
     Ok(PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -128,16 +129,8 @@ pub fn verify_pin(pin: &str, stored: &str) -> bool {
     };
     let argon = Argon2::new(algorithm, version, params.clone());
     // `Output`'s equality is constant-time.
-    Output::init_with(expected.len(), |out| {
-        Ok(argon2_into(
-            &argon,
-            &params,
-            pin.as_bytes(),
-            salt_bytes,
-            out,
-        )?)
-    })
-    .is_ok_and(|computed| computed == expected)
+    derive(&argon, &params, pin, salt_bytes, expected.len())
+        .is_ok_and(|computed| computed == expected)
 }
 
 #[cfg(test)]

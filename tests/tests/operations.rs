@@ -1,7 +1,5 @@
 //! What operators watch: `/metrics` and the external `probe`.
 
-use std::sync::{Arc, Mutex};
-
 use gymgate_tests::{DeskClient, Fixture, MemberClient, PIN, TestServer};
 
 const EXE: &str = env!("CARGO_BIN_EXE_gymgate-server-under-test");
@@ -72,23 +70,7 @@ async fn the_probe_passes_on_a_ready_server_and_alerts_on_a_dead_one() -> anyhow
     assert!(String::from_utf8_lossy(&ok.stdout).contains("is ready"));
 
     // A stand-in for the Slack webhook.
-    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let sink = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-            let sink = sink.clone();
-            async move {
-                if let Ok(mut all) = sink.lock() {
-                    all.push(body);
-                }
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let hook = format!("http://{}/hook", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let hook = gymgate_tests::WebhookStub::start().await?;
 
     let dead = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -102,14 +84,14 @@ async fn the_probe_passes_on_a_ready_server_and_alerts_on_a_dead_one() -> anyhow
             "--url",
             &format!("http://{dead}"),
             "--webhook",
-            &hook,
+            &hook.url,
         ])
         .output()
         .await?;
     assert_eq!(failed.status.code(), Some(2), "{failed:?}");
-    let alerts = received.lock().map(|a| a.clone()).unwrap_or_default();
+    let alerts = hook.delivered();
     assert_eq!(alerts.len(), 1);
-    let text = alerts[0]["text"].as_str().unwrap_or_default();
+    let text = &alerts[0];
     assert!(text.contains("unreachable"), "{text}");
     assert!(text.contains(&dead.to_string()), "{text}");
     Ok(())

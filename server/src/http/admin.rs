@@ -436,7 +436,10 @@ async fn import_members(
     _: AdminAuth,
     body: String,
 ) -> Result<Json<ImportReport>, AppError> {
-    let (valid, mut errors) = parse_members_csv(&body);
+    // Up to 8 MiB of CSV: parsed on a blocking thread, not on the executor.
+    let (valid, mut errors) = tokio::task::spawn_blocking(move || parse_members_csv(&body))
+        .await
+        .map_err(|e| AppError::Internal(format!("the import task failed: {e}")))?;
     let hashed = hash_members(&state, valid).await?;
     let (created, updated, store_errors) = state
         .store
