@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod incidents;
+pub mod member_sessions;
 pub mod metrics;
 pub mod model;
 pub mod pins;

@@ -180,6 +180,21 @@ pub fn load_member_by_no(
 
 /// Visits that count (admitted, pending) in the Korean month of `at`, and whether one of
 /// them was at `center` on the Korean day of `at`.
+/// A member's visits in a month and, of those, today's at one center. Runs on every tap:
+/// answered from the `checkins_member_month` index alone (see the plan test below).
+const VISITS_SQL: &str = "SELECT COUNT(*),
+            COALESCE(SUM(center_id = ?4 AND at >= ?5 AND at < ?6), 0)
+     FROM checkins
+     WHERE member_id = ?1 AND at >= ?2 AND at < ?3
+       AND status IN ('admitted', 'pending')";
+
+/// Whether a member checked in at a center before a time ("first visit here?"). Also from the
+/// month index alone: a member's check-ins are a few hundred at most, a center's are many, so
+/// this must never walk `checkins_center_at`.
+const EARLIER_HERE_SQL: &str =
+    "SELECT EXISTS (SELECT 1 FROM checkins INDEXED BY checkins_member_month
+     WHERE member_id = ?1 AND at < ?3 AND center_id = ?2 AND status IN ('admitted', 'pending'))";
+
 pub fn visit_history(
     conn: &Connection,
     member: &MemberId,
@@ -188,25 +203,17 @@ pub fn visit_history(
 ) -> Result<VisitHistory, StoreError> {
     let (month_start, month_end) = kst::month_bounds(at);
     let (day_start, day_end) = kst::day_bounds(at);
-    let (visits, today): (u32, u32) = conn
-        .prepare_cached(
-            "SELECT COUNT(*),
-                    COALESCE(SUM(center_id = ?4 AND at >= ?5 AND at < ?6), 0)
-             FROM checkins
-             WHERE member_id = ?1 AND at >= ?2 AND at < ?3
-               AND status IN ('admitted', 'pending')",
-        )?
-        .query_row(
-            rusqlite::params![
-                member.as_str(),
-                ts(month_start),
-                ts(month_end),
-                center.map(CenterId::as_str).unwrap_or(""),
-                ts(day_start),
-                ts(day_end),
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+    let (visits, today): (u32, u32) = conn.prepare_cached(VISITS_SQL)?.query_row(
+        rusqlite::params![
+            member.as_str(),
+            ts(month_start),
+            ts(month_end),
+            center.map(CenterId::as_str).unwrap_or(""),
+            ts(day_start),
+            ts(day_end),
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(VisitHistory {
         visits_this_month: visits,
         visited_this_center_today: today > 0,
@@ -320,19 +327,14 @@ pub fn card_with(
     member: &MemberRow,
     history: &VisitHistory,
 ) -> Result<CheckinCard, StoreError> {
-    let earlier_here: bool = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM checkins WHERE member_id = ?1 AND center_id = ?2
-             AND id != ?3 AND status IN ('admitted', 'pending'))",
-        )?
-        .query_row(
-            rusqlite::params![
-                member.id.as_str(),
-                checkin.center_id.as_str(),
-                checkin.id.as_str()
-            ],
-            |r| r.get(0),
-        )?;
+    let earlier_here: bool = conn.prepare_cached(EARLIER_HERE_SQL)?.query_row(
+        rusqlite::params![
+            member.id.as_str(),
+            checkin.center_id.as_str(),
+            ts(checkin.at)
+        ],
+        |r| r.get(0),
+    )?;
     let today = kst::date_of(checkin.at);
     let mut flags = Vec::new();
     if !earlier_here {
@@ -513,4 +515,97 @@ pub fn events_after(
         frames.push((seq, crate::store::event_frame(seq, &at, &kind, &data)?));
     }
     Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two queries every tap runs read one index and never the table.
+    #[test]
+    fn tap_queries_read_only_the_member_month_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::store::Store::open(&dir.path().join("plan.db"), Box::new(|_| {}))
+            .expect("store");
+        let conn = rusqlite::Connection::open(dir.path().join("plan.db")).expect("connection");
+        let values = ["m", "c", "2026-01-01", "c", "2026-01-01", "2026-01-02"];
+        for (sql, parameters) in [(VISITS_SQL, 6), (EARLIER_HERE_SQL, 3)] {
+            let mut plan = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan");
+            let details: Vec<String> = plan
+                .query_map(rusqlite::params_from_iter(&values[..parameters]), |r| {
+                    r.get(3)
+                })
+                .expect("rows")
+                .collect::<Result<_, _>>()
+                .expect("details");
+            let text = details.join(" / ");
+            assert!(
+                text.contains("COVERING INDEX checkins_member_month"),
+                "{sql}\n→ {text}"
+            );
+        }
+        drop(store);
+    }
+
+    /// "First visit" means no earlier check-in of this member at this center: a later visit,
+    /// another center's visit or a voided one do not count.
+    #[test]
+    fn first_visit_is_about_earlier_check_ins_at_that_center() {
+        use gymgate_shared::api::{CheckinFlag, CheckinMethod};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("first.db");
+        let store = crate::store::Store::open(&path, Box::new(|_| {})).expect("store");
+        let conn = rusqlite::Connection::open(&path).expect("connection");
+        conn.execute_batch(
+            "INSERT INTO plans (id, name, visits_per_month) VALUES (1, '무제한', NULL);
+             INSERT INTO centers (id, name, created_at) VALUES ('c1', '강남점', '2026-01-01');
+             INSERT INTO centers (id, name, created_at) VALUES ('c2', '역삼점', '2026-01-01');
+             INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
+                                  valid_until, created_at)
+             VALUES ('m1', 'A1', '회원', '010-0000-0000', 'x', 1, '2020-01-01', '2099-12-31',
+                     '2026-01-01');",
+        )
+        .expect("fixtures");
+        let day = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, d)
+                .and_then(|date| date.and_hms_opt(1, 0, 0))
+                .expect("date")
+                .and_utc()
+        };
+        let checkin = |id: &str, center: &str, at, status| Checkin {
+            id: CheckinId::new(id.to_owned()),
+            member_id: MemberId::new("m1".to_owned()),
+            center_id: CenterId::new(center.to_owned()),
+            center_name: String::new(),
+            status,
+            method: CheckinMethod::App,
+            at,
+            rev: 1,
+            local_id: None,
+            desk_id: None,
+            history: Vec::new(),
+        };
+        let first_visit = |c: &Checkin| {
+            card(&conn, c.clone())
+                .expect("card")
+                .flags
+                .contains(&CheckinFlag::FirstVisit)
+        };
+        let voided = checkin("k0", "c1", day(2), CheckinStatus::Voided);
+        let elsewhere = checkin("k1", "c2", day(3), CheckinStatus::Admitted);
+        let first = checkin("k2", "c1", day(5), CheckinStatus::Admitted);
+        let second = checkin("k3", "c1", day(9), CheckinStatus::Admitted);
+        for c in [&voided, &elsewhere, &first, &second] {
+            insert_checkin(&conn, c).expect("insert");
+        }
+        assert!(first_visit(&elsewhere));
+        assert!(
+            first_visit(&first),
+            "a voided visit and another center's do not count"
+        );
+        assert!(!first_visit(&second));
+        drop(store);
+    }
 }

@@ -185,13 +185,18 @@ async fn wrong_pins_expired_codes_and_missing_admin_token_are_refused() -> anyho
 #[tokio::test]
 async fn an_expired_member_token_is_refused() -> anyhow::Result<()> {
     let server =
-        TestServer::start_with(|c| c.member_token_ttl = chrono::Duration::milliseconds(200))
+        TestServer::start_with(|c| c.member_token_ttl = chrono::Duration::milliseconds(1500))
             .await?;
     let fx = Fixture::new(server.url());
     let center = fx.center("강남점").await?;
+    let other_center = fx.center("역삼점").await?;
     let members = fx.members("X", 1, None).await?;
     let member = MemberClient::login(&server.url(), &members[0], PIN).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logged_in = std::time::Instant::now();
+    // Used while valid, so the server remembers the session in memory: expiry must still hold.
+    let early = member.tap(other_center.id.as_str(), "early").await?;
+    assert_eq!(early.status(), 201);
+    tokio::time::sleep(Duration::from_millis(1600).saturating_sub(logged_in.elapsed())).await;
     let answer = member.tap(center.id.as_str(), "late").await?;
     assert_eq!(answer.status(), 401);
     assert_eq!(answer.error_code(), Some("token_expired"));

@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::hub::Hub;
+use crate::member_sessions::{MemberSessions, Session};
 use crate::rate_limit::RateLimiter;
 use crate::store::{Store, parse_ts};
 use crate::tokens;
@@ -41,6 +42,8 @@ pub struct Inner {
     pub login_limiter: RateLimiter,
     pub pair_limiter: RateLimiter,
     pub tap_stats: crate::metrics::TapStats,
+    /// Member tokens already checked, so a tap does not ask the database again.
+    pub member_sessions: MemberSessions,
 }
 
 impl std::ops::Deref for AppState {
@@ -71,6 +74,7 @@ impl AppState {
             desk_tasks: TaskTracker::new(),
             pins,
             tap_stats: Default::default(),
+            member_sessions: MemberSessions::default(),
         }))
     }
 }
@@ -169,29 +173,45 @@ impl FromRequestParts<AppState> for MemberAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let hash = tokens::hash(bearer(parts)?);
-        let row: Option<(String, String)> = state
-            .store
-            .read(move |conn| {
-                use rusqlite::OptionalExtension;
-                Ok(conn
-                    .prepare_cached(
-                        "SELECT member_id, expires_at FROM member_tokens WHERE token_hash = ?1",
-                    )?
-                    .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?)
-            })
-            .await?;
-        let (member_id, expires_at) = row.ok_or_else(|| {
-            AppError::unauthorized("invalid_token", "unknown member token; please log in again")
-        })?;
-        if parse_ts(&expires_at)? <= chrono::Utc::now() {
+        let now = chrono::Utc::now();
+        let session = match state.member_sessions.get(&hash) {
+            Some(session) => session,
+            None => {
+                let key = hash.clone();
+                let row: Option<(String, String)> = state
+                    .store
+                    .read(move |conn| {
+                        use rusqlite::OptionalExtension;
+                        Ok(conn
+                            .prepare_cached(
+                                "SELECT member_id, expires_at FROM member_tokens WHERE token_hash = ?1",
+                            )?
+                            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .optional()?)
+                    })
+                    .await?;
+                let (member_id, expires_at) = row.ok_or_else(|| {
+                    AppError::unauthorized(
+                        "invalid_token",
+                        "unknown member token; please log in again",
+                    )
+                })?;
+                let session = Session {
+                    member_id: MemberId::new(member_id),
+                    expires_at: parse_ts(&expires_at)?,
+                };
+                state.member_sessions.remember(hash, session.clone(), now);
+                session
+            }
+        };
+        if session.expires_at <= now {
             return Err(AppError::unauthorized(
                 "token_expired",
                 "your login has expired; please log in again",
             ));
         }
         Ok(MemberAuth {
-            member_id: MemberId::new(member_id),
+            member_id: session.member_id,
         })
     }
 }

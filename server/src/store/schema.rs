@@ -159,6 +159,10 @@ pub fn migrations() -> Migrations<'static> {
             "CREATE INDEX checkins_member_month ON checkins (member_id, at, status, center_id);
              DROP INDEX checkins_member_at;",
         ),
+        // "First visit here?" now reads the month index (a member's earlier check-ins, with
+        // their center, in the index itself). One index fewer to write is one page fewer per
+        // check-in in every group commit.
+        M::up("DROP INDEX checkins_member_center;"),
     ])
 }
 

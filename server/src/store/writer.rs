@@ -243,6 +243,8 @@ fn writer_loop(
         if restart_wal.load(Ordering::Relaxed) {
             let since = *restart_wanted_since.get_or_insert_with(std::time::Instant::now);
             if queue.is_empty() || since.elapsed() > RESTART_AT_THE_LATEST {
+                // Once: if the checkpointer was mid-copy or a reader still holds old frames,
+                // the WAL is not started over now, and the checkpointer asks again next round.
                 restart_wal.store(false, Ordering::Relaxed);
                 restart_wanted_since = None;
                 if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))

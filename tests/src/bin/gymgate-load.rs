@@ -28,6 +28,8 @@ const ADMIN_TOKEN: &str = "load-admin-token-0123456789";
 const PIN: &str = "2580";
 /// Desks connect from 127.0.0.2 … 127.0.0.201 so ephemeral ports never run out.
 const SOURCE_ADDRESSES: u32 = 200;
+/// Members per import request.
+const IMPORT_PART: usize = 250;
 
 #[derive(Parser, Clone)]
 #[command(about = "Load and measure a gymgate server")]
@@ -211,21 +213,28 @@ async fn main() -> anyhow::Result<()> {
     progress.finish();
 
     let today = gymgate_shared::kst::date_of(chrono::Utc::now());
-    let mut csv = String::from(
-        "member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday\n",
-    );
-    for i in 0..args.members {
-        csv.push_str(&format!(
-            "L{i:06},부하회원{i},010-0000-{:04},{PIN},무제한,,{},{},\n",
-            i % 10_000,
-            today - chrono::Duration::days(1),
-            today + chrono::Duration::days(365)
-        ));
+    // In parts: the server hashes every PIN (argon2, two threads), and one request for
+    // thousands of members would outlast the admin client's timeout.
+    let progress = bar(args.members as u64, "member import");
+    for part in (0..args.members).collect::<Vec<_>>().chunks(IMPORT_PART) {
+        let mut csv = String::from(
+            "member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday\n",
+        );
+        for i in part {
+            csv.push_str(&format!(
+                "L{i:06},부하회원{i},010-0000-{:04},{PIN},무제한,,{},{},\n",
+                i % 10_000,
+                today - chrono::Duration::days(1),
+                today + chrono::Duration::days(365)
+            ));
+        }
+        let report = admin.import_members(csv).await?;
+        if !report.errors.is_empty() {
+            bail!("member import failed: {:?}", report.errors.first());
+        }
+        progress.inc(part.len() as u64);
     }
-    let report = admin.import_members(csv).await?;
-    if !report.errors.is_empty() {
-        bail!("member import failed: {:?}", report.errors.first());
-    }
+    progress.finish();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
@@ -411,8 +420,12 @@ async fn taps(
         next += interval;
         tokio::time::sleep_until(next).await;
         let permit = permits.clone().acquire_owned().await?;
-        let member = n % sessions.len();
-        let center = (n / sessions.len()) % centers.len();
+        // Consecutive taps go to different centers and members, as real traffic spreads over
+        // the gyms (taking the centers one after another put the whole rate on one center's
+        // desks at a time). Each (member, center) pair is used once: for a center, the round
+        // `n / centers` is below the member count.
+        let center = n % centers.len();
+        let member = (n / centers.len() + center) % sessions.len();
         let (http, shared, progress) = (http.clone(), shared.clone(), progress.clone());
         let token = sessions[member].token.clone();
         let center_id = centers[center].clone();
@@ -557,6 +570,42 @@ async fn storm(mut server: Spawned, shared: &Arc<Shared>, desks: usize) -> anyho
     Ok(())
 }
 
+/// What the load tool reads of a server message: only the fields it measures by, borrowed
+/// from the frame (a full `serde_json::Value` per event cost the load tool as much CPU as the
+/// server spent on the tap).
+#[derive(serde::Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    seq: Option<u64>,
+    resumed: Option<bool>,
+    head_seq: Option<u64>,
+    #[serde(borrow)]
+    epoch: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    data: Option<EventData<'a>>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct EventData<'a> {
+    #[serde(borrow)]
+    member: Option<HasId<'a>>,
+    #[serde(borrow)]
+    checkin: Option<HasCenter<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct HasId<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+}
+
+#[derive(serde::Deserialize)]
+struct HasCenter<'a> {
+    #[serde(borrow)]
+    center_id: std::borrow::Cow<'a, str>,
+}
+
 /// One desk: connect, hello with its cursor, store-and-ack every event, reconnect with the
 /// real desk's jittered backoff.
 async fn desk(
@@ -610,16 +659,16 @@ async fn desk(
             };
             let Some(Ok(frame)) = frame else { break };
             let Message::Text(text) = frame else { continue };
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            let Ok(incoming) = serde_json::from_str::<Incoming<'_>>(&text) else {
                 continue;
             };
-            match value["type"].as_str() {
-                Some("welcome") => {
-                    let resumed = value["resumed"].as_bool().unwrap_or(false);
+            match incoming.kind.as_ref() {
+                "welcome" => {
+                    let resumed = incoming.resumed.unwrap_or(false);
                     if !resumed {
-                        last_seq = value["head_seq"].as_u64().unwrap_or(0);
+                        last_seq = incoming.head_seq.unwrap_or(0);
                     }
-                    epoch = value["epoch"].as_str().map(str::to_owned);
+                    epoch = incoming.epoch.map(|e| e.into_owned());
                     if first {
                         shared.connected.fetch_add(1, Ordering::Relaxed);
                     } else if resumed {
@@ -628,21 +677,18 @@ async fn desk(
                     first = false;
                     backoff.reset();
                 }
-                Some("event") => {
+                "event" => {
                     let now = Instant::now();
-                    let seq = value["seq"].as_u64().unwrap_or(0);
+                    let seq = incoming.seq.unwrap_or(0);
                     if seq != last_seq + 1 {
                         shared.gaps.fetch_add(1, Ordering::Relaxed);
                     }
                     last_seq = seq;
-                    let data = &value["data"];
+                    let data = incoming.data.unwrap_or_default();
                     let key = (
-                        data["member"]["id"]
-                            .as_str()
-                            .and_then(|m| shared.members.get(m)),
-                        data["checkin"]["center_id"]
-                            .as_str()
-                            .and_then(|c| shared.centers.get(c)),
+                        data.member.and_then(|m| shared.members.get(m.id.as_ref())),
+                        data.checkin
+                            .and_then(|c| shared.centers.get(c.center_id.as_ref())),
                     );
                     if let (Some(&member), Some(&center)) = key {
                         let sent = shared
@@ -655,12 +701,8 @@ async fn desk(
                         }
                     }
                     shared.deliveries.fetch_add(1, Ordering::Relaxed);
-                    let ack = serde_json::json!({"type": "ack", "seq": seq});
-                    if ws
-                        .send(Message::Text(ack.to_string().into()))
-                        .await
-                        .is_err()
-                    {
+                    let ack = format!(r#"{{"type":"ack","seq":{seq}}}"#);
+                    if ws.send(Message::Text(ack.into())).await.is_err() {
                         break;
                     }
                 }

@@ -1,0 +1,110 @@
+//! Member tokens already checked against the database, kept in memory. Every tap carries a
+//! member token; asking SQLite each time means a trip to a blocking thread and back, which
+//! cost more than the rest of a tap's HTTP work. A token row never changes once written (it is
+//! only deleted after it expires), so a remembered row stays true until its expiry, which is
+//! checked on every use.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use gymgate_shared::MemberId;
+
+/// Sessions remembered at most; past this the expired ones are dropped, and if that is not
+/// enough all are (they are read again from the database on their next use).
+const MAX_REMEMBERED: usize = 100_000;
+
+#[derive(Default)]
+pub struct MemberSessions {
+    known: Mutex<HashMap<Vec<u8>, Session>>,
+}
+
+#[derive(Clone)]
+pub struct Session {
+    pub member_id: MemberId,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl MemberSessions {
+    /// The session of a token, by the token's hash, if it was seen before.
+    pub fn get(&self, token_hash: &[u8]) -> Option<Session> {
+        self.known.lock().ok()?.get(token_hash).cloned()
+    }
+
+    pub fn remember(&self, token_hash: Vec<u8>, session: Session, now: DateTime<Utc>) {
+        let Ok(mut known) = self.known.lock() else {
+            return;
+        };
+        if known.len() >= MAX_REMEMBERED {
+            known.retain(|_, s| s.expires_at > now);
+            if known.len() >= MAX_REMEMBERED {
+                known.clear();
+            }
+        }
+        known.insert(token_hash, session);
+    }
+
+    pub fn len(&self) -> usize {
+        self.known.lock().map(|k| k.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(member: &str, expires_at: DateTime<Utc>) -> Session {
+        Session {
+            member_id: MemberId::new(member.to_owned()),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn remembers_by_hash_and_stays_bounded() {
+        let now = Utc::now();
+        let sessions = MemberSessions::default();
+        sessions.remember(
+            vec![1],
+            session("m1", now + chrono::Duration::hours(1)),
+            now,
+        );
+        assert_eq!(
+            sessions.get(&[1]).map(|s| s.member_id.as_str().to_owned()),
+            Some("m1".to_owned())
+        );
+        assert!(sessions.get(&[2]).is_none());
+
+        // Full of expired sessions: those go, the live one stays.
+        for i in 0..MAX_REMEMBERED - 1 {
+            let key = (i as u64 + 10).to_le_bytes().to_vec();
+            sessions.remember(key, session("old", now - chrono::Duration::hours(1)), now);
+        }
+        assert_eq!(sessions.len(), MAX_REMEMBERED);
+        sessions.remember(
+            vec![3],
+            session("m3", now + chrono::Duration::hours(1)),
+            now,
+        );
+        assert_eq!(sessions.len(), 2);
+        assert!(sessions.get(&[1]).is_some() && sessions.get(&[3]).is_some());
+
+        // Full of live sessions: forgotten all at once, then refilled from the database.
+        for i in 0..MAX_REMEMBERED {
+            let key = (i as u64 + 10).to_le_bytes().to_vec();
+            sessions.remember(key, session("live", now + chrono::Duration::hours(1)), now);
+        }
+        assert!(sessions.len() <= MAX_REMEMBERED);
+        sessions.remember(
+            vec![4],
+            session("m4", now + chrono::Duration::hours(1)),
+            now,
+        );
+        assert!(sessions.len() <= MAX_REMEMBERED);
+        assert!(sessions.get(&[4]).is_some());
+    }
+}
