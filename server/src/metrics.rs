@@ -10,6 +10,7 @@ pub const TAPS: &str = "gymgate_taps_total";
 pub const TAP_SECONDS: &str = "gymgate_tap_seconds";
 pub const COMMIT_SECONDS: &str = "gymgate_db_commit_seconds";
 pub const COMMIT_BATCH: &str = "gymgate_db_commit_batch_jobs";
+pub const WRITE_WAIT_SECONDS: &str = "gymgate_db_write_wait_seconds";
 pub const COMMIT_FAILURES: &str = "gymgate_db_commit_failures_total";
 pub const EVENTS_REPLAYED: &str = "gymgate_events_replayed_total";
 pub const OUTBOX_RECORDS: &str = "gymgate_outbox_records_total";
@@ -70,6 +71,10 @@ fn describe() {
         "Time of one group commit (transaction and fsync)"
     );
     describe_histogram!(COMMIT_BATCH, "Write jobs per group commit");
+    describe_histogram!(
+        WRITE_WAIT_SECONDS,
+        "Time a write job (a tap, a desk's record) waited in the queue before the writer ran it"
+    );
     describe_counter!(
         COMMIT_FAILURES,
         "Group commits that failed (nothing in them was stored)"

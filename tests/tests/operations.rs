@@ -44,6 +44,8 @@ async fn metrics_count_taps_commits_desks_and_refusals() -> anyhow::Result<()> {
     assert_eq!(series(&after, "gymgate_desks_connected"), 1.0);
     assert!(delta("gymgate_db_commit_seconds_count") >= 1.0);
     assert!(delta("gymgate_tap_seconds_count") >= 3.0);
+    // Every tap is a write job, refused ones included (the policy runs inside the job).
+    assert!(delta("gymgate_db_write_wait_seconds_count") >= 3.0);
     assert!(after.contains("gymgate_db_commit_batch_jobs_bucket"));
     assert!(!after.contains(center.id.as_str()), "no per-center labels");
 

@@ -174,23 +174,30 @@ impl Writer {
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, E> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |ctx| match job(ctx) {
-            Ok(value) => Outcome {
-                ok: true,
-                finish: Box::new(move |committed| {
-                    let _ = reply.send(
-                        committed
-                            .map(|()| value)
-                            .map_err(|e| E::from(shared_error(&e))),
-                    );
-                }),
-            },
-            Err(error) => Outcome {
-                ok: false,
-                finish: Box::new(move |_| {
-                    let _ = reply.send(Err(error));
-                }),
-            },
+        let queued = std::time::Instant::now();
+        let job: Job = Box::new(move |ctx| {
+            // Against the tap's whole time, this tells the writer's share of a slow answer
+            // (a long commit ahead, a stalled writer) from the rest (the caller's wake-up).
+            metrics::histogram!(crate::metrics::WRITE_WAIT_SECONDS)
+                .record(queued.elapsed().as_secs_f64());
+            match job(ctx) {
+                Ok(value) => Outcome {
+                    ok: true,
+                    finish: Box::new(move |committed| {
+                        let _ = reply.send(
+                            committed
+                                .map(|()| value)
+                                .map_err(|e| E::from(shared_error(&e))),
+                        );
+                    }),
+                },
+                Err(error) => Outcome {
+                    ok: false,
+                    finish: Box::new(move |_| {
+                        let _ = reply.send(Err(error));
+                    }),
+                },
+            }
         });
         self.jobs
             .send(job)
