@@ -178,8 +178,6 @@ pub fn load_member_by_no(
         .optional()?)
 }
 
-/// Visits that count (admitted, pending) in the Korean month of `at`, and whether one of
-/// them was at `center` on the Korean day of `at`.
 /// A member's visits in a month and, of those, today's at one center. Runs on every tap:
 /// answered from the `checkins_member_month` index alone (see the plan test below).
 const VISITS_SQL: &str = "SELECT COUNT(*),
@@ -195,6 +193,8 @@ const EARLIER_HERE_SQL: &str =
     "SELECT EXISTS (SELECT 1 FROM checkins INDEXED BY checkins_member_month
      WHERE member_id = ?1 AND at < ?3 AND center_id = ?2 AND status IN ('admitted', 'pending'))";
 
+/// Visits that count (admitted, pending) in the Korean month of `at`, and whether one of
+/// them was at `center` on the Korean day of `at`.
 pub fn visit_history(
     conn: &Connection,
     member: &MemberId,
