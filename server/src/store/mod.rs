@@ -220,8 +220,8 @@ fn checkpoint_for_restart(conn: &Connection) -> Result<bool, StoreError> {
     }
     for _ in 0..CATCH_UP_PASSES {
         let (log, now_copied) = pass()?;
-        // A shorter WAL than before: the writer started it over meanwhile.
-        if now_copied < copied || log < now_copied {
+        // Fewer frames copied than before: the writer started the WAL over meanwhile.
+        if now_copied < copied {
             return Ok(false);
         }
         let this_pass = now_copied - copied;

@@ -216,11 +216,12 @@ async fn main() -> anyhow::Result<()> {
     // In parts: the server hashes every PIN (argon2, two threads), and one request for
     // thousands of members would outlast the admin client's timeout.
     let progress = bar(args.members as u64, "member import");
-    for part in (0..args.members).collect::<Vec<_>>().chunks(IMPORT_PART) {
+    for first in (0..args.members).step_by(IMPORT_PART) {
+        let part = first..(first + IMPORT_PART).min(args.members);
         let mut csv = String::from(
             "member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday\n",
         );
-        for i in part {
+        for i in part.clone() {
             csv.push_str(&format!(
                 "L{i:06},부하회원{i},010-0000-{:04},{PIN},무제한,,{},{},\n",
                 i % 10_000,
