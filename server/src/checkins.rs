@@ -24,6 +24,10 @@ pub struct TapResult {
     pub created: bool,
 }
 
+/// The check-in an Idempotency-Key already created, if any.
+const KEY_USED_SQL: &str =
+    "SELECT center_id, id FROM checkins WHERE member_id = ?1 AND idempotency_key = ?2";
+
 /// A member taps Enter at a center.
 pub fn tap(
     ctx: &mut WriteCtx<'_>,
@@ -33,9 +37,7 @@ pub fn tap(
 ) -> Result<TapResult, AppError> {
     let conn: &rusqlite::Connection = ctx.tx;
     let earlier: Option<(String, String)> = conn
-        .prepare_cached(
-            "SELECT center_id, checkin_id FROM idempotency_keys WHERE member_id = ?1 AND key = ?2",
-        )?
+        .prepare_cached(KEY_USED_SQL)?
         .query_row([member_id.as_str(), idempotency_key], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
@@ -85,18 +87,7 @@ pub fn tap(
             reason: None,
         }],
     };
-    model::insert_checkin(conn, &checkin)?;
-    conn.prepare_cached(
-        "INSERT INTO idempotency_keys (member_id, key, center_id, checkin_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(rusqlite::params![
-        member_id.as_str(),
-        idempotency_key,
-        center_id.as_str(),
-        checkin.id.as_str(),
-        ts(now)
-    ])?;
+    model::insert_checkin(conn, &checkin, Some(idempotency_key))?;
     let after = VisitHistory {
         visits_this_month: history.visits_this_month + 1,
         visited_this_center_today: true,
@@ -273,7 +264,7 @@ fn judge_record(
             reason: Some("recorded offline".into()),
         }],
     };
-    model::insert_checkin(conn, &checkin)?;
+    model::insert_checkin(conn, &checkin, None)?;
     // The month's count is of the visit's own month, which is what `history` counted.
     let after = VisitHistory {
         visits_this_month: history.visits_this_month + 1,
@@ -286,4 +277,22 @@ fn judge_record(
 
 fn in_window(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     at <= now + RECORD_MAX_FUTURE && at >= now - RECORD_MAX_AGE
+}
+
+#[cfg(test)]
+mod tests {
+    /// A retry finds its check-in by the key's own index, not by reading the member's visits.
+    #[test]
+    fn a_used_key_is_found_by_its_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("keys.db");
+        let store = crate::store::Store::open(&path, Box::new(|_| {})).expect("store");
+        let conn = rusqlite::Connection::open(&path).expect("connection");
+        let text = crate::store::query_plan(&conn, super::KEY_USED_SQL, ["m", "k"]);
+        assert!(
+            text.contains("INDEX checkins_idempotency_key (member_id=? AND idempotency_key=?)"),
+            "{text}"
+        );
+        drop(store);
+    }
 }

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod pins;
 pub mod rate_limit;
+pub mod retention;
 pub mod store;
 pub mod tokens;
 
@@ -33,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{Config, Limits};
 use http::AppState;
 use hub::Hub;
-use store::{Store, StoreError, ts};
+use store::{Store, StoreError};
 
 /// How often retention runs.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
@@ -150,37 +151,22 @@ async fn maintain(state: AppState) {
     }
 }
 
-/// Deletes events older than the retention period (remembering the highest pruned seq per
-/// center, so a desk behind it is told to re-sync), and old idempotency keys and tokens.
-async fn prune(state: &AppState) -> Result<(), error::AppError> {
-    let retention = state.config.retention;
-    let deleted = state
-        .store
-        .writer
-        .write(move |ctx| -> Result<usize, error::AppError> {
-            let cutoff = ts(ctx.now - retention);
-            ctx.tx.execute(
-                "UPDATE centers SET pruned_through = MAX(pruned_through, COALESCE(
-                     (SELECT MAX(seq) FROM events e WHERE e.center_id = centers.id AND e.at < ?1),
-                     0))",
-                [&cutoff],
-            )?;
-            let deleted = ctx
-                .tx
-                .execute("DELETE FROM events WHERE at < ?1", [&cutoff])?;
-            ctx.tx.execute(
-                "DELETE FROM idempotency_keys WHERE created_at < ?1",
-                [&cutoff],
-            )?;
-            ctx.tx.execute(
-                "DELETE FROM member_tokens WHERE expires_at < ?1",
-                [ts(ctx.now)],
-            )?;
-            Ok(deleted)
-        })
-        .await?;
-    if deleted > 0 {
-        tracing::info!(deleted, "pruned old events");
+/// Deletes events past retention (each center remembers the highest pruned seq, so a desk
+/// behind it is told to re-sync) and expired member tokens, a chunk per write job.
+async fn prune(state: &AppState) -> Result<(), StoreError> {
+    let pruned = retention::prune(
+        &state.store.writer,
+        chrono::Utc::now(),
+        state.config.retention,
+    )
+    .await?;
+    if pruned.events > 0 || pruned.tokens > 0 {
+        tracing::info!(
+            events = pruned.events,
+            tokens = pruned.tokens,
+            jobs = pruned.jobs,
+            "retention run"
+        );
     }
     Ok(())
 }

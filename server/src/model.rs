@@ -279,11 +279,17 @@ pub fn todays_checkins(
         .collect()
 }
 
-pub fn insert_checkin(conn: &Connection, checkin: &Checkin) -> Result<(), StoreError> {
+/// Stores a new check-in; a tap's keeps the Idempotency-Key that created it, so a retry with
+/// the same key finds it.
+pub fn insert_checkin(
+    conn: &Connection,
+    checkin: &Checkin,
+    idempotency_key: Option<&str>,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO checkins (id, member_id, center_id, status, method, at, rev, local_id,
-                               desk_id, history)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                               desk_id, history, idempotency_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(rusqlite::params![
         checkin.id.as_str(),
@@ -296,6 +302,7 @@ pub fn insert_checkin(conn: &Connection, checkin: &Checkin) -> Result<(), StoreE
         checkin.local_id.as_ref().map(LocalId::as_str),
         checkin.desk_id.as_ref().map(DeskId::as_str),
         serde_json::to_string(&checkin.history)?,
+        idempotency_key,
     ])?;
     Ok(())
 }
@@ -530,17 +537,11 @@ mod tests {
         let conn = rusqlite::Connection::open(dir.path().join("plan.db")).expect("connection");
         let values = ["m", "c", "2026-01-01", "c", "2026-01-01", "2026-01-02"];
         for (sql, parameters) in [(VISITS_SQL, 6), (EARLIER_HERE_SQL, 3)] {
-            let mut plan = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .expect("plan");
-            let details: Vec<String> = plan
-                .query_map(rusqlite::params_from_iter(&values[..parameters]), |r| {
-                    r.get(3)
-                })
-                .expect("rows")
-                .collect::<Result<_, _>>()
-                .expect("details");
-            let text = details.join(" / ");
+            let text = crate::store::query_plan(
+                &conn,
+                sql,
+                rusqlite::params_from_iter(&values[..parameters]),
+            );
             assert!(
                 text.contains("COVERING INDEX checkins_member_month"),
                 "{sql}\n→ {text}"
@@ -598,7 +599,7 @@ mod tests {
         let first = checkin("k2", "c1", day(5), CheckinStatus::Admitted);
         let second = checkin("k3", "c1", day(9), CheckinStatus::Admitted);
         for c in [&voided, &elsewhere, &first, &second] {
-            insert_checkin(&conn, c).expect("insert");
+            insert_checkin(&conn, c, None).expect("insert");
         }
         assert!(first_visit(&elsewhere));
         assert!(

@@ -327,3 +327,21 @@ pub fn backup(source: &Path, destination: &Path) -> Result<BackupReport, StoreEr
     }
     result
 }
+
+/// How SQLite would run `sql` with `parameters`: the plan's steps joined by " / ", for tests
+/// that pin a hot query to its index.
+#[cfg(test)]
+pub(crate) fn query_plan(
+    conn: &Connection,
+    sql: &str,
+    parameters: impl rusqlite::Params,
+) -> String {
+    let steps: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .and_then(|mut plan| {
+            plan.query_map(parameters, |r| r.get(3))?
+                .collect::<Result<_, _>>()
+        })
+        .unwrap_or_else(|e| vec![format!("no plan: {e}")]);
+    steps.join(" / ")
+}

@@ -163,6 +163,48 @@ pub fn migrations() -> Migrations<'static> {
         // their center, in the index itself). One index fewer to write is one page fewer per
         // check-in in every group commit.
         M::up("DROP INDEX checkins_member_center;"),
+        // Fewer pages per tap, and retention that never scans a whole table inside the writer:
+        // - a check-in keeps the Idempotency-Key that created it (one index instead of a
+        //   table of keys that had to be swept by creation time);
+        // - `local_id` is unique only where there is one (app check-ins have none, and each
+        //   of them wrote the NULL part of that index);
+        // - events are pruned center by center along their primary key, so `events_at` goes;
+        // - expired member tokens are found by an index.
+        // Nothing references `checkins`, so it is rebuilt in place (SQLite's twelve steps).
+        M::up(
+            "CREATE TABLE checkins_rebuilt (
+                 id TEXT PRIMARY KEY,
+                 member_id TEXT NOT NULL REFERENCES members(id),
+                 center_id TEXT NOT NULL REFERENCES centers(id),
+                 status TEXT NOT NULL,
+                 method TEXT NOT NULL,
+                 at TEXT NOT NULL,
+                 rev INTEGER NOT NULL,
+                 local_id TEXT,
+                 desk_id TEXT,
+                 history TEXT NOT NULL,
+                 idempotency_key TEXT
+             );
+             CREATE INDEX idempotency_keys_checkin ON idempotency_keys (checkin_id);
+             INSERT INTO checkins_rebuilt (id, member_id, center_id, status, method, at, rev,
+                                           local_id, desk_id, history, idempotency_key)
+             SELECT c.id, c.member_id, c.center_id, c.status, c.method, c.at, c.rev,
+                    c.local_id, c.desk_id, c.history, k.key
+             FROM checkins c
+             LEFT JOIN idempotency_keys k ON k.checkin_id = c.id AND k.member_id = c.member_id
+             ORDER BY c.rowid;
+             DROP TABLE checkins;
+             ALTER TABLE checkins_rebuilt RENAME TO checkins;
+             CREATE UNIQUE INDEX checkins_local_id ON checkins (local_id)
+                 WHERE local_id IS NOT NULL;
+             CREATE UNIQUE INDEX checkins_idempotency_key ON checkins (member_id, idempotency_key)
+                 WHERE idempotency_key IS NOT NULL;
+             CREATE INDEX checkins_center_at ON checkins (center_id, at);
+             CREATE INDEX checkins_member_month ON checkins (member_id, at, status, center_id);
+             DROP TABLE idempotency_keys;
+             DROP INDEX events_at;
+             CREATE INDEX member_tokens_expiry ON member_tokens (expires_at);",
+        ),
     ])
 }
 
@@ -171,5 +213,90 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(super::migrations().validate().is_ok());
+    }
+
+    /// Migration 7 rebuilds `checkins`: every check-in survives with its Idempotency-Key,
+    /// `local_id` stays unique where present, and the dropped table and index are gone.
+    #[test]
+    fn checkins_keep_their_keys_through_the_rebuild() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = rusqlite::Connection::open(dir.path().join("old.db")).expect("open");
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .expect("pragma");
+        let migrations = super::migrations();
+        migrations.to_version(&mut conn, 6).expect("version 6");
+        conn.execute_batch(
+            "INSERT INTO plans (id, name, visits_per_month) VALUES (1, '무제한', NULL);
+             INSERT INTO centers (id, name, created_at) VALUES ('c1', '강남점', '2026-01-01');
+             INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
+                                  valid_until, created_at)
+             VALUES ('m1', 'A1', '회원', '010', 'x', 1, '2020-01-01', '2099-12-31', '2026-01-01');
+             INSERT INTO checkins (id, member_id, center_id, status, method, at, rev, local_id,
+                                   desk_id, history)
+             VALUES ('k1', 'm1', 'c1', 'admitted', 'app', '2026-11-01T01:00:00.000000Z', 1,
+                     NULL, NULL, '[]'),
+                    ('k2', 'm1', 'c1', 'admitted', 'roster', '2026-11-02T01:00:00.000000Z', 1,
+                     'L-1', 'd1', '[]'),
+                    ('k3', 'm1', 'c1', 'voided', 'app', '2026-11-03T01:00:00.000000Z', 2,
+                     NULL, NULL, '[]');
+             INSERT INTO idempotency_keys (member_id, key, center_id, checkin_id, created_at)
+             VALUES ('m1', 'tap-1', 'c1', 'k1', '2026-11-01T01:00:00.000000Z'),
+                    ('m1', 'tap-3', 'c1', 'k3', '2026-11-03T01:00:00.000000Z');",
+        )
+        .expect("version 6 data");
+        migrations.to_latest(&mut conn).expect("latest");
+
+        let rows: Vec<(String, Option<String>, Option<String>, String)> = conn
+            .prepare("SELECT id, idempotency_key, local_id, status FROM checkins ORDER BY id")
+            .expect("query")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("check-ins");
+        let expected = vec![
+            ("k1".into(), Some("tap-1".into()), None, "admitted".into()),
+            ("k2".into(), None, Some("L-1".into()), "admitted".into()),
+            ("k3".into(), Some("tap-3".into()), None, "voided".into()),
+        ];
+        assert_eq!(rows, expected);
+
+        let insert = |id: &str, local_id: Option<&str>, key: Option<&str>| {
+            conn.execute(
+                "INSERT INTO checkins (id, member_id, center_id, status, method, at, rev,
+                                       local_id, history, idempotency_key)
+                 VALUES (?1, 'm1', 'c1', 'admitted', 'app', '2026-11-04T01:00:00.000000Z', 1,
+                         ?2, '[]', ?3)",
+                rusqlite::params![id, local_id, key],
+            )
+        };
+        assert!(
+            insert("k4", Some("L-1"), None).is_err(),
+            "local_id stays unique"
+        );
+        assert!(
+            insert("k5", None, Some("tap-1")).is_err(),
+            "a member's key stays unique"
+        );
+        insert("k6", None, None).expect("many check-ins without local_id or key");
+        insert("k7", None, None).expect("many check-ins without local_id or key");
+
+        let gone: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema
+                 WHERE name IN ('idempotency_keys', 'events_at', 'checkins_rebuilt',
+                                'idempotency_keys_checkin')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema");
+        assert_eq!(gone, 0);
+        let problems: Vec<String> = conn
+            .prepare("PRAGMA foreign_key_check")
+            .expect("check")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("foreign keys");
+        assert!(problems.is_empty(), "{problems:?}");
     }
 }

@@ -1,0 +1,290 @@
+//! Retention: events older than the retention period and expired member tokens are deleted in
+//! small write jobs. Taps share the one writer, so a sweep done as a single job (an hour of
+//! events a month ago, every expired token) held every tap behind it for as long as the sweep
+//! took; now a tap waits for one chunk at most.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use crate::store::{StoreError, Writer, ts};
+
+/// Rows one retention job deletes at most: ~2 ms of the writer (benches/retention.rs: with
+/// 2,000 a write arriving meanwhile waited up to 9 ms, with 500 up to 5 ms).
+const CHUNK: usize = 500;
+/// Centers one job looks at at most (each is one primary-key probe, even with nothing old).
+const CENTERS_PER_JOB: usize = 256;
+
+/// What one retention run deleted, and in how many write jobs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub events: usize,
+    pub tokens: usize,
+    pub jobs: usize,
+}
+
+/// Deletes what is past retention as of `now`, one chunk per write job.
+pub async fn prune(
+    writer: &Writer,
+    now: DateTime<Utc>,
+    retention: chrono::Duration,
+) -> Result<Pruned, StoreError> {
+    prune_in_chunks(writer, now, retention, CHUNK).await
+}
+
+/// [`prune`] with `chunk` rows per job at most (`usize::MAX`: the whole sweep in one job, as
+/// retention used to run; the retention benchmark compares the two).
+pub async fn prune_in_chunks(
+    writer: &Writer,
+    now: DateTime<Utc>,
+    retention: chrono::Duration,
+    chunk: usize,
+) -> Result<Pruned, StoreError> {
+    let chunk = chunk.max(1);
+    let cutoff = ts(now - retention);
+    let mut pruned = Pruned::default();
+    // "" sorts before every center id.
+    let mut from = Some(String::new());
+    while let Some(start) = from.take() {
+        let cutoff = cutoff.clone();
+        let step = writer
+            .write(move |ctx| prune_events(ctx.tx, &cutoff, &start, chunk))
+            .await?;
+        pruned.events += step.deleted;
+        pruned.jobs += 1;
+        from = step.resume_at;
+    }
+    let expired_before = ts(now);
+    loop {
+        let expired_before = expired_before.clone();
+        let deleted = writer
+            .write(move |ctx| -> Result<usize, StoreError> {
+                Ok(ctx
+                    .tx
+                    .prepare_cached(
+                        "DELETE FROM member_tokens WHERE rowid IN (
+                             SELECT rowid FROM member_tokens WHERE expires_at < ?1 LIMIT ?2)",
+                    )?
+                    .execute(params![expired_before, chunk as i64])?)
+            })
+            .await?;
+        pruned.tokens += deleted;
+        pruned.jobs += 1;
+        if deleted < chunk {
+            return Ok(pruned);
+        }
+    }
+}
+
+struct EventsStep {
+    deleted: usize,
+    /// The center the next job starts at (inclusive); `None` when every center is done.
+    resume_at: Option<String>,
+}
+
+/// The oldest events of one center, oldest first.
+const OLDEST_EVENTS_SQL: &str =
+    "SELECT seq, at FROM events WHERE center_id = ?1 ORDER BY seq LIMIT ?2";
+
+/// Deletes up to `chunk` events older than `cutoff`, center by center from `start` in id
+/// order, and raises each center's `pruned_through` to its newest deleted seq (a desk whose
+/// cursor is behind that must re-sync). A center's events only get later with seq, so its old
+/// events are the front of its primary key: found and deleted without reading the rest. (If
+/// the clock ever stepped back, an old event behind a newer one just waits for a later run.)
+fn prune_events(
+    conn: &Connection,
+    cutoff: &str,
+    start: &str,
+    chunk: usize,
+) -> Result<EventsStep, StoreError> {
+    let centers: Vec<String> = conn
+        .prepare_cached("SELECT id FROM centers WHERE id >= ?1 ORDER BY id LIMIT ?2")?
+        .query_map(params![start, (CENTERS_PER_JOB + 1) as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut deleted = 0;
+    for (i, center) in centers.iter().enumerate() {
+        if i == CENTERS_PER_JOB {
+            return Ok(EventsStep {
+                deleted,
+                resume_at: Some(center.clone()),
+            });
+        }
+        let mut oldest = conn.prepare_cached(OLDEST_EVENTS_SQL)?;
+        let mut rows = oldest.query(params![center, (chunk - deleted) as i64])?;
+        let mut old = 0;
+        let mut newest_old: Option<i64> = None;
+        while let Some(row) = rows.next()? {
+            let at: String = row.get(1)?;
+            if at.as_str() >= cutoff {
+                break;
+            }
+            old += 1;
+            newest_old = Some(row.get(0)?);
+        }
+        drop(rows);
+        if let Some(seq) = newest_old {
+            conn.prepare_cached("DELETE FROM events WHERE center_id = ?1 AND seq <= ?2")?
+                .execute(params![center, seq])?;
+            conn.prepare_cached(
+                "UPDATE centers SET pruned_through = MAX(pruned_through, ?2) WHERE id = ?1",
+            )?
+            .execute(params![center, seq])?;
+            deleted += old;
+        }
+        if deleted == chunk {
+            // This center may have more old events: the next job starts with it again.
+            return Ok(EventsStep {
+                deleted,
+                resume_at: Some(center.clone()),
+            });
+        }
+    }
+    Ok(EventsStep {
+        deleted,
+        resume_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn at(minutes_ago: i64, now: DateTime<Utc>) -> String {
+        ts(now - chrono::Duration::minutes(minutes_ago))
+    }
+
+    fn open(dir: &tempfile::TempDir) -> (Store, Connection) {
+        let path = dir.path().join("retention.db");
+        let store = Store::open(&path, Box::new(|_| {})).expect("store");
+        let conn = Connection::open(&path).expect("connection");
+        conn.execute_batch(
+            "INSERT INTO plans (id, name, visits_per_month) VALUES (1, '무제한', NULL);
+             INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
+                                  valid_until, created_at)
+             VALUES ('m1', 'A1', '회원', '010-0000-0000', 'x', 1, '2020-01-01', '2099-12-31',
+                     '2026-01-01');",
+        )
+        .expect("fixtures");
+        for center in ["c1", "c2", "c3"] {
+            conn.execute(
+                "INSERT INTO centers (id, name, created_at) VALUES (?1, ?1, '2026-01-01')",
+                [center],
+            )
+            .expect("center");
+        }
+        (store, conn)
+    }
+
+    fn add_event(conn: &Connection, center: &str, seq: i64, at: &str) {
+        conn.execute(
+            "INSERT INTO events (center_id, seq, at, kind, data) VALUES (?1, ?2, ?3, 'notice', '{}')",
+            params![center, seq, at],
+        )
+        .expect("event");
+    }
+
+    /// Old events go, in jobs of at most a chunk, center by center; recent ones stay, and each
+    /// center remembers the newest seq it lost.
+    #[tokio::test]
+    async fn old_events_are_pruned_a_chunk_per_job() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, conn) = open(&dir);
+        let now = Utc::now();
+        let retention = chrono::Duration::minutes(60);
+        for seq in 1..=25 {
+            add_event(&conn, "c1", seq, &at(120 - seq, now));
+        }
+        for seq in 26..=30 {
+            add_event(&conn, "c1", seq, &at(30, now));
+        }
+        for seq in 1..=3 {
+            add_event(&conn, "c3", seq, &at(90, now));
+        }
+        add_event(&conn, "c3", 4, &at(1, now));
+
+        let pruned = prune_in_chunks(&store.writer, now, retention, 10)
+            .await
+            .expect("prune");
+        assert_eq!(pruned.events, 28);
+        // 28 events in chunks of 10 need three event jobs (plus one for tokens).
+        assert!(pruned.jobs >= 4, "{pruned:?}");
+
+        let left: Vec<(String, i64)> = conn
+            .prepare("SELECT center_id, seq FROM events ORDER BY center_id, seq")
+            .expect("query")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("events");
+        let expected: Vec<(String, i64)> = (26..=30)
+            .map(|seq| ("c1".to_owned(), seq))
+            .chain([("c3".to_owned(), 4)])
+            .collect();
+        assert_eq!(left, expected);
+        let through: Vec<i64> = conn
+            .prepare("SELECT pruned_through FROM centers ORDER BY id")
+            .expect("query")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("centers");
+        assert_eq!(through, vec![25, 0, 3]);
+
+        // Nothing left to do: a second run deletes nothing and keeps the marks.
+        let again = prune_in_chunks(&store.writer, now, retention, 10)
+            .await
+            .expect("prune again");
+        assert_eq!((again.events, again.tokens), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn expired_member_tokens_are_pruned_a_chunk_per_job() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, conn) = open(&dir);
+        let now = Utc::now();
+        for n in 0..25u8 {
+            conn.execute(
+                "INSERT INTO member_tokens (token_hash, member_id, created_at, expires_at)
+                 VALUES (?1, 'm1', ?2, ?3)",
+                params![vec![n], at(600, now), at(5, now)],
+            )
+            .expect("expired token");
+        }
+        for n in 100..102u8 {
+            conn.execute(
+                "INSERT INTO member_tokens (token_hash, member_id, created_at, expires_at)
+                 VALUES (?1, 'm1', ?2, ?3)",
+                params![vec![n], at(600, now), at(-60, now)],
+            )
+            .expect("valid token");
+        }
+        let pruned = prune_in_chunks(&store.writer, now, chrono::Duration::days(30), 10)
+            .await
+            .expect("prune");
+        assert_eq!(pruned.tokens, 25);
+        let left: i64 = conn
+            .query_row("SELECT COUNT(*) FROM member_tokens", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(left, 2);
+    }
+
+    /// Each retention query finds its rows by an index: none scans a table in the writer.
+    #[test]
+    fn retention_queries_search_an_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (_store, conn) = open(&dir);
+        for (sql, index) in [
+            (OLDEST_EVENTS_SQL, "PRIMARY KEY"),
+            (
+                "SELECT rowid FROM member_tokens WHERE expires_at < ?1 LIMIT ?2",
+                "INDEX member_tokens_expiry",
+            ),
+        ] {
+            let text = crate::store::query_plan(&conn, sql, params!["x", 10]);
+            assert!(
+                text.starts_with("SEARCH") && text.contains(index),
+                "{sql}\n→ {text}"
+            );
+        }
+    }
+}
