@@ -414,6 +414,7 @@ async fn taps(
     let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let cpu_before = server_pid.and_then(proc_cpu_seconds);
+    let probe = WakeProbe::start();
     let started = Instant::now();
     let mut next = tokio::time::Instant::now();
     let mut inflight = Vec::with_capacity(total);
@@ -510,6 +511,13 @@ async fn taps(
         shared.gaps.load(Ordering::Relaxed)
     );
     println!("server CPU while tapping: {cpu}");
+    match probe.finish() {
+        Some(wake) => println!(
+            "a sleeping thread's wake-up meanwhile (what any hop of a tap may wait): p50 {:.0} µs  p99 {:.0} µs  p99.9 {:.0} µs  max {:.0} µs  ({} samples)",
+            wake.p50, wake.p99, wake.p999, wake.max, wake.samples
+        ),
+        None => println!("wake-up probe: no samples"),
+    }
     if let Some(rss) = server_pid.and_then(proc_rss_kb) {
         println!("server RSS after the run: {:.1} MB", rss as f64 / 1024.0);
     }
@@ -710,5 +718,66 @@ async fn desk(
                 _ => {}
             }
         }
+    }
+}
+
+/// Measures how long a thread blocked on a channel takes to run after it is woken, while the
+/// load runs: every hop of a tap (load tool → server worker → writer → worker → desk task →
+/// load tool) is such a wake-up, so this is the floor the machine itself puts under the tap
+/// latency. Two plain threads, a message every millisecond.
+struct WakeProbe {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    receiver: std::thread::JoinHandle<Vec<u64>>,
+}
+
+struct WakeFigures {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+    samples: usize,
+}
+
+impl WakeProbe {
+    fn start() -> WakeProbe {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (send, receive) = std::sync::mpsc::channel::<Instant>();
+        let sending = stop.clone();
+        std::thread::spawn(move || {
+            while !sending.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(1));
+                if send.send(Instant::now()).is_err() {
+                    return;
+                }
+            }
+        });
+        let receiver = std::thread::spawn(move || {
+            // Ends when the sender stops and drops its end.
+            receive
+                .iter()
+                .map(|sent| sent.elapsed().as_nanos() as u64)
+                .collect()
+        });
+        WakeProbe { stop, receiver }
+    }
+
+    fn finish(self) -> Option<WakeFigures> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut waits = self.receiver.join().ok()?;
+        if waits.is_empty() {
+            return None;
+        }
+        waits.sort_unstable();
+        let at = |q: f64| {
+            let i = ((waits.len() as f64 * q) as usize).min(waits.len() - 1);
+            waits[i] as f64 / 1000.0
+        };
+        Some(WakeFigures {
+            p50: at(0.5),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: at(1.0),
+            samples: waits.len(),
+        })
     }
 }
