@@ -276,6 +276,13 @@ fn run_batch(
     publish: &Publisher,
     stats: &CommitStats,
 ) {
+    if !conn.is_autocommit() {
+        // An earlier batch could not end its transaction (its COMMIT and ROLLBACK both
+        // failed); without ending it here, no batch could ever begin again.
+        if let Err(error) = run_cached(conn, "ROLLBACK") {
+            tracing::error!(%error, "cannot end a transaction left open by an earlier batch");
+        }
+    }
     if let Err(error) = run_cached(conn, "BEGIN") {
         tracing::error!(%error, jobs = batch.len(), "cannot begin a transaction; batch not stored");
         batch.clear();
@@ -480,5 +487,32 @@ mod tests {
         assert!(matches!(held.await, Ok(Ok(()))));
         assert!(a.is_ok() && b.is_err() && c.is_ok(), "{a:?} {b:?} {c:?}");
         assert_eq!(stored(&path), vec!["a", "after", "c"]);
+    }
+
+    /// A transaction an earlier batch left open (its COMMIT and ROLLBACK both failed) is
+    /// ended before the next batch begins, or no batch could ever begin again.
+    #[test]
+    fn a_transaction_left_open_is_ended_before_the_next_batch() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("writer.db");
+        let store = Store::open(&path, Box::new(|_| {})).expect("store");
+        let mut conn = Connection::open(&path).expect("connection");
+        conn.execute_batch("BEGIN; INSERT INTO meta (key, value) VALUES ('left open', 'x');")
+            .expect("a transaction left open");
+        let (reply, answer) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move |ctx| Outcome {
+            ok: ctx
+                .tx
+                .execute("INSERT INTO meta (key, value) VALUES ('next', 'x')", [])
+                .is_ok(),
+            finish: Box::new(move |committed| {
+                let _ = reply.send(committed.is_ok());
+            }),
+        });
+        let publish: Publisher = Box::new(|_| {});
+        run_batch(&mut conn, &mut vec![job], &publish, &CommitStats::default());
+        assert_eq!(answer.recv(), Ok(true), "the next batch ran and committed");
+        assert_eq!(stored(&path), vec!["next"]);
+        drop(store);
     }
 }
