@@ -285,9 +285,7 @@ mod tests {
     #[test]
     fn a_used_key_is_found_by_its_index() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("keys.db");
-        let store = crate::store::Store::open(&path, Box::new(|_| {})).expect("store");
-        let conn = rusqlite::Connection::open(&path).expect("connection");
+        let (store, conn) = crate::store::test_database(&dir, &[]);
         let text = crate::store::query_plan(&conn, super::KEY_USED_SQL, ["m", "k"]);
         assert!(
             text.contains("INDEX checkins_idempotency_key (member_id=? AND idempotency_key=?)"),

@@ -532,9 +532,7 @@ mod tests {
     #[test]
     fn tap_queries_read_only_the_member_month_index() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = crate::store::Store::open(&dir.path().join("plan.db"), Box::new(|_| {}))
-            .expect("store");
-        let conn = rusqlite::Connection::open(dir.path().join("plan.db")).expect("connection");
+        let (store, conn) = crate::store::test_database(&dir, &[]);
         let values = ["m", "c", "2026-01-01", "c", "2026-01-01", "2026-01-02"];
         for (sql, parameters) in [(VISITS_SQL, 6), (EARLIER_HERE_SQL, 3)] {
             let text = crate::store::query_plan(
@@ -556,19 +554,7 @@ mod tests {
     fn first_visit_is_about_earlier_check_ins_at_that_center() {
         use gymgate_shared::api::{CheckinFlag, CheckinMethod};
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("first.db");
-        let store = crate::store::Store::open(&path, Box::new(|_| {})).expect("store");
-        let conn = rusqlite::Connection::open(&path).expect("connection");
-        conn.execute_batch(
-            "INSERT INTO plans (id, name, visits_per_month) VALUES (1, '무제한', NULL);
-             INSERT INTO centers (id, name, created_at) VALUES ('c1', '강남점', '2026-01-01');
-             INSERT INTO centers (id, name, created_at) VALUES ('c2', '역삼점', '2026-01-01');
-             INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
-                                  valid_until, created_at)
-             VALUES ('m1', 'A1', '회원', '010-0000-0000', 'x', 1, '2020-01-01', '2099-12-31',
-                     '2026-01-01');",
-        )
-        .expect("fixtures");
+        let (store, conn) = crate::store::test_database(&dir, &["c1", "c2"]);
         let day = |d: u32| {
             chrono::NaiveDate::from_ymd_opt(2026, 11, d)
                 .and_then(|date| date.and_hms_opt(1, 0, 0))

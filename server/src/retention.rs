@@ -154,25 +154,7 @@ mod tests {
     }
 
     fn open(dir: &tempfile::TempDir) -> (Store, Connection) {
-        let path = dir.path().join("retention.db");
-        let store = Store::open(&path, Box::new(|_| {})).expect("store");
-        let conn = Connection::open(&path).expect("connection");
-        conn.execute_batch(
-            "INSERT INTO plans (id, name, visits_per_month) VALUES (1, '무제한', NULL);
-             INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
-                                  valid_until, created_at)
-             VALUES ('m1', 'A1', '회원', '010-0000-0000', 'x', 1, '2020-01-01', '2099-12-31',
-                     '2026-01-01');",
-        )
-        .expect("fixtures");
-        for center in ["c1", "c2", "c3"] {
-            conn.execute(
-                "INSERT INTO centers (id, name, created_at) VALUES (?1, ?1, '2026-01-01')",
-                [center],
-            )
-            .expect("center");
-        }
-        (store, conn)
+        crate::store::test_database(dir, &["c1", "c2", "c3"])
     }
 
     fn add_event(conn: &Connection, center: &str, seq: i64, at: &str) {

@@ -345,3 +345,29 @@ pub(crate) fn query_plan(
         .unwrap_or_else(|e| vec![format!("no plan: {e}")]);
     steps.join(" / ")
 }
+
+/// A database for unit tests in `dir`: the schema, one plan without a visit limit, member
+/// `m1` on it, and `centers` (each named by its id). The store must outlive the connection's
+/// use: it owns the writer.
+#[cfg(test)]
+pub(crate) fn test_database(dir: &tempfile::TempDir, centers: &[&str]) -> (Store, Connection) {
+    let path = dir.path().join("test.db");
+    let store = Store::open(&path, Box::new(|_| {})).expect("store");
+    let conn = Connection::open(&path).expect("connection");
+    conn.execute_batch(
+        "INSERT INTO plans (id, name, visits_per_month) VALUES (1, '무제한', NULL);
+         INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
+                              valid_until, created_at)
+         VALUES ('m1', 'A1', '회원', '010-0000-0000', 'x', 1, '2020-01-01', '2099-12-31',
+                 '2026-01-01');",
+    )
+    .expect("plan and member");
+    for center in centers {
+        conn.execute(
+            "INSERT INTO centers (id, name, created_at) VALUES (?1, ?1, '2026-01-01')",
+            [center],
+        )
+        .expect("center");
+    }
+    (store, conn)
+}
