@@ -66,6 +66,7 @@ fn a_checkin_event_shows_its_card() {
             local_id: None,
             desk_id: None,
             history: vec![],
+            dispute: None,
         },
         member: member("m1", "김민준"),
         flags: vec![CheckinFlag::FirstVisit, CheckinFlag::Birthday],

@@ -1,8 +1,9 @@
 //! A thin client of the admin API, used by `gymgate-server admin`.
 
 use gymgate_shared::api::{
-    AdminCenter, AdminDesk, BlockRequest, ErrorBody, ImportReport, Incident, IncidentNotes,
-    NewCenter, NewMember, NewNotice, Notice, PairingCode,
+    AdminCenter, AdminDesk, AdminDispute, BlockRequest, Checkin, DisputeDecision, ErrorBody,
+    ImportJob, ImportReport, ImportState, Incident, IncidentNotes, NewCenter, NewMember, NewNotice,
+    Notice, PairingCode, PinLock,
 };
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -19,6 +20,8 @@ pub enum AdminError {
     },
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),
+    #[error("the import stopped: {0}")]
+    ImportFailed(String),
 }
 
 pub struct AdminClient {
@@ -120,11 +123,107 @@ impl AdminClient {
         .map(drop)
     }
 
-    pub async fn import_members(&self, csv: String) -> Result<ImportReport, AdminError> {
+    /// Uploads a member CSV (UTF-8 or CP949 bytes); the server answers with the job at once.
+    pub async fn start_import(&self, csv: Vec<u8>) -> Result<ImportJob, AdminError> {
         self.json(
             self.request(Method::POST, "/api/v1/admin/members/import")
-                .header("content-type", "text/csv; charset=utf-8")
+                .header("content-type", "text/csv")
                 .body(csv),
+        )
+        .await
+    }
+
+    pub async fn import_job(&self, id: &str) -> Result<ImportJob, AdminError> {
+        self.json(self.request(Method::GET, &format!("/api/v1/admin/imports/{id}")))
+            .await
+    }
+
+    pub async fn imports(&self) -> Result<Vec<ImportJob>, AdminError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/imports"))
+            .await
+    }
+
+    /// Follows an import until it is done, calling `progress` with each look at it.
+    pub async fn wait_import(
+        &self,
+        id: &str,
+        mut progress: impl FnMut(&ImportJob),
+    ) -> Result<ImportJob, AdminError> {
+        let mut pause = std::time::Duration::from_millis(20);
+        loop {
+            let job = self.import_job(id).await?;
+            progress(&job);
+            match job.state {
+                ImportState::Done => return Ok(job),
+                ImportState::Failed => {
+                    return Err(AdminError::ImportFailed(
+                        job.message.unwrap_or_else(|| "no reason given".into()),
+                    ));
+                }
+                ImportState::Queued | ImportState::Running => {}
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(500));
+        }
+    }
+
+    /// Imports a member CSV and waits for the job to finish.
+    pub async fn import_members(&self, csv: String) -> Result<ImportReport, AdminError> {
+        let job = self.start_import(csv.into_bytes()).await?;
+        Ok(self.wait_import(&job.id, |_| {}).await?.report())
+    }
+
+    /// The lines an import did not take, as the CSV the server writes.
+    pub async fn import_errors_csv(&self, id: &str) -> Result<Vec<u8>, AdminError> {
+        let response = self
+            .send(self.request(
+                Method::GET,
+                &format!("/api/v1/admin/imports/{id}/errors.csv"),
+            ))
+            .await?;
+        Ok(response
+            .bytes()
+            .await
+            .map_err(|e| AdminError::Unexpected(e.to_string()))?
+            .to_vec())
+    }
+
+    pub async fn pin_lock(&self, member_no: &str) -> Result<PinLock, AdminError> {
+        self.json(self.request(
+            Method::GET,
+            &format!("/api/v1/admin/members/{member_no}/pin-lock"),
+        ))
+        .await
+    }
+
+    /// Lifts a member's PIN lock; answers the lock as it was.
+    pub async fn unlock_member(&self, member_no: &str) -> Result<PinLock, AdminError> {
+        self.json(self.request(
+            Method::POST,
+            &format!("/api/v1/admin/members/{member_no}/unlock"),
+        ))
+        .await
+    }
+
+    pub async fn disputes(&self) -> Result<Vec<AdminDispute>, AdminError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/disputes"))
+            .await
+    }
+
+    /// Accepts (`true`: the visit counts) or rejects a disputed visit.
+    pub async fn resolve_dispute(
+        &self,
+        checkin_id: &str,
+        accept: bool,
+        reason: Option<String>,
+    ) -> Result<Checkin, AdminError> {
+        let verb = if accept { "accept" } else { "reject" };
+        self.json(
+            self.request(
+                Method::POST,
+                &format!("/api/v1/admin/disputes/{checkin_id}/{verb}"),
+            )
+            .json(&DisputeDecision { reason }),
         )
         .await
     }

@@ -3,7 +3,7 @@
 //! member racing each other cannot both pass "once per center per day".
 
 use chrono::{DateTime, SubsecRound, Utc};
-use gymgate_shared::api::{Checkin, CheckinChange, CheckinMethod, CheckinStatus};
+use gymgate_shared::api::{Checkin, CheckinChange, CheckinMethod, CheckinStatus, Dispute};
 use gymgate_shared::policy::VisitHistory;
 use gymgate_shared::protocol::{Decision, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
 use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, policy};
@@ -86,6 +86,7 @@ pub fn tap(
             by: "member".into(),
             reason: None,
         }],
+        dispute: None,
     };
     model::insert_checkin(conn, &checkin, Some(idempotency_key))?;
     let after = VisitHistory {
@@ -237,42 +238,169 @@ fn judge_record(
         return Err(AppError::Internal("desk's center is missing".into()));
     };
     let history = model::visit_history(conn, &member.id, Some(desk_center), at)?;
-    if let Err(refusal) = policy::evaluate(&member.pass(), &history, &center.hours, at) {
-        return Ok((
-            RecordStatus::Conflict,
-            None,
-            Some(refusal.code().to_owned()),
-        ));
-    }
+    let method = match item.method {
+        RecordMethod::Roster => CheckinMethod::Roster,
+        RecordMethod::Pass => CheckinMethod::Pass,
+    };
+    let by = format!("desk:{desk_id}");
+    let admitted_offline = CheckinChange {
+        at,
+        status: CheckinStatus::Admitted,
+        by: by.clone(),
+        reason: Some("recorded offline".into()),
+    };
+    let refusal = policy::evaluate(&member.pass(), &history, &center.hours, at).err();
     // Staff already let this member in: an offline check-in is admitted even where the
-    // center normally approves check-ins by hand.
+    // center normally approves check-ins by hand. One the rules refuse is still a visit that
+    // happened: it is kept as disputed (it does not use up the pass) until operators decide.
+    let (status, history_entries, dispute) = match refusal {
+        None => (CheckinStatus::Admitted, vec![admitted_offline], None),
+        Some(refusal) => (
+            CheckinStatus::Disputed,
+            vec![
+                admitted_offline,
+                CheckinChange {
+                    at: ctx.now,
+                    status: CheckinStatus::Disputed,
+                    by: "server".into(),
+                    reason: Some(refusal.code().to_owned()),
+                },
+            ],
+            Some(Dispute {
+                reason: refusal.code().to_owned(),
+                synced_at: ctx.now,
+            }),
+        ),
+    };
     let checkin = Checkin {
         id: CheckinId::generate(),
         member_id: member.id.clone(),
         center_id: desk_center.clone(),
         center_name: center.name.clone(),
-        status: CheckinStatus::Admitted,
-        method: CheckinMethod::Roster,
+        status,
+        method,
         at,
         rev: 1,
         local_id: Some(item.local_id.clone()),
         desk_id: Some(desk_id.clone()),
-        history: vec![CheckinChange {
-            at,
-            status: CheckinStatus::Admitted,
-            by: format!("desk:{desk_id}"),
-            reason: Some("recorded offline".into()),
-        }],
+        history: history_entries,
+        dispute,
     };
     model::insert_checkin(conn, &checkin, None)?;
-    // The month's count is of the visit's own month, which is what `history` counted.
-    let after = VisitHistory {
-        visits_this_month: history.visits_this_month + 1,
-        visited_this_center_today: true,
+    // The month's count is of the visit's own month, which is what `history` counted; a
+    // disputed visit does not count.
+    let after = match refusal {
+        None => VisitHistory {
+            visits_this_month: history.visits_this_month + 1,
+            visited_this_center_today: true,
+        },
+        Some(_) => history,
     };
     let card = model::card_with(conn, checkin.clone(), &member, &after)?;
     ctx.append_event(desk_center, &EventPayload::Checkin(card))?;
-    Ok((RecordStatus::Accepted, Some(checkin.id), None))
+    Ok(match refusal {
+        None => (RecordStatus::Accepted, Some(checkin.id), None),
+        Some(refusal) => (
+            RecordStatus::Conflict,
+            Some(checkin.id),
+            Some(refusal.code().to_owned()),
+        ),
+    })
+}
+
+/// An operator accepts (the visit counts: `admitted`) or rejects (it does not: `denied`) a
+/// disputed check-in. `by` names the operator for the history.
+pub fn resolve_dispute(
+    ctx: &mut WriteCtx<'_>,
+    checkin_id: &CheckinId,
+    accept: bool,
+    reason: Option<String>,
+    by: &str,
+) -> Result<Checkin, AppError> {
+    let conn: &rusqlite::Connection = ctx.tx;
+    let mut checkin = model::load_checkin(conn, checkin_id)?.ok_or_else(|| {
+        AppError::not_found("unknown_checkin", format!("no check-in {checkin_id}"))
+    })?;
+    if checkin.status != CheckinStatus::Disputed {
+        return Err(AppError::conflict(
+            "not_disputed",
+            format!(
+                "check-in {checkin_id} is {}, not disputed",
+                checkin.status.as_str()
+            ),
+        ));
+    }
+    let reason = reason
+        .map(|r| r.trim().chars().take(500).collect::<String>())
+        .filter(|r| !r.is_empty());
+    if !accept && reason.is_none() {
+        return Err(AppError::bad_request(
+            "reason_required",
+            "say why the visit is rejected; the center and the member will see it",
+        ));
+    }
+    let next = if accept {
+        CheckinStatus::Admitted
+    } else {
+        CheckinStatus::Denied
+    };
+    checkin.status = next;
+    checkin.rev += 1;
+    checkin.history.push(CheckinChange {
+        at: ctx.now,
+        status: next,
+        by: by.to_owned(),
+        reason,
+    });
+    model::update_checkin(conn, &checkin)?;
+    let card = model::card(conn, checkin.clone())?;
+    let center = checkin.center_id.clone();
+    ctx.append_event(&center, &EventPayload::CheckinUpdated(card))?;
+    Ok(checkin)
+}
+
+/// Pending check-ins nobody admitted or denied before `before`, oldest first, at most `limit`.
+const OVERDUE_SQL: &str = "SELECT id FROM checkins INDEXED BY checkins_pending
+     WHERE status = 'pending' AND at < ?1 ORDER BY at LIMIT ?2";
+
+/// Expires up to `limit` pending check-ins made before `before`: the visit is given back, and
+/// desks and the member hear it like any other change. Returns how many expired.
+pub fn expire_pending(
+    ctx: &mut WriteCtx<'_>,
+    before: DateTime<Utc>,
+    limit: usize,
+    window: chrono::Duration,
+) -> Result<usize, AppError> {
+    let waited = if window.num_minutes() >= 1 {
+        format!("{} minutes", window.num_minutes())
+    } else {
+        format!("{} seconds", window.num_seconds())
+    };
+    let conn: &rusqlite::Connection = ctx.tx;
+    let ids: Vec<String> = conn
+        .prepare_cached(OVERDUE_SQL)?
+        .query_map(rusqlite::params![ts(before), limit as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        let Some(mut checkin) = model::load_checkin(conn, &CheckinId::new(id.clone()))? else {
+            continue;
+        };
+        checkin.status = CheckinStatus::Expired;
+        checkin.rev += 1;
+        checkin.history.push(CheckinChange {
+            at: ctx.now,
+            status: CheckinStatus::Expired,
+            by: "server".into(),
+            reason: Some(format!(
+                "no one at the desk admitted or denied it within {waited}"
+            )),
+        });
+        model::update_checkin(conn, &checkin)?;
+        let card = model::card(conn, checkin.clone())?;
+        let center = checkin.center_id.clone();
+        ctx.append_event(&center, &EventPayload::CheckinUpdated(card))?;
+    }
+    Ok(ids.len())
 }
 
 fn in_window(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
@@ -291,6 +419,16 @@ mod tests {
             text.contains("INDEX checkins_idempotency_key (member_id=? AND idempotency_key=?)"),
             "{text}"
         );
+        drop(store);
+    }
+
+    /// The expiry sweep reads only pending check-ins, never the whole table.
+    #[test]
+    fn overdue_pending_check_ins_are_found_by_their_own_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, conn) = crate::store::test_database(&dir, &[]);
+        let text = crate::store::query_plan(&conn, super::OVERDUE_SQL, ["2026-01-01", "10"]);
+        assert!(text.contains("INDEX checkins_pending (at<?)"), "{text}");
         drop(store);
     }
 }

@@ -54,9 +54,115 @@ struct ProbeArgs {
     /// Seconds to wait for an answer.
     #[arg(long, default_value_t = 5)]
     timeout: u64,
-    /// A Slack incoming webhook (or any URL taking `{"text": …}`) told when the check fails.
-    #[arg(long, env = "GYMGATE_PROBE_WEBHOOK")]
+    /// A file of KEY=value lines (mode 600) with GYMGATE_PROBE_WEBHOOK: a Slack incoming
+    /// webhook (or any URL taking `{"text": …}`) told when the check fails. The environment
+    /// variable GYMGATE_PROBE_WEBHOOK works too.
+    #[arg(long, env = "GYMGATE_SECRETS_FILE")]
+    secrets_file: Option<PathBuf>,
+    #[command(flatten)]
+    refused: SecretFlags,
+}
+
+/// Flags that used to carry secrets. A secret on the command line is visible to every user of
+/// the machine (`ps`, /proc) and lands in shell histories; these only explain where it goes.
+#[derive(Args)]
+struct SecretFlags {
+    #[arg(long = "admin-token", hide = true)]
+    admin_token: Option<String>,
+    #[arg(long = "token", hide = true)]
+    token: Option<String>,
+    #[arg(long = "slack-webhook", hide = true)]
+    slack_webhook: Option<String>,
+    #[arg(long = "sms-webhook", hide = true)]
+    sms_webhook: Option<String>,
+    #[arg(long = "webhook", hide = true)]
     webhook: Option<String>,
+}
+
+impl SecretFlags {
+    fn refuse(&self) -> anyhow::Result<()> {
+        let given = [
+            (
+                "--admin-token / --token",
+                "GYMGATE_ADMIN_TOKEN",
+                self.admin_token.is_some() || self.token.is_some(),
+            ),
+            (
+                "--slack-webhook",
+                "GYMGATE_SLACK_WEBHOOK",
+                self.slack_webhook.is_some(),
+            ),
+            (
+                "--sms-webhook",
+                "GYMGATE_SMS_WEBHOOK",
+                self.sms_webhook.is_some(),
+            ),
+            ("--webhook", "GYMGATE_PROBE_WEBHOOK", self.webhook.is_some()),
+        ];
+        if let Some((flag, variable, _)) = given.into_iter().find(|(_, _, given)| *given) {
+            bail!(
+                "{flag} is not taken on the command line: every user of this machine can read a \
+                 command line (ps). Set {variable} in the environment, or put {variable}=… in a \
+                 file only you can read (chmod 600) and pass --secrets-file FILE"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Secrets from the environment, else from a `KEY=value` file readable by its owner only
+/// (the same format as a systemd `EnvironmentFile=`).
+struct Secrets {
+    file: std::collections::HashMap<String, String>,
+}
+
+impl Secrets {
+    fn load(path: Option<&std::path::Path>) -> anyhow::Result<Secrets> {
+        let Some(path) = path else {
+            return Ok(Secrets {
+                file: Default::default(),
+            });
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the secrets file {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                bail!(
+                    "{} can be read by other users (mode {:o}); run: chmod 600 {}",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                );
+            }
+        }
+        let mut file = std::collections::HashMap::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                bail!("{} line {}: expected KEY=value", path.display(), number + 1);
+            };
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            file.insert(key.trim().to_owned(), value.to_owned());
+        }
+        Ok(Secrets { file })
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key)
+            .ok()
+            .or_else(|| self.file.get(key).cloned())
+            .filter(|v| !v.is_empty())
+    }
 }
 
 #[derive(Args)]
@@ -66,9 +172,13 @@ struct ServeArgs {
     /// Holds gymgate.db (back it up with the SQLite online backup API, see docs/operations.md).
     #[arg(long, env = "GYMGATE_DATA_DIR", default_value = "gymgate-data")]
     data_dir: PathBuf,
-    /// Bearer token of the admin API. Required.
-    #[arg(long, env = "GYMGATE_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
+    /// A file of KEY=value lines, readable by its owner only (chmod 600), holding the secrets:
+    /// GYMGATE_ADMIN_TOKEN (required, ≥ 16 characters), GYMGATE_SLACK_WEBHOOK,
+    /// GYMGATE_SMS_WEBHOOK. The same variables in the environment work too (and win).
+    #[arg(long, env = "GYMGATE_SECRETS_FILE")]
+    secrets_file: Option<PathBuf>,
+    #[command(flatten)]
+    refused: SecretFlags,
     /// Days events are kept for desks to resume from.
     #[arg(long, env = "GYMGATE_RETENTION_DAYS", default_value_t = 30)]
     retention_days: i64,
@@ -78,12 +188,36 @@ struct ServeArgs {
     /// Desk pairing attempts one address may make per minute.
     #[arg(long, env = "GYMGATE_PAIRS_PER_IP_PER_MINUTE", default_value_t = 10)]
     pairs_per_ip_per_minute: u32,
-    /// Slack incoming webhook for alerts (raised, resolved, restarts).
-    #[arg(long, env = "GYMGATE_SLACK_WEBHOOK", hide_env_values = true)]
-    slack_webhook: Option<String>,
-    /// SMS gateway webhook (POST `{"text": …}`) for alerts lasting past --escalate-minutes.
-    #[arg(long, env = "GYMGATE_SMS_WEBHOOK", hide_env_values = true)]
-    sms_webhook: Option<String>,
+    /// Reverse proxies in front of the server (comma-separated addresses): their
+    /// X-Forwarded-For is believed, and they are exempt from the per-address connection cap.
+    #[arg(long, env = "GYMGATE_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxy: Vec<std::net::IpAddr>,
+    /// Connections one address may hold open.
+    #[arg(long, env = "GYMGATE_MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
+    max_connections_per_ip: usize,
+    /// Minutes a pending check-in waits for staff before it expires.
+    #[arg(long, env = "GYMGATE_PENDING_EXPIRY_MINUTES", default_value_t = 20)]
+    pending_expiry_minutes: u32,
+    /// Wrong PINs within a day that lock a member number for a day (operators can unlock).
+    #[arg(long, env = "GYMGATE_PIN_LOCK_AFTER", default_value_t = 20)]
+    pin_lock_after: u32,
+    /// Login attempts one address may make per minute.
+    #[arg(long, env = "GYMGATE_LOGINS_PER_IP_PER_MINUTE", default_value_t = 30)]
+    logins_per_ip_per_minute: u32,
+    /// Wrong PINs one address may send per hour, over all member numbers.
+    #[arg(
+        long,
+        env = "GYMGATE_LOGIN_FAILURES_PER_IP_PER_HOUR",
+        default_value_t = 100
+    )]
+    login_failures_per_ip_per_hour: u32,
+    /// Wrong PINs a minute, server-wide, that raise the guessing alert.
+    #[arg(
+        long,
+        env = "GYMGATE_ALERT_LOGIN_FAILURES_PER_MINUTE",
+        default_value_t = 60
+    )]
+    alert_login_failures_per_minute: u64,
     /// Alert when every desk of an open center has been offline this long.
     #[arg(
         long,
@@ -117,8 +251,11 @@ struct DemoArgs {
 struct AdminArgs {
     #[arg(long, env = "GYMGATE_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    #[arg(long, env = "GYMGATE_ADMIN_TOKEN", hide_env_values = true)]
-    token: String,
+    /// A file (mode 600) with GYMGATE_ADMIN_TOKEN=…; or set GYMGATE_ADMIN_TOKEN itself.
+    #[arg(long, env = "GYMGATE_SECRETS_FILE")]
+    secrets_file: Option<PathBuf>,
+    #[command(flatten)]
+    refused: SecretFlags,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -140,6 +277,26 @@ enum AdminCommand {
     /// The incident log: list, and add cause / action / follow-up notes.
     #[command(subcommand)]
     Incident(IncidentCommand),
+    /// Visits a desk admitted offline that the server's rules refused: list, accept, reject.
+    #[command(subcommand)]
+    Dispute(DisputeCommand),
+}
+
+#[derive(Subcommand)]
+enum DisputeCommand {
+    List,
+    /// The visit counts (and is paid to the center).
+    Accept {
+        checkin_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The visit does not count; the reason is shown to the center and the member.
+    Reject {
+        checkin_id: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -210,8 +367,19 @@ enum MemberCommand {
         #[arg(long)]
         birthday: Option<chrono::NaiveDate>,
     },
-    /// CSV header: member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday
-    Import { file: PathBuf },
+    /// CSV (UTF-8 or CP949, as Excel saves it) with the header
+    /// member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday.
+    /// Runs as a job on the server; this shows its progress (Ctrl-C leaves it running).
+    Import {
+        file: PathBuf,
+        /// Also write the lines that were not imported to this CSV file.
+        #[arg(long)]
+        errors_csv: Option<PathBuf>,
+    },
+    /// Follow an import started earlier.
+    ImportStatus { job_id: String },
+    /// Lift a member's PIN lock (after too many wrong PINs) and forget their wrong PINs.
+    Unlock { member_no: String },
     Block {
         member_no: String,
         #[arg(long)]
@@ -331,9 +499,12 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let Some(admin_token) = args.admin_token.filter(|t| t.len() >= 16) else {
+    args.refused.refuse()?;
+    let secrets = Secrets::load(args.secrets_file.as_deref())?;
+    let Some(admin_token) = secrets.get("GYMGATE_ADMIN_TOKEN").filter(|t| t.len() >= 16) else {
         bail!(
-            "set an admin token of at least 16 characters with --admin-token or GYMGATE_ADMIN_TOKEN"
+            "set an admin token of at least 16 characters in GYMGATE_ADMIN_TOKEN (environment, \
+             or a --secrets-file readable only by you)"
         );
     };
     if args.retention_days < 1 {
@@ -343,12 +514,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.retention = chrono::Duration::days(args.retention_days);
     config.limits.taps_per_member_per_minute = args.taps_per_member_per_minute;
     config.limits.pair_attempts_per_ip_per_minute = args.pairs_per_ip_per_minute;
+    config.trusted_proxies = args.trusted_proxy;
+    config.connections.max_per_address = args.max_connections_per_ip.max(1);
+    if args.pending_expiry_minutes < 1 {
+        bail!("--pending-expiry-minutes must be at least 1");
+    }
+    config.pending_expiry = chrono::Duration::minutes(args.pending_expiry_minutes.into());
+    config.logins.lock_after = args.pin_lock_after.max(1);
+    config.logins.attempts_per_ip_per_minute = args.logins_per_ip_per_minute.max(1);
+    config.logins.failures_per_ip_per_hour = args.login_failures_per_ip_per_hour.max(1);
     if !(0.0..=100.0).contains(&args.alert_tap_failure_percent) {
         bail!("--alert-tap-failure-percent must be between 0 and 100");
     }
     let alerts = &mut config.alerts;
-    alerts.slack_url = args.slack_webhook.filter(|u| !u.is_empty());
-    alerts.sms_url = args.sms_webhook.filter(|u| !u.is_empty());
+    alerts.slack_url = secrets.get("GYMGATE_SLACK_WEBHOOK");
+    alerts.sms_url = secrets.get("GYMGATE_SMS_WEBHOOK");
+    alerts.rules.login_failures_per_minute = args.alert_login_failures_per_minute.max(1);
     alerts.rules.center_offline_after =
         chrono::Duration::minutes(args.alert_center_offline_minutes.into());
     alerts.rules.escalate_after = chrono::Duration::minutes(args.alert_escalate_minutes.into());
@@ -391,6 +572,8 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 async fn probe(args: ProbeArgs) -> anyhow::Result<()> {
+    args.refused.refuse()?;
+    let webhook = Secrets::load(args.secrets_file.as_deref())?.get("GYMGATE_PROBE_WEBHOOK");
     let url = args.url.trim_end_matches('/').to_owned();
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(args.timeout.max(1)))
@@ -414,7 +597,7 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<()> {
     };
     let text = format!("gymgate probe: {url} is {problem}");
     eprintln!("{text}");
-    if let Some(webhook) = &args.webhook {
+    if let Some(webhook) = &webhook {
         let sent = client
             .post(webhook)
             .json(&serde_json::json!({ "text": text }))
@@ -449,7 +632,12 @@ async fn backup(args: BackupArgs) -> anyhow::Result<()> {
 }
 
 async fn admin(args: AdminArgs) -> anyhow::Result<()> {
-    let client = AdminClient::new(&args.url, &args.token);
+    args.refused.refuse()?;
+    let Some(token) = Secrets::load(args.secrets_file.as_deref())?.get("GYMGATE_ADMIN_TOKEN")
+    else {
+        bail!("set GYMGATE_ADMIN_TOKEN (environment, or a --secrets-file readable only by you)");
+    };
+    let client = AdminClient::new(&args.url, &token);
     match args.command {
         AdminCommand::Center(CenterCommand::Add {
             name,
@@ -536,22 +724,32 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 .await?;
             println!("member {member_no} added");
         }
-        AdminCommand::Member(MemberCommand::Import { file }) => {
-            let csv = tokio::fs::read_to_string(&file)
+        AdminCommand::Member(MemberCommand::Import { file, errors_csv }) => {
+            let csv = tokio::fs::read(&file)
                 .await
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let report = client.import_members(csv).await?;
+            let job = client.start_import(csv).await?;
             println!(
-                "created {}, updated {}, errors {}",
-                report.created,
-                report.updated,
-                report.errors.len()
+                "import {} started: {} lines, read as {}",
+                job.id, job.lines, job.encoding
             );
-            for e in &report.errors {
-                println!("  line {}: {}", e.line, e.message);
-            }
-            if !report.errors.is_empty() {
-                bail!("{} rows were not imported", report.errors.len());
+            follow_import(&client, &job.id, errors_csv.as_deref()).await?;
+        }
+        AdminCommand::Member(MemberCommand::ImportStatus { job_id }) => {
+            follow_import(&client, &job_id, None).await?;
+        }
+        AdminCommand::Member(MemberCommand::Unlock { member_no }) => {
+            let before = client.unlock_member(&member_no).await?;
+            match before.locked_until {
+                Some(until) => println!(
+                    "member {member_no} unlocked (was locked until {} after {} wrong PINs)",
+                    until.to_rfc3339(),
+                    before.failures
+                ),
+                None => println!(
+                    "member {member_no} was not locked ({} wrong PINs forgotten)",
+                    before.failures
+                ),
             }
         }
         AdminCommand::Member(MemberCommand::Block {
@@ -628,6 +826,37 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        AdminCommand::Dispute(DisputeCommand::List) => {
+            for d in client.disputes().await? {
+                let reason = d.checkin.dispute.as_ref().map_or("", |x| x.reason.as_str());
+                let synced = d
+                    .checkin
+                    .dispute
+                    .as_ref()
+                    .map_or_else(String::new, |x| x.synced_at.to_rfc3339());
+                println!(
+                    "{}\t{}\t{} {}\t{}\tvisit {}\tsynced {}\t{}",
+                    d.checkin.id,
+                    d.checkin.center_name,
+                    d.member_no,
+                    d.member_name,
+                    d.desk_name.as_deref().unwrap_or("?"),
+                    d.checkin.at.to_rfc3339(),
+                    synced,
+                    reason
+                );
+            }
+        }
+        AdminCommand::Dispute(DisputeCommand::Accept { checkin_id, reason }) => {
+            let checkin = client.resolve_dispute(&checkin_id, true, reason).await?;
+            println!("visit {} accepted: it counts", checkin.id);
+        }
+        AdminCommand::Dispute(DisputeCommand::Reject { checkin_id, reason }) => {
+            let checkin = client
+                .resolve_dispute(&checkin_id, false, Some(reason))
+                .await?;
+            println!("visit {} rejected: it does not count", checkin.id);
+        }
         AdminCommand::Incident(IncidentCommand::Note {
             incident_id,
             cause,
@@ -651,4 +880,72 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Shows an import's progress until it ends, then its report.
+async fn follow_import(
+    client: &AdminClient,
+    id: &str,
+    errors_csv: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:40}] {pos}/{len} lines · {msg} · {elapsed} (ETA {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let finished = client
+        .wait_import(id, |job| {
+            bar.set_length(job.lines);
+            bar.set_position(job.lines_done);
+            bar.set_message(format!(
+                "{} created, {} updated, {} errors",
+                job.created, job.updated, job.error_count
+            ));
+        })
+        .await;
+    bar.finish_and_clear();
+    let job = match finished {
+        Ok(job) => job,
+        Err(crate::admin_client::AdminError::ImportFailed(why)) => {
+            let job = client.import_job(id).await?;
+            print_import(&job);
+            bail!("import {id} failed: {why}");
+        }
+        Err(error) => return Err(error.into()),
+    };
+    print_import(&job);
+    if let Some(path) = errors_csv {
+        let body = client.import_errors_csv(id).await?;
+        std::fs::write(path, body).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("lines not imported written to {}", path.display());
+    }
+    if job.error_count > 0 {
+        bail!("{} lines were not imported", job.error_count);
+    }
+    Ok(())
+}
+
+fn print_import(job: &gymgate_shared::api::ImportJob) {
+    println!(
+        "import {}: {} — {} of {} lines; created {}, updated {}, errors {}",
+        job.id,
+        job.state.as_str(),
+        job.lines_done,
+        job.lines,
+        job.created,
+        job.updated,
+        job.error_count
+    );
+    for e in &job.errors {
+        println!("  line {}: {}", e.line, e.message);
+    }
+    if job.error_count as usize > job.errors.len() {
+        println!(
+            "  … and {} more (see the errors CSV)",
+            job.error_count as usize - job.errors.len()
+        );
+    }
 }

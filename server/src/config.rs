@@ -1,7 +1,11 @@
 //! Server settings. Defaults are the production values; tests shorten the timers.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use crate::logins::LoginPolicy;
+pub use crate::server::ConnectionLimits;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -12,7 +16,20 @@ pub struct Config {
     pub retention: chrono::Duration,
     pub pairing_code_ttl: chrono::Duration,
     pub member_token_ttl: chrono::Duration,
+    /// A pending check-in nobody admitted or denied within this expires (the visit is given
+    /// back).
+    pub pending_expiry: chrono::Duration,
+    /// How often pending check-ins are looked at for expiry.
+    pub expiry_check_every: Duration,
+    /// How often the database is checked for damage (`PRAGMA quick_check`) after the check
+    /// at start.
+    pub integrity_check_every: Duration,
+    /// Reverse proxies in front of the server: they are believed about the client's address
+    /// (`X-Forwarded-For`) and exempt from the per-address connection cap.
+    pub trusted_proxies: Vec<IpAddr>,
     pub limits: Limits,
+    pub logins: LoginPolicy,
+    pub connections: ConnectionLimits,
     pub alerts: crate::alerts::AlertConfig,
 }
 
@@ -22,7 +39,7 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Largest JSON request body.
     pub max_body_bytes: usize,
-    /// Largest CSV member import.
+    /// Largest CSV member import (100,000 members are ~8 MB).
     pub max_import_bytes: usize,
     /// A desk must say hello within this.
     pub hello_timeout: Duration,
@@ -37,8 +54,11 @@ pub struct Limits {
     /// every event, so this sits well above the fastest replay a desk can apply.
     pub desk_frames_per_second: u32,
     pub taps_per_member_per_minute: u32,
-    pub logins_per_member_per_minute: u32,
     pub pair_attempts_per_ip_per_minute: u32,
+    /// Live feeds (`GET /api/v1/me/events`) one member may hold; a new one closes the oldest.
+    pub feeds_per_member: usize,
+    /// Member rows an import commits per write job.
+    pub import_chunk: usize,
 }
 
 impl Default for Limits {
@@ -46,7 +66,7 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: gymgate_shared::protocol::MAX_FRAME_BYTES,
             max_body_bytes: 64 * 1024,
-            max_import_bytes: 8 * 1024 * 1024,
+            max_import_bytes: 32 * 1024 * 1024,
             hello_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
@@ -54,8 +74,9 @@ impl Default for Limits {
             send_queue_depth: 256,
             desk_frames_per_second: 5000,
             taps_per_member_per_minute: 10,
-            logins_per_member_per_minute: 10,
             pair_attempts_per_ip_per_minute: 10,
+            feeds_per_member: 4,
+            import_chunk: 100,
         }
     }
 }
@@ -68,7 +89,13 @@ impl Config {
             retention: chrono::Duration::days(30),
             pairing_code_ttl: chrono::Duration::hours(24),
             member_token_ttl: chrono::Duration::days(30),
+            pending_expiry: chrono::Duration::minutes(20),
+            expiry_check_every: Duration::from_secs(30),
+            integrity_check_every: Duration::from_secs(6 * 3600),
+            trusted_proxies: Vec::new(),
             limits: Limits::default(),
+            logins: LoginPolicy::default(),
+            connections: ConnectionLimits::default(),
             alerts: crate::alerts::AlertConfig::default(),
         }
     }

@@ -10,7 +10,8 @@ use rand::seq::IndexedRandom;
 
 use crate::checkins;
 use crate::error::AppError;
-use crate::http::{AppState, ValidMember, store_member};
+use crate::http::AppState;
+use crate::members::{ValidMember, store_member};
 use crate::store::ts;
 
 pub const DEMO_CENTER_NAME: &str = "강남점";

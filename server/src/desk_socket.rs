@@ -250,7 +250,8 @@ impl Session {
                 return Err(End::Unavailable);
             }
         };
-        let resumed = epoch.as_deref() == Some(self.state.store.epoch())
+        let log_epoch = self.state.store.log_epoch(&self.desk.center_id);
+        let resumed = epoch.as_deref() == Some(log_epoch.as_str())
             && last_seq <= center.head_seq
             && last_seq >= center.pruned_through;
         // A desk that cannot resume takes a snapshot (GET /api/v1/desk/snapshot) and then
@@ -260,7 +261,7 @@ impl Session {
         let welcome = ServerMessage::Welcome {
             desk_id: self.desk.desk_id.clone(),
             center_id: self.desk.center_id.clone(),
-            epoch: self.state.store.epoch().to_owned(),
+            epoch: log_epoch,
             head_seq: center.head_seq,
             server_time: Utc::now(),
             resumed,

@@ -23,6 +23,11 @@ pub enum AppError {
     Conflict { code: &'static str, message: String },
     #[error("too many requests; try again in a moment")]
     RateLimited,
+    /// Too soon after wrong PINs: try again after `retry_after`.
+    #[error("too many wrong PINs; try again in {} seconds", .retry_after.as_secs().max(1))]
+    LoginDelayed { retry_after: std::time::Duration },
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     #[error("the request body is too large")]
     TooLarge,
     #[error("{0}")]
@@ -76,6 +81,8 @@ impl AppError {
             | AppError::NotFound { code, .. }
             | AppError::Conflict { code, .. } => code,
             AppError::RateLimited => "rate_limited",
+            AppError::LoginDelayed { .. } => "login_delayed",
+            AppError::Unavailable { code, .. } => code,
             AppError::TooLarge => "body_too_large",
             AppError::Store(e) if e.is_unavailable() => "storage_unavailable",
             AppError::Store(_) | AppError::Internal(_) => "internal_error",
@@ -89,7 +96,8 @@ impl AppError {
             AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
-            AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RateLimited | AppError::LoginDelayed { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,7 +129,16 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             tracing::error!(error = %self, code = self.code(), "request failed");
         }
-        (status, axum::Json(self.body())).into_response()
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if let AppError::LoginDelayed { retry_after } = &self {
+            let seconds = retry_after.as_secs().max(1).to_string();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&seconds) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }
 

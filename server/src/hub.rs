@@ -83,15 +83,17 @@ impl Drop for MemberFeed {
 const MEMBER_QUEUE: usize = 32;
 
 impl Hub {
-    /// Follows a member's check-ins (for the member app's live answer).
-    pub fn watch_member(self: &Arc<Self>, member_id: &MemberId) -> MemberFeed {
+    /// Follows a member's check-ins (for the member app's live answer). A member holds at
+    /// most `cap` feeds: a new one ends the oldest (its stream closes), so one token cannot
+    /// pile up thousands of open streams, and the phone in hand always gets the live one.
+    pub fn watch_member(self: &Arc<Self>, member_id: &MemberId, cap: usize) -> MemberFeed {
         let (queue, events) = mpsc::channel(MEMBER_QUEUE);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut members) = self.members.lock() {
-            members
-                .entry(member_id.clone())
-                .or_default()
-                .push(MemberWatcher { id, queue });
+            let watchers = members.entry(member_id.clone()).or_default();
+            let excess = (watchers.len() + 1).saturating_sub(cap.max(1));
+            watchers.drain(..excess.min(watchers.len()));
+            watchers.push(MemberWatcher { id, queue });
         }
         MemberFeed {
             events,
@@ -258,8 +260,8 @@ mod tests {
     #[test]
     fn member_feeds_get_only_their_members_events() {
         let hub = Arc::new(Hub::default());
-        let mut mine = hub.watch_member(&MemberId::new("m1"));
-        let mut other = hub.watch_member(&MemberId::new("m2"));
+        let mut mine = hub.watch_member(&MemberId::new("m1"), 4);
+        let mut other = hub.watch_member(&MemberId::new("m2"), 4);
         hub.publish(vec![event("a", 1)]);
         assert_eq!(mine.events.try_recv().map(|e| e.seq).ok(), Some(1));
         assert!(other.events.try_recv().is_err());
@@ -271,6 +273,24 @@ mod tests {
                 .map(|m| !m.contains_key(&MemberId::new("m1")))
                 .unwrap_or(false)
         );
+    }
+
+    #[test]
+    fn a_members_newest_feed_ends_the_oldest_past_the_cap() {
+        let hub = Arc::new(Hub::default());
+        let member = MemberId::new("m1");
+        let mut feeds: Vec<MemberFeed> = (0..3).map(|_| hub.watch_member(&member, 2)).collect();
+        // The first feed was ended when the third came.
+        assert!(matches!(
+            feeds[0].events.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        hub.publish(vec![event("a", 1)]);
+        for feed in &mut feeds[1..] {
+            assert_eq!(feed.events.try_recv().map(|e| e.seq).ok(), Some(1));
+        }
+        let held = hub.members.lock().map(|m| m[&member].len()).unwrap_or(0);
+        assert_eq!(held, 2);
     }
 
     #[test]

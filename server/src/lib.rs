@@ -7,31 +7,36 @@ pub mod admin_client;
 pub mod alerts;
 pub mod checkins;
 pub mod cli;
+mod client_ip;
 pub mod config;
+mod csv_out;
 pub mod demo;
 pub mod desk_socket;
 pub mod error;
 pub mod http;
 pub mod hub;
+mod imports;
 pub mod incidents;
+mod logins;
 pub mod member_sessions;
+mod members;
 pub mod metrics;
 pub mod model;
 pub mod pins;
 pub mod rate_limit;
 pub mod retention;
+mod server;
 pub mod store;
 pub mod tokens;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, Limits};
+pub use config::{Config, ConnectionLimits, Limits, LoginPolicy};
 use http::AppState;
 use hub::Hub;
 use store::{Store, StoreError};
@@ -40,6 +45,8 @@ use store::{Store, StoreError};
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 /// Desks get this long to take their close frame before the server stops waiting.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pending check-ins one expiry job handles at most (one write job each).
+const EXPIRY_CHUNK: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -47,6 +54,8 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error("server I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the server cannot start: {0}")]
+    Start(String),
 }
 
 /// A started server: its state, for callers (the demo) that act on it in-process.
@@ -72,6 +81,7 @@ pub async fn run_with(
     on_start: impl FnOnce(Started),
 ) -> Result<(), ServerError> {
     metrics::handle();
+    raise_descriptor_limit();
     let hub = Arc::new(Hub::default());
     let publisher = hub.clone();
     let store = Store::open(
@@ -80,7 +90,20 @@ pub async fn run_with(
     )?;
     let token = CancellationToken::new();
     let pins = pins::PinWorkers::start()?;
-    let state = AppState::new(store, hub, config, token.clone(), pins);
+    // A PIN that belongs to nobody is checked against this (see `logins`).
+    let unknown_member_pin_hash = pins
+        .hash(tokens::new_token())
+        .await
+        .map_err(|e| ServerError::Start(e.to_string()))?;
+    let state = AppState::new(
+        store,
+        hub,
+        config,
+        token.clone(),
+        pins,
+        unknown_member_pin_hash,
+    );
+    check_integrity(&state).await;
     let started_at = state.config.alerts.clock.now();
     let restart = state
         .store
@@ -98,23 +121,26 @@ pub async fn run_with(
     if let Err(error) = prune(&state).await {
         tracing::warn!(%error, "retention run failed; will retry");
     }
-    let maintenance = tokio::spawn(maintain(state.clone()));
-    let alerting = tokio::spawn(alerts::watch(state.clone(), restart));
+    let background = [
+        tokio::spawn(maintain(state.clone())),
+        tokio::spawn(alerts::watch(state.clone(), restart)),
+        tokio::spawn(expire_pending(state.clone())),
+        tokio::spawn(watch_integrity(state.clone())),
+        tokio::spawn(imports::run(state.clone())),
+    ];
     let trigger = token.clone();
     tokio::spawn(async move {
         shutdown.await;
         trigger.cancel();
     });
     tracing::info!(addr = %listener.local_addr()?, epoch = state.store.epoch(), "serving");
-    let app = http::router(state.clone());
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(token.clone().cancelled_owned())
-    .await?;
+    let mut limits = state.config.connections.clone();
+    limits
+        .exempt
+        .extend(state.config.trusted_proxies.iter().copied());
+    server::serve(listener, http::router(state.clone()), limits, token.clone()).await;
 
-    // Upgraded WebSockets outlive axum's graceful shutdown; wait for their close frames.
+    // Upgraded WebSockets outlive the HTTP connections; wait for their close frames.
     token.cancel();
     state.desk_tasks.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, state.desk_tasks.wait())
@@ -123,8 +149,9 @@ pub async fn run_with(
     {
         tracing::warn!("some desk connections did not close in time");
     }
-    maintenance.abort();
-    alerting.abort();
+    for task in background {
+        task.abort();
+    }
     let stopped_at = state.config.alerts.clock.now();
     if let Err(error) = state
         .store
@@ -136,6 +163,15 @@ pub async fn run_with(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every connected desk is one descriptor: take all the process may have (the hard limit)
+/// instead of the usual soft 1,024.
+fn raise_descriptor_limit() {
+    #[cfg(unix)]
+    if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(%error, "cannot raise the open-file limit");
+    }
 }
 
 async fn maintain(state: AppState) {
@@ -152,21 +188,91 @@ async fn maintain(state: AppState) {
 }
 
 /// Deletes events past retention (each center remembers the highest pruned seq, so a desk
-/// behind it is told to re-sync) and expired member tokens, a chunk per write job.
+/// behind it is told to re-sync), expired member tokens and day-old wrong-PIN counts, a chunk
+/// per write job.
 async fn prune(state: &AppState) -> Result<(), StoreError> {
     let pruned = retention::prune(
         &state.store.writer,
         chrono::Utc::now(),
         state.config.retention,
+        state.config.logins.window,
     )
     .await?;
-    if pruned.events > 0 || pruned.tokens > 0 {
+    if pruned.events > 0 || pruned.tokens > 0 || pruned.login_failures > 0 {
         tracing::info!(
             events = pruned.events,
             tokens = pruned.tokens,
+            login_failures = pruned.login_failures,
             jobs = pruned.jobs,
             "retention run"
         );
     }
     Ok(())
+}
+
+/// Pending check-ins nobody decided on expire, giving the visit back.
+async fn expire_pending(state: AppState) {
+    let window = state.config.pending_expiry;
+    let mut every = tokio::time::interval(state.config.expiry_check_every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        loop {
+            let result = state
+                .store
+                .writer
+                .write(move |ctx| {
+                    checkins::expire_pending(ctx, ctx.now - window, EXPIRY_CHUNK, window)
+                })
+                .await;
+            match result {
+                Ok(expired) if expired > 0 => {
+                    tracing::info!(expired, "pending check-ins expired");
+                    if expired < EXPIRY_CHUNK {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot expire pending check-ins; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Checks the database now; on damage `/readyz` fails, the alert rules raise it, and the log
+/// says what to do.
+async fn check_integrity(state: &AppState) {
+    let found = match state.store.check_integrity().await {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::warn!(%error, "cannot check the database for damage; will retry");
+            return;
+        }
+    };
+    if let Some(damage) = &found {
+        tracing::error!(
+            %damage,
+            "THE DATABASE IS DAMAGED. Members on the damaged pages get errors. Stop the server, \
+             restore the last backup (gymgate-server backup) as described in docs/operations.md \
+             (runbook: damaged database), and start it again"
+        );
+    } else if state.damage().is_some() {
+        tracing::info!("the database passes its integrity check again");
+    }
+    if let Ok(mut damage) = state.damage.lock() {
+        *damage = found;
+    }
+}
+
+async fn watch_integrity(state: AppState) {
+    let every = state.config.integrity_check_every;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        check_integrity(&state).await;
+    }
 }

@@ -17,6 +17,9 @@ pub const OUTBOX_RECORDS: &str = "gymgate_outbox_records_total";
 pub const SEND_QUEUE_DROPS: &str = "gymgate_send_queue_drops_total";
 
 pub const ALERT_MESSAGES: &str = "gymgate_alert_messages_total";
+pub const ACCEPT_ERRORS: &str = "gymgate_accept_errors_total";
+pub const CONNECTIONS_REFUSED: &str = "gymgate_connections_refused_total";
+pub const LOGINS: &str = "gymgate_member_logins_total";
 
 /// Tap outcomes for in-process readers (the alert rules), per server rather than per process.
 #[derive(Debug, Default)]
@@ -87,6 +90,18 @@ fn describe() {
     describe_counter!(
         ALERT_MESSAGES,
         "Alert messages by channel (slack, sms) and result: sent, failed, dropped"
+    );
+    describe_counter!(
+        ACCEPT_ERRORS,
+        "Connections the server could not accept (e.g. out of file descriptors)"
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed at once because their address already held its maximum"
+    );
+    describe_counter!(
+        LOGINS,
+        "Member logins by outcome: ok, wrong, locked, delayed, limited"
     );
     describe_counter!(
         SEND_QUEUE_DROPS,

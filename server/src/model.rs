@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use gymgate_shared::api::{
-    Center, Checkin, CheckinCard, CheckinChange, CheckinFlag, CheckinMethod, CheckinStatus, Member,
-    Notice, RosterMember, Severity,
+    AdminDispute, Center, Checkin, CheckinCard, CheckinChange, CheckinFlag, CheckinMethod,
+    CheckinStatus, Dispute, Member, Notice, RosterMember, Severity,
 };
 use gymgate_shared::policy::{OpeningHours, PassFacts, VisitHistory, visits_left};
 use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, NoticeId, kst};
@@ -221,7 +221,7 @@ pub fn visit_history(
 }
 
 const CHECKIN_SELECT: &str = "SELECT c.id, c.member_id, c.center_id, ctr.name, c.status, \
-     c.method, c.at, c.rev, c.local_id, c.desk_id, c.history \
+     c.method, c.at, c.rev, c.local_id, c.desk_id, c.history, c.dispute_reason, c.synced_at \
      FROM checkins c JOIN centers ctr ON ctr.id = c.center_id";
 
 fn checkin_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Checkin, StoreError>> {
@@ -236,7 +236,16 @@ fn checkin_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Checkin, StoreErro
     let center_id = CenterId::new(row.get::<_, String>(2)?);
     let center_name: String = row.get(3)?;
     let rev: u32 = row.get(7)?;
+    let dispute_reason: Option<String> = row.get(11)?;
+    let synced_at: Option<String> = row.get(12)?;
     Ok((|| {
+        let dispute = match (dispute_reason, synced_at) {
+            (Some(reason), Some(synced_at)) => Some(Dispute {
+                reason,
+                synced_at: parse_ts(&synced_at)?,
+            }),
+            _ => None,
+        };
         Ok(Checkin {
             id,
             member_id,
@@ -251,6 +260,7 @@ fn checkin_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Checkin, StoreErro
             local_id: local_id.map(LocalId::new),
             desk_id: desk_id.map(DeskId::new),
             history: serde_json::from_str::<Vec<CheckinChange>>(&history)?,
+            dispute,
         })
     })())
 }
@@ -288,8 +298,8 @@ pub fn insert_checkin(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO checkins (id, member_id, center_id, status, method, at, rev, local_id,
-                               desk_id, history, idempotency_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                               desk_id, history, idempotency_key, dispute_reason, synced_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(rusqlite::params![
         checkin.id.as_str(),
@@ -303,6 +313,8 @@ pub fn insert_checkin(
         checkin.desk_id.as_ref().map(DeskId::as_str),
         serde_json::to_string(&checkin.history)?,
         idempotency_key,
+        checkin.dispute.as_ref().map(|d| d.reason.as_str()),
+        checkin.dispute.as_ref().map(|d| ts(d.synced_at)),
     ])?;
     Ok(())
 }
@@ -410,6 +422,37 @@ pub fn centers_visited_by(
     Ok(rows
         .map(|r| r.map(CenterId::new))
         .collect::<Result<_, _>>()?)
+}
+
+/// Disputed check-ins waiting for an operator, oldest first, with who and where.
+pub fn open_disputes(conn: &Connection, limit: usize) -> Result<Vec<AdminDispute>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{CHECKIN_SELECT} WHERE c.status = 'disputed'
+         ORDER BY c.at LIMIT ?1"
+    ))?;
+    let checkins: Vec<Checkin> = stmt
+        .query_map([limit as i64], checkin_from_row)?
+        .map(|r| r.map_err(StoreError::from).and_then(|c| c))
+        .collect::<Result<_, _>>()?;
+    let mut desk_name = conn.prepare_cached("SELECT name FROM desks WHERE id = ?1")?;
+    let mut disputes = Vec::with_capacity(checkins.len());
+    for checkin in checkins {
+        let member = load_member(conn, &checkin.member_id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("check-in {} has no member", checkin.id)))?;
+        let desk_name = match &checkin.desk_id {
+            Some(desk) => desk_name
+                .query_row([desk.as_str()], |r| r.get::<_, String>(0))
+                .optional()?,
+            None => None,
+        };
+        disputes.push(AdminDispute {
+            checkin,
+            member_no: member.member_no,
+            member_name: member.name,
+            desk_name,
+        });
+    }
+    Ok(disputes)
 }
 
 fn severity_str(s: Severity) -> &'static str {
@@ -573,6 +616,7 @@ mod tests {
             local_id: None,
             desk_id: None,
             history: Vec::new(),
+            dispute: None,
         };
         let first_visit = |c: &Checkin| {
             card(&conn, c.clone())

@@ -19,16 +19,30 @@ const CENTERS_PER_JOB: usize = 256;
 pub struct Pruned {
     pub events: usize,
     pub tokens: usize,
+    /// Wrong-PIN counts whose day is over (locks still in force are kept).
+    pub login_failures: usize,
     pub jobs: usize,
 }
 
-/// Deletes what is past retention as of `now`, one chunk per write job.
+/// Deletes what is past retention as of `now`, one chunk per write job; wrong-PIN counts go
+/// once `login_window` has passed since their last failure.
 pub async fn prune(
     writer: &Writer,
     now: DateTime<Utc>,
     retention: chrono::Duration,
+    login_window: chrono::Duration,
 ) -> Result<Pruned, StoreError> {
-    prune_in_chunks(writer, now, retention, CHUNK).await
+    let mut pruned = prune_in_chunks(writer, now, retention, CHUNK).await?;
+    loop {
+        let deleted = writer
+            .write(move |ctx| crate::store::logins::prune(ctx.tx, now - login_window, now, CHUNK))
+            .await?;
+        pruned.login_failures += deleted;
+        pruned.jobs += 1;
+        if deleted < CHUNK {
+            return Ok(pruned);
+        }
+    }
 }
 
 /// [`prune`] with `chunk` rows per job at most (`usize::MAX`: the whole sweep in one job, as

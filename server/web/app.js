@@ -9,13 +9,18 @@ const T = {
     chooseFirst: "센터를 먼저 선택하세요", chosen: (n) => `${n} 에 입장합니다`,
     retry: "다시 시도", done: "확인", sending: "보내는 중…",
     admitted: "입장 완료", pending: "데스크 확인 중", denied: "입장 거절", voided: "입장 취소됨",
+    expired: "확인 시간 초과", disputed: "운영팀 확인 중",
     refused: "입장할 수 없습니다",
     pendingHint: "데스크 직원이 확인하면 이 화면이 바로 바뀝니다.",
+    expiredHint: "데스크에서 제때 확인하지 못해 입장이 취소되었습니다. 이용 횟수는 차감되지 않았습니다. 다시 입장하기를 눌러 주세요.",
+    disputedHint: "데스크가 인터넷 연결 없이 기록한 입장을 운영팀이 확인하고 있습니다. 결과는 이 화면에 바로 표시됩니다.",
     admittedHint: "이 화면을 데스크에 보여 주세요.",
     offlineTitle: "서버에 연결할 수 없습니다",
     offlineHint: "인터넷 연결을 확인한 뒤 다시 시도해 주세요. 급하면 데스크에 수동 체크인을 요청하세요. 다시 시도해도 두 번 입장 처리되지 않습니다.",
     networkDown: "서버와 연결이 끊겼습니다. 다시 연결하는 중입니다…",
     loginWrong: "회원번호 또는 PIN이 맞지 않습니다.", tooMany: "시도가 너무 많습니다. 잠시 후 다시 해 주세요.",
+    loginDelayed: (s) => `PIN이 여러 번 틀렸습니다. ${s}초 뒤에 다시 시도해 주세요.`,
+    loginLocked: "PIN을 여러 번 잘못 입력해 계정이 잠겼습니다. 24시간 뒤 다시 시도하거나 고객센터에 잠금 해제를 요청해 주세요. 잠긴 동안에도 센터 데스크에서 회원번호로 입장할 수 있습니다.",
     unlimited: "무제한 이용", left: (n) => `이번 달 남은 횟수 ${n}회`, until: (d) => `${d} 까지`,
     blocked: "이용 정지된 회원입니다",
     reasons: {
@@ -34,13 +39,18 @@ const T = {
     chooseFirst: "Choose a center first", chosen: (n) => `Entering ${n}`,
     retry: "Try again", done: "OK", sending: "Sending…",
     admitted: "Admitted", pending: "Waiting for the desk", denied: "Entry denied", voided: "Entry voided",
+    expired: "Not confirmed in time", disputed: "Being reviewed",
     refused: "Cannot enter",
     pendingHint: "This screen changes as soon as the desk decides.",
+    expiredHint: "The desk did not confirm in time, so the entry was cancelled. No visit was used. Please tap Enter again.",
+    disputedHint: "Operators are reviewing an entry the desk recorded without a connection. The result shows here as soon as it is decided.",
     admittedHint: "Show this screen at the desk.",
     offlineTitle: "Cannot reach the server",
     offlineHint: "Check your connection and try again. If you are in a hurry, ask the desk for a manual check-in. Trying again never checks you in twice.",
     networkDown: "Lost the connection to the server; reconnecting…",
     loginWrong: "Member number or PIN is wrong.", tooMany: "Too many tries; please wait a moment.",
+    loginDelayed: (s) => `Too many wrong PINs. Please try again in ${s} seconds.`,
+    loginLocked: "Too many wrong PINs: your account is locked. Try again in 24 hours or ask support to unlock it. Meanwhile the front desk can still check you in with your member number.",
     unlimited: "Unlimited", left: (n) => `${n} visits left this month`, until: (d) => `valid until ${d}`,
     blocked: "Membership blocked",
     reasons: {
@@ -87,7 +97,8 @@ async function api(path, options = {}) {
   const response = await fetch(path, Object.assign({}, options, { headers }));
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
-  return { status: response.status, body };
+  const retryAfter = Number(response.headers.get("retry-after")) || null;
+  return { status: response.status, body, retryAfter };
 }
 
 function show(view) {
@@ -118,7 +129,7 @@ $("login-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   $("login-error").textContent = "";
   try {
-    const { status, body } = await api("/api/v1/auth/member", {
+    const { status, body, retryAfter } = await api("/api/v1/auth/member", {
       method: "POST",
       body: JSON.stringify({ member_no: $("login-member-no").value.trim(), pin: $("login-pin").value }),
     });
@@ -127,7 +138,11 @@ $("login-form").addEventListener("submit", async (e) => {
       state.member = body.member; $("login-pin").value = "";
       await loadHome();
     } else {
-      $("login-error").textContent = status === 429 ? t().tooMany : t().loginWrong;
+      const code = body && body.error ? body.error.code : "";
+      $("login-error").dataset.code = code;
+      $("login-error").textContent = code === "account_locked" ? t().loginLocked
+        : code === "login_delayed" ? t().loginDelayed(retryAfter || 1)
+        : status === 429 ? t().tooMany : t().loginWrong;
     }
   } catch (_) {
     $("login-error").textContent = t().offlineTitle;
@@ -243,7 +258,7 @@ function renderResult(outcome) {
   const c = state.checkin;
   const status = c ? c.status : o.status;
   view.dataset.status = status;
-  const marks = { admitted: "✓", pending: "…", denied: "✕", voided: "↺", refused: "✕", offline: "!" };
+  const marks = { admitted: "✓", pending: "…", denied: "✕", voided: "↺", expired: "⌛", disputed: "?", refused: "✕", offline: "!" };
   $("result-mark").textContent = marks[status] || "";
   $("result-title").textContent = status === "offline" ? t().offlineTitle : t()[status];
   $("result-center").textContent = c ? c.center_name : "";
@@ -252,11 +267,13 @@ function renderResult(outcome) {
   if (c && c.history.length) {
     const last = c.history[c.history.length - 1];
     if (last.reason && (status === "denied" || status === "voided")) reason = last.reason;
+    if (status === "disputed" && c.dispute) reason = t().reasons[c.dispute.reason] || c.dispute.reason;
   }
   $("result-reason").textContent = reason;
   $("result-reason").dataset.code = o && o.code ? o.code : "";
-  $("result-hint").textContent = status === "pending" ? t().pendingHint
-    : status === "admitted" ? t().admittedHint : status === "offline" ? t().offlineHint : "";
+  const hints = { pending: t().pendingHint, admitted: t().admittedHint, offline: t().offlineHint,
+    expired: t().expiredHint, disputed: t().disputedHint };
+  $("result-hint").textContent = hints[status] || "";
   $("result-retry").hidden = status !== "offline";
   show("result");
 }

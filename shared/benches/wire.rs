@@ -37,6 +37,7 @@ fn card() -> CheckinCard {
                 by: "member".into(),
                 reason: None,
             }],
+            dispute: None,
         },
         member: RosterMember {
             id: MemberId::generate(),

@@ -81,29 +81,41 @@ pub enum CheckinStatus {
     Pending,
     Denied,
     Voided,
+    /// Pending for longer than the center's approval window: nobody decided, the visit is
+    /// given back.
+    Expired,
+    /// A desk let the member in offline, but the server's rules refuse the visit (e.g. visited
+    /// elsewhere today). Kept for operators to accept (it becomes `admitted`) or reject (it
+    /// becomes `denied`); it does not use up the pass meanwhile.
+    Disputed,
 }
 
 impl CheckinStatus {
+    pub const ALL: [CheckinStatus; 6] = [
+        CheckinStatus::Admitted,
+        CheckinStatus::Pending,
+        CheckinStatus::Denied,
+        CheckinStatus::Voided,
+        CheckinStatus::Expired,
+        CheckinStatus::Disputed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CheckinStatus::Admitted => "admitted",
             CheckinStatus::Pending => "pending",
             CheckinStatus::Denied => "denied",
             CheckinStatus::Voided => "voided",
+            CheckinStatus::Expired => "expired",
+            CheckinStatus::Disputed => "disputed",
         }
     }
 
     pub fn parse(text: &str) -> Option<CheckinStatus> {
-        match text {
-            "admitted" => Some(CheckinStatus::Admitted),
-            "pending" => Some(CheckinStatus::Pending),
-            "denied" => Some(CheckinStatus::Denied),
-            "voided" => Some(CheckinStatus::Voided),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// Admitted and pending visits use up the pass; denied and voided ones do not.
+    /// Admitted and pending visits use up the pass; the others do not.
     pub fn counts_as_visit(self) -> bool {
         matches!(self, CheckinStatus::Admitted | CheckinStatus::Pending)
     }
@@ -169,6 +181,19 @@ pub struct Checkin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desk_id: Option<DeskId>,
     pub history: Vec<CheckinChange>,
+    /// Set on a check-in that was ever disputed: why the server's rules refused it and when
+    /// the desk's record reached the server. Stays after the dispute is resolved, so
+    /// settlement can tell accepted and rejected disputes from ordinary visits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispute: Option<Dispute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispute {
+    /// The policy's refusal code, e.g. `already_checked_in_today`.
+    pub reason: String,
+    /// When the desk's offline record reached the server (the visit itself is `at`).
+    pub synced_at: DateTime<Utc>,
 }
 
 /// What staff should look at when this member walks in.
@@ -314,10 +339,120 @@ pub struct ImportReport {
     pub errors: Vec<ImportError>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportState {
+    /// Stored, waiting for the import worker.
+    Queued,
+    Running,
+    /// Every line was imported or reported.
+    Done,
+    /// Stopped before the end; `message` says why. Rows committed before stay committed.
+    Failed,
+}
+
+impl ImportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportState::Queued => "queued",
+            ImportState::Running => "running",
+            ImportState::Done => "done",
+            ImportState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ImportState> {
+        [
+            ImportState::Queued,
+            ImportState::Running,
+            ImportState::Done,
+            ImportState::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn finished(self) -> bool {
+        matches!(self, ImportState::Done | ImportState::Failed)
+    }
+}
+
+/// A member import running on the server (`POST /api/v1/admin/members/import` answers 202
+/// with one; `GET /api/v1/admin/imports/{id}` follows it). It outlives the request that
+/// started it and a restart of the server: rows are committed in chunks and the job goes on
+/// from the first line not yet committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportJob {
+    pub id: String,
+    pub state: ImportState,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How the file was read: `utf-8` or `cp949` (Excel's default in Korea).
+    pub encoding: String,
+    /// Data lines in the file (the header not counted).
+    pub lines: u64,
+    /// Data lines imported or reported so far.
+    pub lines_done: u64,
+    pub created: u32,
+    pub updated: u32,
+    /// Every line that was not imported, with why. A very bad file keeps the first
+    /// [`MAX_IMPORT_ERRORS`]; `error_count` still counts them all.
+    pub errors: Vec<ImportError>,
+    pub error_count: u64,
+    /// Why a failed job stopped.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Errors a job keeps line by line; past this only their number grows.
+pub const MAX_IMPORT_ERRORS: usize = 10_000;
+
+impl ImportJob {
+    pub fn report(&self) -> ImportReport {
+        ImportReport {
+            created: self.created,
+            updated: self.updated,
+            errors: self.errors.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportError {
     pub line: u64,
     pub message: String,
+    /// The line's member number as written, when it could be read: how operators find the
+    /// row in their own sheet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_no: Option<String>,
+}
+
+/// An operator's verdict on a disputed visit; rejecting needs a reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisputeDecision {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A disputed visit as operators review it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminDispute {
+    pub checkin: Checkin,
+    pub member_no: String,
+    pub member_name: String,
+    #[serde(default)]
+    pub desk_name: Option<String>,
+}
+
+/// A member's PIN lock as operators see it (`POST …/members/{no}/unlock` answers this).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinLock {
+    pub member_no: String,
+    /// Wrong PINs in the current 24-hour window.
+    pub failures: u32,
+    #[serde(default)]
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -122,7 +122,9 @@ pub enum RecordStatus {
     Accepted,
     /// This `local_id` was recorded before; `checkin_id` is the original's.
     Duplicate,
-    /// The visit happened but the policy says no (e.g. visited elsewhere today): staff must look.
+    /// The visit happened but the policy says no (e.g. visited elsewhere today). The server
+    /// kept it as a `disputed` check-in (`checkin_id`) for operators to accept or reject;
+    /// `reason` is the policy's code. Staff see it in their list of conflicts.
     Conflict,
     /// The item itself is invalid (unknown member, bad proof, impossible time).
     Rejected,
@@ -291,6 +293,7 @@ mod tests {
                     by: "member".into(),
                     reason: None,
                 }],
+                dispute: None,
             },
             member: member(),
             flags: vec![CheckinFlag::FirstVisit],

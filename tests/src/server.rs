@@ -41,7 +41,24 @@ impl TestServer {
         data: tempfile::TempDir,
         tune: impl FnOnce(&mut Config),
     ) -> anyhow::Result<TestServer> {
+        let server = Self::start_unchecked(data, tune).await?;
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    /// [`TestServer::start_in`] without waiting for `/readyz` (for servers that must not
+    /// become ready).
+    pub async fn start_unchecked(
+        data: tempfile::TempDir,
+        tune: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestServer> {
         let mut config = Config::new(data.path().join("gymgate.db"), ADMIN_TOKEN);
+        // Tests log many members in from one address; the login tests set their own limits.
+        config.logins.attempts_per_ip_per_minute = 100_000;
+        config.logins.failures_per_ip_per_hour = 100_000;
+        config.logins.checks_per_ip = 8;
+        // Storm tests connect thousands of desks from one address.
+        config.connections.max_per_address = 100_000;
         config.limits = Limits {
             // Tests tap many times per member and pair many desks from one address.
             taps_per_member_per_minute: 1000,
@@ -66,15 +83,13 @@ impl TestServer {
             },
         ));
         let state = started_rx.await.context("the server did not start")?;
-        let server = TestServer {
+        Ok(TestServer {
             addr,
             data,
             state,
             stop: Some(stop),
             task: Some(task),
-        };
-        server.wait_ready().await?;
-        Ok(server)
+        })
     }
 
     pub fn url(&self) -> String {
@@ -148,6 +163,17 @@ impl ServerProcess {
         Self::spawn_on(exe, data_dir, "127.0.0.1:0", options).await
     }
 
+    /// With more `serve` options and environment (secrets go in the environment, never on
+    /// the command line).
+    pub async fn spawn_env(
+        exe: &str,
+        data_dir: &Path,
+        options: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<ServerProcess> {
+        Self::spawn_full(exe, data_dir, "127.0.0.1:0", options, env).await
+    }
+
     /// On a given address: a restart where the desks expect the server to be.
     pub async fn spawn_on(
         exe: &str,
@@ -155,11 +181,26 @@ impl ServerProcess {
         addr: &str,
         options: &[&str],
     ) -> anyhow::Result<ServerProcess> {
+        Self::spawn_full(exe, data_dir, addr, options, &[]).await
+    }
+
+    async fn spawn_full(
+        exe: &str,
+        data_dir: &Path,
+        addr: &str,
+        options: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<ServerProcess> {
         let mut child = tokio::process::Command::new(exe)
             .args(["serve", "--addr", addr, "--data-dir"])
             .arg(data_dir)
             .args(options)
             .env("GYMGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+            // Tests log many members in from one address; a test may set its own limits.
+            .env("GYMGATE_LOGINS_PER_IP_PER_MINUTE", "100000")
+            .env("GYMGATE_LOGIN_FAILURES_PER_IP_PER_HOUR", "100000")
+            .env("GYMGATE_MAX_CONNECTIONS_PER_IP", "100000")
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -187,6 +228,11 @@ impl ServerProcess {
 
     pub fn admin(&self) -> AdminClient {
         AdminClient::new(&self.url(), ADMIN_TOKEN)
+    }
+
+    /// The process id (for memory figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown code runs, exactly like a power cut to the process.

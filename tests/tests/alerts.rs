@@ -274,8 +274,13 @@ async fn a_killed_server_says_it_restarted_and_logs_the_restart() -> anyhow::Res
     first.kill().await?;
 
     let slack = WebhookStub::start().await?;
-    let second =
-        ServerProcess::spawn_with(EXE, &data, &["--slack-webhook", slack.url.as_str()]).await?;
+    let second = ServerProcess::spawn_env(
+        EXE,
+        &data,
+        &[],
+        &[("GYMGATE_SLACK_WEBHOOK", slack.url.as_str())],
+    )
+    .await?;
     let messages = slack.wait_for(1).await?;
     assert!(messages[0].contains("unclean stop"), "{}", messages[0]);
     let log = second.admin().incidents(10).await?;

@@ -300,10 +300,14 @@ async fn outbox_records_are_accepted_once_and_conflicts_are_reported() -> anyhow
         RecordMethod::Roster,
     ))
     .await?;
-    let (status, none, reason) = recorded(ws.next().await?)?;
+    let (status, disputed, reason) = recorded(ws.next().await?)?;
     assert_eq!(status, RecordStatus::Conflict);
-    assert_eq!(none, None);
     assert_eq!(reason.as_deref(), Some("already_checked_in_today"));
+    // The visit is kept, as a disputed check-in the desk hears of like any other.
+    let disputed = disputed.ok_or_else(|| anyhow::anyhow!("no disputed check-in"))?;
+    let event = ws.next_event().await?;
+    assert_eq!(event.data["checkin"]["id"], disputed.as_str());
+    assert_eq!(event.data["checkin"]["status"], "disputed");
 
     // Unknown members and unverifiable passes are rejected.
     ws.send(&record(

@@ -245,8 +245,8 @@ async fn the_outbox_survives_restarts_and_every_result_kind_is_stored() -> anyho
     let today: Vec<_> = fx.admin.centers().await?;
     assert_eq!(
         today[0].head_seq,
-        2 + 1 + 1,
-        "2 setup visits, 1 app tap, 1 accepted record"
+        2 + 1 + 1 + 1,
+        "2 setup visits, 1 app tap, 1 accepted record, 1 disputed record"
     );
     Ok(())
 }

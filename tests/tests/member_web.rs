@@ -266,3 +266,40 @@ async fn an_unreachable_server_is_told_honestly_and_retrying_works() -> anyhow::
     );
     browser.close().await
 }
+
+/// Issue 13, finding 4: a member whose account is locked by wrong PINs is told so plainly in
+/// Korean, with what to do (wait, ask support, the desk can still check them in).
+#[tokio::test]
+async fn a_locked_account_is_told_so_in_korean_with_what_to_do() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let server = TestServer::start_with(|c| {
+        c.logins.free_failures = 10;
+        c.logins.lock_after = 2;
+    })
+    .await?;
+    let fx = Fixture::new(server.url());
+    let members = fx.members("LO", 1, None).await?;
+    browser.client.goto(&server.url()).await?;
+    browser.type_into("#login-member-no", &members[0]).await?;
+    browser.type_into("#login-pin", "0000").await?;
+    browser.click("#login-submit").await?;
+    browser
+        .wait_for("#login-error[data-code=\"invalid_credentials\"]")
+        .await?;
+    assert_eq!(
+        browser.text("#login-error").await?,
+        "회원번호 또는 PIN이 맞지 않습니다."
+    );
+    browser.click("#login-submit").await?;
+    browser
+        .wait_for("#login-error[data-code=\"account_locked\"]")
+        .await?;
+    let told = browser.text("#login-error").await?;
+    assert!(told.contains("계정이 잠겼습니다"), "{told}");
+    assert!(told.contains("고객센터"), "{told}");
+    assert!(told.contains("데스크에서 회원번호로 입장"), "{told}");
+    browser.screenshot("member-locked.png").await?;
+    browser.close().await
+}

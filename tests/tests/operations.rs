@@ -85,9 +85,8 @@ async fn the_probe_passes_on_a_ready_server_and_alerts_on_a_dead_one() -> anyhow
             "2",
             "--url",
             &format!("http://{dead}"),
-            "--webhook",
-            &hook.url,
         ])
+        .env("GYMGATE_PROBE_WEBHOOK", &hook.url)
         .output()
         .await?;
     assert_eq!(failed.status.code(), Some(2), "{failed:?}");

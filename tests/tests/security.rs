@@ -118,7 +118,11 @@ async fn a_member_cannot_read_another_members_checkin() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn wrong_pins_expired_codes_and_missing_admin_token_are_refused() -> anyhow::Result<()> {
-    let server = TestServer::start_with(|c| c.limits.logins_per_member_per_minute = 3).await?;
+    let server = TestServer::start_with(|c| {
+        c.logins.free_failures = 2;
+        c.logins.first_delay = Duration::from_secs(60);
+    })
+    .await?;
     let fx = Fixture::new(server.url());
     let center = fx.center("강남점").await?;
     let members = fx.members("W", 2, None).await?;
@@ -135,9 +139,12 @@ async fn wrong_pins_expired_codes_and_missing_admin_token_are_refused() -> anyho
     assert_eq!(body["error"]["code"], "invalid_credentials");
     login("0000").await?;
     login("0000").await?;
-    // Guessing is cut off, even with the right PIN, until the window passes.
+    // Past the free failures guessing waits, even with the right PIN, until the delay passes.
     let limited = login(PIN).await?;
     assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    let body: serde_json::Value = limited.json().await?;
+    assert_eq!(body["error"]["code"], "login_delayed");
 
     // A pairing code works once.
     let code = fx.admin.pairing_code(center.id.as_str()).await?;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use gymgate_shared::api::{CheckinCard, DeskSnapshot, Notice, RosterMember};
 use gymgate_shared::kst;
 use gymgate_shared::protocol::{Event, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
-use gymgate_shared::{LocalId, MemberId};
+use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId};
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
@@ -30,8 +30,9 @@ pub enum CacheError {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
         CREATE TABLE cursor (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             epoch TEXT,
@@ -65,7 +66,19 @@ fn migrations() -> Migrations<'static> {
         );
         CREATE TABLE notices (id TEXT PRIMARY KEY, data TEXT NOT NULL);
         "#,
-    )])
+        ),
+        // A cache belongs to one pairing (desk and center): a PC paired again for another
+        // desk starts over instead of mixing two centers' visitors, and every outbox item
+        // remembers the desk that made it, so it is never sent as another desk's (another
+        // center's) visit. `proof` keeps a scanned offline pass for the outbox.
+        M::up(
+            "ALTER TABLE cursor ADD COLUMN desk_id TEXT;
+         ALTER TABLE cursor ADD COLUMN center_id TEXT;
+         ALTER TABLE outbox ADD COLUMN desk_id TEXT;
+         ALTER TABLE outbox ADD COLUMN center_id TEXT;
+         ALTER TABLE outbox ADD COLUMN proof TEXT;",
+        ),
+    ])
 }
 
 /// Where the desk stands in its center's event log.
@@ -88,15 +101,37 @@ pub enum Applied {
     Gap { expected: u64 },
 }
 
-/// An outbox item the server did not accept; staff must look at it.
+/// An outbox item the server did not accept, or could not be sent; staff must look at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     pub local_id: LocalId,
     pub member_id: MemberId,
     pub member_name: String,
     pub at: DateTime<Utc>,
+    /// `Conflict`: the server kept the visit as disputed (`checkin_id`) for operators to
+    /// accept or reject; `Rejected`: the item itself was invalid.
     pub status: RecordStatus,
     pub reason: Option<String>,
+    pub checkin_id: Option<CheckinId>,
+    /// Recorded under an earlier pairing of this PC (this desk id) and not sent yet: it can
+    /// only be sent as that desk's visit, never as this one's.
+    pub unsent_from: Option<DeskId>,
+}
+
+/// Whose cache this is, as [`Cache::claim`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The cache was this pairing's (or nobody's yet).
+    Owned,
+    /// It belonged to another desk; it was started over, keeping that desk's unsent items.
+    StartedOver { previous_desk: DeskId, kept: usize },
+}
+
+/// Unsent outbox items of an earlier pairing of this PC, for sending as that desk's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignItems {
+    pub desk_id: DeskId,
+    pub records: Vec<OutboxRecord>,
 }
 
 /// The cache file was unreadable and was moved aside; a fresh one replaced it.
@@ -133,8 +168,8 @@ impl Cache {
                 tracing::error!(%error, moved_to = %moved_to.display(), "cache was damaged; starting a new one");
                 let mut cache = Self::open_checked(path)?;
                 let outbox_salvaged = salvaged.len();
-                for (record, name) in salvaged {
-                    cache.add_outbox(&record, &name)?;
+                for (record, name, owner) in salvaged {
+                    cache.add_outbox(&record, &name, owner.as_ref().map(|(d, c)| (d, c)))?;
                 }
                 Ok((
                     cache,
@@ -162,6 +197,107 @@ impl Cache {
         }
         migrations().to_latest(&mut conn)?;
         Ok(Cache { conn })
+    }
+
+    /// Binds the cache to a pairing. A cache without an owner (new, or from before caches had
+    /// one) becomes this desk's with its items; one of another desk is started over: its
+    /// roster, check-ins, notices and cursor go, and of its outbox only what was never sent,
+    /// or never seen by staff, stays, marked as the other desk's.
+    pub fn claim(&mut self, desk: &DeskId, center: &CenterId) -> Result<Claim, CacheError> {
+        let tx = self.conn.transaction()?;
+        // Items without an owner (salvaged from a damaged file that did not say) were made
+        // under the cache's owner; a cache without one gives them to this desk below.
+        tx.execute(
+            "UPDATE outbox SET desk_id = (SELECT desk_id FROM cursor WHERE id = 1),
+                               center_id = (SELECT center_id FROM cursor WHERE id = 1)
+             WHERE desk_id IS NULL AND (SELECT desk_id FROM cursor WHERE id = 1) IS NOT NULL",
+            [],
+        )?;
+        let owner: (Option<String>, Option<String>) = tx.query_row(
+            "SELECT desk_id, center_id FROM cursor WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let claim = match owner {
+            (Some(d), Some(c)) if d == desk.as_str() && c == center.as_str() => Claim::Owned,
+            (None, _) => {
+                tx.execute(
+                    "UPDATE outbox SET desk_id = ?1, center_id = ?2 WHERE desk_id IS NULL",
+                    params![desk.as_str(), center.as_str()],
+                )?;
+                Claim::Owned
+            }
+            (Some(previous), _) => {
+                tx.execute_batch(
+                    "DELETE FROM roster;
+                     DELETE FROM notices;
+                     DELETE FROM checkins;
+                     DELETE FROM outbox
+                         WHERE NOT (state = 'pending'
+                                    OR (state IN ('conflict', 'rejected') AND acknowledged = 0));",
+                )?;
+                let kept: i64 = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+                tx.execute(
+                    "UPDATE cursor SET epoch = NULL, last_seq = 0, synced_at = NULL,
+                     center_name = NULL WHERE id = 1",
+                    [],
+                )?;
+                tracing::warn!(%previous, desk = %desk, kept, "cache of another pairing started over");
+                Claim::StartedOver {
+                    previous_desk: DeskId::new(previous),
+                    kept: kept as usize,
+                }
+            }
+        };
+        tx.execute(
+            "UPDATE cursor SET desk_id = ?1, center_id = ?2 WHERE id = 1",
+            params![desk.as_str(), center.as_str()],
+        )?;
+        tx.commit()?;
+        Ok(claim)
+    }
+
+    /// Unsent outbox items of other desks (earlier pairings of this PC), by desk.
+    pub fn foreign_pending(&self) -> Result<Vec<ForeignItems>, CacheError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT desk_id, local_id, member_id, at, method, proof FROM outbox
+             WHERE state = 'pending' AND desk_id IS NOT NULL
+               AND desk_id != (SELECT desk_id FROM cursor WHERE id = 1)
+             ORDER BY desk_id, at",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        let mut groups: Vec<ForeignItems> = Vec::new();
+        for row in rows {
+            let (desk, local_id, member_id, at, method, proof) = row?;
+            let record = outbox_record(local_id, member_id, &at, &method, proof);
+            match groups.last_mut() {
+                Some(group) if group.desk_id.as_str() == desk => group.records.push(record),
+                _ => groups.push(ForeignItems {
+                    desk_id: DeskId::new(desk),
+                    records: vec![record],
+                }),
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Another desk's unsent items that can never be sent (its pairing is gone or was
+    /// revoked): they stay for staff to see, as rejected with `reason`.
+    pub fn strand(&mut self, desk: &DeskId, reason: &str) -> Result<usize, CacheError> {
+        Ok(self.conn.execute(
+            "UPDATE outbox SET state = 'rejected', reason = ?2, resolved_at = ?3
+             WHERE desk_id = ?1 AND state = 'pending'",
+            params![desk.as_str(), reason, ts(Utc::now())],
+        )?)
     }
 
     pub fn cursor(&self) -> Result<Cursor, CacheError> {
@@ -227,6 +363,12 @@ impl Cache {
     pub fn apply_snapshot(&mut self, snapshot: &DeskSnapshot) -> Result<(), CacheError> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM roster", [])?;
+        // Cards of another database, or older than the snapshot, would show visits that do
+        // not exist (or twice); only this desk's unsent check-ins keep their cards.
+        tx.execute(
+            "DELETE FROM checkins WHERE id NOT IN (SELECT local_id FROM outbox WHERE state = 'pending')",
+            [],
+        )?;
         for member in &snapshot.roster {
             store_member(&tx, member)?;
         }
@@ -293,21 +435,27 @@ impl Cache {
             .execute("DELETE FROM checkins WHERE at < ?1", [cutoff])?)
     }
 
-    /// Puts an item in the outbox (used when salvaging a damaged cache).
+    /// Puts an item in the outbox (used when salvaging a damaged cache); `owner` is the desk
+    /// and center that made it, if known.
     pub fn add_outbox(
         &mut self,
         record: &OutboxRecord,
         member_name: &str,
+        owner: Option<(&DeskId, &CenterId)>,
     ) -> Result<(), CacheError> {
         self.conn.execute(
-            "INSERT OR IGNORE INTO outbox (local_id, member_id, member_name, at, method)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO outbox (local_id, member_id, member_name, at, method, proof,
+                                           desk_id, center_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 record.local_id.as_str(),
                 record.member_id.as_str(),
                 member_name,
                 ts(record.at),
-                record.method.as_str()
+                record.method.as_str(),
+                record.proof,
+                owner.map(|(d, _)| d.as_str()),
+                owner.map(|(_, c)| c.as_str()),
             ],
         )?;
         Ok(())
@@ -320,15 +468,18 @@ impl Cache {
         card: &CheckinCard,
     ) -> Result<(), CacheError> {
         let tx = self.conn.transaction()?;
+        // The item is this cache's owner's: the desk (and center) it is sent as.
         tx.execute(
-            "INSERT INTO outbox (local_id, member_id, member_name, at, method)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO outbox (local_id, member_id, member_name, at, method, proof, desk_id,
+                                 center_id)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, desk_id, center_id FROM cursor WHERE id = 1",
             params![
                 record.local_id.as_str(),
                 record.member_id.as_str(),
                 card.member.name,
                 ts(record.at),
-                record.method.as_str()
+                record.method.as_str(),
+                record.proof,
             ],
         )?;
         store_card(&tx, card)?;
@@ -336,10 +487,12 @@ impl Cache {
         Ok(())
     }
 
-    /// Outbox items not yet answered by the server, oldest first.
+    /// This desk's outbox items not yet answered by the server, oldest first.
     pub fn pending_outbox(&self) -> Result<Vec<OutboxRecord>, CacheError> {
         let mut stmt = self.conn.prepare(
-            "SELECT local_id, member_id, at, method FROM outbox WHERE state = 'pending' ORDER BY at",
+            "SELECT local_id, member_id, at, method, proof FROM outbox
+             WHERE state = 'pending' AND desk_id IS (SELECT desk_id FROM cursor WHERE id = 1)
+             ORDER BY at",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -347,25 +500,22 @@ impl Cache {
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })?;
         let mut records = Vec::new();
         for row in rows {
-            let (local_id, member_id, at, method) = row?;
-            records.push(OutboxRecord {
-                local_id: LocalId::new(local_id),
-                member_id: MemberId::new(member_id),
-                at: parse_ts(&at).unwrap_or_else(Utc::now),
-                method: RecordMethod::parse(&method).unwrap_or(RecordMethod::Roster),
-                proof: None,
-            });
+            let (local_id, member_id, at, method, proof) = row?;
+            records.push(outbox_record(local_id, member_id, &at, &method, proof));
         }
         Ok(records)
     }
 
+    /// This desk's items waiting to be sent.
     pub fn pending_count(&self) -> Result<usize, CacheError> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+            "SELECT COUNT(*) FROM outbox
+             WHERE state = 'pending' AND desk_id IS (SELECT desk_id FROM cursor WHERE id = 1)",
             [],
             |r| r.get::<_, i64>(0),
         )? as usize)
@@ -381,11 +531,12 @@ impl Cache {
         reason: Option<&str>,
     ) -> Result<(), CacheError> {
         let tx = self.conn.transaction()?;
-        // A duplicate answer repeats the first outcome: it was accepted if it has a check-in.
-        let state = match (status, checkin_id) {
-            (RecordStatus::Duplicate, Some(_)) => RecordStatus::Accepted,
-            (RecordStatus::Duplicate, None) => RecordStatus::Conflict,
-            (status, _) => status,
+        // A duplicate answer repeats the first outcome: a check-in without a reason was
+        // accepted, one with a reason is disputed.
+        let state = match (status, checkin_id, reason) {
+            (RecordStatus::Duplicate, Some(_), None) => RecordStatus::Accepted,
+            (RecordStatus::Duplicate, _, _) => RecordStatus::Conflict,
+            (status, _, _) => status,
         };
         tx.execute(
             "UPDATE outbox SET state = ?2, checkin_id = ?3, reason = ?4, resolved_at = ?5
@@ -399,18 +550,27 @@ impl Cache {
             ],
         )?;
         if matches!(state, RecordStatus::Conflict | RecordStatus::Rejected) {
-            // The provisional card no longer counts as a visit.
+            // The provisional card no longer counts as a visit; a disputed one comes back as
+            // the server's card (status disputed) in the event that follows.
             tx.execute("DELETE FROM checkins WHERE id = ?1", [local_id.as_str()])?;
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Conflicts and rejections staff have not acknowledged yet.
+    /// What staff must look at and have not acknowledged yet: conflicts (kept as disputed
+    /// visits), rejections, and unsent items of an earlier pairing of this PC.
     pub fn conflicts(&self) -> Result<Vec<Conflict>, CacheError> {
         let mut stmt = self.conn.prepare(
-            "SELECT local_id, member_id, member_name, at, state, reason FROM outbox
-             WHERE state IN ('conflict', 'rejected') AND acknowledged = 0 ORDER BY at",
+            "SELECT local_id, member_id, member_name, at, state, reason, checkin_id,
+                    CASE WHEN desk_id IS NOT (SELECT desk_id FROM cursor WHERE id = 1)
+                         THEN desk_id END
+             FROM outbox
+             WHERE acknowledged = 0
+               AND (state IN ('conflict', 'rejected')
+                    OR (state = 'pending'
+                        AND desk_id IS NOT (SELECT desk_id FROM cursor WHERE id = 1)))
+             ORDER BY at",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -420,11 +580,13 @@ impl Cache {
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
                 r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
             ))
         })?;
         let mut conflicts = Vec::new();
         for row in rows {
-            let (local_id, member_id, member_name, at, state, reason) = row?;
+            let (local_id, member_id, member_name, at, state, reason, checkin_id, foreign) = row?;
             conflicts.push(Conflict {
                 local_id: LocalId::new(local_id),
                 member_id: MemberId::new(member_id),
@@ -432,6 +594,8 @@ impl Cache {
                 at: parse_ts(&at).unwrap_or_else(Utc::now),
                 status: RecordStatus::parse(&state).unwrap_or(RecordStatus::Conflict),
                 reason,
+                checkin_id: checkin_id.map(CheckinId::new),
+                unsent_from: foreign.map(DeskId::new),
             });
         }
         Ok(conflicts)
@@ -476,7 +640,8 @@ impl Cache {
         let (month_start, month_end) = kst::month_bounds(now);
         let unsent: i64 = self.conn.query_row(
             "SELECT COUNT(*) FROM outbox WHERE member_id = ?1 AND state = 'pending'
-             AND at >= ?2 AND at < ?3",
+             AND at >= ?2 AND at < ?3
+             AND desk_id IS (SELECT desk_id FROM cursor WHERE id = 1)",
             params![member_id.as_str(), ts(month_start), ts(month_end)],
             |r| r.get(0),
         )?;
@@ -537,15 +702,31 @@ fn store_notice(conn: &Connection, notice: &Notice) -> Result<(), CacheError> {
     Ok(())
 }
 
+/// An outbox item salvaged from a damaged cache: the record, the member's name, and the desk
+/// and center that made it where the file still says.
+type Salvaged = (OutboxRecord, String, Option<(DeskId, CenterId)>);
+
 /// Reads pending outbox items out of a damaged cache, as far as it still reads.
-fn salvage_outbox(path: &Path) -> Vec<(OutboxRecord, String)> {
+fn salvage_outbox(path: &Path) -> Vec<Salvaged> {
     let Ok(conn) = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     else {
         return Vec::new();
     };
-    let Ok(mut stmt) = conn.prepare(
-        "SELECT local_id, member_id, member_name, at, method FROM outbox WHERE state = 'pending'",
-    ) else {
+    // A cache from before outbox items had an owner lacks those columns.
+    let with_owner = conn
+        .prepare(
+            "SELECT local_id, member_id, member_name, at, method, proof, desk_id, center_id
+             FROM outbox WHERE state = 'pending'",
+        )
+        .is_ok();
+    let sql = if with_owner {
+        "SELECT local_id, member_id, member_name, at, method, proof, desk_id, center_id
+         FROM outbox WHERE state = 'pending'"
+    } else {
+        "SELECT local_id, member_id, member_name, at, method, NULL, NULL, NULL
+         FROM outbox WHERE state = 'pending'"
+    };
+    let Ok(mut stmt) = conn.prepare(sql) else {
         return Vec::new();
     };
     let Ok(rows) = stmt.query_map([], |r| {
@@ -555,24 +736,44 @@ fn salvage_outbox(path: &Path) -> Vec<(OutboxRecord, String)> {
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,
             r.get::<_, String>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<String>>(6)?,
+            r.get::<_, Option<String>>(7)?,
         ))
     }) else {
         return Vec::new();
     };
     rows.filter_map(Result::ok)
-        .filter_map(|(local_id, member_id, name, at, method)| {
-            Some((
-                OutboxRecord {
-                    local_id: LocalId::new(local_id),
-                    member_id: MemberId::new(member_id),
-                    at: parse_ts(&at)?,
-                    method: RecordMethod::parse(&method).unwrap_or(RecordMethod::Roster),
-                    proof: None,
-                },
-                name,
-            ))
-        })
+        .filter_map(
+            |(local_id, member_id, name, at, method, proof, desk, center)| {
+                parse_ts(&at)?;
+                let owner = desk
+                    .zip(center)
+                    .map(|(d, c)| (DeskId::new(d), CenterId::new(c)));
+                Some((
+                    outbox_record(local_id, member_id, &at, &method, proof),
+                    name,
+                    owner,
+                ))
+            },
+        )
         .collect()
+}
+
+fn outbox_record(
+    local_id: String,
+    member_id: String,
+    at: &str,
+    method: &str,
+    proof: Option<String>,
+) -> OutboxRecord {
+    OutboxRecord {
+        local_id: LocalId::new(local_id),
+        member_id: MemberId::new(member_id),
+        at: parse_ts(at).unwrap_or_else(Utc::now),
+        method: RecordMethod::parse(method).unwrap_or(RecordMethod::Roster),
+        proof,
+    }
 }
 
 /// Moves a damaged cache (and its WAL files) aside for later inspection.
@@ -602,7 +803,6 @@ mod tests {
     use super::*;
     use gymgate_shared::api::{Checkin, CheckinMethod, CheckinStatus};
     use gymgate_shared::protocol::EventKind;
-    use gymgate_shared::{CenterId, CheckinId};
 
     fn member(id: &str) -> RosterMember {
         RosterMember {
@@ -635,6 +835,7 @@ mod tests {
                 local_id: None,
                 desk_id: None,
                 history: vec![],
+                dispute: None,
             },
             member: member("m1"),
             flags: vec![],
@@ -774,6 +975,136 @@ mod tests {
         assert_eq!(
             cache.pending_outbox().expect("pending")[0].local_id,
             records[2].local_id
+        );
+    }
+
+    fn pending_item(cache: &mut Cache, member_id: &str) -> LocalId {
+        let record = OutboxRecord {
+            local_id: LocalId::generate(),
+            member_id: MemberId::new(member_id),
+            at: Utc::now(),
+            method: RecordMethod::Roster,
+            proof: None,
+        };
+        let mut provisional = card(record.local_id.as_str(), 0, CheckinStatus::Admitted);
+        provisional.checkin.local_id = Some(record.local_id.clone());
+        cache
+            .add_offline_checkin(&record, &provisional)
+            .expect("add");
+        record.local_id
+    }
+
+    fn snapshot(epoch: &str, today: Vec<CheckinCard>) -> DeskSnapshot {
+        DeskSnapshot {
+            epoch: epoch.into(),
+            head_seq: 5,
+            center: gymgate_shared::api::Center {
+                id: CenterId::new("c"),
+                name: "강남점".into(),
+                address: String::new(),
+            },
+            roster: vec![],
+            today,
+            notices: vec![],
+        }
+    }
+
+    /// A snapshot (another database, or a cursor too old) replaces the cards: the old ones
+    /// would show visits that do not exist, or twice. Only unsent check-ins keep theirs.
+    #[test]
+    fn a_snapshot_replaces_the_cards_but_keeps_unsent_check_ins() {
+        let (_dir, mut cache) = open();
+        cache
+            .claim(&DeskId::new("d1"), &CenterId::new("c"))
+            .expect("claim");
+        let old = card("old", 1, CheckinStatus::Admitted);
+        cache
+            .apply_event(&event(1, &old, EventKind::Checkin))
+            .expect("apply");
+        let unsent = pending_item(&mut cache, "m1");
+        cache
+            .apply_snapshot(&snapshot(
+                "e2",
+                vec![card("new", 1, CheckinStatus::Admitted)],
+            ))
+            .expect("snapshot");
+        let mut ids: Vec<String> = cache
+            .today(Utc::now())
+            .expect("today")
+            .iter()
+            .map(|c| c.checkin.id.to_string())
+            .collect();
+        ids.sort();
+        let mut expected = vec!["new".to_owned(), unsent.to_string()];
+        expected.sort();
+        assert_eq!(ids, expected);
+        assert_eq!(cache.cursor().expect("cursor").last_seq, 5);
+    }
+
+    /// A cache is one desk's: claimed by another, it starts over, and the first desk's
+    /// unsent items stay, as that desk's, never sent as the new one's.
+    #[test]
+    fn a_cache_of_another_desk_starts_over_keeping_that_desks_unsent_items() {
+        let (_dir, mut cache) = open();
+        let (d1, d2) = (DeskId::new("d1"), DeskId::new("d2"));
+        assert_eq!(
+            cache.claim(&d1, &CenterId::new("a")).expect("claim"),
+            Claim::Owned
+        );
+        cache
+            .apply_event(&event(
+                1,
+                &card("c1", 1, CheckinStatus::Admitted),
+                EventKind::Checkin,
+            ))
+            .expect("apply");
+        let unsent = pending_item(&mut cache, "m1");
+        assert_eq!(cache.pending_count().expect("count"), 1);
+        assert_eq!(
+            cache.claim(&d1, &CenterId::new("a")).expect("claim"),
+            Claim::Owned,
+            "claiming again changes nothing"
+        );
+
+        let claim = cache.claim(&d2, &CenterId::new("b")).expect("claim");
+        assert_eq!(
+            claim,
+            Claim::StartedOver {
+                previous_desk: d1.clone(),
+                kept: 1
+            }
+        );
+        assert!(cache.today(Utc::now()).expect("today").is_empty());
+        assert!(cache.roster().expect("roster").is_empty());
+        let cursor = cache.cursor().expect("cursor");
+        assert_eq!((cursor.epoch, cursor.last_seq), (None, 0));
+        assert_eq!(cache.pending_count().expect("count"), 0);
+        assert!(cache.pending_outbox().expect("pending").is_empty());
+        let foreign = cache.foreign_pending().expect("foreign");
+        assert_eq!(foreign.len(), 1);
+        assert_eq!(foreign[0].desk_id, d1);
+        assert_eq!(foreign[0].records[0].local_id, unsent);
+        let conflicts = cache.conflicts().expect("conflicts");
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].unsent_from, Some(d1.clone()));
+        // New check-ins are the new desk's.
+        let own = pending_item(&mut cache, "m2");
+        let pending = cache.pending_outbox().expect("pending");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].local_id, own);
+        // Never sendable (pairing gone): kept for staff, as rejected.
+        assert_eq!(
+            cache
+                .strand(&d1, "previous_pairing_unsent")
+                .expect("strand"),
+            1
+        );
+        assert!(cache.foreign_pending().expect("foreign").is_empty());
+        let conflicts = cache.conflicts().expect("conflicts");
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(
+            conflicts[0].reason.as_deref(),
+            Some("previous_pairing_unsent")
         );
     }
 

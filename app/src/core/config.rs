@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 const PAIRING_FILE: &str = "desk.json";
 const SETTINGS_FILE: &str = "settings.json";
+/// Pairings this PC had before, kept while check-ins made under them wait to be sent.
+const PREVIOUS_DIR: &str = "previous-pairings";
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Pairing {
@@ -121,9 +123,47 @@ pub fn save_pairing(dir: &Path, pairing: &Pairing) -> Result<(), ConfigError> {
     write_private(&dir.join(PAIRING_FILE), &bytes)
 }
 
-/// Forgets the pairing; the cache stays (the next pairing re-syncs it).
+/// Ends the pairing. The file is kept aside (still readable by this user only) under the
+/// desk's id: check-ins this PC made under it and has not sent yet are sent as that desk's
+/// (that center's) visits by the next pairing's core, never as its own.
 pub fn remove_pairing(dir: &Path) -> Result<(), ConfigError> {
     let path = dir.join(PAIRING_FILE);
+    let pairing = match load_pairing(dir) {
+        Ok(Some(pairing)) => pairing,
+        Ok(None) => return Ok(()),
+        // Unreadable: nothing to keep.
+        Err(_) => {
+            return std::fs::remove_file(&path).map_err(|source| ConfigError::Io { path, source });
+        }
+    };
+    let kept = previous_path(dir, &pairing.desk_id);
+    if let Some(parent) = kept.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| ConfigError::Io {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    std::fs::rename(&path, &kept).map_err(|source| ConfigError::Io { path, source })
+}
+
+fn previous_path(dir: &Path, desk: &DeskId) -> PathBuf {
+    // Desk ids are UUIDs; anything else is not used as a file name.
+    let name: String = desk
+        .as_str()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    dir.join(PREVIOUS_DIR).join(format!("{name}.json"))
+}
+
+/// An earlier pairing of this PC, if it is still kept.
+pub fn load_previous_pairing(dir: &Path, desk: &DeskId) -> Result<Option<Pairing>, ConfigError> {
+    read_json(&previous_path(dir, desk))
+}
+
+/// Drops an earlier pairing once nothing of it is waiting (or it can never be used again).
+pub fn forget_previous_pairing(dir: &Path, desk: &DeskId) -> Result<(), ConfigError> {
+    let path = previous_path(dir, desk);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(ConfigError::Io { path, source: e })
@@ -232,7 +272,10 @@ mod tests {
             token: "secret".into(),
         };
         save_pairing(dir.path(), &pairing).expect("save");
-        assert_eq!(load_pairing(dir.path()).expect("load"), Some(pairing));
+        assert_eq!(
+            load_pairing(dir.path()).expect("load"),
+            Some(pairing.clone())
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -244,6 +287,25 @@ mod tests {
         }
         remove_pairing(dir.path()).expect("remove");
         assert_eq!(load_pairing(dir.path()).expect("load"), None);
+        // Kept aside under the desk's id, still private, until forgotten.
+        assert_eq!(
+            load_previous_pairing(dir.path(), &pairing.desk_id).expect("previous"),
+            Some(pairing.clone())
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(previous_path(dir.path(), &pairing.desk_id))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        forget_previous_pairing(dir.path(), &pairing.desk_id).expect("forget");
+        assert_eq!(
+            load_previous_pairing(dir.path(), &pairing.desk_id).expect("previous"),
+            None
+        );
         std::fs::write(dir.path().join(PAIRING_FILE), "{not json").expect("write");
         assert!(load_pairing(dir.path()).is_err());
     }

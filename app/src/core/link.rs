@@ -57,6 +57,8 @@ pub enum LinkCommand {
 
 pub(super) struct LinkContext {
     pub pairing: Pairing,
+    /// Where earlier pairings of this PC are kept (see [`super::config::remove_pairing`]).
+    pub data_dir: std::path::PathBuf,
     pub cache: CacheHandle,
     pub roster: Arc<RwLock<RosterIndex>>,
     pub events: mpsc::Sender<CoreEvent>,
@@ -77,6 +79,7 @@ pub(super) async fn run(mut ctx: LinkContext) {
     let mut backoff = Backoff::new(ctx.timing.backoff_base, ctx.timing.backoff_cap);
     let mut offline_since = None;
     loop {
+        send_earlier_pairings_items(&ctx).await;
         emit(
             &ctx,
             CoreEvent::Link(LinkStatus::Connecting {
@@ -152,15 +155,19 @@ fn ws_url(server_url: &str) -> String {
 }
 
 async fn connect(ctx: &LinkContext) -> Result<Socket, SessionEnd> {
-    let mut request = ws_url(&ctx.pairing.server_url)
+    connect_as(&ctx.pairing, &ctx.timing).await
+}
+
+async fn connect_as(pairing: &Pairing, timing: &LinkTiming) -> Result<Socket, SessionEnd> {
+    let mut request = ws_url(&pairing.server_url)
         .into_client_request()
         .map_err(|e| SessionEnd::Lost(format!("bad server address: {e}")))?;
-    let auth = format!("Bearer {}", ctx.pairing.token)
+    let auth = format!("Bearer {}", pairing.token)
         .parse()
         .map_err(|_| SessionEnd::Unauthorized("the desk token is not valid".into()))?;
     request.headers_mut().insert("authorization", auth);
     match tokio::time::timeout(
-        ctx.timing.connect_timeout,
+        timing.connect_timeout,
         tokio_tungstenite::connect_async(request),
     )
     .await
@@ -178,6 +185,137 @@ async fn connect(ctx: &LinkContext) -> Result<Socket, SessionEnd> {
         }
         Ok(Err(e)) => Err(SessionEnd::Lost(e.to_string())),
     }
+}
+
+/// Check-ins this PC made under an earlier pairing and never sent are sent now as that
+/// desk's, with that desk's token, so they count for the center where they happened. A
+/// pairing that is gone, or whose token the server refuses, can never send them: they stay
+/// in the list staff see, marked so.
+async fn send_earlier_pairings_items(ctx: &LinkContext) {
+    let groups = match ctx.cache.call(|c| c.foreign_pending()).await {
+        Ok(groups) => groups,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the outbox");
+            return;
+        }
+    };
+    if groups.is_empty() {
+        return;
+    }
+    for group in groups {
+        let (dir, desk) = (ctx.data_dir.clone(), group.desk_id.clone());
+        let previous =
+            tokio::task::spawn_blocking(move || super::config::load_previous_pairing(&dir, &desk))
+                .await;
+        let strand = |reason: &'static str| {
+            let desk = group.desk_id.clone();
+            ctx.cache.call(move |c| c.strand(&desk, reason))
+        };
+        let Ok(Ok(Some(previous))) = previous else {
+            tracing::warn!(desk = %group.desk_id, items = group.records.len(), "an earlier pairing's check-ins cannot be sent: that pairing is gone");
+            let _ = strand("previous_pairing_unsent").await;
+            continue;
+        };
+        match send_as(&previous, &group.records, &ctx.timing).await {
+            Ok(answers) => {
+                let all = answers.len() == group.records.len();
+                let stored = ctx
+                    .cache
+                    .call(move |c| {
+                        for (local_id, status, checkin_id, reason) in &answers {
+                            c.record_result(
+                                local_id,
+                                *status,
+                                checkin_id.as_ref().map(|i| i.as_str()),
+                                reason.as_deref(),
+                            )?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                tracing::info!(desk = %group.desk_id, sent = group.records.len(), all, "sent an earlier pairing's check-ins as that desk's");
+                if stored.is_ok() && all {
+                    let (dir, desk) = (ctx.data_dir.clone(), group.desk_id.clone());
+                    let _ = tokio::task::spawn_blocking(move || {
+                        super::config::forget_previous_pairing(&dir, &desk)
+                    })
+                    .await;
+                }
+            }
+            Err(SessionEnd::Unauthorized(reason)) => {
+                tracing::warn!(desk = %group.desk_id, %reason, "an earlier pairing was revoked; its check-ins cannot be sent");
+                let _ = strand("previous_pairing_revoked").await;
+                let (dir, desk) = (ctx.data_dir.clone(), group.desk_id.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    super::config::forget_previous_pairing(&dir, &desk)
+                })
+                .await;
+            }
+            // Unreachable now: tried again on the next connect.
+            Err(_) => {}
+        }
+    }
+    if let Ok((pending, conflicts)) = ctx
+        .cache
+        .call(|c| Ok((c.pending_count()?, c.conflicts()?)))
+        .await
+    {
+        emit(ctx, CoreEvent::Outbox { pending, conflicts }).await;
+    }
+}
+
+type Answer = (
+    gymgate_shared::LocalId,
+    gymgate_shared::protocol::RecordStatus,
+    Option<gymgate_shared::CheckinId>,
+    Option<String>,
+);
+
+/// A short session as another desk: hello, the records, their answers, goodbye.
+async fn send_as(
+    pairing: &Pairing,
+    records: &[gymgate_shared::protocol::OutboxRecord],
+    timing: &LinkTiming,
+) -> Result<Vec<Answer>, SessionEnd> {
+    let mut socket = connect_as(pairing, timing).await?;
+    send(
+        &mut socket,
+        &DeskMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            epoch: None,
+            last_seq: 0,
+            app_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            outbox: records.len() as u64,
+        },
+    )
+    .await?;
+    for record in records {
+        send(&mut socket, &DeskMessage::Record(record.clone())).await?;
+    }
+    let mut answers = Vec::new();
+    let deadline = Instant::now() + timing.connect_timeout * 2;
+    while answers.len() < records.len() {
+        let message = tokio::time::timeout_at(deadline, next_server_message(&mut socket))
+            .await
+            .map_err(|_| SessionEnd::Lost("no answer for an earlier pairing's items".into()))??;
+        match message {
+            ServerMessage::Recorded {
+                local_id,
+                status,
+                checkin_id,
+                reason,
+            } => answers.push((local_id, status, checkin_id, reason)),
+            // Not stored: the rest waits for the next try.
+            ServerMessage::Error { code, message } => {
+                tracing::warn!(%code, %message, "the server refused an earlier pairing's item");
+                break;
+            }
+            // That center's live events are not this desk's business.
+            ServerMessage::Welcome { .. } | ServerMessage::Event(_) => {}
+        }
+    }
+    let _ = socket.close(None).await;
+    Ok(answers)
 }
 
 async fn send(socket: &mut Socket, message: &DeskMessage) -> Result<(), SessionEnd> {

@@ -22,7 +22,7 @@ use gymgate_shared::protocol::{Decision, DeskMessage, OutboxRecord, RecordMethod
 use gymgate_shared::{CheckinId, LocalId, MemberId, kst};
 use tokio::sync::mpsc;
 
-use cache::{CacheError, Conflict, Cursor, Recovered};
+use cache::{CacheError, Claim, Conflict, Cursor, Recovered};
 use config::Pairing;
 use link::{LinkCommand, LinkContext, LinkTiming};
 use roster::RosterIndex;
@@ -175,6 +175,16 @@ pub async fn start(
     if let Some(recovered) = recovered {
         let _ = events.send(CoreEvent::CacheRecovered(recovered)).await;
     }
+    // A cache made for another desk (this PC paired again) must not show that desk's
+    // visitors here, nor send its check-ins as this desk's.
+    let (desk, center) = (pairing.desk_id.clone(), pairing.center_id.clone());
+    if let Claim::StartedOver {
+        previous_desk,
+        kept,
+    } = cache.call(move |c| c.claim(&desk, &center)).await?
+    {
+        tracing::warn!(%previous_desk, kept, "started a fresh cache for this pairing");
+    }
     cache.call(|c| c.prune(Utc::now())).await?;
     let members = cache.call(|c| c.roster()).await?;
     let index = tokio::task::spawn_blocking(move || RosterIndex::new(members))
@@ -192,6 +202,7 @@ pub async fn start(
     }));
     let link = link::run(LinkContext {
         pairing,
+        data_dir: data_dir.to_owned(),
         cache,
         roster,
         events,
@@ -321,6 +332,7 @@ impl DeskCore {
                     by: format!("desk:{}", pairing.desk_id),
                     reason: Some("recorded on this desk".into()),
                 }],
+                dispute: None,
             },
             member: shown,
             flags,

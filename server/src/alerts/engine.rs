@@ -22,6 +22,9 @@ pub struct Rules {
     pub commit_latency: std::time::Duration,
     /// The span the ratio and the mean are taken over.
     pub window: Duration,
+    /// Wrong PINs per minute, server-wide and averaged over `window`, that mean someone is
+    /// guessing.
+    pub login_failures_per_minute: u64,
 }
 
 impl Default for Rules {
@@ -33,6 +36,7 @@ impl Default for Rules {
             tap_failure_min_taps: 20,
             commit_latency: std::time::Duration::from_millis(250),
             window: Duration::minutes(5),
+            login_failures_per_minute: 60,
         }
     }
 }
@@ -56,6 +60,10 @@ pub struct Sample {
     pub taps_failed: u64,
     pub commits: u64,
     pub commit_micros: u64,
+    /// Wrong PINs since the server started.
+    pub login_failures: u64,
+    /// What the last integrity check found wrong with the database.
+    pub database_damage: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +99,7 @@ struct Counters {
     taps_failed: u64,
     commits: u64,
     commit_micros: u64,
+    login_failures: u64,
 }
 
 #[derive(Default)]
@@ -103,6 +112,8 @@ pub struct Engine {
     /// Condition starts of the rate rules, kept while they hold.
     taps_failing_since: Option<DateTime<Utc>>,
     commits_slow_since: Option<DateTime<Utc>>,
+    guessing_since: Option<DateTime<Utc>>,
+    damaged_since: Option<DateTime<Utc>>,
 }
 
 impl Engine {
@@ -139,6 +150,7 @@ impl Engine {
             }
         }
         self.rates(sample, &mut firing);
+        self.damage(sample, &mut firing);
 
         let mut changes = Vec::new();
         let mut resolved: Vec<String> = self
@@ -220,6 +232,7 @@ impl Engine {
             taps_failed: sample.taps_failed,
             commits: sample.commits,
             commit_micros: sample.commit_micros,
+            login_failures: sample.login_failures,
         };
         // Keep one sample at or before the window's start as the baseline.
         while self.history.len() > 1
@@ -274,12 +287,60 @@ impl Engine {
         } else {
             self.commits_slow_since = None;
         }
+
+        let failures = current
+            .login_failures
+            .saturating_sub(baseline.login_failures);
+        // Over the span the history really covers (shorter than the window just after start).
+        let minutes = ((now - baseline.at).num_seconds() as f64 / 60.0).max(1.0);
+        let per_minute = failures as f64 / minutes;
+        if failures > 0 && per_minute >= self.rules.login_failures_per_minute as f64 {
+            let since = *self.guessing_since.get_or_insert(now);
+            let rate = per_minute.round();
+            firing.insert(
+                PIN_GUESSING.to_owned(),
+                Firing {
+                    text_ko: format!(
+                        "PIN 대입 공격 의심: 분당 {rate}회 틀림 ({failures}회) — 주소별 제한과 계정 잠금이 작동 중"
+                    ),
+                    text_en: format!(
+                        "PIN guessing suspected: {rate} wrong PINs a minute ({failures} in all); \
+                         per-address limits and locks are in force"
+                    ),
+                    since,
+                },
+            );
+        } else {
+            self.guessing_since = None;
+        }
+    }
+
+    fn damage(&mut self, sample: &Sample, firing: &mut HashMap<String, Firing>) {
+        let Some(damage) = &sample.database_damage else {
+            self.damaged_since = None;
+            return;
+        };
+        let since = *self.damaged_since.get_or_insert(sample.now);
+        firing.insert(
+            DATABASE_DAMAGED.to_owned(),
+            Firing {
+                text_ko: format!(
+                    "데이터베이스 손상 감지: {damage} — 백업에서 복구하세요 (docs/operations.md)"
+                ),
+                text_en: format!(
+                    "database damaged: {damage}; restore from the last backup (docs/operations.md)"
+                ),
+                since,
+            },
+        );
     }
 }
 
 pub const CENTER_OFFLINE: &str = "center_offline:";
 pub const TAP_FAILURES: &str = "tap_failures";
 pub const COMMIT_LATENCY: &str = "commit_latency";
+pub const PIN_GUESSING: &str = "pin_guessing";
+pub const DATABASE_DAMAGED: &str = "database_damaged";
 
 #[cfg(test)]
 mod tests {
@@ -310,6 +371,8 @@ mod tests {
             taps_failed: 0,
             commits: 0,
             commit_micros: 0,
+            login_failures: 0,
+            database_damage: None,
         }
     }
 
@@ -446,6 +509,42 @@ mod tests {
         s.commits = 110;
         s.commit_micros = 300_000 + 10 * 5_000_000; // ten 5 s commits: 457 ms mean
         assert_eq!(raised(&engine.step(&s)), vec!["commit_latency"]);
+    }
+
+    #[test]
+    fn a_burst_of_wrong_pins_is_a_guessing_campaign_and_ends_when_it_stops() {
+        let mut engine = Engine::new(Rules::default());
+        let mut s = sample(0, vec![]);
+        engine.step(&s);
+        // 50 a minute: a busy morning's typos, no alert.
+        s.now = t(1);
+        s.login_failures = 50;
+        assert!(engine.step(&s).is_empty());
+        // 500 more in the next minute.
+        s.now = t(2);
+        s.login_failures = 550;
+        assert_eq!(raised(&engine.step(&s)), vec!["pin_guessing"]);
+        // Quiet for a whole window: resolved.
+        s.now = t(9);
+        let changes = engine.step(&s);
+        assert!(
+            matches!(&changes[..], [Change::Resolved { alert, .. }] if alert.key == "pin_guessing")
+        );
+    }
+
+    #[test]
+    fn a_damaged_database_is_alerted_while_it_lasts() {
+        let mut engine = Engine::new(Rules::default());
+        let mut s = sample(0, vec![]);
+        s.database_damage = Some("Page 7: btree page damaged".into());
+        let changes = engine.step(&s);
+        assert_eq!(raised(&changes), vec!["database_damaged"]);
+        assert!(matches!(&changes[0], Change::Raised(a) if a.text_ko.contains("백업")));
+        s.now = t(1);
+        assert!(engine.step(&s).is_empty());
+        s.now = t(2);
+        s.database_damage = None;
+        assert!(matches!(&engine.step(&s)[..], [Change::Resolved { .. }]));
     }
 
     #[test]

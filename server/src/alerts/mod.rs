@@ -139,6 +139,8 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             taps_failed: state.tap_stats.failed.load(Ordering::Relaxed),
             commits: stats.commits.load(Ordering::Relaxed),
             commit_micros: stats.commit_micros.load(Ordering::Relaxed),
+            login_failures: state.logins.failed_total(),
+            database_damage: state.damage(),
         };
         let changes = engine.step(&sample);
         let heartbeat = last_heartbeat.elapsed() >= HEARTBEAT_EVERY;

@@ -28,11 +28,12 @@ pub fn routes() -> Router<AppState> {
 async fn pair(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(request): ApiJson<PairRequest>,
 ) -> Result<Json<PairResponse>, AppError> {
     // Codes are 10 characters from 32 symbols; limiting attempts per address makes guessing
     // one hopeless.
-    if !state.pair_limiter.allow(&peer.ip().to_string()) {
+    if !state.pair_limiter.allow(&state.client_ip(peer, &headers)) {
         return Err(AppError::RateLimited);
     }
     let name = request
@@ -96,7 +97,7 @@ async fn snapshot(
     State(state): State<AppState>,
     desk: DeskAuth,
 ) -> Result<Json<DeskSnapshot>, AppError> {
-    let epoch = state.store.epoch().to_owned();
+    let epoch = state.store.log_epoch(&desk.center_id);
     let snapshot = state
         .store
         .read(move |conn| {

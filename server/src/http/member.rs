@@ -1,6 +1,8 @@
 //! The member API: log in, see the pass, list centers, tap Enter, follow a check-in.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -17,11 +19,10 @@ use gymgate_shared::api::{
 };
 
 use super::{ApiJson, AppState, MemberAuth};
-use crate::checkins;
 use crate::error::AppError;
-use crate::model;
-use crate::store::ts;
-use crate::tokens;
+use crate::logins::{self, Gate};
+use crate::store::{self, ts};
+use crate::{checkins, model, tokens};
 
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
@@ -42,7 +43,9 @@ async fn member_events(
     State(state): State<AppState>,
     auth: MemberAuth,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
-    let feed = state.hub.watch_member(&auth.member_id);
+    let feed = state
+        .hub
+        .watch_member(&auth.member_id, state.config.limits.feeds_per_member);
     let stream = futures_util::stream::unfold(feed, |mut feed| async move {
         loop {
             let published = feed.events.recv().await?;
@@ -68,35 +71,89 @@ async fn member_events(
 
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(login): ApiJson<MemberLogin>,
 ) -> Result<Json<MemberSession>, AppError> {
-    let member_no = login.member_no.trim().to_owned();
-    // Limits PIN guessing: a 4-digit PIN falls in minutes without this.
-    if !state.login_limiter.allow(&member_no) {
-        return Err(AppError::RateLimited);
-    }
-    let lookup_no = member_no.clone();
     let wrong = || AppError::unauthorized("invalid_credentials", "member number or PIN is wrong");
-    let member = state
-        .store
-        .read(move |conn| model::load_member_by_no(conn, &lookup_no))
-        .await?
-        .ok_or_else(wrong)?;
-    if !state
-        .pins
-        .verify(login.pin, member.pin_hash.clone())
-        .await?
-    {
+    let member_no = login.member_no.trim().to_owned();
+    // Nothing that cannot be a member number or a PIN gets as far as any state or work.
+    if !logins::plausible_member_no(&member_no) || !logins::plausible_pin(&login.pin) {
         return Err(wrong());
     }
+    let address = state.client_ip(peer, &headers);
+    let counted = |outcome: &'static str| {
+        metrics::counter!(crate::metrics::LOGINS, "outcome" => outcome).increment(1);
+    };
+    let _admitted = state
+        .logins
+        .admit(address, &member_no)
+        .await
+        .inspect_err(|_| counted("limited"))?;
+    let now = Utc::now();
+    let lookup_no = member_no.clone();
+    let (member, failures) = state
+        .store
+        .read(move |conn| {
+            Ok((
+                model::load_member_by_no(conn, &lookup_no)?,
+                store::logins::load(conn, &lookup_no)?,
+            ))
+        })
+        .await?;
+    match logins::gate(&state.logins.policy, failures.as_ref(), now) {
+        Gate::Open => {}
+        Gate::Delayed { retry_after } => {
+            counted("delayed");
+            return Err(AppError::LoginDelayed { retry_after });
+        }
+        Gate::Locked { until } => {
+            counted("locked");
+            return Err(locked(until));
+        }
+    }
+    // An unknown number is checked against a hash of nothing, at the same cost.
+    let hash = member.as_ref().map_or_else(
+        || state.unknown_member_pin_hash.clone(),
+        |m| m.pin_hash.clone(),
+    );
+    let right = state.pins.verify(login.pin, hash).await? && member.is_some();
+    let policy = state.logins.policy.clone();
+    let Some(member) = member.filter(|_| right) else {
+        state.logins.failed(address);
+        let after = state
+            .store
+            .writer
+            .write(move |ctx| {
+                store::logins::record_failure(
+                    ctx.tx,
+                    &member_no,
+                    ctx.now,
+                    policy.window,
+                    policy.lock_after,
+                    policy.lock_for,
+                )
+            })
+            .await?;
+        counted("wrong");
+        return Err(match after.locked_until {
+            Some(until) if until > now => locked(until),
+            _ => wrong(),
+        });
+    };
+    counted("ok");
     let token = tokens::new_token();
     let hash = tokens::hash(&token);
     let ttl = state.config.member_token_ttl;
     let member_id = member.id.clone();
+    let had_failures = failures.is_some();
     let view = state
         .store
         .writer
         .write(move |ctx| -> Result<Member, AppError> {
+            if had_failures {
+                store::logins::clear(ctx.tx, &member_no)?;
+            }
             ctx.tx.execute(
                 "INSERT INTO member_tokens (token_hash, member_id, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4)",
@@ -110,6 +167,20 @@ async fn login(
         token,
         member: view,
     }))
+}
+
+/// A locked account is told so, with when it opens again and what to do meanwhile.
+fn locked(until: chrono::DateTime<Utc>) -> AppError {
+    AppError::forbidden(
+        "account_locked",
+        format!(
+            "too many wrong PINs: this account is locked until {} (Korean time); \
+             the front desk can still check you in, and support can unlock it",
+            until
+                .with_timezone(&gymgate_shared::kst::offset())
+                .format("%Y-%m-%d %H:%M")
+        ),
+    )
 }
 
 async fn me(State(state): State<AppState>, auth: MemberAuth) -> Result<Json<Member>, AppError> {
@@ -177,7 +248,7 @@ async fn tap(
         ));
     }
     let started = std::time::Instant::now();
-    if !state.tap_limiter.allow(auth.member_id.as_str()) {
+    if !state.tap_limiter.allow(&auth.member_id) {
         metrics::counter!(crate::metrics::TAPS, "outcome" => "rate_limited").increment(1);
         return Err(AppError::RateLimited);
     }

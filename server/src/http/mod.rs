@@ -2,12 +2,12 @@
 
 mod admin;
 pub use admin::issue_pairing_code;
-pub(crate) use admin::{ValidMember, store_member};
 mod desk;
 mod member;
 mod web;
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
@@ -23,6 +23,8 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::hub::Hub;
+use crate::imports::ImportQueue;
+use crate::logins::LoginGuard;
 use crate::member_sessions::{MemberSessions, Session};
 use crate::rate_limit::RateLimiter;
 use crate::store::{Store, parse_ts};
@@ -38,12 +40,18 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     pub desk_tasks: TaskTracker,
     pub pins: crate::pins::PinWorkers,
-    pub tap_limiter: RateLimiter,
-    pub login_limiter: RateLimiter,
-    pub pair_limiter: RateLimiter,
+    pub tap_limiter: RateLimiter<MemberId>,
+    pub pair_limiter: RateLimiter<IpAddr>,
+    pub logins: LoginGuard,
+    /// What a PIN is checked against when the member number belongs to nobody: the same
+    /// work as for a real member, so the answer's timing says nothing.
+    pub unknown_member_pin_hash: String,
     pub tap_stats: crate::metrics::TapStats,
     /// Member tokens already checked, so a tap does not ask the database again.
     pub member_sessions: MemberSessions,
+    pub imports: ImportQueue,
+    /// Set when the database failed its integrity check: what the check said.
+    pub damage: Mutex<Option<String>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -60,13 +68,17 @@ impl AppState {
         config: Config,
         shutdown: CancellationToken,
         pins: crate::pins::PinWorkers,
+        unknown_member_pin_hash: String,
     ) -> Self {
         let minute = Duration::from_secs(60);
         let limits = &config.limits;
         AppState(Arc::new(Inner {
             tap_limiter: RateLimiter::new(limits.taps_per_member_per_minute, minute),
-            login_limiter: RateLimiter::new(limits.logins_per_member_per_minute, minute),
             pair_limiter: RateLimiter::new(limits.pair_attempts_per_ip_per_minute, minute),
+            logins: LoginGuard::new(config.logins.clone()),
+            unknown_member_pin_hash,
+            imports: ImportQueue::default(),
+            damage: Mutex::new(None),
             store,
             hub,
             config,
@@ -114,8 +126,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Ready when the database answers a read and the writer is running.
+impl AppState {
+    /// The address a request comes from, seen through the trusted proxies.
+    pub fn client_ip(&self, peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        crate::client_ip::client_ip(peer.ip(), headers, &self.config.trusted_proxies)
+    }
+
+    /// What the last integrity check found wrong with the database, if anything.
+    pub fn damage(&self) -> Option<String> {
+        self.damage.lock().ok().and_then(|d| d.clone())
+    }
+}
+
+/// Ready when the database passed its last integrity check, answers a read, and the writer
+/// is running.
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    if let Some(damage) = state.damage() {
+        return Err(AppError::Unavailable {
+            code: "database_damaged",
+            message: format!(
+                "the database is damaged ({damage}); restore it from the last backup \
+                 (docs/operations.md, runbook: damaged database)"
+            ),
+        });
+    }
     state
         .store
         .read(

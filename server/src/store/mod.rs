@@ -6,6 +6,8 @@
 //! check-in is on disk. Reads use a small pool of read connections on blocking threads; WAL
 //! lets them run beside the writer.
 
+pub mod imports;
+pub mod logins;
 pub(crate) mod schema;
 mod writer;
 
@@ -133,6 +135,14 @@ impl Store {
         &self.epoch
     }
 
+    /// The name of one center's event log in this database, as desks see it (`epoch` in
+    /// `welcome` and the snapshot). A cursor is a position in one center's log: bound to the
+    /// center, a cursor a desk kept from another center (a PC moved and re-paired) can never
+    /// be resumed here and skip this center's events.
+    pub fn log_epoch(&self, center: &gymgate_shared::CenterId) -> String {
+        format!("{}:{center}", self.epoch)
+    }
+
     /// Runs `f` on a read connection on a blocking thread.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -159,6 +169,37 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+}
+
+impl Store {
+    /// Checks the database for damage (`PRAGMA quick_check`: every page and index entry, not
+    /// the slower cross-checks of `integrity_check`) on a read connection, beside the writer.
+    /// `None` when it is sound; otherwise the first things SQLite found.
+    pub async fn check_integrity(&self) -> Result<Option<String>, StoreError> {
+        let result = self
+            .read(|conn| {
+                let mut statement = conn.prepare("PRAGMA quick_check(5)")?;
+                let lines: Vec<String> = statement
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(lines)
+            })
+            .await;
+        match result {
+            Ok(lines) if lines == ["ok"] => Ok(None),
+            Ok(lines) => Ok(Some(lines.join("; "))),
+            // A page so damaged that the check cannot even read it is damage too.
+            Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, message)))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+                ) =>
+            {
+                Ok(Some(message.unwrap_or_else(|| e.to_string())))
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 

@@ -205,6 +205,43 @@ pub fn migrations() -> Migrations<'static> {
              DROP INDEX events_at;
              CREATE INDEX member_tokens_expiry ON member_tokens (expires_at);",
         ),
+        // Trust (disputes, expiry, PIN locks, import jobs):
+        // - an offline visit the rules refuse is kept as a `disputed` check-in with why and
+        //   when it reached the server;
+        // - pending and disputed check-ins are found without reading the others (pending
+        //   ones expire, disputed ones wait for operators);
+        // - wrong PINs per member number (known or not, so both cost the same), with the lock;
+        // - member imports run as jobs that survive a restart; the uploaded file is kept
+        //   until the job is done.
+        M::up(
+            "ALTER TABLE checkins ADD COLUMN dispute_reason TEXT;
+             ALTER TABLE checkins ADD COLUMN synced_at TEXT;
+             CREATE INDEX checkins_pending ON checkins (at) WHERE status = 'pending';
+             CREATE INDEX checkins_disputed ON checkins (at) WHERE status = 'disputed';
+             CREATE TABLE login_failures (
+                 member_no TEXT PRIMARY KEY,
+                 failures INTEGER NOT NULL,
+                 first_at TEXT NOT NULL,
+                 last_at TEXT NOT NULL,
+                 locked_until TEXT
+             ) WITHOUT ROWID;
+             CREATE INDEX login_failures_last ON login_failures (last_at);
+             CREATE TABLE import_jobs (
+                 id TEXT PRIMARY KEY,
+                 state TEXT NOT NULL,
+                 created_at TEXT NOT NULL,
+                 finished_at TEXT,
+                 encoding TEXT NOT NULL,
+                 lines INTEGER NOT NULL,
+                 lines_done INTEGER NOT NULL DEFAULT 0,
+                 created INTEGER NOT NULL DEFAULT 0,
+                 updated INTEGER NOT NULL DEFAULT 0,
+                 errors TEXT NOT NULL DEFAULT '[]',
+                 error_count INTEGER NOT NULL DEFAULT 0,
+                 message TEXT,
+                 body TEXT
+             );",
+        ),
     ])
 }
 

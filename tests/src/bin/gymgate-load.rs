@@ -28,6 +28,9 @@ const ADMIN_TOKEN: &str = "load-admin-token-0123456789";
 const PIN: &str = "2580";
 /// Desks connect from 127.0.0.2 … 127.0.0.201 so ephemeral ports never run out.
 const SOURCE_ADDRESSES: u32 = 200;
+/// Members log in and tap from 127.0.1.1 … 127.0.1.200, as phones come from many addresses:
+/// the server limits logins and connections per address.
+const MEMBER_ADDRESSES: u8 = 200;
 /// Members per import request.
 const IMPORT_PART: usize = 250;
 
@@ -239,11 +242,19 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
+    let phones: Vec<reqwest::Client> = (1..=MEMBER_ADDRESSES)
+        .map(|last| {
+            reqwest::Client::builder()
+                .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 1, last)))
+                .pool_max_idle_per_host(args.concurrency / usize::from(MEMBER_ADDRESSES) + 1)
+                .build()
+        })
+        .collect::<Result<_, _>>()?;
     let progress = bar(args.members as u64, "member logins");
     let sessions: Vec<gymgate_shared::api::MemberSession> =
         futures_util::stream::iter(0..args.members)
             .map(|i| {
-                let (http, url, progress) = (&http, &url, &progress);
+                let (http, url, progress) = (&phones[i % phones.len()], &url, &progress);
                 async move {
                     let session = http
                         .post(format!("{url}/api/v1/auth/member"))
@@ -384,7 +395,10 @@ async fn main() -> anyhow::Result<()> {
         };
         storm(server, &shared, args.desks).await?;
     } else if !args.idle {
-        taps(&args, &url, &http, &sessions, &centers, &shared, server_pid).await?;
+        taps(
+            &args, &url, &phones, &sessions, &centers, &shared, server_pid,
+        )
+        .await?;
     }
     stop.cancel();
     for task in desk_tasks {
@@ -396,7 +410,7 @@ async fn main() -> anyhow::Result<()> {
 async fn taps(
     args: &Args,
     url: &str,
-    http: &reqwest::Client,
+    phones: &[reqwest::Client],
     sessions: &[gymgate_shared::api::MemberSession],
     centers: &[String],
     shared: &Arc<Shared>,
@@ -428,7 +442,11 @@ async fn taps(
         // `n / centers` is below the member count.
         let center = n % centers.len();
         let member = (n / centers.len() + center) % sessions.len();
-        let (http, shared, progress) = (http.clone(), shared.clone(), progress.clone());
+        let (http, shared, progress) = (
+            phones[member % phones.len()].clone(),
+            shared.clone(),
+            progress.clone(),
+        );
         let token = sessions[member].token.clone();
         let center_id = centers[center].clone();
         let url = url.to_owned();

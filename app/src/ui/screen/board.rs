@@ -21,6 +21,8 @@ fn status_text(status: CheckinStatus, s: &Strings) -> (&'static str, Color) {
         CheckinStatus::Pending => (s.pending, theme::AMBER),
         CheckinStatus::Denied => (s.denied, theme::RED),
         CheckinStatus::Voided => (s.voided, theme::MUTED),
+        CheckinStatus::Expired => (s.expired, theme::MUTED),
+        CheckinStatus::Disputed => (s.disputed, theme::AMBER),
     }
 }
 

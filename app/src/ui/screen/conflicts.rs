@@ -16,17 +16,31 @@ pub enum Message {
 pub fn view<'a>(conflicts: &'a [Conflict], s: &'a Strings) -> Element<'a, Message> {
     let mut list = column![].spacing(10);
     for conflict in conflicts {
-        let reason = conflict
-            .reason
-            .as_deref()
-            .map(|code| s.reason(code))
-            .unwrap_or_default();
+        let (status, reason) = match &conflict.unsent_from {
+            Some(_) => (
+                s.not_synced,
+                s.reason(
+                    conflict
+                        .reason
+                        .as_deref()
+                        .unwrap_or("previous_pairing_unsent"),
+                ),
+            ),
+            None => (
+                s.record_status(conflict.status),
+                conflict
+                    .reason
+                    .as_deref()
+                    .map(|code| s.reason(code))
+                    .unwrap_or_default(),
+            ),
+        };
         list = list.push(
             container(
                 row![
                     column![
                         text(format!("{} · {}", clock(conflict.at), conflict.member_name)).size(22),
-                        text(format!("{} — {reason}", s.record_status(conflict.status)))
+                        text(format!("{status} — {reason}"))
                             .size(17)
                             .color(theme::RED),
                     ]

@@ -1,0 +1,184 @@
+//! Members as operators create and change them: checking a record, hashing its PIN, and
+//! storing it (and telling the desks that know the member). Used by the admin API, the import
+//! worker and the demo.
+
+use gymgate_shared::MemberId;
+use gymgate_shared::api::NewMember;
+use gymgate_shared::protocol::EventPayload;
+use rusqlite::OptionalExtension;
+
+use crate::error::AppError;
+use crate::model;
+use crate::pins::{PinWorkers, Priority};
+use crate::store::{WriteCtx, ts};
+
+/// A member record checked and ready to store (PIN already hashed).
+pub(crate) struct ValidMember {
+    pub(crate) new: NewMember,
+    pub(crate) pin_hash: String,
+}
+
+pub(crate) fn validate_member(new: NewMember) -> Result<NewMember, String> {
+    let member_no = new.member_no.trim().to_owned();
+    if member_no.is_empty()
+        || member_no.len() > 20
+        || !member_no
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err("회원번호는 영문·숫자·'-' 1~20자입니다 / member_no must be 1 to 20 letters, digits or '-'".into());
+    }
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 50 {
+        return Err("이름은 1~50자입니다 / name must be 1 to 50 characters".into());
+    }
+    let phone = new.phone.trim().to_owned();
+    if phone.chars().filter(char::is_ascii_digit).count() < 4
+        || !phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '-' || c == ' ' || c == '+')
+    {
+        return Err(
+            "전화번호에 숫자가 4개 이상 있어야 합니다 / phone must hold at least 4 digits".into(),
+        );
+    }
+    if !(4..=8).contains(&new.pin.len()) || !new.pin.chars().all(|c| c.is_ascii_digit()) {
+        return Err("PIN은 숫자 4~8자리입니다 / pin must be 4 to 8 digits".into());
+    }
+    let plan = new.plan.trim().to_owned();
+    if plan.is_empty() || plan.chars().count() > 50 {
+        return Err("이용권 이름은 1~50자입니다 / plan must be 1 to 50 characters".into());
+    }
+    if new.valid_from > new.valid_until {
+        return Err("시작일이 종료일보다 늦습니다 / valid_from is after valid_until".into());
+    }
+    Ok(NewMember {
+        member_no,
+        name,
+        phone,
+        plan,
+        ..new
+    })
+}
+
+/// Hashes the members' PINs, `parallel` at a time, in order. An operator adding one member
+/// waits like a login; an import runs as background work behind logins.
+pub(crate) async fn hash_members(
+    pins: &PinWorkers,
+    members: Vec<NewMember>,
+    priority: Priority,
+    parallel: usize,
+) -> Result<Vec<ValidMember>, AppError> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(members)
+        .map(|new| async move {
+            let pin_hash = pins.hash_with(new.pin.clone(), priority).await?;
+            Ok(ValidMember { new, pin_hash })
+        })
+        .buffered(parallel.max(1))
+        .collect::<Vec<Result<ValidMember, AppError>>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+fn plan_id(ctx: &WriteCtx<'_>, name: &str, visits: Option<u32>) -> Result<i64, AppError> {
+    let existing: Option<(i64, Option<u32>)> = ctx
+        .tx
+        .query_row(
+            "SELECT id, visits_per_month FROM plans WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match existing {
+        Some((id, stored)) if stored == visits => Ok(id),
+        Some(_) => Err(AppError::conflict(
+            "plan_mismatch",
+            format!("plan {name:?} exists with a different number of visits per month"),
+        )),
+        None => {
+            ctx.tx.execute(
+                "INSERT INTO plans (name, visits_per_month) VALUES (?1, ?2)",
+                rusqlite::params![name, visits],
+            )?;
+            Ok(ctx.tx.last_insert_rowid())
+        }
+    }
+}
+
+/// Inserts or (with `update`) updates a member; true when created. Updated members are
+/// announced to the desks whose roster holds them.
+pub(crate) fn store_member(
+    ctx: &mut WriteCtx<'_>,
+    m: &ValidMember,
+    update: bool,
+) -> Result<bool, AppError> {
+    let new = &m.new;
+    let plan = plan_id(ctx, &new.plan, new.visits_per_month)?;
+    let existing: Option<String> = ctx
+        .tx
+        .query_row(
+            "SELECT id FROM members WHERE member_no = ?1",
+            [&new.member_no],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match existing {
+        Some(_) if !update => Err(AppError::conflict(
+            "member_exists",
+            format!("member {} already exists", new.member_no),
+        )),
+        Some(id) => {
+            ctx.tx.execute(
+                "UPDATE members SET name = ?2, phone = ?3, pin_hash = ?4, plan_id = ?5,
+                 valid_from = ?6, valid_until = ?7, birthday = ?8 WHERE id = ?1",
+                rusqlite::params![
+                    id,
+                    new.name,
+                    new.phone,
+                    m.pin_hash,
+                    plan,
+                    new.valid_from.to_string(),
+                    new.valid_until.to_string(),
+                    new.birthday.map(|b| b.to_string()),
+                ],
+            )?;
+            announce_member(ctx, &MemberId::new(id))?;
+            Ok(false)
+        }
+        None => {
+            ctx.tx.execute(
+                "INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
+                                      valid_until, birthday, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                rusqlite::params![
+                    MemberId::generate().as_str(),
+                    new.member_no,
+                    new.name,
+                    new.phone,
+                    m.pin_hash,
+                    plan,
+                    new.valid_from.to_string(),
+                    new.valid_until.to_string(),
+                    new.birthday.map(|b| b.to_string()),
+                    ts(ctx.now),
+                ],
+            )?;
+            Ok(true)
+        }
+    }
+}
+
+/// Sends a `member` event to every center whose desks have this member in their roster.
+pub(crate) fn announce_member(ctx: &mut WriteCtx<'_>, id: &MemberId) -> Result<(), AppError> {
+    let Some(member) = model::load_member(ctx.tx, id)? else {
+        return Ok(());
+    };
+    let history = model::visit_history(ctx.tx, id, None, ctx.now)?;
+    let payload = EventPayload::Member(member.roster(&history));
+    for center in model::centers_visited_by(ctx.tx, id, ctx.now)? {
+        ctx.append_event(&center, &payload)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Member import jobs: the uploaded file (kept until the job is done), the line the job has
+//! reached, counts and the per-line report. Progress is written in the same transaction as
+//! the members of that chunk, so after a crash the job goes on from exactly where the
+//! database says it was.
+
+use chrono::{DateTime, Utc};
+use gymgate_shared::api::{ImportError, ImportJob, ImportState, MAX_IMPORT_ERRORS};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{StoreError, parse_ts, ts};
+
+const COLUMNS: &str = "id, state, created_at, finished_at, encoding, lines, lines_done, created, \
+                       updated, errors, error_count, message";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<ImportJob, StoreError>> {
+    let id: String = row.get(0)?;
+    let state: String = row.get(1)?;
+    let created_at: String = row.get(2)?;
+    let finished_at: Option<String> = row.get(3)?;
+    let encoding: String = row.get(4)?;
+    let lines: u64 = row.get(5)?;
+    let lines_done: u64 = row.get(6)?;
+    let created: u32 = row.get(7)?;
+    let updated: u32 = row.get(8)?;
+    let errors: String = row.get(9)?;
+    let error_count: u64 = row.get(10)?;
+    let message: Option<String> = row.get(11)?;
+    Ok((|| {
+        Ok(ImportJob {
+            state: ImportState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("import state {state:?}")))?,
+            created_at: parse_ts(&created_at)?,
+            finished_at: finished_at.as_deref().map(parse_ts).transpose()?,
+            errors: serde_json::from_str(&errors)?,
+            id,
+            encoding,
+            lines,
+            lines_done,
+            created,
+            updated,
+            error_count,
+            message,
+        })
+    })())
+}
+
+/// Stores a new job with its file; the import worker picks it up.
+pub fn create(
+    conn: &Connection,
+    id: &str,
+    encoding: &str,
+    lines: u64,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO import_jobs (id, state, created_at, encoding, lines, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            id,
+            ImportState::Queued.as_str(),
+            ts(now),
+            encoding,
+            lines,
+            body
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn load(conn: &Connection, id: &str) -> Result<Option<ImportJob>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM import_jobs WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()?
+    .transpose()
+}
+
+/// The newest jobs first, each with at most `errors_each` of its errors.
+pub fn list(
+    conn: &Connection,
+    limit: u32,
+    errors_each: usize,
+) -> Result<Vec<ImportJob>, StoreError> {
+    let mut statement = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM import_jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
+    ))?;
+    let rows = statement.query_map([limit], from_row)?;
+    let mut jobs = Vec::new();
+    for row in rows {
+        let mut job = row??;
+        job.errors.truncate(errors_each);
+        jobs.push(job);
+    }
+    Ok(jobs)
+}
+
+/// The job to work on next: a running one (the server stopped during it) before the oldest
+/// queued one. Returns its id, file and the first line not yet done.
+pub fn next_unfinished(conn: &Connection) -> Result<Option<(String, String, u64)>, StoreError> {
+    let row: Option<(String, Option<String>, u64)> = conn
+        .query_row(
+            "SELECT id, body, lines_done FROM import_jobs WHERE state IN ('running', 'queued')
+             ORDER BY state = 'running' DESC, created_at, id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((id, Some(body), done)) => Ok(Some((id, body, done))),
+        Some((id, None, _)) => Err(StoreError::Corrupt(format!(
+            "import {id} is unfinished but its file is gone"
+        ))),
+    }
+}
+
+pub fn set_state(
+    conn: &Connection,
+    id: &str,
+    state: ImportState,
+    message: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // A finished job's file is no longer needed (it can be megabytes).
+    if state.finished() {
+        conn.execute(
+            "UPDATE import_jobs SET state = ?2, message = ?3, finished_at = ?4, body = NULL
+             WHERE id = ?1",
+            params![id, state.as_str(), message, ts(now)],
+        )?;
+    } else {
+        conn.execute(
+            "UPDATE import_jobs SET state = ?2, message = ?3 WHERE id = ?1",
+            params![id, state.as_str(), message],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records a chunk's outcome: the job has done every line before `lines_done`.
+pub fn progress(
+    conn: &Connection,
+    id: &str,
+    lines_done: u64,
+    created: u32,
+    updated: u32,
+    errors: &[ImportError],
+) -> Result<(), StoreError> {
+    let (stored, count): (String, u64) = conn.query_row(
+        "SELECT errors, error_count FROM import_jobs WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let errors_json = if errors.is_empty() || count as usize >= MAX_IMPORT_ERRORS {
+        stored
+    } else {
+        let mut kept: Vec<ImportError> = serde_json::from_str(&stored)?;
+        let room = MAX_IMPORT_ERRORS.saturating_sub(kept.len());
+        kept.extend(errors.iter().take(room).cloned());
+        serde_json::to_string(&kept)?
+    };
+    conn.execute(
+        "UPDATE import_jobs SET lines_done = ?2, created = created + ?3, updated = updated + ?4,
+                errors = ?5, error_count = error_count + ?6
+         WHERE id = ?1",
+        params![
+            id,
+            lines_done,
+            created,
+            updated,
+            errors_json,
+            errors.len() as u64
+        ],
+    )?;
+    Ok(())
+}
