@@ -229,3 +229,105 @@ async fn search_then_check_in_puts_an_item_in_the_outbox() -> Result<(), Box<dyn
     link.await?;
     Ok(())
 }
+
+/// Issue 14: the board's scan field gets focus (a keyboard-wedge scanner types into whatever
+/// has it), and a scan shows either the member's card or, in Korean, why not.
+#[tokio::test]
+async fn the_board_focuses_the_scan_field_and_a_scan_shows_the_card_or_the_reason()
+-> Result<(), Box<dyn std::error::Error>> {
+    use ed25519_dalek::SigningKey;
+    use gymgate_desk::ui::screen::board;
+    use gymgate_shared::pass::{self, Certificate, PassError, PassKey};
+
+    let server = SigningKey::from_bytes(&[7u8; 32]);
+    let device = SigningKey::from_bytes(&[9u8; 32]);
+    let dir = tempfile::tempdir()?;
+    {
+        // Keys as the last welcome left them; this desk never reaches a server here.
+        let (mut cache, _) = Cache::open(&dir.path().join("cache.db"))?;
+        cache.set_server_info(
+            &[PassKey::of(&server.verifying_key())],
+            chrono::Duration::zero(),
+        )?;
+    }
+    let (events, _events) = tokio::sync::mpsc::channel(64);
+    let (core, state, link) = start(
+        dir.path(),
+        pairing("http://127.0.0.1:1"),
+        Default::default(),
+        events,
+    )
+    .await?;
+    let link = tokio::spawn(link);
+    let mut app = running_app(dir.path().to_owned());
+    let commands = app.update(Message::Core(CoreEvent::Ready(
+        core.clone(),
+        Box::new(state),
+    )));
+    assert!(
+        commands.iter().any(|c| matches!(c, Command::FocusScan)),
+        "the scan field is focused once the desk is up"
+    );
+
+    // Types what a scanner would, ends with Enter; runs what that asks for.
+    async fn scan(app: &mut App, dir: &std::path::Path, code: &str) -> Vec<Command> {
+        let mut ui = simulator(app.view());
+        ui.click(iced::widget::Id::new(board::SCAN_ID))
+            .expect("the scan field");
+        ui.typewrite(code);
+        ui.tap_key(iced::keyboard::key::Named::Enter);
+        let typed: Vec<Message> = ui.into_messages().collect();
+        let mut commands = Vec::new();
+        for message in typed {
+            commands.extend(app.update(message));
+        }
+        let mut after = Vec::new();
+        for command in commands {
+            if matches!(command, Command::Scan(..)) {
+                let answer = run_command(command, dir.to_owned()).await;
+                after.extend(app.update(answer));
+            }
+        }
+        after
+    }
+
+    let after = scan(&mut app, dir.path(), "HELLO-WORLD").await;
+    assert!(after.iter().any(|c| matches!(c, Command::FocusScan)));
+    let mut ui = simulator(app.view());
+    assert!(
+        ui.find(PassError::Malformed.message_ko()).is_ok(),
+        "a wrong code gets its reason in Korean"
+    );
+    drop(ui);
+
+    let now = Utc::now();
+    let certificate = Certificate {
+        kid: pass::key_id(&server.verifying_key()),
+        member_id: MemberId::new("m-new"),
+        name: "박도윤".into(),
+        plan: "월 8회".into(),
+        valid_from: "2026-01-01".parse()?,
+        valid_until: "2030-12-31".parse()?,
+        visits_left: Some(6),
+        device_key: device.verifying_key().to_bytes(),
+        issued_at: now - chrono::Duration::hours(1),
+        expires_at: now + chrono::Duration::days(6),
+    };
+    let code = pass::show(&certificate.issue(&server), &device, now).ok_or("show")?;
+    scan(&mut app, dir.path(), &code).await;
+    let mut ui = simulator(app.view());
+    assert!(ui.find("박도윤").is_ok(), "the member's card is shown");
+    assert!(
+        ui.find(KO.method(CheckinMethod::Pass)).is_ok(),
+        "as entered with the offline pass"
+    );
+    assert!(
+        ui.find(format!("박도윤 — {}", KO.saved_offline).as_str())
+            .is_ok()
+    );
+    drop(ui);
+    assert_eq!(core.state().await?.pending, 1);
+    core.shutdown();
+    link.await?;
+    Ok(())
+}

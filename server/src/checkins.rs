@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use gymgate_shared::api::{Checkin, CheckinChange, CheckinMethod, CheckinStatus, Dispute};
+use gymgate_shared::pass::{self, PassError, PassKey};
 use gymgate_shared::policy::VisitHistory;
 use gymgate_shared::protocol::{Decision, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
 use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, policy};
@@ -161,6 +162,7 @@ pub fn record(
     desk_id: &DeskId,
     desk_center: &CenterId,
     item: &OutboxRecord,
+    pass_keys: &[PassKey],
 ) -> Result<RecordResult, AppError> {
     let conn: &rusqlite::Connection = ctx.tx;
     let earlier: Option<(String, Option<String>, Option<String>)> = conn
@@ -189,7 +191,7 @@ pub fn record(
         });
     }
 
-    let (status, checkin_id, reason) = judge_record(ctx, desk_id, desk_center, item)?;
+    let (status, checkin_id, reason) = judge_record(ctx, desk_id, desk_center, item, pass_keys)?;
     ctx.tx
         .prepare_cached(
             "INSERT INTO outbox_records (local_id, desk_id, member_id, at, status, checkin_id,
@@ -219,6 +221,7 @@ fn judge_record(
     desk_id: &DeskId,
     desk_center: &CenterId,
     item: &OutboxRecord,
+    pass_keys: &[PassKey],
 ) -> Result<(RecordStatus, Option<CheckinId>, Option<String>), AppError> {
     let conn: &rusqlite::Connection = ctx.tx;
     let rejected = |reason: &str| Ok((RecordStatus::Rejected, None, Some(reason.to_owned())));
@@ -227,12 +230,29 @@ fn judge_record(
     if !in_window(at, ctx.now) {
         return rejected("time_out_of_range");
     }
-    if item.method == RecordMethod::Pass {
-        // Offline passes (signed QR codes) are not issued yet, so no proof can be genuine.
-        return rejected("pass_proof_invalid");
-    }
     let Some(member) = model::load_member(conn, &item.member_id)? else {
         return rejected("unknown_member");
+    };
+    // A scanned pass is checked again, as the desk checked it, at the time the desk scanned
+    // it. A pass that fails here still stands for a member at the door: the visit is kept as
+    // disputed, like any other the rules refuse.
+    let pass = match item.method {
+        RecordMethod::Roster => Ok(None),
+        RecordMethod::Pass => match recheck_pass(&member, item, at, pass_keys) {
+            Ok(fingerprint) => {
+                let used: bool = conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM pass_uses WHERE fingerprint = ?1)",
+                    )?
+                    .query_row([&fingerprint], |r| r.get(0))?;
+                if used {
+                    Err(PassError::Replayed)
+                } else {
+                    Ok(Some(fingerprint))
+                }
+            }
+            Err(problem) => Err(problem),
+        },
     };
     let Some(center) = model::load_center(conn, desk_center)? else {
         return Err(AppError::Internal("desk's center is missing".into()));
@@ -249,13 +269,18 @@ fn judge_record(
         by: by.clone(),
         reason: Some("recorded offline".into()),
     };
-    let refusal = policy::evaluate(&member.pass(), &history, &center.hours, at).err();
+    let refusal = match &pass {
+        Err(problem) => Some(problem.code().to_owned()),
+        Ok(_) => policy::evaluate(&member.pass(), &history, &center.hours, at)
+            .err()
+            .map(|r| r.code().to_owned()),
+    };
     // Staff already let this member in: an offline check-in is admitted even where the
     // center normally approves check-ins by hand. One the rules refuse is still a visit that
     // happened: it is kept as disputed (it does not use up the pass) until operators decide.
-    let (status, history_entries, dispute) = match refusal {
+    let (status, history_entries, dispute) = match &refusal {
         None => (CheckinStatus::Admitted, vec![admitted_offline], None),
-        Some(refusal) => (
+        Some(code) => (
             CheckinStatus::Disputed,
             vec![
                 admitted_offline,
@@ -263,11 +288,11 @@ fn judge_record(
                     at: ctx.now,
                     status: CheckinStatus::Disputed,
                     by: "server".into(),
-                    reason: Some(refusal.code().to_owned()),
+                    reason: Some(code.clone()),
                 },
             ],
             Some(Dispute {
-                reason: refusal.code().to_owned(),
+                reason: code.clone(),
                 synced_at: ctx.now,
             }),
         ),
@@ -287,9 +312,20 @@ fn judge_record(
         dispute,
     };
     model::insert_checkin(conn, &checkin, None)?;
+    if let Ok(Some(fingerprint)) = &pass {
+        // This showing is used now: the same code at another desk is caught as replayed.
+        conn.prepare_cached(
+            "INSERT INTO pass_uses (fingerprint, checkin_id, used_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(rusqlite::params![
+            fingerprint,
+            checkin.id.as_str(),
+            ts(ctx.now)
+        ])?;
+    }
     // The month's count is of the visit's own month, which is what `history` counted; a
     // disputed visit does not count.
-    let after = match refusal {
+    let after = match &refusal {
         None => VisitHistory {
             visits_this_month: history.visits_this_month + 1,
             visited_this_center_today: true,
@@ -300,12 +336,33 @@ fn judge_record(
     ctx.append_event(desk_center, &EventPayload::Checkin(card))?;
     Ok(match refusal {
         None => (RecordStatus::Accepted, Some(checkin.id), None),
-        Some(refusal) => (
-            RecordStatus::Conflict,
-            Some(checkin.id),
-            Some(refusal.code().to_owned()),
-        ),
+        Some(code) => (RecordStatus::Conflict, Some(checkin.id), Some(code)),
     })
+}
+
+/// The server's check of a scanned pass: everything the desk checked (as of `at`, when it
+/// was scanned), plus what only the server knows: whose pass it is and whether the member's
+/// passes were revoked. Returns the showing's fingerprint (whether it was used already is
+/// the caller's to ask).
+fn recheck_pass(
+    member: &model::MemberRow,
+    item: &OutboxRecord,
+    at: DateTime<Utc>,
+    keys: &[PassKey],
+) -> Result<String, PassError> {
+    let proof = item.proof.as_deref().ok_or(PassError::Malformed)?;
+    let shown = pass::parse(&pass::from_keyboard(proof))?;
+    shown.verify(keys, at)?;
+    if shown.certificate.member_id != member.id {
+        return Err(PassError::BadServerSignature);
+    }
+    if member
+        .passes_revoked_at
+        .is_some_and(|revoked| shown.certificate.issued_at < revoked)
+    {
+        return Err(PassError::Revoked);
+    }
+    Ok(shown.fingerprint())
 }
 
 /// An operator accepts (the visit counts: `admitted`) or rejects (it does not: `denied`) a

@@ -10,6 +10,8 @@ pub use crate::server::ConnectionLimits;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub db_path: PathBuf,
+    /// Where the keys that sign offline passes are kept (made on first start).
+    pub pass_keys_dir: PathBuf,
     /// Bearer token of the admin API. Compared in constant time; never logged.
     pub admin_token: String,
     /// Events are kept at least this long; desks further behind take a snapshot.
@@ -59,6 +61,10 @@ pub struct Limits {
     pub feeds_per_member: usize,
     /// Member rows an import commits per write job.
     pub import_chunk: usize,
+    /// Offline pass certificates one member may be issued per hour.
+    pub passes_per_member_per_hour: u32,
+    /// Pass-holder lookups one desk may make per minute.
+    pub lookups_per_desk_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -77,14 +83,21 @@ impl Default for Limits {
             pair_attempts_per_ip_per_minute: 10,
             feeds_per_member: 4,
             import_chunk: 100,
+            passes_per_member_per_hour: 30,
+            lookups_per_desk_per_minute: 30,
         }
     }
 }
 
 impl Config {
     pub fn new(db_path: impl Into<PathBuf>, admin_token: impl Into<String>) -> Config {
+        let db_path: PathBuf = db_path.into();
+        let pass_keys_dir = db_path
+            .parent()
+            .map_or_else(|| PathBuf::from("pass-keys"), |dir| dir.join("pass-keys"));
         Config {
-            db_path: db_path.into(),
+            db_path,
+            pass_keys_dir,
             admin_token: admin_token.into(),
             retention: chrono::Duration::days(30),
             pairing_code_ttl: chrono::Duration::hours(24),

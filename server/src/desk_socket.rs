@@ -21,8 +21,10 @@ use tokio_util::sync::CancellationToken;
 use crate::checkins;
 use crate::error::AppError;
 use crate::http::{AppState, DeskAuth};
+use crate::hub::Shown;
 use crate::model;
 use crate::store::{Published, ts};
+use gymgate_shared::{CheckinId, MemberId};
 
 /// Events read from the log per query while catching up.
 const REPLAY_PAGE: usize = 500;
@@ -79,7 +81,13 @@ struct Session {
     app_version: Option<String>,
     outbox: u64,
     budget: FrameBudget,
+    /// New check-ins sent live and not acked yet (seq, member, check-in): once acked, the
+    /// member is told this desk shows them. Bounded; empty on an idle desk.
+    unshown: std::collections::VecDeque<(u64, MemberId, CheckinId)>,
 }
+
+/// New check-ins remembered for the member's "shown at the desk" note; more are not told.
+const UNSHOWN_MAX: usize = 256;
 
 /// A token bucket over the frames a desk sends, so a flood of tiny frames is cut off
 /// instead of costing the server a parse each.
@@ -129,6 +137,7 @@ pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
         app_version: None,
         outbox: 0,
         budget,
+        unshown: std::collections::VecDeque::new(),
     };
     tracing::info!(desk_id = %session.desk.desk_id, center_id = %session.desk.center_id, "desk connected");
     metrics::gauge!(crate::metrics::DESKS_CONNECTED).increment(1.0);
@@ -265,6 +274,7 @@ impl Session {
             head_seq: center.head_seq,
             server_time: Utc::now(),
             resumed,
+            pass_keys: self.state.passes.keys().to_vec(),
         };
         self.send_message(&welcome).await?;
         self.catch_up(&mut subscription.live).await?;
@@ -309,6 +319,12 @@ impl Session {
         if event.seq == self.last_sent + 1 {
             self.send(Message::Text(event.frame.clone())).await?;
             self.last_sent = event.seq;
+            if let (Some(member), Some(checkin)) = (&event.member_id, &event.checkin_id)
+                && self.unshown.len() < UNSHOWN_MAX
+            {
+                self.unshown
+                    .push_back((event.seq, member.clone(), checkin.clone()));
+            }
             return Ok(());
         }
         self.catch_up(live).await
@@ -326,6 +342,19 @@ impl Session {
             ));
         }
         self.acked = self.acked.max(seq);
+        // The desk stored these: its staff have the member on screen.
+        while self.unshown.front().is_some_and(|(s, _, _)| *s <= seq) {
+            if let Some((_, member, checkin_id)) = self.unshown.pop_front() {
+                self.state.hub.shown(
+                    &member,
+                    Shown {
+                        checkin_id,
+                        desk_name: self.desk.name.clone(),
+                        at: Utc::now(),
+                    },
+                );
+            }
+        }
         Ok(())
     }
 
@@ -358,11 +387,12 @@ impl Session {
             }
             DeskMessage::Record(item) => {
                 let (desk_id, center_id) = (self.desk.desk_id.clone(), self.desk.center_id.clone());
+                let keys = self.state.passes.keys().to_vec();
                 let result = self
                     .state
                     .store
                     .writer
-                    .write(move |ctx| checkins::record(ctx, &desk_id, &center_id, &item))
+                    .write(move |ctx| checkins::record(ctx, &desk_id, &center_id, &item, &keys))
                     .await;
                 match result {
                     Ok(recorded) => {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use gymgate_shared::{CenterId, DeskId, MemberId};
+use gymgate_shared::{CenterId, CheckinId, DeskId, MemberId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -24,7 +24,23 @@ struct Subscriber {
 /// A member's app following their check-ins.
 struct MemberWatcher {
     id: u64,
-    queue: mpsc::Sender<Arc<Published>>,
+    queue: mpsc::Sender<MemberNote>,
+}
+
+/// What a member's app hears.
+#[derive(Debug, Clone)]
+pub enum MemberNote {
+    /// A change to one of the member's check-ins: the committed event.
+    Event(Arc<Published>),
+    /// A desk stored and acknowledged the member's new check-in: staff have it on screen.
+    Shown(Shown),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Shown {
+    pub checkin_id: CheckinId,
+    pub desk_name: String,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Default)]
@@ -60,7 +76,7 @@ impl Drop for Subscription {
 
 /// A member's live feed; dropping it unsubscribes.
 pub struct MemberFeed {
-    pub events: mpsc::Receiver<Arc<Published>>,
+    pub events: mpsc::Receiver<MemberNote>,
     hub: Arc<Hub>,
     member_id: MemberId,
     id: u64,
@@ -146,7 +162,11 @@ impl Hub {
                     .and_then(|member| members.get_mut(member))
                 {
                     // A member app that cannot keep up is dropped; it re-reads on reconnect.
-                    watchers.retain(|w| w.queue.try_send(Arc::clone(event)).is_ok());
+                    watchers.retain(|w| {
+                        w.queue
+                            .try_send(MemberNote::Event(Arc::clone(event)))
+                            .is_ok()
+                    });
                 }
             }
         }
@@ -168,6 +188,15 @@ impl Hub {
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             });
+        }
+    }
+
+    /// Tells a member's apps that a desk has their check-in on screen.
+    pub fn shown(&self, member_id: &MemberId, shown: Shown) {
+        if let Ok(mut members) = self.members.lock()
+            && let Some(watchers) = members.get_mut(member_id)
+        {
+            watchers.retain(|w| w.queue.try_send(MemberNote::Shown(shown.clone())).is_ok());
         }
     }
 
@@ -223,6 +252,7 @@ mod tests {
         Published {
             center_id: CenterId::new(center),
             member_id: Some(MemberId::new("m1")),
+            checkin_id: None,
             seq,
             frame: format!("{{\"seq\":{seq}}}").into(),
         }
@@ -263,8 +293,15 @@ mod tests {
         let mut mine = hub.watch_member(&MemberId::new("m1"), 4);
         let mut other = hub.watch_member(&MemberId::new("m2"), 4);
         hub.publish(vec![event("a", 1)]);
-        assert_eq!(mine.events.try_recv().map(|e| e.seq).ok(), Some(1));
+        assert!(matches!(mine.events.try_recv(), Ok(MemberNote::Event(e)) if e.seq == 1));
         assert!(other.events.try_recv().is_err());
+        let shown = Shown {
+            checkin_id: CheckinId::new("c1"),
+            desk_name: "1층 데스크".into(),
+            at: chrono::Utc::now(),
+        };
+        hub.shown(&MemberId::new("m1"), shown.clone());
+        assert!(matches!(mine.events.try_recv(), Ok(MemberNote::Shown(s)) if s == shown));
         drop(mine);
         hub.publish(vec![event("a", 2)]);
         assert!(
@@ -287,7 +324,7 @@ mod tests {
         ));
         hub.publish(vec![event("a", 1)]);
         for feed in &mut feeds[1..] {
-            assert_eq!(feed.events.try_recv().map(|e| e.seq).ok(), Some(1));
+            assert!(matches!(feed.events.try_recv(), Ok(MemberNote::Event(e)) if e.seq == 1));
         }
         let held = hub.members.lock().map(|m| m[&member].len()).unwrap_or(0);
         assert_eq!(held, 2);

@@ -245,7 +245,14 @@ pub async fn run(state: AppState) {
             }
         };
         tracing::info!(job = %id, from_line = done, "member import running");
-        let outcome = work(&state, &id, Arc::new(body), done).await;
+        let outcome = match body {
+            Some(body) => work(&state, &id, Arc::new(body), done).await,
+            None => Err(
+                "가져올 파일이 서버에 남아 있지 않습니다. 파일을 다시 올려 주세요 / the \
+                         uploaded file is gone; upload it again"
+                    .to_owned(),
+            ),
+        };
         let (state_now, message) = match outcome {
             Ok(Finish::Done) => (ImportState::Done, None),
             Ok(Finish::Stopped) => return,

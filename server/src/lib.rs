@@ -22,6 +22,7 @@ pub mod member_sessions;
 mod members;
 pub mod metrics;
 pub mod model;
+mod passes;
 pub mod pins;
 pub mod rate_limit;
 pub mod retention;
@@ -95,6 +96,8 @@ pub async fn run_with(
         .hash(tokens::new_token())
         .await
         .map_err(|e| ServerError::Start(e.to_string()))?;
+    let passes = passes::PassSigner::load_or_create(&config.pass_keys_dir)
+        .map_err(|e| ServerError::Start(e.to_string()))?;
     let state = AppState::new(
         store,
         hub,
@@ -102,6 +105,7 @@ pub async fn run_with(
         token.clone(),
         pins,
         unknown_member_pin_hash,
+        passes,
     );
     check_integrity(&state).await;
     let started_at = state.config.alerts.clock.now();
@@ -198,11 +202,12 @@ async fn prune(state: &AppState) -> Result<(), StoreError> {
         state.config.logins.window,
     )
     .await?;
-    if pruned.events > 0 || pruned.tokens > 0 || pruned.login_failures > 0 {
+    if pruned.events > 0 || pruned.tokens > 0 || pruned.login_failures > 0 || pruned.pass_uses > 0 {
         tracing::info!(
             events = pruned.events,
             tokens = pruned.tokens,
             login_failures = pruned.login_failures,
+            pass_uses = pruned.pass_uses,
             jobs = pruned.jobs,
             "retention run"
         );

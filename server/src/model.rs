@@ -1,12 +1,12 @@
 //! Reading records out of the database and shaping them into contract types. Every function
 //! takes a plain `&Connection`, so it works on a read connection and inside a write job alike.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use gymgate_shared::api::{
-    AdminDispute, Center, Checkin, CheckinCard, CheckinChange, CheckinFlag, CheckinMethod,
-    CheckinStatus, Dispute, Member, Notice, RosterMember, Severity,
+    AdminDispute, Center, Checkin, CheckinCard, CheckinChange, CheckinMethod, CheckinStatus,
+    Dispute, Member, Notice, RosterMember, Severity,
 };
-use gymgate_shared::policy::{OpeningHours, PassFacts, VisitHistory, visits_left};
+use gymgate_shared::policy::{self, OpeningHours, PassFacts, VisitHistory, visits_left};
 use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, NoticeId, kst};
 use rusqlite::{Connection, OptionalExtension, Row};
 
@@ -14,8 +14,6 @@ use crate::store::{StoreError, parse_ts, ts};
 
 /// How far back a desk's roster reaches.
 pub const ROSTER_DAYS: i64 = 90;
-/// A pass ending within this many days is flagged to staff.
-pub const EXPIRING_SOON_DAYS: i64 = 7;
 
 #[derive(Debug, Clone)]
 pub struct CenterRow {
@@ -87,6 +85,8 @@ pub struct MemberRow {
     pub birthday: Option<NaiveDate>,
     pub photo_url: Option<String>,
     pub blocked: bool,
+    /// Offline passes issued before this are refused.
+    pub passes_revoked_at: Option<DateTime<Utc>>,
 }
 
 impl MemberRow {
@@ -140,7 +140,8 @@ fn parse_date(text: &str) -> rusqlite::Result<NaiveDate> {
 }
 
 const MEMBER_SELECT: &str = "SELECT m.id, m.member_no, m.name, m.phone, m.pin_hash, p.name, \
-     p.visits_per_month, m.valid_from, m.valid_until, m.birthday, m.photo_url, m.blocked \
+     p.visits_per_month, m.valid_from, m.valid_until, m.birthday, m.photo_url, m.blocked, \
+     m.passes_revoked_at \
      FROM members m JOIN plans p ON p.id = m.plan_id";
 
 fn member_from_row(row: &Row<'_>) -> rusqlite::Result<MemberRow> {
@@ -158,6 +159,19 @@ fn member_from_row(row: &Row<'_>) -> rusqlite::Result<MemberRow> {
         birthday: birthday.as_deref().map(parse_date).transpose()?,
         photo_url: row.get(10)?,
         blocked: row.get(11)?,
+        passes_revoked_at: row
+            .get::<_, Option<String>>(12)?
+            .as_deref()
+            .map(|text| {
+                parse_ts(text).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        12,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -354,29 +368,63 @@ pub fn card_with(
         ],
         |r| r.get(0),
     )?;
-    let today = kst::date_of(checkin.at);
-    let mut flags = Vec::new();
-    if !earlier_here {
-        flags.push(CheckinFlag::FirstVisit);
-    }
-    let days_left = (member.valid_until - today).num_days();
-    if (0..=EXPIRING_SOON_DAYS).contains(&days_left) {
-        flags.push(CheckinFlag::ExpiringSoon);
-    }
-    if member
-        .birthday
-        .is_some_and(|b| b.month() == today.month() && b.day() == today.day())
-    {
-        flags.push(CheckinFlag::Birthday);
-    }
-    if checkin.status == CheckinStatus::Pending {
-        flags.push(CheckinFlag::PendingApproval);
-    }
+    let flags = policy::flags(
+        !earlier_here,
+        member.valid_until,
+        member.birthday,
+        checkin.status == CheckinStatus::Pending,
+        checkin.at,
+    );
     Ok(CheckinCard {
         member: member.roster(history),
         checkin,
         flags,
     })
+}
+
+/// Whether a member checked in (admitted or pending) at a center before `at`.
+pub fn visited_before(
+    conn: &Connection,
+    member: &MemberId,
+    center: &CenterId,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    Ok(conn.prepare_cached(EARLIER_HERE_SQL)?.query_row(
+        rusqlite::params![member.as_str(), center.as_str(), ts(at)],
+        |r| r.get(0),
+    )?)
+}
+
+/// Pass holders a desk may look up: by exact member number, or by exact name with the last
+/// four digits of their phone; only passes that end today or later.
+pub fn lookup(
+    conn: &Connection,
+    member_no: Option<&str>,
+    name_and_last4: Option<(&str, &str)>,
+    today: NaiveDate,
+    limit: usize,
+) -> Result<Vec<MemberRow>, StoreError> {
+    let found: Vec<MemberRow> = if let Some(no) = member_no {
+        load_member_by_no(conn, no)?.into_iter().collect()
+    } else if let Some((name, _)) = name_and_last4 {
+        conn.prepare_cached(&format!("{MEMBER_SELECT} WHERE m.name = ?1 LIMIT 200"))?
+            .query_map([name], member_from_row)?
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(found
+        .into_iter()
+        .filter(|m| m.valid_until >= today)
+        .filter(|m| match name_and_last4 {
+            Some((_, last4)) => {
+                let digits: String = m.phone.chars().filter(char::is_ascii_digit).collect();
+                digits.ends_with(last4)
+            }
+            None => true,
+        })
+        .take(limit)
+        .collect())
 }
 
 /// Members who visited `center` in the last [`ROSTER_DAYS`].

@@ -21,6 +21,8 @@ pub struct Pruned {
     pub tokens: usize,
     /// Wrong-PIN counts whose day is over (locks still in force are kept).
     pub login_failures: usize,
+    /// Showings of offline passes too old to be synced again (kept 15 days for replay checks).
+    pub pass_uses: usize,
     pub jobs: usize,
 }
 
@@ -33,6 +35,18 @@ pub async fn prune(
     login_window: chrono::Duration,
 ) -> Result<Pruned, StoreError> {
     let mut pruned = prune_in_chunks(writer, now, retention, CHUNK).await?;
+    // A showing of a pass can be recorded at most 14 days after it was made (an offline
+    // desk's outbox); a day more and nothing can use it again.
+    let (deleted, jobs) = delete_chunked(
+        writer,
+        "DELETE FROM pass_uses WHERE fingerprint IN (
+             SELECT fingerprint FROM pass_uses WHERE used_at < ?1 LIMIT ?2)",
+        ts(now - chrono::Duration::days(15)),
+        CHUNK,
+    )
+    .await?;
+    pruned.pass_uses += deleted;
+    pruned.jobs += jobs;
     loop {
         let deleted = writer
             .write(move |ctx| crate::store::logins::prune(ctx.tx, now - login_window, now, CHUNK))
@@ -67,24 +81,42 @@ pub async fn prune_in_chunks(
         pruned.jobs += 1;
         from = step.resume_at;
     }
-    let expired_before = ts(now);
+    let (deleted, jobs) = delete_chunked(
+        writer,
+        "DELETE FROM member_tokens WHERE rowid IN (
+             SELECT rowid FROM member_tokens WHERE expires_at < ?1 LIMIT ?2)",
+        ts(now),
+        chunk,
+    )
+    .await?;
+    pruned.tokens += deleted;
+    pruned.jobs += jobs;
+    Ok(pruned)
+}
+
+/// Runs `sql` (a delete of at most `?2` rows older than `?1`) one write job at a time until a
+/// job deletes less than a chunk; returns the rows deleted and the jobs it took.
+async fn delete_chunked(
+    writer: &Writer,
+    sql: &'static str,
+    before: String,
+    chunk: usize,
+) -> Result<(usize, usize), StoreError> {
+    let (mut total, mut jobs) = (0, 0);
     loop {
-        let expired_before = expired_before.clone();
+        let before = before.clone();
         let deleted = writer
             .write(move |ctx| -> Result<usize, StoreError> {
                 Ok(ctx
                     .tx
-                    .prepare_cached(
-                        "DELETE FROM member_tokens WHERE rowid IN (
-                             SELECT rowid FROM member_tokens WHERE expires_at < ?1 LIMIT ?2)",
-                    )?
-                    .execute(params![expired_before, chunk as i64])?)
+                    .prepare_cached(sql)?
+                    .execute(params![before, chunk as i64])?)
             })
             .await?;
-        pruned.tokens += deleted;
-        pruned.jobs += 1;
+        total += deleted;
+        jobs += 1;
         if deleted < chunk {
-            return Ok(pruned);
+            return Ok((total, jobs));
         }
     }
 }
@@ -264,6 +296,39 @@ mod tests {
         assert_eq!(left, 2);
     }
 
+    /// A showing of a pass is kept while an offline desk could still sync it (14 days), so
+    /// a replay is caught; a day later it goes.
+    #[tokio::test]
+    async fn pass_showings_are_kept_15_days() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, conn) = open(&dir);
+        let now = Utc::now();
+        for (n, days) in [(0, 16), (1, 20), (2, 14), (3, 0)] {
+            conn.execute(
+                "INSERT INTO pass_uses (fingerprint, checkin_id, used_at) VALUES (?1, 'ci', ?2)",
+                params![format!("f{n}"), ts(now - chrono::Duration::days(days))],
+            )
+            .expect("pass use");
+        }
+        let pruned = prune(
+            &store.writer,
+            now,
+            chrono::Duration::days(30),
+            chrono::Duration::days(1),
+        )
+        .await
+        .expect("prune");
+        assert_eq!(pruned.pass_uses, 2);
+        let left: Vec<String> = conn
+            .prepare("SELECT fingerprint FROM pass_uses ORDER BY fingerprint")
+            .expect("query")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("fingerprints");
+        assert_eq!(left, ["f2", "f3"]);
+    }
+
     /// Each retention query finds its rows by an index: none scans a table in the writer.
     #[test]
     fn retention_queries_search_an_index() {
@@ -274,6 +339,10 @@ mod tests {
             (
                 "SELECT rowid FROM member_tokens WHERE expires_at < ?1 LIMIT ?2",
                 "INDEX member_tokens_expiry",
+            ),
+            (
+                "SELECT fingerprint FROM pass_uses WHERE used_at < ?1 LIMIT ?2",
+                "INDEX pass_uses_used",
             ),
         ] {
             let text = crate::store::query_plan(&conn, sql, params!["x", 10]);

@@ -23,6 +23,14 @@ const T = {
     loginLocked: "PIN을 여러 번 잘못 입력해 계정이 잠겼습니다. 24시간 뒤 다시 시도하거나 고객센터에 잠금 해제를 요청해 주세요. 잠긴 동안에도 센터 데스크에서 회원번호로 입장할 수 있습니다.",
     unlimited: "무제한 이용", left: (n) => `이번 달 남은 횟수 ${n}회`, until: (d) => `${d} 까지`,
     blocked: "이용 정지된 회원입니다",
+    myPass: "오프라인 패스 (QR)", passTitle: "입장 패스",
+    passHint: "데스크 스캐너에 이 화면을 보여 주세요. 코드는 15초마다 바뀌므로 캡처 화면은 쓸 수 없습니다.",
+    passExpiry: (d) => `이 패스는 ${d}까지 인터넷 없이 쓸 수 있습니다. 인터넷에 연결되면 자동으로 새로 받습니다.`,
+    passOffline: "지금 오프라인입니다. 인터넷 없이도 이 패스로 입장할 수 있습니다.",
+    passMissing: "아직 이 휴대폰에 패스가 없습니다. 인터넷에 연결된 상태에서 한 번 로그인하면 만들어집니다.",
+    passExpired: "패스 기간이 지났습니다. 인터넷에 연결되면 자동으로 새로 받습니다.",
+    passUnsupported: "이 브라우저는 오프라인 패스를 만들 수 없습니다. 최신 Chrome 또는 Safari를 사용해 주세요.",
+    shownAt: (desk, time) => `${desk}에 표시됨 ${time}`,
     reasons: {
       pass_expired: "이용권 기간이 끝났습니다.", pass_not_started: "이용권 시작일 전입니다.",
       no_visits_left: "이번 달 이용 횟수를 모두 사용하셨습니다.",
@@ -53,6 +61,14 @@ const T = {
     loginLocked: "Too many wrong PINs: your account is locked. Try again in 24 hours or ask support to unlock it. Meanwhile the front desk can still check you in with your member number.",
     unlimited: "Unlimited", left: (n) => `${n} visits left this month`, until: (d) => `valid until ${d}`,
     blocked: "Membership blocked",
+    myPass: "Offline pass (QR)", passTitle: "Entry pass",
+    passHint: "Show this screen to the desk's scanner. The code changes every 15 seconds, so a screenshot does not work.",
+    passExpiry: (d) => `This pass works without internet until ${d}. It renews by itself when you are online.`,
+    passOffline: "You are offline. This pass still lets you in.",
+    passMissing: "This phone has no pass yet. Log in once while online and it is made.",
+    passExpired: "The pass has expired. It renews by itself when you are online.",
+    passUnsupported: "This browser cannot make an offline pass. Please use a recent Chrome or Safari.",
+    shownAt: (desk, time) => `Shown at ${desk} ${time}`,
     reasons: {
       pass_expired: "Your pass has expired.", pass_not_started: "Your pass has not started yet.",
       no_visits_left: "No visits left this month.",
@@ -102,8 +118,9 @@ async function api(path, options = {}) {
 }
 
 function show(view) {
-  for (const v of ["login", "home", "result"]) $(`view-${v}`).hidden = v !== view;
+  for (const v of ["login", "home", "result", "pass"]) $(`view-${v}`).hidden = v !== view;
   $("logout").hidden = !state.token;
+  if (view === "pass") startPass(); else stopPass();
 }
 
 function translate() {
@@ -151,6 +168,7 @@ $("login-form").addEventListener("submit", async (e) => {
 
 $("logout").addEventListener("click", () => {
   state.token = null; state.member = null; store.removeItem("gymgate.token");
+  store.removeItem("gymgate.member"); store.removeItem("gymgate.pass");
   stopFeed(); show("login");
 });
 
@@ -196,9 +214,18 @@ async function loadHome() {
     const [me, centers] = await Promise.all([api("/api/v1/me"), api("/api/v1/centers")]);
     if (me.status === 401 || centers.status === 401) { $("logout").click(); return; }
     state.member = me.body; state.centers = centers.body || [];
+    store.setItem("gymgate.member", JSON.stringify(state.member));
+    store.setItem("gymgate.centers", JSON.stringify(state.centers));
     setNetwork(false);
+    refreshPass();
   } catch (_) {
+    // No network, or the server is down: what this phone knows, and the pass to show.
+    state.member = JSON.parse(store.getItem("gymgate.member") || "null");
+    state.centers = JSON.parse(store.getItem("gymgate.centers") || "[]");
     setNetwork(true);
+    renderPass(); renderCenters(); show("pass");
+    startFeed();
+    return;
   }
   renderPass(); renderCenters(); show("home"); startFeed();
 }
@@ -275,6 +302,9 @@ function renderResult(outcome) {
     expired: t().expiredHint, disputed: t().disputedHint };
   $("result-hint").textContent = hints[status] || "";
   $("result-retry").hidden = status !== "offline";
+  const shown = c ? shownNotes.get(c.id) : null;
+  $("result-shown").hidden = !shown;
+  $("result-shown").textContent = shown ? t().shownAt(shown.desk_name, clock(shown.at)) : "";
   show("result");
 }
 
@@ -314,8 +344,13 @@ function startFeed() {
           let cut;
           while ((cut = buffer.indexOf("\n\n")) >= 0) {
             const block = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
-            const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-            if (data) { try { onCheckin(JSON.parse(data)); } catch (_) { /* ignore a bad event */ } }
+            const lines = block.split("\n");
+            const name = (lines.find((l) => l.startsWith("event:")) || "event: checkin").slice(6).trim();
+            const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+            if (!data) continue;
+            try {
+              if (name === "shown") onShown(JSON.parse(data)); else onCheckin(JSON.parse(data));
+            } catch (_) { /* ignore a bad event */ }
           }
         }
       } catch (_) {
@@ -325,6 +360,14 @@ function startFeed() {
       await new Promise((r) => setTimeout(r, 3000));
     }
   })();
+}
+
+// A desk stored the member's check-in: its staff have it on screen. It may say so before the
+// tap's own answer arrives, so the note is kept by check-in.
+const shownNotes = new Map();
+function onShown(shown) {
+  shownNotes.set(shown.checkin_id, shown);
+  if (state.checkin && state.checkin.id === shown.checkin_id) renderResult();
 }
 
 function onCheckin(checkin) {
@@ -346,6 +389,123 @@ async function loadNotices() {
       box.append(div);
     }
   } catch (_) { /* the network banner says enough */ }
+}
+
+// ---- the offline pass ----
+// The phone's own Ed25519 key is made here and never leaves it (WebCrypto, not extractable,
+// kept in IndexedDB). The server signs a certificate naming that key; every 15 s the phone
+// signs the certificate and the time, and shows both as a QR code the desk checks with the
+// server's public key alone. Format: shared/src/pass.rs, docs/offline-pass.md.
+const SHOW_CONTEXT = new TextEncoder().encode("gymgate-pass-show-v1");
+const BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+let passTimer = null;
+
+function base45(bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 2) {
+    if (i + 1 < bytes.length) {
+      let n = bytes[i] * 256 + bytes[i + 1];
+      for (let k = 0; k < 3; k++) { out += BASE45[n % 45]; n = Math.floor(n / 45); }
+    } else {
+      let n = bytes[i];
+      for (let k = 0; k < 2; k++) { out += BASE45[n % 45]; n = Math.floor(n / 45); }
+    }
+  }
+  return out;
+}
+
+function fromBase64url(text) {
+  const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+function toBase64url(bytes) {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function keyStore(mode, work) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open("gymgate", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("keys");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const tx = open.result.transaction("keys", mode);
+      const request = work(tx.objectStore("keys"));
+      tx.oncomplete = () => resolve(request.result);
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+}
+
+async function deviceKey() {
+  let pair = await keyStore("readonly", (keys) => keys.get("device"));
+  if (!pair) {
+    pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+    await keyStore("readwrite", (keys) => keys.put(pair, "device"));
+  }
+  return pair;
+}
+
+// Asks for a fresh certificate whenever online (it lives a week).
+async function refreshPass() {
+  if (!state.token || !window.crypto || !crypto.subtle) return;
+  try {
+    const pair = await deviceKey();
+    const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+    const asked = Date.now();
+    const { status, body } = await api("/api/v1/me/pass", {
+      method: "POST", body: JSON.stringify({ device_key: toBase64url(raw) }),
+    });
+    if (status !== 200) return;
+    // The phone's clock may be off; the desk allows a minute. Remember the server's time.
+    const offset = Date.parse(body.issued_at) - (asked + Date.now()) / 2;
+    store.setItem("gymgate.pass", JSON.stringify({ ...body, offset, member: state.member }));
+  } catch (_) { /* offline, or no Ed25519 here: the old pass (if any) stays */ }
+}
+
+async function drawPass() {
+  const saved = JSON.parse(store.getItem("gymgate.pass") || "null");
+  const qr = $("pass-qr");
+  const m = saved ? saved.member : state.member;
+  $("pass-who").textContent = m ? `${m.name} · #${m.member_no}` : "";
+  if (!window.crypto || !crypto.subtle) { $("pass-hint").textContent = t().passUnsupported; return; }
+  if (!saved) { qr.innerHTML = ""; delete qr.dataset.payload; $("pass-hint").textContent = t().passMissing; return; }
+  if (Date.parse(saved.expires_at) <= Date.now() + (saved.offset || 0)) {
+    qr.innerHTML = ""; delete qr.dataset.payload; $("pass-hint").textContent = t().passExpired; return;
+  }
+  const pair = await deviceKey();
+  const cert = fromBase64url(saved.certificate);
+  const when = new Uint8Array(8);
+  new DataView(when.buffer).setBigInt64(0, BigInt(Math.floor((Date.now() + (saved.offset || 0)) / 1000)));
+  const shown = new Uint8Array([...cert, ...when]);
+  const signature = new Uint8Array(await crypto.subtle.sign(
+    { name: "Ed25519" }, pair.privateKey, new Uint8Array([...SHOW_CONTEXT, ...shown])));
+  const payload = "GP1." + base45(new Uint8Array([...shown, ...signature]));
+  const code = qrcode(0, "M");
+  code.addData(payload, "Alphanumeric");
+  code.make();
+  qr.innerHTML = code.createSvgTag({ cellSize: 4, margin: 4, scalable: true, alt: t().passTitle });
+  qr.dataset.payload = payload;
+  $("pass-hint").textContent = t().passHint;
+  $("pass-expiry").textContent = t().passExpiry(new Date(saved.expires_at).toLocaleDateString(
+    state.lang === "ko" ? "ko-KR" : "en-GB", { timeZone: "Asia/Seoul" }));
+}
+
+function startPass() {
+  stopPass();
+  $("pass-offline").hidden = !$("network").textContent;
+  $("pass-offline").textContent = t().passOffline;
+  drawPass();
+  passTimer = setInterval(drawPass, 15000);
+}
+
+function stopPass() { if (passTimer) { clearInterval(passTimer); passTimer = null; } }
+
+$("open-pass").addEventListener("click", () => show("pass"));
+$("pass-done").addEventListener("click", () => show(state.member ? "home" : "login"));
+
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch(() => { /* the app works without it, online */ });
 }
 
 // ---- start ----

@@ -5,9 +5,11 @@ use std::hint::black_box;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
+use ed25519_dalek::SigningKey;
 use gymgate_shared::api::{
     Checkin, CheckinCard, CheckinChange, CheckinFlag, CheckinMethod, CheckinStatus, RosterMember,
 };
+use gymgate_shared::pass::{Certificate, PassKey};
 use gymgate_shared::policy::{OpeningHours, PassFacts, VisitHistory, evaluate};
 use gymgate_shared::protocol::{DeskMessage, Event, EventKind, ServerMessage};
 use gymgate_shared::{CenterId, CheckinId, MemberId};
@@ -89,6 +91,30 @@ fn benches(c: &mut Criterion) {
     let hours = OpeningHours::parse("06:00-23:00").unwrap_or(OpeningHours::ALWAYS);
     c.bench_function("policy evaluate", |b| {
         b.iter(|| evaluate(black_box(&pass), black_box(&history), &hours, at()))
+    });
+
+    // What a desk does with a scanned offline pass: decode, two Ed25519 verifications.
+    let server = SigningKey::from_bytes(&[7u8; 32]);
+    let device = SigningKey::from_bytes(&[9u8; 32]);
+    let certificate = Certificate {
+        kid: gymgate_shared::pass::key_id(&server.verifying_key()),
+        member_id: MemberId::generate(),
+        name: "김민준".into(),
+        plan: "월 8회".into(),
+        valid_from: at().date_naive(),
+        valid_until: at().date_naive() + chrono::Duration::days(300),
+        visits_left: Some(7),
+        device_key: device.verifying_key().to_bytes(),
+        issued_at: at(),
+        expires_at: at() + gymgate_shared::pass::MAX_VALIDITY,
+    };
+    let keys = vec![PassKey::of(&server.verifying_key())];
+    let payload =
+        gymgate_shared::pass::show(&certificate.issue(&server), &device, at()).unwrap_or_default();
+    c.bench_function("offline pass: parse and verify (desk side)", |b| {
+        b.iter(|| {
+            gymgate_shared::pass::parse(black_box(&payload)).and_then(|p| p.verify(&keys, at()))
+        })
     });
 }
 

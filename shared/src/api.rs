@@ -257,6 +257,38 @@ pub struct Notice {
     pub cleared: bool,
 }
 
+/// Data of a `revocation` event: offline passes of this member issued before `revoked_at`
+/// are not accepted any more (the member was blocked, or lost their phone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub member_id: MemberId,
+    pub revoked_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/me/pass`: the phone's own Ed25519 public key (base64url, 32 bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassRequest {
+    pub device_key: String,
+}
+
+/// A signed pass certificate for the member's phone (see `crate::pass`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassCertificate {
+    /// base64url of the certificate body and the server's signature.
+    pub certificate: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub kid: String,
+}
+
+/// `GET /api/v1/desk/lookup`: a pass holder found on the server for a desk, with what staff
+/// should look at. Never a full phone number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupResult {
+    pub member: RosterMember,
+    pub flags: Vec<CheckinFlag>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairRequest {
     pub code: String,

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod ids;
 pub mod kst;
+pub mod pass;
 pub mod policy;
 pub mod protocol;
 pub mod timefmt;

@@ -3,10 +3,40 @@
 //! A pure function over facts the caller gathers, so the server (from its database) and the
 //! desk (from its offline cache) reach the same answer for the same facts.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::api::CheckinFlag;
 use crate::kst;
+
+/// A pass ending within this many days is flagged to staff.
+pub const EXPIRING_SOON_DAYS: i64 = 7;
+
+/// What staff should look at when a member walks in: the one rule for the server's cards, the
+/// desk's own cards made offline, and lookups.
+pub fn flags(
+    first_visit_here: bool,
+    valid_until: NaiveDate,
+    birthday: Option<NaiveDate>,
+    pending: bool,
+    at: DateTime<Utc>,
+) -> Vec<CheckinFlag> {
+    let today = kst::date_of(at);
+    let mut flags = Vec::new();
+    if first_visit_here {
+        flags.push(CheckinFlag::FirstVisit);
+    }
+    if (0..=EXPIRING_SOON_DAYS).contains(&(valid_until - today).num_days()) {
+        flags.push(CheckinFlag::ExpiringSoon);
+    }
+    if birthday.is_some_and(|b| b.month() == today.month() && b.day() == today.day()) {
+        flags.push(CheckinFlag::Birthday);
+    }
+    if pending {
+        flags.push(CheckinFlag::PendingApproval);
+    }
+    flags
+}
 
 /// What the pass itself says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,6 +364,42 @@ mod tests {
                 utc("2026-03-09T20:00:00Z")
             ),
             Err(Refusal::CenterClosed)
+        );
+    }
+
+    #[test]
+    fn flags_are_in_korean_days() {
+        // 2026-03-10 09:00 KST.
+        let at = utc("2026-03-10T00:00:00Z");
+        assert_eq!(
+            flags(true, date("2026-03-17"), Some(date("1990-03-10")), true, at),
+            vec![
+                CheckinFlag::FirstVisit,
+                CheckinFlag::ExpiringSoon,
+                CheckinFlag::Birthday,
+                CheckinFlag::PendingApproval
+            ]
+        );
+        assert!(
+            flags(
+                false,
+                date("2026-03-18"),
+                Some(date("1990-03-11")),
+                false,
+                at
+            )
+            .is_empty()
+        );
+        // 23:30 UTC on the 9th is already the 10th in Korea.
+        assert_eq!(
+            flags(
+                false,
+                date("2027-01-01"),
+                Some(date("1990-03-10")),
+                false,
+                utc("2026-03-09T23:30:00Z")
+            ),
+            vec![CheckinFlag::Birthday]
         );
     }
 

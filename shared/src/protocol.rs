@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{CheckinCard, Notice, RosterMember};
+use crate::api::{CheckinCard, Notice, Revocation, RosterMember};
 use crate::ids::{CenterId, CheckinId, DeskId, LocalId, MemberId};
+use crate::pass::PassKey;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -99,6 +100,10 @@ pub enum ServerMessage {
         head_seq: u64,
         server_time: DateTime<Utc>,
         resumed: bool,
+        /// The keys that sign offline passes now (several during a rotation); the desk keeps
+        /// them to check passes while it is offline.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pass_keys: Vec<PassKey>,
     },
     Event(Event),
     Recorded {
@@ -158,6 +163,12 @@ pub enum EventKind {
     CheckinUpdated,
     Member,
     Notice,
+    /// A member's offline passes issued before a time are no longer valid (e.g. blocked).
+    Revocation,
+    /// A kind a newer server sends that this program does not know: its event still takes
+    /// its place in the order (the cursor moves past it), it is just not shown.
+    #[serde(other)]
+    Unknown,
 }
 
 impl EventKind {
@@ -167,6 +178,8 @@ impl EventKind {
             EventKind::CheckinUpdated => "checkin_updated",
             EventKind::Member => "member",
             EventKind::Notice => "notice",
+            EventKind::Revocation => "revocation",
+            EventKind::Unknown => "unknown",
         }
     }
 
@@ -176,6 +189,7 @@ impl EventKind {
             "checkin_updated" => Some(EventKind::CheckinUpdated),
             "member" => Some(EventKind::Member),
             "notice" => Some(EventKind::Notice),
+            "revocation" => Some(EventKind::Revocation),
             _ => None,
         }
     }
@@ -197,6 +211,7 @@ pub enum EventPayload {
     CheckinUpdated(CheckinCard),
     Member(RosterMember),
     Notice(Notice),
+    Revocation(Revocation),
 }
 
 impl EventPayload {
@@ -206,6 +221,7 @@ impl EventPayload {
             EventPayload::CheckinUpdated(_) => EventKind::CheckinUpdated,
             EventPayload::Member(_) => EventKind::Member,
             EventPayload::Notice(_) => EventKind::Notice,
+            EventPayload::Revocation(_) => EventKind::Revocation,
         }
     }
 
@@ -216,12 +232,15 @@ impl EventPayload {
             }
             EventPayload::Member(member) => serde_json::to_string(member),
             EventPayload::Notice(notice) => serde_json::to_string(notice),
+            EventPayload::Revocation(revocation) => serde_json::to_string(revocation),
         }
     }
 }
 
 impl Event {
+    /// The event's data, typed; an error for a kind this program does not know.
     pub fn payload(&self) -> Result<EventPayload, serde_json::Error> {
+        use serde::de::Error;
         let data = self.data.clone();
         Ok(match self.kind {
             EventKind::Checkin => EventPayload::Checkin(serde_json::from_value(data)?),
@@ -230,6 +249,12 @@ impl Event {
             }
             EventKind::Member => EventPayload::Member(serde_json::from_value(data)?),
             EventKind::Notice => EventPayload::Notice(serde_json::from_value(data)?),
+            EventKind::Revocation => EventPayload::Revocation(serde_json::from_value(data)?),
+            EventKind::Unknown => {
+                return Err(serde_json::Error::custom(
+                    "an event kind this desk does not know",
+                ));
+            }
         })
     }
 }
@@ -367,10 +392,37 @@ mod tests {
                 head_seq: 42,
                 server_time: at(),
                 resumed: true,
+                pass_keys: vec![],
             },
             json!({"type": "welcome", "desk_id": "d1", "center_id": "ctr1", "epoch": "e1",
                    "head_seq": 42, "server_time": "2026-03-10T01:02:03Z", "resumed": true}),
         );
+        round_trip(
+            &ServerMessage::Welcome {
+                desk_id: DeskId::new("d1"),
+                center_id: CenterId::new("ctr1"),
+                epoch: "e1".into(),
+                head_seq: 42,
+                server_time: at(),
+                resumed: false,
+                pass_keys: vec![PassKey {
+                    kid: "k1".into(),
+                    public_key: "pk".into(),
+                }],
+            },
+            json!({"type": "welcome", "desk_id": "d1", "center_id": "ctr1", "epoch": "e1",
+                   "head_seq": 42, "server_time": "2026-03-10T01:02:03Z", "resumed": false,
+                   "pass_keys": [{"kid": "k1", "public_key": "pk"}]}),
+        );
+        // A kind from a newer server is read as unknown, not as an unreadable frame.
+        let future: ServerMessage = serde_json::from_value(json!({"type": "event", "seq": 3,
+            "at": "2026-03-10T01:02:03Z", "kind": "hologram", "data": {}}))
+        .expect("decode");
+        let ServerMessage::Event(event) = future else {
+            panic!("not an event");
+        };
+        assert_eq!(event.kind, EventKind::Unknown);
+        assert!(event.payload().is_err());
         round_trip(
             &ServerMessage::Recorded {
                 local_id: LocalId::new("l1"),
@@ -406,6 +458,10 @@ mod tests {
             EventPayload::CheckinUpdated(card()),
             EventPayload::Member(member()),
             EventPayload::Notice(notice),
+            EventPayload::Revocation(Revocation {
+                member_id: MemberId::new("m1"),
+                revoked_at: at(),
+            }),
         ] {
             let data: serde_json::Value =
                 serde_json::from_str(&payload.to_json().expect("encode")).expect("json");

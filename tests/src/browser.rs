@@ -110,6 +110,26 @@ impl Browser {
         Ok(self.wait_for(css).await?.text().await?)
     }
 
+    /// Runs `script` (asynchronous: it calls `done(value)`) until it yields a value that is
+    /// neither null nor false, at most [`crate::WAIT`]; returns that value.
+    pub async fn until(&self, what: &str, script: &str) -> anyhow::Result<serde_json::Value> {
+        let wrapped = format!(
+            "const done = arguments[arguments.length - 1]; \
+             (async () => {{ {script} }})().then(done, () => done(null));"
+        );
+        let deadline = tokio::time::Instant::now() + crate::WAIT;
+        loop {
+            let value = self.client.execute_async(&wrapped, vec![]).await?;
+            if !value.is_null() && value != serde_json::Value::Bool(false) {
+                return Ok(value);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Saves a screenshot when `GYMGATE_SCREENSHOTS` names a folder (how docs/images are made).
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<()> {
         if let Some(dir) = std::env::var_os("GYMGATE_SCREENSHOTS") {

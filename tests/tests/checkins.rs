@@ -327,11 +327,14 @@ async fn outbox_records_are_accepted_once_and_conflicts_are_reported() -> anyhow
         RecordMethod::Pass,
     ))
     .await?;
+    // A pass record without its proof: the desk says it let someone in, so it is kept,
+    // disputed, for operators.
     let (status, _, reason) = recorded(ws.next().await?)?;
     assert_eq!(
         (status, reason.as_deref()),
-        (RecordStatus::Rejected, Some("pass_proof_invalid"))
+        (RecordStatus::Conflict, Some("pass_malformed"))
     );
+    assert_eq!(ws.next_event().await?.data["checkin"]["status"], "disputed");
     ws.expect_silence(Duration::from_millis(300)).await?;
     Ok(())
 }
@@ -357,6 +360,12 @@ async fn a_blocked_member_is_announced_to_desks_that_know_them() -> anyhow::Resu
             },
         )
         .await?;
+    // Every desk hears that the member's offline passes stop working, then the desks that
+    // know the member get the member as blocked.
+    let EventPayload::Revocation(revocation) = ws.next_event().await?.payload()? else {
+        anyhow::bail!("expected a revocation event");
+    };
+    assert_eq!(revocation.member_id, member.session.member.id);
     let event = ws.next_event().await?;
     let EventPayload::Member(roster) = event.payload()? else {
         anyhow::bail!("expected a member event");

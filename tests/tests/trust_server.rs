@@ -14,6 +14,25 @@ const EXE: &str = env!("CARGO_BIN_EXE_gymgate-server-under-test");
 const HEADER: &str =
     "member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday\n";
 
+/// Starts `command` (a `serve`) and reads the address it listens on from its first line.
+async fn serving(
+    mut command: tokio::process::Command,
+) -> anyhow::Result<(tokio::process::Child, String)> {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let first = tokio::time::timeout(gymgate_tests::WAIT, lines.next_line())
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("the server exited"))?;
+    Ok((child, first.replace("listening on ", "")))
+}
+
 fn member_rows(prefix: &str, count: usize) -> String {
     let today = gymgate_shared::kst::date_of(chrono::Utc::now());
     let (from, until) = (
@@ -258,24 +277,14 @@ async fn a_damaged_database_answers_not_ready_with_what_to_do() -> anyhow::Resul
         file.write_all(&[0xA5; 2000])?;
         file.sync_all()?;
     }
-    let mut child = tokio::process::Command::new(EXE)
+    let mut command = tokio::process::Command::new(EXE);
+    command
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .env("GYMGATE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let first = tokio::time::timeout(gymgate_tests::WAIT, lines.next_line())
-        .await??
-        .ok_or_else(|| anyhow::anyhow!("the server exited"))?;
-    let url = first.replace("listening on ", "");
+        .stderr(std::process::Stdio::piped());
+    let (mut child, url) = serving(command).await?;
     let deadline = Instant::now() + gymgate_tests::WAIT;
     let body = loop {
         if let Ok(answer) = reqwest::get(format!("{url}/readyz")).await {
@@ -481,24 +490,14 @@ async fn secrets_are_refused_on_the_command_line_and_read_from_a_private_file() 
         );
         std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600))?;
     }
-    let mut child = tokio::process::Command::new(EXE)
+    let mut command = tokio::process::Command::new(EXE);
+    command
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .arg("--secrets-file")
         .arg(&secrets)
-        .env_remove("GYMGATE_ADMIN_TOKEN")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let first = tokio::time::timeout(gymgate_tests::WAIT, lines.next_line())
-        .await??
-        .ok_or_else(|| anyhow::anyhow!("the server exited"))?;
-    let url = first.replace("listening on ", "");
+        .env_remove("GYMGATE_ADMIN_TOKEN");
+    let (mut child, url) = serving(command).await?;
     gymgate_tests::server::wait_ready(&url).await?;
     let admin = gymgate_server::admin_client::AdminClient::new(&url, "a-token-of-24-characters");
     assert!(admin.centers().await?.is_empty());

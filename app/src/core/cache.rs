@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use gymgate_shared::api::{CheckinCard, DeskSnapshot, Notice, RosterMember};
 use gymgate_shared::kst;
+use gymgate_shared::pass::PassKey;
 use gymgate_shared::protocol::{Event, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
 use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -77,6 +78,15 @@ fn migrations() -> Migrations<'static> {
          ALTER TABLE outbox ADD COLUMN desk_id TEXT;
          ALTER TABLE outbox ADD COLUMN center_id TEXT;
          ALTER TABLE outbox ADD COLUMN proof TEXT;",
+        ),
+        // Offline passes: the server's public keys (from the last `welcome`), the offset of
+        // this PC's clock from the server's, members whose passes were revoked, and the
+        // showings this desk already took (a code scanned twice is refused).
+        M::up(
+            "CREATE TABLE pass_keys (kid TEXT PRIMARY KEY, public_key TEXT NOT NULL);
+             CREATE TABLE revocations (member_id TEXT PRIMARY KEY, revoked_at TEXT NOT NULL);
+             CREATE TABLE seen_passes (fingerprint TEXT PRIMARY KEY, at TEXT NOT NULL);
+             ALTER TABLE cursor ADD COLUMN clock_offset_ms INTEGER NOT NULL DEFAULT 0;",
         ),
     ])
 }
@@ -257,28 +267,84 @@ impl Cache {
         Ok(claim)
     }
 
+    /// What the server said of itself at the last `welcome`: the keys that sign passes (kept
+    /// when it sent none) and how far this PC's clock is from its own.
+    pub fn set_server_info(
+        &mut self,
+        keys: &[PassKey],
+        clock_offset: chrono::Duration,
+    ) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        if !keys.is_empty() {
+            tx.execute("DELETE FROM pass_keys", [])?;
+            for key in keys {
+                tx.execute(
+                    "INSERT OR REPLACE INTO pass_keys (kid, public_key) VALUES (?1, ?2)",
+                    params![key.kid, key.public_key],
+                )?;
+            }
+        }
+        tx.execute(
+            "UPDATE cursor SET clock_offset_ms = ?1 WHERE id = 1",
+            [clock_offset.num_milliseconds()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn pass_keys(&self) -> Result<Vec<PassKey>, CacheError> {
+        let mut stmt = self.conn.prepare("SELECT kid, public_key FROM pass_keys")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PassKey {
+                kid: r.get(0)?,
+                public_key: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The server's clock minus this PC's, as last learned.
+    pub fn clock_offset(&self) -> Result<chrono::Duration, CacheError> {
+        let ms: i64 =
+            self.conn
+                .query_row("SELECT clock_offset_ms FROM cursor WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(chrono::Duration::milliseconds(ms))
+    }
+
+    /// Since when a member's passes are revoked, if they are.
+    pub fn revoked_since(&self, member: &MemberId) -> Result<Option<DateTime<Utc>>, CacheError> {
+        let at: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT revoked_at FROM revocations WHERE member_id = ?1",
+                [member.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(at.as_deref().and_then(parse_ts))
+    }
+
+    /// Whether this desk took this showing of a pass already.
+    pub fn pass_seen(&self, fingerprint: &str) -> Result<bool, CacheError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM seen_passes WHERE fingerprint = ?1)",
+            [fingerprint],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Unsent outbox items of other desks (earlier pairings of this PC), by desk.
     pub fn foreign_pending(&self) -> Result<Vec<ForeignItems>, CacheError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT desk_id, local_id, member_id, at, method, proof FROM outbox
-             WHERE state = 'pending' AND desk_id IS NOT NULL
+        let rows = self.outbox_records(
+            "WHERE state = 'pending' AND desk_id IS NOT NULL
                AND desk_id != (SELECT desk_id FROM cursor WHERE id = 1)
              ORDER BY desk_id, at",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-            ))
-        })?;
         let mut groups: Vec<ForeignItems> = Vec::new();
-        for row in rows {
-            let (desk, local_id, member_id, at, method, proof) = row?;
-            let record = outbox_record(local_id, member_id, &at, &method, proof);
+        for (desk, record) in rows {
+            let desk = desk.unwrap_or_default();
             match groups.last_mut() {
                 Some(group) if group.desk_id.as_str() == desk => group.records.push(record),
                 _ => groups.push(ForeignItems {
@@ -288,6 +354,35 @@ impl Cache {
             }
         }
         Ok(groups)
+    }
+
+    /// Outbox items as records, with the desk that made each, for a `WHERE … ORDER BY …`.
+    fn outbox_records(
+        &self,
+        filter: &str,
+    ) -> Result<Vec<(Option<String>, OutboxRecord)>, CacheError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT desk_id, local_id, member_id, at, method, proof FROM outbox {filter}"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        let mut records = Vec::new();
+        for row in rows {
+            let (desk, local_id, member_id, at, method, proof) = row?;
+            records.push((
+                desk,
+                outbox_record(local_id, member_id, &at, &method, proof),
+            ));
+        }
+        Ok(records)
     }
 
     /// Another desk's unsent items that can never be sent (its pairing is gone or was
@@ -349,6 +444,13 @@ impl Cache {
             }
             EventPayload::Member(member) => store_member(&tx, member)?,
             EventPayload::Notice(notice) => store_notice(&tx, notice)?,
+            EventPayload::Revocation(revocation) => {
+                tx.execute(
+                    "INSERT INTO revocations (member_id, revoked_at) VALUES (?1, ?2)
+                     ON CONFLICT (member_id) DO UPDATE SET revoked_at = MAX(revoked_at, ?2)",
+                    params![revocation.member_id.as_str(), ts(revocation.revoked_at)],
+                )?;
+            }
         }
         tx.execute(
             "UPDATE cursor SET last_seq = ?1, synced_at = ?2 WHERE id = 1",
@@ -427,9 +529,12 @@ impl Cache {
         Ok(cards)
     }
 
-    /// Keeps the cache small: cards older than two days are dropped.
+    /// Keeps the cache small: cards older than two days are dropped, and so are the pass
+    /// showings seen before then (a showing is good for a minute only).
     pub fn prune(&mut self, now: DateTime<Utc>) -> Result<usize, CacheError> {
         let cutoff = ts(now - chrono::Duration::days(2));
+        self.conn
+            .execute("DELETE FROM seen_passes WHERE at < ?1", [&cutoff])?;
         Ok(self
             .conn
             .execute("DELETE FROM checkins WHERE at < ?1", [cutoff])?)
@@ -461,13 +566,29 @@ impl Cache {
         Ok(())
     }
 
-    /// Adds an outbox item together with the card staff see for it.
+    /// Adds an outbox item together with the card staff see for it (and, for a scanned pass,
+    /// the showing's fingerprint, so the same code is not taken twice).
     pub fn add_offline_checkin(
         &mut self,
         record: &OutboxRecord,
         card: &CheckinCard,
     ) -> Result<(), CacheError> {
+        self.add_checkin_with(record, card, None)
+    }
+
+    pub fn add_checkin_with(
+        &mut self,
+        record: &OutboxRecord,
+        card: &CheckinCard,
+        pass_fingerprint: Option<&str>,
+    ) -> Result<(), CacheError> {
         let tx = self.conn.transaction()?;
+        if let Some(fingerprint) = pass_fingerprint {
+            tx.execute(
+                "INSERT INTO seen_passes (fingerprint, at) VALUES (?1, ?2)",
+                params![fingerprint, ts(record.at)],
+            )?;
+        }
         // The item is this cache's owner's: the desk (and center) it is sent as.
         tx.execute(
             "INSERT INTO outbox (local_id, member_id, member_name, at, method, proof, desk_id,
@@ -489,26 +610,14 @@ impl Cache {
 
     /// This desk's outbox items not yet answered by the server, oldest first.
     pub fn pending_outbox(&self) -> Result<Vec<OutboxRecord>, CacheError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT local_id, member_id, at, method, proof FROM outbox
-             WHERE state = 'pending' AND desk_id IS (SELECT desk_id FROM cursor WHERE id = 1)
-             ORDER BY at",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })?;
-        let mut records = Vec::new();
-        for row in rows {
-            let (local_id, member_id, at, method, proof) = row?;
-            records.push(outbox_record(local_id, member_id, &at, &method, proof));
-        }
-        Ok(records)
+        Ok(self
+            .outbox_records(
+                "WHERE state = 'pending' AND desk_id IS (SELECT desk_id FROM cursor WHERE id = 1)
+                 ORDER BY at",
+            )?
+            .into_iter()
+            .map(|(_, record)| record)
+            .collect())
     }
 
     /// This desk's items waiting to be sent.

@@ -61,6 +61,8 @@ pub(super) struct LinkContext {
     pub data_dir: std::path::PathBuf,
     pub cache: CacheHandle,
     pub roster: Arc<RwLock<RosterIndex>>,
+    /// Shared with the core: the server's clock minus this PC's, in milliseconds.
+    pub clock_offset: Arc<std::sync::atomic::AtomicI64>,
     pub events: mpsc::Sender<CoreEvent>,
     pub commands: mpsc::UnboundedReceiver<LinkCommand>,
     pub timing: LinkTiming,
@@ -375,7 +377,27 @@ async fn session(
         {
             Err(_) => return SessionEnd::Lost("no welcome from the server".into()),
             Ok(Err(end)) => return end,
-            Ok(Ok(ServerMessage::Welcome { resumed, .. })) => resumed,
+            Ok(Ok(ServerMessage::Welcome {
+                resumed,
+                server_time,
+                pass_keys,
+                ..
+            })) => {
+                // The welcome left the server a moment ago: its clock, less this PC's now.
+                let offset = server_time - Utc::now();
+                ctx.clock_offset.store(
+                    offset.num_milliseconds(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                if let Err(e) = ctx
+                    .cache
+                    .call(move |c| c.set_server_info(&pass_keys, offset))
+                    .await
+                {
+                    return SessionEnd::Lost(format!("cache: {e}"));
+                }
+                resumed
+            }
             Ok(Ok(ServerMessage::Error { code, message })) => {
                 return SessionEnd::Lost(format!("{code}: {message}"));
             }
@@ -536,13 +558,14 @@ async fn on_message(
                                 roster.upsert(card.member.clone())
                             }
                             EventPayload::Member(member) => roster.upsert(member.clone()),
-                            EventPayload::Notice(_) => {}
+                            EventPayload::Notice(_) | EventPayload::Revocation(_) => {}
                         }
                     }
                     let event = match *payload {
                         EventPayload::Checkin(card) => CoreEvent::Checkin(card),
                         EventPayload::CheckinUpdated(card) => CoreEvent::Updated(card),
                         EventPayload::Member(member) => CoreEvent::Member(member),
+                        EventPayload::Revocation(_) => CoreEvent::Synced { at: Utc::now() },
                         EventPayload::Notice(_) => {
                             let notices = ctx
                                 .cache

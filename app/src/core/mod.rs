@@ -12,14 +12,17 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, Datelike, Utc};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, Utc};
 use gymgate_shared::api::{
-    Checkin, CheckinCard, CheckinChange, CheckinFlag, CheckinMethod, CheckinStatus, Notice,
+    Checkin, CheckinCard, CheckinChange, CheckinMethod, CheckinStatus, LookupResult, Notice,
     RosterMember,
 };
+use gymgate_shared::pass::{self, PassError};
 use gymgate_shared::policy::{self, OpeningHours, PassFacts, Refusal, VisitHistory};
 use gymgate_shared::protocol::{Decision, DeskMessage, OutboxRecord, RecordMethod, RecordStatus};
-use gymgate_shared::{CheckinId, LocalId, MemberId, kst};
+use gymgate_shared::{CheckinId, LocalId, MemberId};
 use tokio::sync::mpsc;
 
 use cache::{CacheError, Claim, Conflict, Cursor, Recovered};
@@ -120,11 +123,107 @@ pub enum CheckinError {
     Cache(#[from] CacheError),
 }
 
+/// Why a scanned pass did not let the member in.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The code itself: not a pass, forged, expired, replayed, revoked …
+    #[error("{}", .0.message_ko())]
+    Pass(#[from] PassError),
+    /// A good pass, refused by the rules (or not saved).
+    #[error(transparent)]
+    Checkin(#[from] CheckinError),
+}
+
+impl From<CacheError> for ScanError {
+    fn from(error: CacheError) -> Self {
+        ScanError::Checkin(CheckinError::Cache(error))
+    }
+}
+
+/// Why the server could not be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    #[error("type a member number, or a name and the last 4 phone digits")]
+    NotAQuery,
+    #[error("the server cannot be reached")]
+    Unreachable,
+    #[error("too many lookups; wait a moment")]
+    TooMany,
+    #[error("this desk is not paired any more")]
+    Unpaired,
+}
+
+/// What staff typed, as the server can look it up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupQuery {
+    MemberNo(String),
+    NamePhone(String, String),
+}
+
+impl LookupQuery {
+    /// "100234" or "A-1001" is a member number; "김민준 1234" (or "김민준1234") a name and the
+    /// last four digits of the phone. Anything else the server is not asked.
+    pub fn parse(text: &str) -> Option<LookupQuery> {
+        let text = text.trim();
+        let four_digits = |d: &str| d.len() == 4 && d.chars().all(|c| c.is_ascii_digit());
+        // "name 1234": the last word is the four digits.
+        if let Some((name, digits)) = text.rsplit_once(char::is_whitespace)
+            && four_digits(digits)
+            && !name.trim().is_empty()
+        {
+            return Some(LookupQuery::NamePhone(
+                name.trim().to_owned(),
+                digits.to_owned(),
+            ));
+        }
+        // "김민준1234": a Korean name runs straight into the digits.
+        if let Some(split) = text.len().checked_sub(4)
+            && text.is_char_boundary(split)
+            && four_digits(&text[split..])
+            && !text[..split].is_empty()
+            && text[..split].chars().all(|c| !c.is_ascii())
+        {
+            return Some(LookupQuery::NamePhone(
+                text[..split].to_owned(),
+                text[split..].to_owned(),
+            ));
+        }
+        let plausible = (1..=20).contains(&text.len())
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && text.chars().any(|c| c.is_ascii_digit());
+        plausible.then(|| LookupQuery::MemberNo(text.to_owned()))
+    }
+}
+
+/// A member known only by their pass certificate (new to this center, scanned offline).
+fn member_from_certificate(cert: &pass::Certificate) -> RosterMember {
+    RosterMember {
+        id: cert.member_id.clone(),
+        member_no: String::new(),
+        name: cert.name.clone(),
+        phone_last4: String::new(),
+        plan: cert.plan.clone(),
+        valid_from: cert.valid_from,
+        valid_until: cert.valid_until,
+        // Only what was left at issue is known: taken as the whole allowance, so the policy
+        // sees those visits left (none left stays none: an allowance of 1, 1 used).
+        visits_per_month: cert.visits_left.map(|left| left.max(1)),
+        visits_left: cert.visits_left,
+        blocked: false,
+        birthday: None,
+        photo_url: None,
+    }
+}
+
 struct Inner {
     cache: CacheHandle,
     roster: Arc<RwLock<RosterIndex>>,
     commands: mpsc::UnboundedSender<LinkCommand>,
     pairing: Pairing,
+    /// The server's clock minus this PC's, in milliseconds, as learned at the last `welcome`
+    /// (kept in the cache for offline starts). Check-in times and pass checks use it: a PC
+    /// clock ten minutes fast must neither date visits wrongly nor refuse fresh passes.
+    clock_offset: Arc<AtomicI64>,
 }
 
 /// A cheap, cloneable handle to a running desk core.
@@ -186,6 +285,8 @@ pub async fn start(
         tracing::warn!(%previous_desk, kept, "started a fresh cache for this pairing");
     }
     cache.call(|c| c.prune(Utc::now())).await?;
+    let offset = cache.call(|c| c.clock_offset()).await?;
+    let clock_offset = Arc::new(AtomicI64::new(offset.num_milliseconds()));
     let members = cache.call(|c| c.roster()).await?;
     let index = tokio::task::spawn_blocking(move || RosterIndex::new(members))
         .await
@@ -199,12 +300,14 @@ pub async fn start(
         roster: roster.clone(),
         commands,
         pairing: pairing.clone(),
+        clock_offset: clock_offset.clone(),
     }));
     let link = link::run(LinkContext {
         pairing,
         data_dir: data_dir.to_owned(),
         cache,
         roster,
+        clock_offset,
         events,
         commands: receiver,
         timing,
@@ -236,6 +339,11 @@ impl DeskCore {
         .unwrap_or_default()
     }
 
+    /// Now, by the server's clock as this desk last learned it.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.0.clock_offset.load(Ordering::Relaxed))
+    }
+
     /// Checks a member in from this desk: the shared policy decides with what this PC knows,
     /// the check-in goes to the outbox (durably) and its card to today's list, and the link
     /// sends it when it can. Works the same online and offline.
@@ -247,10 +355,92 @@ impl DeskCore {
             .ok()
             .and_then(|r| r.get(member_id).cloned())
             .ok_or(CheckinError::UnknownMember)?;
-        let now = Utc::now();
-        let id = member_id.clone();
+        self.admit(member, RecordMethod::Roster, None).await
+    }
+
+    /// Checks in a pass holder the server found (a member new to this center): they join
+    /// this center's roster, then come in like anyone on it.
+    pub async fn check_in_found(&self, found: LookupResult) -> Result<CheckinCard, CheckinError> {
+        let member = found.member;
+        self.remember(member.clone()).await?;
+        self.admit(member, RecordMethod::Roster, None).await
+    }
+
+    /// A scanned offline pass (what the scanner typed): checked with the server's public keys
+    /// alone, so it works with the member's phone offline and the server down; then the
+    /// member comes in with the pass as proof, which the server checks again on sync. Online
+    /// the check-in is sent at once, through the same outbox.
+    pub async fn scan(&self, typed: &str) -> Result<CheckinCard, ScanError> {
+        let text = pass::from_keyboard(typed);
+        let shown = pass::parse(&text)?;
+        let member_id = shown.certificate.member_id.clone();
+        let fingerprint = shown.fingerprint();
+        let (keys, revoked, seen) = {
+            let (member_id, fingerprint) = (member_id.clone(), fingerprint.clone());
+            self.0
+                .cache
+                .call(move |c| {
+                    Ok((
+                        c.pass_keys()?,
+                        c.revoked_since(&member_id)?,
+                        c.pass_seen(&fingerprint)?,
+                    ))
+                })
+                .await
+                .map_err(CheckinError::from)?
+        };
+        shown.verify(&keys, self.now())?;
+        if revoked.is_some_and(|at| shown.certificate.issued_at < at) {
+            return Err(PassError::Revoked.into());
+        }
+        if seen {
+            return Err(PassError::Replayed.into());
+        }
+        // What the desk knows of the member is fresher than the certificate (issued up to a
+        // week ago); a member new to this center is known by the certificate alone.
+        let known = self
+            .0
+            .roster
+            .read()
+            .ok()
+            .and_then(|r| r.get(&member_id).cloned());
+        let member = match known {
+            Some(member) => member,
+            None => {
+                let member = member_from_certificate(&shown.certificate);
+                self.remember(member.clone()).await?;
+                member
+            }
+        };
+        Ok(self
+            .admit(member, RecordMethod::Pass, Some((text, fingerprint)))
+            .await?)
+    }
+
+    /// Adds a member to this center's roster (cache and search index).
+    async fn remember(&self, member: RosterMember) -> Result<(), CacheError> {
+        let stored = member.clone();
+        self.0
+            .cache
+            .call(move |c| c.put_roster(std::slice::from_ref(&stored)))
+            .await?;
+        if let Ok(mut roster) = self.0.roster.write() {
+            roster.upsert(member);
+        }
+        Ok(())
+    }
+
+    /// The shared policy with what this desk knows, then the outbox.
+    async fn admit(
+        &self,
+        member: RosterMember,
+        method: RecordMethod,
+        pass: Option<(String, String)>,
+    ) -> Result<CheckinCard, CheckinError> {
+        let now = self.now();
+        let id = member.id.clone();
         let (here_today, unsent) = self.0.cache.call(move |c| c.local_visits(&id, now)).await?;
-        let pass = PassFacts {
+        let pass_facts = PassFacts {
             blocked: member.blocked,
             valid_from: member.valid_from,
             valid_until: member.valid_until,
@@ -268,25 +458,56 @@ impl DeskCore {
             visited_this_center_today: here_today,
         };
         // The desk does not know its center's hours; staff at an open desk are the proof.
-        policy::evaluate(&pass, &history, &OpeningHours::ALWAYS, now)
+        policy::evaluate(&pass_facts, &history, &OpeningHours::ALWAYS, now)
             .map_err(CheckinError::Refused)?;
 
         let local_id = LocalId::generate();
+        let (proof, fingerprint) = match pass {
+            Some((proof, fingerprint)) => (Some(proof), Some(fingerprint)),
+            None => (None, None),
+        };
         let record = OutboxRecord {
             local_id: local_id.clone(),
-            member_id: member_id.clone(),
+            member_id: member.id.clone(),
             at: now,
-            method: RecordMethod::Roster,
-            proof: None,
+            method,
+            proof,
         };
-        let card = self.provisional_card(&member, &local_id, now, &history);
+        let card = self.provisional_card(&member, &local_id, now, &history, method);
         let (r, c) = (record.clone(), card.clone());
         self.0
             .cache
-            .call(move |cache| cache.add_offline_checkin(&r, &c))
+            .call(move |cache| cache.add_checkin_with(&r, &c, fingerprint.as_deref()))
             .await?;
         let _ = self.0.commands.send(LinkCommand::Flush);
         Ok(card)
+    }
+
+    /// Any active pass holder, from the server (online only): by member number, or by name
+    /// and the last four phone digits ("김민준 1234").
+    pub async fn lookup(&self, query: &str) -> Result<Vec<LookupResult>, LookupError> {
+        let query = LookupQuery::parse(query).ok_or(LookupError::NotAQuery)?;
+        let pairing = &self.0.pairing;
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(|_| LookupError::Unreachable)?;
+        let request = client
+            .get(format!("{}/api/v1/desk/lookup", pairing.server_url))
+            .bearer_auth(&pairing.token);
+        let request = match &query {
+            LookupQuery::MemberNo(no) => request.query(&[("member_no", no.as_str())]),
+            LookupQuery::NamePhone(name, last4) => {
+                request.query(&[("name", name.as_str()), ("phone_last4", last4.as_str())])
+            }
+        };
+        let response = request.send().await.map_err(|_| LookupError::Unreachable)?;
+        match response.status().as_u16() {
+            200 => response.json().await.map_err(|_| LookupError::Unreachable),
+            429 => Err(LookupError::TooMany),
+            401 => Err(LookupError::Unpaired),
+            _ => Err(LookupError::Unreachable),
+        }
     }
 
     /// The card staff see for a check-in the server has not confirmed yet. It is replaced by
@@ -297,19 +518,12 @@ impl DeskCore {
         local_id: &LocalId,
         now: DateTime<Utc>,
         history: &VisitHistory,
+        method: RecordMethod,
     ) -> CheckinCard {
         let pairing = &self.0.pairing;
-        let today = kst::date_of(now);
-        let mut flags = Vec::new();
-        if (0..=7).contains(&(member.valid_until - today).num_days()) {
-            flags.push(CheckinFlag::ExpiringSoon);
-        }
-        if member
-            .birthday
-            .is_some_and(|b| b.month() == today.month() && b.day() == today.day())
-        {
-            flags.push(CheckinFlag::Birthday);
-        }
+        // Whether this is a first visit here only the server knows; the other flags follow
+        // the one rule the server's cards use.
+        let flags = policy::flags(false, member.valid_until, member.birthday, false, now);
         let mut shown = member.clone();
         shown.visits_left = member
             .visits_per_month
@@ -321,7 +535,10 @@ impl DeskCore {
                 center_id: pairing.center_id.clone(),
                 center_name: String::new(),
                 status: CheckinStatus::Admitted,
-                method: CheckinMethod::Roster,
+                method: match method {
+                    RecordMethod::Roster => CheckinMethod::Roster,
+                    RecordMethod::Pass => CheckinMethod::Pass,
+                },
                 at: now,
                 rev: 0,
                 local_id: Some(local_id.clone()),
@@ -369,5 +586,29 @@ impl DeskCore {
 
     pub fn shutdown(&self) {
         let _ = self.0.commands.send(LinkCommand::Shutdown);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LookupQuery;
+
+    #[test]
+    fn what_staff_type_is_a_member_number_or_a_name_and_four_digits() {
+        let name = |n: &str, d: &str| Some(LookupQuery::NamePhone(n.into(), d.into()));
+        let number = |n: &str| Some(LookupQuery::MemberNo(n.into()));
+        assert_eq!(LookupQuery::parse("100234"), number("100234"));
+        assert_eq!(LookupQuery::parse(" NC0001 "), number("NC0001"));
+        assert_eq!(LookupQuery::parse("A-1001"), number("A-1001"));
+        assert_eq!(LookupQuery::parse("김민준 1234"), name("김민준", "1234"));
+        assert_eq!(LookupQuery::parse("김민준1234"), name("김민준", "1234"));
+        assert_eq!(
+            LookupQuery::parse("Kim Minjun 0042"),
+            name("Kim Minjun", "0042")
+        );
+        assert_eq!(LookupQuery::parse("김민준"), None);
+        assert_eq!(LookupQuery::parse("김민준 123"), None);
+        assert_eq!(LookupQuery::parse(""), None);
+        assert_eq!(LookupQuery::parse("abc"), None);
     }
 }

@@ -10,6 +10,7 @@ use gymgate_shared::api::RosterMember;
 struct Entry {
     member: RosterMember,
     name_lower: String,
+    member_no_lower: String,
 }
 
 #[derive(Default)]
@@ -38,6 +39,7 @@ impl RosterIndex {
     pub fn upsert(&mut self, member: RosterMember) {
         let entry = Entry {
             name_lower: member.name.to_lowercase(),
+            member_no_lower: member.member_no.to_lowercase(),
             member,
         };
         match self.by_id.get(&entry.member.id) {
@@ -54,8 +56,9 @@ impl RosterIndex {
         self.by_id.get(id).map(|&i| &self.entries[i].member)
     }
 
-    /// Up to `limit` members matching `query`, best first. Digits match an exact member
-    /// number, exact last-4 phone digits, then member numbers starting with them; anything
+    /// Up to `limit` members matching `query`, best first. What looks like a member number
+    /// (digits, or letters and digits as in "A-1001", any case) matches an exact member
+    /// number, exact last-4 phone digits, then member numbers starting with it; anything
     /// else matches names starting with the query, then names containing it.
     pub fn search(&self, query: &str, limit: usize) -> Vec<RosterMember> {
         let query = query.trim().to_lowercase();
@@ -63,19 +66,25 @@ impl RosterIndex {
             return Vec::new();
         }
         let digits = query.chars().all(|c| c.is_ascii_digit());
+        let member_no_like = query.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && query.chars().any(|c| c.is_ascii_digit());
         // One searcher per query, not one per member: this is most of the cost of a scan.
         let finder = memchr::memmem::Finder::new(query.as_bytes());
         let mut ranked: Vec<(u8, &Entry)> = Vec::new();
         for entry in &self.entries {
             let member = &entry.member;
             // Digits are a member number or phone digits; names are never searched by them.
-            let rank = if digits {
-                if member.member_no == query {
+            let rank = if member_no_like {
+                if entry.member_no_lower == query {
                     0
                 } else if member.phone_last4 == query {
                     1
-                } else if member.member_no.starts_with(&query) {
+                } else if entry.member_no_lower.starts_with(&query) {
                     2
+                } else if digits {
+                    continue;
+                } else if entry.name_lower.contains(&query) {
+                    4
                 } else {
                     continue;
                 }
@@ -158,6 +167,27 @@ mod tests {
         assert!(index.search("   ", 10).is_empty());
         assert!(index.search("없는이름", 10).is_empty());
         assert_eq!(index.search("김", 7).len(), 7, "results are capped");
+    }
+
+    /// Member numbers may hold letters ("A-1001"); staff type them in any case.
+    #[test]
+    fn member_numbers_with_letters_are_found_in_any_case() {
+        let mut first = member(1, "김민준");
+        first.member_no = "NC0001".into();
+        let mut second = member(2, "이서연");
+        second.member_no = "NC0002".into();
+        let index = RosterIndex::new(vec![first, second]);
+        let found = |q: &str| -> Vec<String> {
+            index
+                .search(q, 5)
+                .into_iter()
+                .map(|m| m.member_no)
+                .collect()
+        };
+        assert_eq!(found("NC0001"), ["NC0001"]);
+        assert_eq!(found("nc0002"), ["NC0002"]);
+        assert_eq!(found("NC000"), ["NC0001", "NC0002"]);
+        assert!(found("XY0001").is_empty());
     }
 
     #[test]

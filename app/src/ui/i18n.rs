@@ -59,6 +59,14 @@ pub struct Strings {
     pub saved_offline: &'static str,
     pub notice: &'static str,
     pub close: &'static str,
+    pub scan_hint: &'static str,
+    pub scan_title: &'static str,
+    pub remote_heading: &'static str,
+    pub remote_searching: &'static str,
+    pub remote_none: &'static str,
+    pub remote_offline: &'static str,
+    pub remote_unreachable: &'static str,
+    pub remote_too_many: &'static str,
 }
 
 pub const KO: Strings = Strings {
@@ -114,6 +122,14 @@ pub const KO: Strings = Strings {
     saved_offline: "이 PC에 저장했습니다. 연결되면 자동으로 전송됩니다.",
     notice: "공지",
     close: "닫기",
+    scan_hint: "회원 패스 QR을 스캐너로 읽으세요",
+    scan_title: "패스 스캔",
+    remote_heading: "서버에서 찾은 회원 (이 센터 방문 기록 없음도 포함)",
+    remote_searching: "서버에서 찾는 중…",
+    remote_none: "서버에도 해당하는 회원이 없습니다.",
+    remote_offline: "오프라인입니다: 최근 이 센터를 방문한 회원만 찾을 수 있습니다. 처음 온 회원은 회원 앱의 패스(QR)를 스캔해 주세요.",
+    remote_unreachable: "서버에 연결할 수 없어 이 PC에 있는 회원만 보여 줍니다. 회원 앱의 패스(QR)를 스캔할 수 있습니다.",
+    remote_too_many: "서버 검색이 너무 잦습니다. 잠시 후 다시 해 주세요.",
 };
 
 pub const EN: Strings = Strings {
@@ -169,6 +185,14 @@ pub const EN: Strings = Strings {
     saved_offline: "Saved on this PC; it will be sent automatically once connected.",
     notice: "Notice",
     close: "Close",
+    scan_hint: "Scan the member's pass (QR) with the scanner",
+    scan_title: "Pass scan",
+    remote_heading: "Found on the server (including first visits here)",
+    remote_searching: "Searching the server…",
+    remote_none: "No such member on the server either.",
+    remote_offline: "Offline: only recent visitors of this center can be found. For a first visit, scan the member's pass (QR) in the app.",
+    remote_unreachable: "The server cannot be reached; showing members on this PC only. The member's pass (QR) can be scanned.",
+    remote_too_many: "Too many server searches; wait a moment.",
 };
 
 pub fn strings(lang: Language) -> &'static Strings {
@@ -271,6 +295,31 @@ impl Strings {
         }
     }
 
+    /// The last four digits of the member's phone (the font has no ☎, and a Windows PC may
+    /// have no fallback for it).
+    pub fn phone_tail(&self, last4: &str) -> String {
+        if last4.is_empty() {
+            String::new()
+        } else if self.ko() {
+            format!("휴대폰 끝자리 {last4}")
+        } else {
+            format!("phone …{last4}")
+        }
+    }
+
+    /// Why a scanned pass did not let the member in.
+    pub fn pass_problem(&self, problem: gymgate_shared::pass::PassError) -> String {
+        if self.ko() {
+            problem.message_ko().to_owned()
+        } else {
+            let mut text = problem.to_string();
+            if let Some(first) = text.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            text
+        }
+    }
+
     pub fn valid_until(&self, date: chrono::NaiveDate) -> String {
         if self.ko() {
             format!("{date} 까지")
@@ -295,6 +344,9 @@ impl Strings {
     pub fn reason(&self, code: &str) -> String {
         if let Some(refusal) = Refusal::from_code(code) {
             return self.refusal(refusal);
+        }
+        if let Some(problem) = gymgate_shared::pass::PassError::from_code(code) {
+            return self.pass_problem(problem);
         }
         let (ko, en) = match code {
             "unknown_member" => (

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use gymgate_shared::api::{CheckinCard, Notice, RosterMember};
+use gymgate_shared::api::{CheckinCard, LookupResult, Notice, RosterMember};
 use gymgate_shared::protocol::Decision;
 use gymgate_shared::{CheckinId, LocalId, MemberId};
 use iced::keyboard::{self, Key, key::Named};
@@ -20,12 +20,16 @@ use iced::{Alignment, Element, Length, Subscription, Task};
 use crate::core::cache::Conflict;
 use crate::core::config::{self, Pairing, Settings};
 use crate::core::link::LinkTiming;
-use crate::core::{CheckinError, CoreEvent, DeskCore, DeskState, LinkStatus};
+use crate::core::{
+    CheckinError, CoreEvent, DeskCore, DeskState, LinkStatus, LookupError, LookupQuery, ScanError,
+};
 use crate::sound::Chime;
 use i18n::{Strings, clock};
 use screen::{board, conflicts, pairing, search, settings};
 
 pub const DEMO_SERVER: &str = "http://127.0.0.1:8080";
+/// How long typing must pause before the server is asked (one lookup per query, not per key).
+const LOOKUP_PAUSE: Duration = Duration::from_millis(400);
 pub const DEMO_CODE: &str = "DEMO0-GYM00";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +64,10 @@ pub struct Running {
     pub settings_screen: settings::SettingsScreen,
     /// A short message for staff (errors from the server, cache recovery).
     pub toast: Option<String>,
+    /// What the scanner has typed so far into the board's scan field.
+    pub scan: String,
+    /// What the last scan did: (let in, text).
+    pub scan_outcome: Option<(bool, String)>,
 }
 
 impl Running {
@@ -82,7 +90,13 @@ impl Running {
             search: search::Search::default(),
             settings_screen: settings::SettingsScreen::default(),
             toast: None,
+            scan: String::new(),
+            scan_outcome: None,
         }
+    }
+
+    fn online(&self) -> bool {
+        matches!(self.link, LinkStatus::Online { .. })
     }
 
     fn apply_state(&mut self, state: DeskState) {
@@ -148,6 +162,11 @@ pub enum Message {
     Search(search::Message),
     SearchResults(String, Vec<RosterMember>),
     CheckedIn(Result<CheckinCard, String>),
+    /// What a scanned pass did.
+    Scanned(Result<CheckinCard, String>),
+    /// The pause after typing is over: look `query` up on the server if it is still current.
+    LookupDue(String),
+    LookupResults(String, search::Remote),
     Board(board::Message),
     Conflicts(conflicts::Message),
     Acknowledged(Result<Vec<Conflict>, String>),
@@ -171,12 +190,19 @@ pub enum Command {
     Search(DeskCore, String),
     /// The language is the one shown now, for the refusal's wording.
     CheckIn(DeskCore, MemberId, config::Language),
+    /// A member the server found, new to this center.
+    CheckInFound(DeskCore, Box<LookupResult>, config::Language),
+    Scan(DeskCore, String, config::Language),
+    /// Wait a moment after typing before asking the server (typing makes many queries).
+    PauseThenLookup(String),
+    Lookup(DeskCore, String, config::Language),
     Decide(DeskCore, CheckinId, Decision),
     Acknowledge(DeskCore, LocalId),
     SaveSettings(Settings),
     /// Stop the core and forget the pairing.
     Unpair(Option<DeskCore>),
     FocusSearch,
+    FocusScan,
     FocusNext,
     FocusPrevious,
 }
@@ -272,19 +298,91 @@ impl App {
                 let Some(running) = self.running_mut() else {
                     return vec![];
                 };
+                let online = running.online();
                 match running.search.update(message) {
                     Some(search::Event::Search(query)) => {
-                        if let Some(core) = &running.core {
-                            return vec![Command::Search(core.clone(), query)];
-                        }
+                        let Some(core) = &running.core else {
+                            return vec![];
+                        };
+                        let mut commands = vec![Command::Search(core.clone(), query.clone())];
+                        running.search.remote = match LookupQuery::parse(&query) {
+                            None => search::Remote::Idle,
+                            Some(_) if !online => {
+                                search::Remote::Unavailable(s.remote_offline.to_owned())
+                            }
+                            Some(_) => {
+                                commands.push(Command::PauseThenLookup(query));
+                                search::Remote::Searching
+                            }
+                        };
+                        return commands;
                     }
                     Some(search::Event::CheckIn(member)) => {
                         if let Some(core) = &running.core {
                             return vec![Command::CheckIn(core.clone(), member, s.lang)];
                         }
                     }
+                    Some(search::Event::CheckInFound(found)) => {
+                        if let Some(core) = &running.core {
+                            return vec![Command::CheckInFound(core.clone(), found, s.lang)];
+                        }
+                    }
                     None => {}
                 }
+            }
+            Message::LookupDue(query) => {
+                if let Some(running) = self.running()
+                    && running.search.query == query
+                    && let Some(core) = &running.core
+                {
+                    return vec![Command::Lookup(core.clone(), query, s.lang)];
+                }
+            }
+            Message::LookupResults(query, remote) => {
+                if let Some(running) = self.running_mut() {
+                    running.search.set_remote(&query, remote);
+                }
+            }
+            Message::Board(board::Message::ScanInput(text)) => {
+                if let Some(running) = self.running_mut() {
+                    running.scan = text;
+                }
+            }
+            Message::Board(board::Message::ScanSubmit) => {
+                if let Some(running) = self.running_mut() {
+                    let text = std::mem::take(&mut running.scan);
+                    if let Some(core) = &running.core
+                        && !text.trim().is_empty()
+                    {
+                        return vec![Command::Scan(core.clone(), text, s.lang)];
+                    }
+                }
+            }
+            Message::Scanned(Ok(card)) => {
+                let sound = self.settings.sound;
+                if let Some(running) = self.running_mut() {
+                    let offline = !running.online();
+                    running.scan_outcome = Some((
+                        true,
+                        format!(
+                            "{} — {}",
+                            card.member.name,
+                            if offline { s.saved_offline } else { s.admitted }
+                        ),
+                    ));
+                    running.pending += 1;
+                    running.upsert_card(card, true);
+                    if sound {
+                        self.chime.play();
+                    }
+                }
+                return vec![Command::FocusScan];
+            }
+            Message::Scanned(Err(reason)) => {
+                if let Some(running) = self.running_mut() {
+                    running.scan_outcome = Some((false, reason));
+                }
+                return vec![Command::FocusScan];
             }
             Message::SearchResults(query, results) => {
                 if let Some(running) = self.running_mut() {
@@ -367,8 +465,10 @@ impl App {
                 if let Some(running) = self.running_mut() {
                     running.view = view;
                     running.settings_screen.confirm_unpair = false;
-                    if view == View::Search {
-                        return vec![Command::FocusSearch];
+                    match view {
+                        View::Search => return vec![Command::FocusSearch],
+                        View::Board => return vec![Command::FocusScan],
+                        View::Conflicts | View::Settings => {}
                     }
                 }
             }
@@ -399,7 +499,7 @@ impl App {
             Key::Named(Named::Escape) => {
                 running.view = View::Board;
                 running.toast = None;
-                vec![]
+                vec![Command::FocusScan]
             }
             Key::Named(Named::F2) => {
                 running.view = View::Search;
@@ -426,6 +526,9 @@ impl App {
             CoreEvent::Ready(core, state) => {
                 running.core = Some(core);
                 running.apply_state(*state);
+                if running.view == View::Board {
+                    return vec![Command::FocusScan];
+                }
             }
             CoreEvent::Failed(error) => running.toast = Some(error),
             CoreEvent::Link(status) => running.link = status,
@@ -519,9 +622,14 @@ impl App {
             );
         }
         let body: Element<'a, Message> = match running.view {
-            View::Board => {
-                board::view(running.featured_card(), &running.today, s).map(Message::Board)
-            }
+            View::Board => board::view(
+                running.featured_card(),
+                &running.today,
+                &running.scan,
+                running.scan_outcome.as_ref(),
+                s,
+            )
+            .map(Message::Board),
             View::Search => running.search.view(s).map(Message::Search),
             View::Conflicts => conflicts::view(&running.conflicts, s).map(Message::Conflicts),
             View::Settings => running
@@ -708,6 +816,40 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
             }
             Err(error) => Message::CheckedIn(Err(error.to_string())),
         },
+        Command::CheckInFound(core, found, language) => match core.check_in_found(*found).await {
+            Ok(card) => Message::CheckedIn(Ok(card)),
+            Err(CheckinError::Refused(refusal)) => {
+                Message::CheckedIn(Err(i18n::strings(language).refusal(refusal)))
+            }
+            Err(error) => Message::CheckedIn(Err(error.to_string())),
+        },
+        Command::Scan(core, text, language) => {
+            let s = i18n::strings(language);
+            Message::Scanned(match core.scan(&text).await {
+                Ok(card) => Ok(card),
+                Err(ScanError::Pass(problem)) => Err(s.pass_problem(problem)),
+                Err(ScanError::Checkin(CheckinError::Refused(refusal))) => Err(s.refusal(refusal)),
+                Err(ScanError::Checkin(error)) => Err(error.to_string()),
+            })
+        }
+        Command::PauseThenLookup(query) => {
+            tokio::time::sleep(LOOKUP_PAUSE).await;
+            Message::LookupDue(query)
+        }
+        Command::Lookup(core, query, language) => {
+            let s = i18n::strings(language);
+            let remote = match core.lookup(&query).await {
+                Ok(found) => search::Remote::Found(found),
+                Err(LookupError::TooMany) => {
+                    search::Remote::Unavailable(s.remote_too_many.to_owned())
+                }
+                Err(LookupError::NotAQuery) => search::Remote::Idle,
+                Err(LookupError::Unreachable | LookupError::Unpaired) => {
+                    search::Remote::Unavailable(s.remote_unreachable.to_owned())
+                }
+            };
+            Message::LookupResults(query, remote)
+        }
         Command::Decide(core, id, decision) => {
             core.decide(id, decision, None);
             Message::Done(Ok(()))
@@ -735,7 +877,9 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
                 Err(e) => Err(e.to_string()),
             })
         }
-        Command::FocusSearch | Command::FocusNext | Command::FocusPrevious => Message::Done(Ok(())),
+        Command::FocusSearch | Command::FocusScan | Command::FocusNext | Command::FocusPrevious => {
+            Message::Done(Ok(()))
+        }
     }
 }
 
@@ -748,6 +892,7 @@ pub fn update(app: &mut App, message: Message) -> Task<Message> {
 pub fn tasks(app: &App, commands: Vec<Command>) -> Task<Message> {
     Task::batch(commands.into_iter().map(|command| match command {
         Command::FocusSearch => iced::widget::operation::focus(search::INPUT_ID),
+        Command::FocusScan => iced::widget::operation::focus(board::SCAN_ID),
         Command::FocusNext => iced::widget::operation::focus_next(),
         Command::FocusPrevious => iced::widget::operation::focus_previous(),
         command => Task::future(run_command(command, app.data_dir.clone())),

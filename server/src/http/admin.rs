@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
+use gymgate_shared::api::Revocation;
 use gymgate_shared::api::{
     AdminCenter, AdminDesk, AdminDispute, BlockRequest, Checkin, DisputeDecision, ImportJob,
     Incident, IncidentKind, IncidentNotes, NewCenter, NewMember, NewNotice, Notice, PairingCode,
@@ -14,7 +15,7 @@ use gymgate_shared::api::{
 };
 use gymgate_shared::policy::OpeningHours;
 use gymgate_shared::protocol::EventPayload;
-use gymgate_shared::{CenterId, CheckinId, DeskId, NoticeId};
+use gymgate_shared::{CenterId, CheckinId, DeskId, MemberId, NoticeId};
 
 use super::{AdminAuth, ApiJson, AppState};
 use crate::error::AppError;
@@ -300,10 +301,31 @@ async fn block_member(
                 "UPDATE members SET blocked = ?2, blocked_reason = ?3 WHERE id = ?1",
                 rusqlite::params![member.id.as_str(), request.blocked, request.reason],
             )?;
+            if request.blocked {
+                revoke_passes(ctx, &member.id)?;
+            }
             announce_member(ctx, &member.id)
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every offline pass of the member issued until now stops working: the server refuses them
+/// from now on, and every desk hears it (a `revocation` event to every center), so a desk
+/// refuses them offline too.
+fn revoke_passes(ctx: &mut WriteCtx<'_>, member: &MemberId) -> Result<(), AppError> {
+    ctx.tx.execute(
+        "UPDATE members SET passes_revoked_at = ?2 WHERE id = ?1",
+        rusqlite::params![member.as_str(), ts(ctx.now)],
+    )?;
+    let payload = EventPayload::Revocation(Revocation {
+        member_id: member.clone(),
+        revoked_at: ctx.now,
+    });
+    for center in model::list_centers(ctx.tx)? {
+        ctx.append_event(&center.id, &payload)?;
+    }
+    Ok(())
 }
 
 /// Stores the CSV as an import job and answers at once (202); the job runs on the server.

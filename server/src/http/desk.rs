@@ -7,7 +7,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use gymgate_shared::api::{DeskSnapshot, PairRequest, PairResponse};
+use gymgate_shared::api::{DeskSnapshot, LookupResult, PairRequest, PairResponse};
 use gymgate_shared::{CenterId, DeskId};
 use rusqlite::OptionalExtension;
 
@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/desks/pair", post(pair))
         .route("/api/v1/desk/snapshot", get(snapshot))
+        .route("/api/v1/desk/lookup", get(lookup))
         .route("/ws/desk", get(websocket))
 }
 
@@ -92,6 +93,100 @@ async fn pair(
     tracing::info!(desk_id = %response.desk_id, center_id = %response.center_id, "desk paired");
     Ok(Json(response))
 }
+
+#[derive(serde::Deserialize)]
+struct LookupQuery {
+    member_no: Option<String>,
+    name: Option<String>,
+    phone_last4: Option<String>,
+}
+
+/// Any active pass holder, for a member new to this center: by exact member number, or by
+/// name and the last four digits of their phone. Rate-limited per desk; every lookup is kept
+/// (desk, kind of query, when, how many found) for audit, never the query itself.
+async fn lookup(
+    State(state): State<AppState>,
+    desk: DeskAuth,
+    axum::extract::Query(query): axum::extract::Query<LookupQuery>,
+) -> Result<Json<Vec<LookupResult>>, AppError> {
+    let member_no = query
+        .member_no
+        .map(|no| no.trim().to_owned())
+        .filter(|no| !no.is_empty());
+    let name = query
+        .name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    let last4 = query.phone_last4.map(|d| d.trim().to_owned());
+    let (kind, by_no, by_name) = match (member_no, name, last4) {
+        (Some(no), None, _) if crate::logins::plausible_member_no(&no) => {
+            ("member_no", Some(no), None)
+        }
+        (None, Some(name), Some(last4))
+            if name.chars().count() <= 50
+                && last4.len() == 4
+                && last4.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            ("name_phone", None, Some((name, last4)))
+        }
+        _ => {
+            return Err(AppError::bad_request(
+                "invalid_lookup",
+                "look up by member_no, or by name and phone_last4 (4 digits)",
+            ));
+        }
+    };
+    if !state.lookup_limiter.allow(&desk.desk_id) {
+        return Err(AppError::RateLimited);
+    }
+    let center = desk.center_id.clone();
+    let now = Utc::now();
+    let found = state
+        .store
+        .read(move |conn| {
+            let today = gymgate_shared::kst::date_of(now);
+            let members = model::lookup(
+                conn,
+                by_no.as_deref(),
+                by_name.as_ref().map(|(n, d)| (n.as_str(), d.as_str())),
+                today,
+                LOOKUP_LIMIT,
+            )?;
+            let mut found = Vec::with_capacity(members.len());
+            for member in members {
+                let history = model::visit_history(conn, &member.id, None, now)?;
+                let first = !model::visited_before(conn, &member.id, &center, now)?;
+                found.push(LookupResult {
+                    flags: gymgate_shared::policy::flags(
+                        first,
+                        member.valid_until,
+                        member.birthday,
+                        false,
+                        now,
+                    ),
+                    member: member.roster(&history),
+                });
+            }
+            Ok(found)
+        })
+        .await?;
+    let (desk_id, results) = (desk.desk_id.clone(), found.len());
+    state
+        .store
+        .writer
+        .write(move |ctx| -> Result<(), AppError> {
+            ctx.tx.execute(
+                "INSERT INTO desk_lookups (at, desk_id, kind, results) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![ts(ctx.now), desk_id.as_str(), kind, results],
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(found))
+}
+
+/// Pass holders one lookup answers at most.
+const LOOKUP_LIMIT: usize = 10;
 
 async fn snapshot(
     State(state): State<AppState>,

@@ -16,10 +16,12 @@ use futures_util::StreamExt;
 use gymgate_shared::CheckinId;
 use gymgate_shared::api::{
     Center, CheckinEnvelope, CheckinRequest, Member, MemberLogin, MemberSession, Notice,
+    PassCertificate, PassRequest,
 };
 
 use super::{ApiJson, AppState, MemberAuth};
 use crate::error::AppError;
+use crate::hub::MemberNote;
 use crate::logins::{self, Gate};
 use crate::store::{self, ts};
 use crate::{checkins, model, tokens};
@@ -35,6 +37,65 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/checkins", post(tap))
         .route("/api/v1/checkins/{id}", get(checkin))
         .route("/api/v1/me/events", get(member_events))
+        .route("/api/v1/me/pass", post(issue_pass))
+}
+
+/// A pass certificate for the phone whose public key comes in the body, so the member has
+/// something to show with no network (see `gymgate_shared::pass`).
+async fn issue_pass(
+    State(state): State<AppState>,
+    auth: MemberAuth,
+    ApiJson(request): ApiJson<PassRequest>,
+) -> Result<Json<PassCertificate>, AppError> {
+    let device = crate::passes::device_key(&request.device_key).ok_or_else(|| {
+        AppError::bad_request(
+            "invalid_device_key",
+            "device_key must be an Ed25519 public key, base64url (32 bytes)",
+        )
+    })?;
+    if !state.pass_limiter.allow(&auth.member_id) {
+        return Err(AppError::RateLimited);
+    }
+    let member_id = auth.member_id.clone();
+    let now = Utc::now();
+    let (member, visits_left) = state
+        .store
+        .read(move |conn| {
+            let Some(member) = model::load_member(conn, &member_id)? else {
+                return Ok(None);
+            };
+            let history = model::visit_history(conn, &member.id, None, now)?;
+            let left = gymgate_shared::policy::visits_left(&member.pass(), &history);
+            Ok(Some((member, left)))
+        })
+        .await?
+        .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown member"))?;
+    if member.blocked {
+        return Err(AppError::Refused(
+            gymgate_shared::policy::Refusal::MemberBlocked,
+        ));
+    }
+    let certificate = state.passes.issue(&member, visits_left, device, now);
+    let (issued_at, expires_at) = (certificate.issued_at, certificate.expires_at);
+    let device_key = request.device_key.trim().to_owned();
+    state
+        .store
+        .writer
+        .write(move |ctx| -> Result<(), AppError> {
+            ctx.tx.execute(
+                "INSERT INTO pass_issues (member_id, device_key, issued_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![
+                    member.id.as_str(),
+                    device_key,
+                    ts(issued_at),
+                    ts(expires_at)
+                ],
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(certificate))
 }
 
 /// Server-sent events: every change to this member's check-ins (`event: checkin`, data the
@@ -48,18 +109,23 @@ async fn member_events(
         .watch_member(&auth.member_id, state.config.limits.feeds_per_member);
     let stream = futures_util::stream::unfold(feed, |mut feed| async move {
         loop {
-            let published = feed.events.recv().await?;
-            let frame: serde_json::Value = match serde_json::from_str(&published.frame) {
-                Ok(frame) => frame,
-                Err(error) => {
-                    tracing::error!(%error, "cannot read an event frame for a member");
-                    continue;
+            let encoded = match feed.events.recv().await? {
+                MemberNote::Event(published) => {
+                    let frame: serde_json::Value = match serde_json::from_str(&published.frame) {
+                        Ok(frame) => frame,
+                        Err(error) => {
+                            tracing::error!(%error, "cannot read an event frame for a member");
+                            continue;
+                        }
+                    };
+                    SseEvent::default()
+                        .event("checkin")
+                        .json_data(&frame["data"]["checkin"])
                 }
+                // `event: shown`: a desk has the check-in on screen.
+                MemberNote::Shown(shown) => SseEvent::default().event("shown").json_data(&shown),
             };
-            match SseEvent::default()
-                .event("checkin")
-                .json_data(&frame["data"]["checkin"])
-            {
+            match encoded {
                 Ok(event) => return Some((Ok(event), feed)),
                 Err(error) => tracing::error!(%error, "cannot encode a member event"),
             }

@@ -52,6 +52,12 @@ pub struct Inner {
     pub imports: ImportQueue,
     /// Set when the database failed its integrity check: what the check said.
     pub damage: Mutex<Option<String>>,
+    /// Signs offline pass certificates; its public keys go to desks.
+    pub passes: crate::passes::PassSigner,
+    /// Certificates one member may be issued per hour (a phone asks whenever it is online).
+    pub pass_limiter: RateLimiter<MemberId>,
+    /// Lookups one desk may make per minute.
+    pub lookup_limiter: RateLimiter<DeskId>,
 }
 
 impl std::ops::Deref for AppState {
@@ -69,6 +75,7 @@ impl AppState {
         shutdown: CancellationToken,
         pins: crate::pins::PinWorkers,
         unknown_member_pin_hash: String,
+        passes: crate::passes::PassSigner,
     ) -> Self {
         let minute = Duration::from_secs(60);
         let limits = &config.limits;
@@ -79,6 +86,12 @@ impl AppState {
             unknown_member_pin_hash,
             imports: ImportQueue::default(),
             damage: Mutex::new(None),
+            passes,
+            pass_limiter: RateLimiter::new(
+                limits.passes_per_member_per_hour,
+                Duration::from_secs(3600),
+            ),
+            lookup_limiter: RateLimiter::new(limits.lookups_per_desk_per_minute, minute),
             store,
             hub,
             config,
@@ -108,7 +121,9 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
-        .merge(web::routes())
+        // The member app's files go gzipped (a phone on a slow network sees the page sooner);
+        // fonts and images are compressed already and pass through as they are.
+        .merge(web::routes().layer(tower_http::compression::CompressionLayer::new()))
         .merge(member::routes())
         .merge(desk::routes())
         .merge(admin::routes(state.config.limits.max_import_bytes))
@@ -255,6 +270,8 @@ impl FromRequestParts<AppState> for MemberAuth {
 pub struct DeskAuth {
     pub desk_id: DeskId,
     pub center_id: CenterId,
+    /// What staff named the desk ("1층 데스크"), shown to members whose check-in it showed.
+    pub name: String,
 }
 
 impl FromRequestParts<AppState> for DeskAuth {
@@ -262,15 +279,16 @@ impl FromRequestParts<AppState> for DeskAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let hash = tokens::hash(bearer(parts)?);
-        let row: Option<(String, String, Option<String>)> = state
+        type Row = (String, String, String, Option<String>);
+        let row: Option<Row> = state
             .store
             .read(move |conn| {
                 use rusqlite::OptionalExtension;
                 Ok(conn
                     .prepare_cached(
-                        "SELECT id, center_id, revoked_at FROM desks WHERE token_hash = ?1",
+                        "SELECT id, center_id, name, revoked_at FROM desks WHERE token_hash = ?1",
                     )?
-                    .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                     .optional()?)
             })
             .await?;
@@ -279,13 +297,14 @@ impl FromRequestParts<AppState> for DeskAuth {
                 "invalid_token",
                 "unknown desk token; pair this desk again",
             )),
-            Some((_, _, Some(_))) => Err(AppError::unauthorized(
+            Some((_, _, _, Some(_))) => Err(AppError::unauthorized(
                 "token_revoked",
                 "this desk was unpaired by an operator; pair it again",
             )),
-            Some((desk_id, center_id, None)) => Ok(DeskAuth {
+            Some((desk_id, center_id, name, None)) => Ok(DeskAuth {
                 desk_id: DeskId::new(desk_id),
                 center_id: CenterId::new(center_id),
+                name,
             }),
         }
     }

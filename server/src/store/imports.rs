@@ -98,23 +98,18 @@ pub fn list(
 }
 
 /// The job to work on next: a running one (the server stopped during it) before the oldest
-/// queued one. Returns its id, file and the first line not yet done.
-pub fn next_unfinished(conn: &Connection) -> Result<Option<(String, String, u64)>, StoreError> {
-    let row: Option<(String, Option<String>, u64)> = conn
+/// queued one. Returns its id, file (`None` if it is gone) and the first line not yet done.
+pub fn next_unfinished(
+    conn: &Connection,
+) -> Result<Option<(String, Option<String>, u64)>, StoreError> {
+    Ok(conn
         .query_row(
             "SELECT id, body, lines_done FROM import_jobs WHERE state IN ('running', 'queued')
              ORDER BY state = 'running' DESC, created_at, id LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
-        .optional()?;
-    match row {
-        None => Ok(None),
-        Some((id, Some(body), done)) => Ok(Some((id, body, done))),
-        Some((id, None, _)) => Err(StoreError::Corrupt(format!(
-            "import {id} is unfinished but its file is gone"
-        ))),
-    }
+        .optional()?)
 }
 
 pub fn set_state(

@@ -242,6 +242,36 @@ pub fn migrations() -> Migrations<'static> {
                  body TEXT
              );",
         ),
+        // Every member gets in (offline passes, lookup across the pass):
+        // - passes issued before `passes_revoked_at` are refused (a blocked member);
+        // - each showing of a pass is used once (`pass_uses`, by its fingerprint), so one QR
+        //   at two centers is caught;
+        // - issued certificates and desk lookups are kept for audit;
+        // - desks look members up by exact name.
+        M::up(
+            "ALTER TABLE members ADD COLUMN passes_revoked_at TEXT;
+             CREATE INDEX members_name ON members (name);
+             CREATE TABLE pass_uses (
+                 fingerprint TEXT PRIMARY KEY,
+                 checkin_id TEXT NOT NULL,
+                 used_at TEXT NOT NULL
+             ) WITHOUT ROWID;
+             CREATE INDEX pass_uses_used ON pass_uses (used_at);
+             CREATE TABLE pass_issues (
+                 member_id TEXT NOT NULL,
+                 device_key TEXT NOT NULL,
+                 issued_at TEXT NOT NULL,
+                 expires_at TEXT NOT NULL
+             );
+             CREATE INDEX pass_issues_member ON pass_issues (member_id, issued_at);
+             CREATE TABLE desk_lookups (
+                 at TEXT NOT NULL,
+                 desk_id TEXT NOT NULL,
+                 kind TEXT NOT NULL,
+                 results INTEGER NOT NULL
+             );
+             CREATE INDEX desk_lookups_at ON desk_lookups (at);",
+        ),
     ])
 }
 

@@ -7,7 +7,7 @@ use std::thread;
 use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
 use gymgate_shared::protocol::EventPayload;
-use gymgate_shared::{CenterId, MemberId};
+use gymgate_shared::{CenterId, CheckinId, MemberId};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,6 +28,8 @@ pub struct Published {
     pub center_id: CenterId,
     /// The member whose check-in this event is about, so their app can follow it live.
     pub member_id: Option<MemberId>,
+    /// For a new check-in: its id, so the member can be told once a desk has shown it.
+    pub checkin_id: Option<CheckinId>,
     pub seq: u64,
     /// The complete `event` frame, serialised once for every desk.
     pub frame: Utf8Bytes,
@@ -92,15 +94,20 @@ impl WriteCtx<'_> {
             )?
             .execute(rusqlite::params![center_id.as_str(), seq, at, kind, data])?;
         let seq = seq as u64;
-        let member_id = match payload {
-            EventPayload::Checkin(card) | EventPayload::CheckinUpdated(card) => {
-                Some(card.checkin.member_id.clone())
+        let (member_id, checkin_id) = match payload {
+            EventPayload::Checkin(card) => (
+                Some(card.checkin.member_id.clone()),
+                Some(card.checkin.id.clone()),
+            ),
+            EventPayload::CheckinUpdated(card) => (Some(card.checkin.member_id.clone()), None),
+            EventPayload::Member(_) | EventPayload::Notice(_) | EventPayload::Revocation(_) => {
+                (None, None)
             }
-            EventPayload::Member(_) | EventPayload::Notice(_) => None,
         };
         self.events.push(Published {
             center_id: center_id.clone(),
             member_id,
+            checkin_id,
             seq,
             frame: event_frame(seq, &at, kind, &data)?,
         });

@@ -3,16 +3,26 @@
 use gymgate_shared::CheckinId;
 use gymgate_shared::api::{CheckinCard, CheckinFlag, CheckinStatus};
 use gymgate_shared::protocol::Decision;
-use iced::widget::{button, column, container, mouse_area, row, scrollable, space, text};
+use iced::widget::{
+    button, column, container, mouse_area, row, scrollable, space, text, text_input,
+};
 use iced::{Alignment, Color, Element, Length};
 
 use crate::ui::i18n::{Strings, clock};
 use crate::ui::theme;
 
+/// The scan field: focused whenever the board is shown, since a keyboard-wedge scanner types
+/// into whatever has focus and ends with Enter.
+pub const SCAN_ID: &str = "pass-scan";
+
 #[derive(Debug, Clone)]
 pub enum Message {
     Decide(CheckinId, Decision),
     Show(CheckinId),
+    /// The scanner (or staff) typed into the scan field.
+    ScanInput(String),
+    /// Enter in the scan field: a whole code was scanned.
+    ScanSubmit,
 }
 
 fn status_text(status: CheckinStatus, s: &Strings) -> (&'static str, Color) {
@@ -102,12 +112,21 @@ pub fn big_card<'a>(card: &'a CheckinCard, s: &'a Strings) -> Element<'a, Messag
             column![
                 text(&member.name).size(56).font(theme::BOLD),
                 text(s.plan_line(&member.plan, member.visits_left)).size(26),
-                text(format!(
-                    "{} · #{} · ☎ {}",
-                    s.valid_until(member.valid_until),
-                    member.member_no,
-                    member.phone_last4
-                ))
+                text(
+                    [
+                        s.valid_until(member.valid_until),
+                        if member.member_no.is_empty() {
+                            String::new()
+                        } else {
+                            format!("#{}", member.member_no)
+                        },
+                        s.phone_tail(&member.phone_last4),
+                    ]
+                    .into_iter()
+                    .filter(|part| !part.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+                )
                 .size(18)
                 .color(theme::MUTED),
             ]
@@ -148,9 +167,41 @@ fn empty_card<'a>(s: &'a Strings) -> Element<'a, Message> {
     .into()
 }
 
+/// The scan field and what the last scan did.
+fn scan_bar<'a>(
+    scan: &'a str,
+    outcome: Option<&'a (bool, String)>,
+    s: &'a Strings,
+) -> Element<'a, Message> {
+    let input = text_input(s.scan_hint, scan)
+        .id(SCAN_ID)
+        .on_input(Message::ScanInput)
+        .on_submit(Message::ScanSubmit)
+        .padding(12)
+        .size(20);
+    let mut bar = row![text(s.scan_title).size(20).font(theme::BOLD), input]
+        .spacing(14)
+        .align_y(Alignment::Center);
+    if let Some((ok, message)) = outcome {
+        bar = bar.push(
+            container(text(message).size(18))
+                .padding([8, 14])
+                .max_width(620)
+                .style(if *ok {
+                    theme::notice_banner
+                } else {
+                    theme::offline_banner
+                }),
+        );
+    }
+    bar.into()
+}
+
 pub fn view<'a>(
     featured: Option<&'a CheckinCard>,
     today: &'a [CheckinCard],
+    scan: &'a str,
+    scan_outcome: Option<&'a (bool, String)>,
     s: &'a Strings,
 ) -> Element<'a, Message> {
     let mut list = column![].spacing(6);
@@ -197,5 +248,10 @@ pub fn view<'a>(
         Some(card) => big_card(card, s),
         None => empty_card(s),
     };
-    row![main, side].spacing(16).height(Length::Fill).into()
+    column![
+        scan_bar(scan, scan_outcome, s),
+        row![main, side].spacing(16).height(Length::Fill)
+    ]
+    .spacing(12)
+    .into()
 }

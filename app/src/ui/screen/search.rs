@@ -1,7 +1,8 @@
-//! Find a member in the cached roster and check them in (online or offline).
+//! Find a member and check them in: this PC's roster at once (online or offline), and, when
+//! online, any pass holder on the server (a member new to this center).
 
 use gymgate_shared::MemberId;
-use gymgate_shared::api::RosterMember;
+use gymgate_shared::api::{LookupResult, RosterMember};
 use iced::widget::{button, column, container, row, scrollable, space, text, text_input};
 use iced::{Alignment, Element, Length};
 
@@ -14,8 +15,22 @@ pub const INPUT_ID: &str = "member-search";
 pub struct Search {
     pub query: String,
     pub results: Vec<RosterMember>,
+    /// What the server found for `query` (members not in this PC's roster).
+    pub remote: Remote,
     /// The last outcome: (ok, text).
     pub outcome: Option<(bool, String)>,
+}
+
+/// The server's side of a search.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Remote {
+    /// Nothing asked (the query is not something the server looks up).
+    #[default]
+    Idle,
+    Searching,
+    Found(Vec<LookupResult>),
+    /// Offline, or the server could not answer: a sentence for staff.
+    Unavailable(String),
 }
 
 #[derive(Debug, Clone)]
@@ -24,11 +39,13 @@ pub enum Message {
     /// Enter in the search box: check in the first match.
     Submit,
     CheckIn(MemberId),
+    CheckInFound(Box<LookupResult>),
 }
 
 pub enum Event {
     Search(String),
     CheckIn(MemberId),
+    CheckInFound(Box<LookupResult>),
 }
 
 impl Search {
@@ -39,8 +56,15 @@ impl Search {
                 self.outcome = None;
                 Some(Event::Search(query))
             }
-            Message::Submit => self.results.first().map(|m| Event::CheckIn(m.id.clone())),
+            Message::Submit => match (self.results.first(), &self.remote) {
+                (Some(m), _) => Some(Event::CheckIn(m.id.clone())),
+                (None, Remote::Found(found)) => found
+                    .first()
+                    .map(|f| Event::CheckInFound(Box::new(f.clone()))),
+                (None, _) => None,
+            },
             Message::CheckIn(id) => Some(Event::CheckIn(id)),
+            Message::CheckInFound(found) => Some(Event::CheckInFound(found)),
         }
     }
 
@@ -49,6 +73,23 @@ impl Search {
         if query == self.query {
             self.results = results;
         }
+    }
+
+    /// The server's answer for `query`; an answer for an older query is dropped. Members
+    /// already in the roster's results are not shown twice.
+    pub fn set_remote(&mut self, query: &str, remote: Remote) {
+        if query != self.query {
+            return;
+        }
+        self.remote = match remote {
+            Remote::Found(found) => Remote::Found(
+                found
+                    .into_iter()
+                    .filter(|f| !self.results.iter().any(|m| m.id == f.member.id))
+                    .collect(),
+            ),
+            other => other,
+        };
     }
 
     pub fn view<'a>(&'a self, s: &'a Strings) -> Element<'a, Message> {
@@ -60,39 +101,41 @@ impl Search {
             .size(24);
         let mut list = column![].spacing(8);
         for member in &self.results {
-            let details = format!(
-                "{} · ☎ {} · {} · {}",
-                member.member_no,
-                member.phone_last4,
-                member.plan,
-                s.visits_left(member.visits_left)
-            );
-            let mut who = column![
-                text(&member.name).size(24),
-                text(details).size(16).color(theme::MUTED)
-            ]
-            .spacing(4);
-            if member.blocked {
-                who = who.push(text(s.blocked).size(16).color(theme::RED));
-            }
-            list = list.push(
-                container(
-                    row![
-                        who,
-                        space::horizontal(),
-                        button(text(s.check_in).size(20))
-                            .padding([10, 24])
-                            .style(iced::widget::button::success)
-                            .on_press(Message::CheckIn(member.id.clone())),
-                    ]
-                    .align_y(Alignment::Center),
-                )
-                .padding(12)
-                .style(theme::card),
-            );
+            list = list.push(member_line(
+                member,
+                &[],
+                Message::CheckIn(member.id.clone()),
+                s,
+            ));
         }
-        if self.results.is_empty() && !self.query.trim().is_empty() {
+        let remote_found = matches!(&self.remote, Remote::Found(found) if !found.is_empty());
+        if self.results.is_empty() && !self.query.trim().is_empty() && !remote_found {
             list = list.push(text(s.no_results).size(18).color(theme::MUTED));
+        }
+        match &self.remote {
+            Remote::Idle => {}
+            Remote::Searching => {
+                list = list.push(text(s.remote_searching).size(18).color(theme::MUTED));
+            }
+            Remote::Found(found) if found.is_empty() => {
+                if self.results.is_empty() {
+                    list = list.push(text(s.remote_none).size(18).color(theme::MUTED));
+                }
+            }
+            Remote::Found(found) => {
+                list = list.push(text(s.remote_heading).size(20));
+                for result in found {
+                    list = list.push(member_line(
+                        &result.member,
+                        &result.flags,
+                        Message::CheckInFound(Box::new(result.clone())),
+                        s,
+                    ));
+                }
+            }
+            Remote::Unavailable(why) => {
+                list = list.push(text(why).size(18).color(theme::AMBER));
+            }
         }
         let mut page = column![text(s.search).size(28), input].spacing(16);
         if let Some((ok, message)) = &self.outcome {
@@ -109,4 +152,62 @@ impl Search {
         }
         page.push(scrollable(list).height(Length::Fill)).into()
     }
+}
+
+/// One member to check in: who, their pass, what to notice, and the button.
+fn member_line<'a>(
+    member: &'a RosterMember,
+    flags: &[gymgate_shared::api::CheckinFlag],
+    check_in: Message,
+    s: &'a Strings,
+) -> Element<'a, Message> {
+    use gymgate_shared::api::CheckinFlag;
+    let details = [
+        member.member_no.clone(),
+        s.phone_tail(&member.phone_last4),
+        member.plan.clone(),
+        s.visits_left(member.visits_left),
+    ]
+    .into_iter()
+    .filter(|part| !part.is_empty())
+    .collect::<Vec<_>>()
+    .join(" · ");
+    let mut who = column![
+        text(&member.name).size(24),
+        text(details).size(16).color(theme::MUTED)
+    ]
+    .spacing(4);
+    let mut notes = Vec::new();
+    if member.blocked {
+        notes.push(s.blocked);
+    }
+    for flag in flags {
+        notes.push(match flag {
+            CheckinFlag::FirstVisit => s.first_visit,
+            CheckinFlag::ExpiringSoon => s.expiring_soon,
+            CheckinFlag::Birthday => s.birthday,
+            CheckinFlag::PendingApproval => s.pending_approval,
+        });
+    }
+    if !notes.is_empty() {
+        who = who.push(text(notes.join(" · ")).size(16).color(if member.blocked {
+            theme::RED
+        } else {
+            theme::BLUE
+        }));
+    }
+    container(
+        row![
+            who,
+            space::horizontal(),
+            button(text(s.check_in).size(20))
+                .padding([10, 24])
+                .style(iced::widget::button::success)
+                .on_press(check_in),
+        ]
+        .align_y(Alignment::Center),
+    )
+    .padding(12)
+    .style(theme::card)
+    .into()
 }
