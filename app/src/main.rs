@@ -3,11 +3,21 @@
 
 use std::path::PathBuf;
 
+use gymgate_desk::ui::AutoPair;
+
+/// Where an unattended install puts the pairing code: an environment variable, never the
+/// command line (other users of the PC can read command lines; logs record them).
+const PAIRING_CODE_VAR: &str = "GYMGATE_PAIRING_CODE";
+
 fn usage() -> ! {
     eprintln!(
-        "usage: gymgate-desk [--demo] [--data-dir DIR]\n  \
+        "usage: gymgate-desk [--demo] [--data-dir DIR] [--server URL [--desk-name NAME]]\n  \
          --demo       pair with the local demo server (gymgate-server demo)\n  \
-         --data-dir   where the cache, pairing and logs live"
+         --data-dir   where the cache, pairing and logs live\n  \
+         --server     pair with this server on first start, with the code in\n               \
+         {PAIRING_CODE_VAR} (for unattended installs)\n  \
+         --desk-name  the desk's name when paired that way (default: 데스크)\n  \
+         --version    print the version"
     );
     std::process::exit(2);
 }
@@ -15,6 +25,8 @@ fn usage() -> ! {
 fn main() -> std::process::ExitCode {
     let mut demo = false;
     let mut data_dir: Option<PathBuf> = None;
+    let mut server: Option<String> = None;
+    let mut desk_name = "데스크".to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -22,13 +34,34 @@ fn main() -> std::process::ExitCode {
             "--data-dir" => {
                 data_dir = Some(args.next().map(PathBuf::from).unwrap_or_else(|| usage()))
             }
+            "--server" => server = Some(args.next().unwrap_or_else(|| usage())),
+            "--desk-name" => desk_name = args.next().unwrap_or_else(|| usage()),
+            "--version" => {
+                println!("gymgate-desk {}", env!("CARGO_PKG_VERSION"));
+                return std::process::ExitCode::SUCCESS;
+            }
             _ => usage(),
         }
     }
+    let auto_pair = match (demo, server) {
+        (true, _) => Some(AutoPair::demo()),
+        (false, Some(server)) => Some(AutoPair {
+            server,
+            // Without a code the pairing screen opens with the server filled in.
+            code: std::env::var(PAIRING_CODE_VAR).unwrap_or_default(),
+            name: desk_name,
+        }),
+        (false, None) => None,
+    };
     let data_dir = data_dir.unwrap_or_else(|| gymgate_desk::default_data_dir(demo));
     let _log_guard = gymgate_desk::init_logging(&data_dir);
-    tracing::info!(data_dir = %data_dir.display(), demo, "gymgate desk starting");
-    match gymgate_desk::ui::run(data_dir, demo) {
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        demo,
+        version = env!("CARGO_PKG_VERSION"),
+        "gymgate desk starting"
+    );
+    match gymgate_desk::ui::run(data_dir, auto_pair) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the desk window failed");

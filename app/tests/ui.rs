@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
-use gymgate_desk::core::cache::Cache;
-use gymgate_desk::core::config::Pairing;
-use gymgate_desk::core::{CoreEvent, LinkStatus, start};
 use gymgate_desk::sound::Chime;
 use gymgate_desk::ui::i18n::KO;
 use gymgate_desk::ui::{App, Command, Message, Phase, Running, View, run_command};
+use gymgate_desk_core::cache::Cache;
+use gymgate_desk_core::config::Pairing;
+use gymgate_desk_core::{CoreEvent, LinkStatus, start};
 use gymgate_shared::api::{
     Checkin, CheckinCard, CheckinFlag, CheckinMethod, CheckinStatus, RosterMember,
 };
@@ -44,7 +44,7 @@ fn pairing(server: &str) -> Pairing {
 }
 
 fn running_app(dir: PathBuf) -> App {
-    let (mut app, _) = App::new(dir, false, Chime::silent());
+    let (mut app, _) = App::new(dir, None, Chime::silent());
     app.phase = Phase::Running(Box::new(Running::new(pairing("http://127.0.0.1:1"))));
     app
 }

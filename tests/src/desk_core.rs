@@ -4,9 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::bail;
-use gymgate_desk::core::config::Pairing;
-use gymgate_desk::core::link::LinkTiming;
-use gymgate_desk::core::{CoreEvent, DeskCore, DeskState, LinkStatus, start};
+use gymgate_desk_core::config::Pairing;
+use gymgate_desk_core::link::LinkTiming;
+use gymgate_desk_core::{CoreEvent, DeskCore, DeskState, LinkStatus, start};
 use tokio::sync::mpsc;
 
 pub struct RunningDesk {

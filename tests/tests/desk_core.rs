@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use gymgate_desk::core::CoreEvent;
-use gymgate_desk::core::cache::Cache;
+use gymgate_desk_core::CoreEvent;
+use gymgate_desk_core::cache::Cache;
 use gymgate_shared::MemberId;
 use gymgate_shared::api::{CheckinStatus, RosterMember};
 use gymgate_shared::protocol::RecordStatus;
@@ -101,7 +101,7 @@ async fn the_desk_acks_only_after_the_event_is_committed() -> anyhow::Result<()>
             }
         }
     });
-    let pairing = gymgate_desk::core::config::Pairing {
+    let pairing = gymgate_desk_core::config::Pairing {
         server_url: format!("http://{addr}"),
         desk_id: gymgate_shared::DeskId::new("d"),
         center_id: gymgate_shared::CenterId::new("c"),
@@ -285,7 +285,7 @@ async fn taps_and_offline_checkins_during_a_cut_arrive_exactly_once() -> anyhow:
         count(&mut seen, e);
         matches!(
             e,
-            CoreEvent::Link(gymgate_desk::core::LinkStatus::Offline { .. })
+            CoreEvent::Link(gymgate_desk_core::LinkStatus::Offline { .. })
         )
         .then_some(())
     })
@@ -387,7 +387,7 @@ async fn a_half_open_link_is_noticed_by_silence_and_recovered() -> anyhow::Resul
     }
     let reason = desk
         .wait_for("offline", |e| match e {
-            CoreEvent::Link(gymgate_desk::core::LinkStatus::Offline { reason, .. }) => {
+            CoreEvent::Link(gymgate_desk_core::LinkStatus::Offline { reason, .. }) => {
                 Some(reason.clone())
             }
             _ => None,

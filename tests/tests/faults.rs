@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
-use gymgate_desk::core::{CoreEvent, LinkStatus};
+use gymgate_desk_core::{CoreEvent, LinkStatus};
 use gymgate_shared::{CenterId, CheckinId};
 use gymgate_tests::desk_core::pairing;
 use gymgate_tests::server::data_dir;
@@ -509,7 +509,7 @@ async fn storm_desk(
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut epoch: Option<String> = None;
-    let mut backoff = gymgate_desk::core::backoff::Backoff::default();
+    let mut backoff = gymgate_desk_core::backoff::Backoff::default();
     let mut first = true;
     while !stop.is_cancelled() {
         if !first {

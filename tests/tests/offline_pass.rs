@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use gymgate_desk::core::{CoreEvent, LookupError, ScanError};
+use gymgate_desk_core::{CoreEvent, LookupError, ScanError};
 use gymgate_shared::api::{CheckinMethod, PassCertificate, PassRequest};
 use gymgate_shared::pass::{self, PassError};
 use gymgate_shared::protocol::RecordStatus;

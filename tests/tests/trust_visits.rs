@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use gymgate_desk::core::CoreEvent;
-use gymgate_desk::core::config;
+use gymgate_desk_core::CoreEvent;
+use gymgate_desk_core::config;
 use gymgate_shared::api::{CheckinStatus, NewCenter};
 use gymgate_shared::protocol::{
     DeskMessage, EventKind, OutboxRecord, RecordMethod, RecordStatus, ServerMessage,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use gymgate_shared::policy::Refusal;
 use gymgate_shared::protocol::RecordStatus;
 
-use crate::core::config::Language;
+use gymgate_desk_core::config::Language;
 
 pub struct Strings {
     pub lang: Language,

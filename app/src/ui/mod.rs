@@ -17,20 +17,39 @@ use iced::keyboard::{self, Key, key::Named};
 use iced::widget::{button, column, container, row, space, text};
 use iced::{Alignment, Element, Length, Subscription, Task};
 
-use crate::core::cache::Conflict;
-use crate::core::config::{self, Pairing, Settings};
-use crate::core::link::LinkTiming;
-use crate::core::{
+use crate::sound::Chime;
+use gymgate_desk_core::cache::Conflict;
+use gymgate_desk_core::config::{self, Pairing, Settings};
+use gymgate_desk_core::link::LinkTiming;
+use gymgate_desk_core::{
     CheckinError, CoreEvent, DeskCore, DeskState, LinkStatus, LookupError, LookupQuery, ScanError,
 };
-use crate::sound::Chime;
 use i18n::{Strings, clock};
 use screen::{board, conflicts, pairing, search, settings};
 
 pub const DEMO_SERVER: &str = "http://127.0.0.1:8080";
+pub const DEMO_CODE: &str = "DEMO0-GYM00";
 /// How long typing must pause before the server is asked (one lookup per query, not per key).
 const LOOKUP_PAUSE: Duration = Duration::from_millis(400);
-pub const DEMO_CODE: &str = "DEMO0-GYM00";
+
+/// A pairing made on start without staff typing it: the demo, or an unattended install (IT
+/// setting up many PCs). Used only while the desk is not paired yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoPair {
+    pub server: String,
+    pub code: String,
+    pub name: String,
+}
+
+impl AutoPair {
+    pub fn demo() -> AutoPair {
+        AutoPair {
+            server: DEMO_SERVER.to_owned(),
+            code: DEMO_CODE.to_owned(),
+            name: "데모 데스크".to_owned(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -150,8 +169,6 @@ pub struct App {
     pub phase: Phase,
     pub chime: Chime,
     pub now: DateTime<Utc>,
-    /// Pair with the local demo server on start.
-    pub demo: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -208,7 +225,11 @@ pub enum Command {
 }
 
 impl App {
-    pub fn new(data_dir: PathBuf, demo: bool, chime: Chime) -> (App, Vec<Command>) {
+    pub fn new(
+        data_dir: PathBuf,
+        auto_pair: Option<AutoPair>,
+        chime: Chime,
+    ) -> (App, Vec<Command>) {
         let settings = config::load_settings(&data_dir);
         let pairing = match config::load_pairing(&data_dir) {
             Ok(pairing) => pairing,
@@ -220,19 +241,22 @@ impl App {
         let mut commands = Vec::new();
         let phase = match pairing {
             Some(pairing) => Phase::Running(Box::new(Running::new(pairing))),
-            None => {
-                let mut screen = pairing::Pairing::new(if demo { DEMO_SERVER } else { "" });
-                if demo {
-                    screen.code = DEMO_CODE.to_owned();
-                    screen.name = "데모 데스크".to_owned();
-                    if let Some(pairing::Event::Pair { server, code, name }) =
-                        screen.update(pairing::Message::Submit)
+            None => match auto_pair {
+                Some(auto) => {
+                    let mut screen = pairing::Pairing::new(&auto.server);
+                    screen.code = auto.code;
+                    screen.name = auto.name;
+                    let ready = !screen.code.trim().is_empty();
+                    if let Some(pairing::Event::Pair { server, code, name }) = ready
+                        .then(|| screen.update(pairing::Message::Submit))
+                        .flatten()
                     {
                         commands.push(Command::Pair { server, code, name });
                     }
+                    Phase::Pairing(screen)
                 }
-                Phase::Pairing(screen)
-            }
+                None => Phase::Pairing(pairing::Pairing::new("")),
+            },
         };
         let app = App {
             data_dir,
@@ -240,7 +264,6 @@ impl App {
             phase,
             chime,
             now: Utc::now(),
-            demo,
         };
         (app, commands)
     }
@@ -763,7 +786,9 @@ fn core_stream(key: &CoreKey) -> impl futures_util::Stream<Item = CoreEvent> + u
     iced::stream::channel(256, async move |mut output| {
         use futures_util::SinkExt;
         let (events, mut receiver) = tokio::sync::mpsc::channel(1024);
-        match crate::core::start(&key.data_dir, key.pairing, LinkTiming::default(), events).await {
+        match gymgate_desk_core::start(&key.data_dir, key.pairing, LinkTiming::default(), events)
+            .await
+        {
             Ok((core, state, link)) => {
                 tracing::info!(
                     roster = state.roster_size,
@@ -904,12 +929,12 @@ pub fn view(app: &App) -> Element<'_, Message> {
 }
 
 /// Runs the desk window.
-pub fn run(data_dir: PathBuf, demo: bool) -> iced::Result {
+pub fn run(data_dir: PathBuf, auto_pair: Option<AutoPair>) -> iced::Result {
     const REGULAR: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Regular.otf");
     const BOLD: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Bold.otf");
     iced::application(
         move || {
-            let (app, commands) = App::new(data_dir.clone(), demo, Chime::start());
+            let (app, commands) = App::new(data_dir.clone(), auto_pair.clone(), Chime::start());
             let task = tasks(&app, commands);
             (app, task)
         },

@@ -6,8 +6,8 @@
 
 use std::io::Write;
 
-use gymgate_desk::core::config::Pairing;
-use gymgate_desk::core::{CoreEvent, LinkStatus, start};
+use gymgate_desk_core::config::Pairing;
+use gymgate_desk_core::{CoreEvent, LinkStatus, start};
 use gymgate_shared::{CenterId, DeskId, MemberId};
 use tokio::io::{AsyncBufReadExt, BufReader};
 

@@ -645,7 +645,7 @@ async fn desk(
 ) {
     let mut epoch: Option<String> = None;
     let mut last_seq = 0u64;
-    let mut backoff = gymgate_desk::core::backoff::Backoff::default();
+    let mut backoff = gymgate_desk_core::backoff::Backoff::default();
     let mut first = true;
     while !stop.is_cancelled() {
         if !first {

@@ -4,9 +4,9 @@ use gymgate_shared::LocalId;
 use iced::widget::{button, column, container, row, scrollable, space, text};
 use iced::{Alignment, Element, Length};
 
-use crate::core::cache::Conflict;
 use crate::ui::i18n::{Strings, clock};
 use crate::ui::theme;
+use gymgate_desk_core::cache::Conflict;
 
 #[derive(Debug, Clone)]
 pub enum Message {

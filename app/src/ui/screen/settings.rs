@@ -3,9 +3,9 @@
 use iced::widget::{button, column, row, text, toggler};
 use iced::{Alignment, Element};
 
-use crate::core::config::{Language, Settings};
 use crate::ui::i18n::Strings;
 use crate::ui::theme;
+use gymgate_desk_core::config::{Language, Settings};
 
 #[derive(Debug, Clone)]
 pub enum Message {

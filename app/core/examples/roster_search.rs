@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use gymgate_desk::core::roster::RosterIndex;
+use gymgate_desk_core::roster::RosterIndex;
 use gymgate_shared::MemberId;
 use gymgate_shared::api::RosterMember;
 
@@ -50,7 +50,7 @@ fn main() {
         && flag == "--seed"
     {
         let path = std::path::Path::new(dir).join("cache.db");
-        let (mut cache, _) = gymgate_desk::core::cache::Cache::open(&path).expect("open the cache");
+        let (mut cache, _) = gymgate_desk_core::cache::Cache::open(&path).expect("open the cache");
         let members: Vec<RosterMember> = (0..MEMBERS).map(member).collect();
         cache.put_roster(&members).expect("write the roster");
         println!("wrote {MEMBERS} members to {}", path.display());

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gymgate_desk::core::roster::RosterIndex;
+use gymgate_desk_core::roster::RosterIndex;
 use gymgate_shared::MemberId;
 use gymgate_shared::api::RosterMember;
 

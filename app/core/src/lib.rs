@@ -9,7 +9,7 @@ pub mod roster;
 pub mod store;
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -30,6 +30,44 @@ use config::Pairing;
 use link::{LinkCommand, LinkContext, LinkTiming};
 use roster::RosterIndex;
 use store::CacheHandle;
+
+/// The user's data directory for the desk (a `demo` folder for `--demo`, so trying the demo
+/// never touches a real pairing).
+pub fn default_data_dir(demo: bool) -> PathBuf {
+    let base = directories::ProjectDirs::from("kr", "gymgate", "gymgate-desk")
+        .map(|dirs| dirs.data_dir().to_owned())
+        .unwrap_or_else(|| PathBuf::from("gymgate-desk-data"));
+    if demo { base.join("demo") } else { base }
+}
+
+/// Logs to a daily rolling file in the data directory (and to stderr in debug builds).
+pub fn init_logging(data_dir: &Path) -> tracing_appender::non_blocking::WorkerGuard {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let appender = tracing_appender::rolling::daily(data_dir.join("logs"), "desk.log");
+    let (file, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wgpu=warn,iced=warn"));
+    let registry = tracing_subscriber::registry().with(filter).with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(file)
+            .with_ansi(false),
+    );
+    if cfg!(debug_assertions) {
+        registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init();
+    } else {
+        registry.init();
+    }
+    // A Windows GUI program has no console: without this a crash leaves nothing for support.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(panic = %info, "the desk stopped on an internal error");
+        default_hook(info);
+    }));
+    guard
+}
 
 /// How many roster matches a search returns.
 pub const SEARCH_LIMIT: usize = 30;
@@ -592,6 +630,73 @@ impl DeskCore {
 #[cfg(test)]
 mod tests {
     use super::LookupQuery;
+    use super::{CoreEvent, LinkStatus, LinkTiming, start};
+    use crate::config::Pairing;
+    use gymgate_shared::{CenterId, DeskId};
+    use std::time::Duration;
+
+    /// With the server unreachable (a closed port on loopback), the link says it is offline
+    /// from the first failure, keeps the time it went offline, and retries with jittered,
+    /// growing waits; shutting it down ends it. Runs on Windows too (sockets, timers, cache).
+    #[tokio::test]
+    async fn an_unreachable_server_is_retried_with_growing_waits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            probe.local_addr().expect("addr").port()
+        };
+        let pairing = Pairing {
+            server_url: format!("http://127.0.0.1:{port}"),
+            desk_id: DeskId::new("d1"),
+            center_id: CenterId::new("c1"),
+            desk_name: "1층".into(),
+            token: "token".into(),
+        };
+        let timing = LinkTiming {
+            backoff_base: Duration::from_millis(20),
+            backoff_cap: Duration::from_millis(400),
+            connect_timeout: Duration::from_secs(5),
+            dead_after: Duration::from_secs(5),
+        };
+        let (events, mut received) = tokio::sync::mpsc::channel(64);
+        let (core, _state, link) = start(dir.path(), pairing, timing, events)
+            .await
+            .expect("start");
+        let link = tokio::spawn(link);
+        let mut attempts = Vec::new();
+        let mut offline = Vec::new();
+        while offline.len() < 5 {
+            let event = tokio::time::timeout(Duration::from_secs(20), received.recv())
+                .await
+                .expect("a link event in time")
+                .expect("the core is running");
+            match event {
+                CoreEvent::Link(LinkStatus::Connecting { attempt, .. }) => attempts.push(attempt),
+                CoreEvent::Link(LinkStatus::Offline {
+                    since, retry_at, ..
+                }) => offline.push((since, retry_at)),
+                CoreEvent::Link(LinkStatus::Online { .. }) => panic!("online with no server"),
+                _ => {}
+            }
+        }
+        assert!(attempts.windows(2).all(|w| w[1] > w[0]), "{attempts:?}");
+        // Offline since the first failure, however many retries followed.
+        assert!(offline.iter().all(|(since, _)| *since == offline[0].0));
+        // Each retry is planned after the one before, and never further out than the cap
+        // (400 ms) plus the time a refused connection takes.
+        let retries: Vec<_> = offline.iter().map(|(_, retry_at)| *retry_at).collect();
+        assert!(retries.windows(2).all(|w| w[1] > w[0]), "{retries:?}");
+        let gaps: Vec<i64> = retries
+            .windows(2)
+            .map(|w| (w[1] - w[0]).num_milliseconds())
+            .collect();
+        assert!(gaps.iter().all(|gap| *gap < 3_000), "{gaps:?}");
+        core.shutdown();
+        tokio::time::timeout(Duration::from_secs(10), link)
+            .await
+            .expect("the link stops when shut down")
+            .expect("the link task");
+    }
 
     #[test]
     fn what_staff_type_is_a_member_number_or_a_name_and_four_digits() {

@@ -1,0 +1,333 @@
+//! The Windows desk, as `.ci/windows` builds it, run under Wine in a virtual display (Xvfb): it
+//! pairs unattended with a server running natively on loopback, shows a member's check-in, and
+//! keeps its pairing and cache under the Wine user's `%APPDATA%`. CI runs `.ci/windows` first
+//! and this never skips there; elsewhere it runs once `.ci/windows` has been run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use gymgate_tests::{Fixture, MemberClient, PIN, TestServer};
+
+/// Wine and the desk's first frame take a while on a 2-core machine.
+const START: Duration = Duration::from_secs(120);
+
+struct Windows {
+    exe: PathBuf,
+    prefix: PathBuf,
+}
+
+fn windows() -> anyhow::Result<Option<Windows>> {
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/windows");
+    let windows = Windows {
+        exe: out.join("dist/gymgate-desk.exe"),
+        prefix: out.join("wine"),
+    };
+    let ready = windows.exe.is_file()
+        && windows.prefix.join("system.reg").is_file()
+        && which("Xvfb")
+        && which("wine")
+        && which("xwd")
+        && which("compare");
+    if ready {
+        return Ok(Some(windows));
+    }
+    if std::env::var_os("CI").is_some() {
+        bail!(
+            "the Windows desk or its tools are missing in CI: .ci/run must run .ci/windows first"
+        );
+    }
+    eprintln!(
+        "\n!!! SKIPPING WINDOWS DESK TEST: run .ci/windows first (it builds \
+         target/windows/dist/gymgate-desk.exe and the Wine prefix; CI never skips)\n"
+    );
+    Ok(None)
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// An X server in memory; stopped when dropped.
+struct VirtualDisplay {
+    child: std::process::Child,
+    display: String,
+}
+
+impl VirtualDisplay {
+    fn start() -> anyhow::Result<VirtualDisplay> {
+        let number = (90..190)
+            .find(|n| !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .context("no free X display number")?;
+        let child = Command::new("Xvfb")
+            .args([
+                &format!(":{number}"),
+                "-screen",
+                "0",
+                "1366x768x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start Xvfb")?;
+        let display = VirtualDisplay {
+            child,
+            display: format!(":{number}"),
+        };
+        let socket = format!("/tmp/.X11-unix/X{number}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !Path::new(&socket).exists() {
+            if std::time::Instant::now() > deadline {
+                bail!("Xvfb did not start on {}", display.display);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(display)
+    }
+
+    /// The whole screen as a PNG.
+    fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(r#"xwd -root -silent -display "$1" | convert xwd:- "png:$2""#)
+            .args(["screenshot", &self.display])
+            .arg(path)
+            .status()?;
+        if !status.success() {
+            bail!("the screenshot failed: {status}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for VirtualDisplay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Stops every Windows process of the prefix, also when the test fails half-way.
+struct WineSession<'a> {
+    prefix: &'a Path,
+}
+
+impl WineSession<'_> {
+    fn stop(&self) {
+        let _ = Command::new("wineserver")
+            .arg("-k")
+            .env("WINEPREFIX", self.prefix)
+            .status();
+        let _ = Command::new("wineserver")
+            .arg("-w")
+            .env("WINEPREFIX", self.prefix)
+            .status();
+    }
+}
+
+impl Drop for WineSession<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `%APPDATA%` of the prefix's user(s), where the desk keeps its data.
+fn roaming_dirs(prefix: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for user in std::fs::read_dir(prefix.join("drive_c/users"))? {
+        let user = user?.path();
+        if user.file_name().is_some_and(|n| n != "Public") {
+            dirs.push(user.join("AppData/Roaming"));
+        }
+    }
+    Ok(dirs)
+}
+
+/// Pixels that differ between two screenshots (ImageMagick's `compare -metric AE`).
+fn pixels_changed(a: &Path, b: &Path) -> anyhow::Result<f64> {
+    let output = Command::new("compare")
+        .args(["-metric", "AE"])
+        .arg(a)
+        .arg(b)
+        .arg("null:")
+        .output()?;
+    // `compare` prints the count on stderr and exits 1 when the images differ.
+    let text = String::from_utf8_lossy(&output.stderr);
+    let count = text.split_whitespace().next().unwrap_or_default();
+    count
+        .parse()
+        .with_context(|| format!("compare said {text:?}"))
+}
+
+/// How many colours an image has: a blank or black window has one or two.
+fn colours(image: &Path) -> anyhow::Result<u64> {
+    let output = Command::new("identify")
+        .args(["-format", "%k"])
+        .arg(image)
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .parse()
+        .with_context(|| format!("identify said {text:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_windows_desk_pairs_shows_a_check_in_and_keeps_its_cache_in_appdata()
+-> anyhow::Result<()> {
+    let Some(windows) = windows()? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let numbers = fx.members("WIN", 1, Some(8)).await?;
+    let code = fx.admin.pairing_code(center.id.as_str()).await?;
+
+    // A PC that never ran the desk: no pairing, no cache.
+    for roaming in roaming_dirs(&windows.prefix)? {
+        let data = roaming.join("gymgate");
+        if data.exists() {
+            std::fs::remove_dir_all(&data)?;
+        }
+    }
+    let display = VirtualDisplay::start()?;
+    let wine = WineSession {
+        prefix: &windows.prefix,
+    };
+    let shots = tempfile::tempdir()?;
+    let log = std::fs::File::create(shots.path().join("wine.log"))?;
+    let mut desk = Command::new("wine")
+        .arg(&windows.exe)
+        .args(["--server", &server.url(), "--desk-name", "1층 데스크"])
+        .env("WINEPREFIX", &windows.prefix)
+        .env("WINEDEBUG", "-all")
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=;winemenubuilder.exe=d")
+        .env("DISPLAY", &display.display)
+        .env("GYMGATE_PAIRING_CODE", &code.code)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("cannot start wine")?;
+
+    // Paired and online: the server sees the desk's connection.
+    let deadline = tokio::time::Instant::now() + START;
+    let paired = loop {
+        let desks = fx.admin.desks().await?;
+        if let Some(desk) = desks
+            .into_iter()
+            .find(|d| d.center_id == center.id && d.online)
+        {
+            break desk;
+        }
+        if let Some(status) = desk.try_wait()? {
+            // `wine` hands the program to wineserver and may exit early; only a failure counts.
+            if !status.success() {
+                bail!(
+                    "wine exited with {status}: {}",
+                    std::fs::read_to_string(shots.path().join("wine.log"))?
+                );
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "the Windows desk did not come online within {START:?}: {}",
+                std::fs::read_to_string(shots.path().join("wine.log"))?
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(paired.name, "1층 데스크");
+    assert!(
+        paired
+            .app_version
+            .as_deref()
+            .is_some_and(|v| v.contains(env!("CARGO_PKG_VERSION"))),
+        "{paired:?}"
+    );
+    // The board has drawn its first frames; what changes on its own (a clock) is the noise.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = shots.path().join("before.png");
+    display.screenshot(&before)?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let still = shots.path().join("still.png");
+    display.screenshot(&still)?;
+    let noise = pixels_changed(&before, &still)?;
+
+    let member = MemberClient::login(&server.url(), &numbers[0], PIN).await?;
+    let answer = member.tap(center.id.as_str(), "windows-tap-1").await?;
+    let checkin = answer.checkin()?.clone();
+
+    // The check-in's card appears: a good part of the board changes (name, time, visits left).
+    let after = shots.path().join("after.png");
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT * 3;
+    let changed = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        display.screenshot(&after)?;
+        let changed = pixels_changed(&before, &after)?;
+        if changed > noise + 5_000.0 {
+            break changed;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the board did not change after the check-in: {changed} pixels (noise {noise})");
+        }
+    };
+    // Let the card finish drawing before the picture is kept.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    display.screenshot(&after)?;
+    if let Some(dir) = std::env::var_os("GYMGATE_SCREENSHOTS") {
+        std::fs::copy(&after, Path::new(&dir).join("desk-windows.png"))?;
+    }
+    let shades = colours(&after)?;
+    assert!(shades > 50, "a blank window: {shades} colours");
+    // The check-in's card changed a good part of the board (name, time, visits left).
+    assert!(changed > noise, "{changed} pixels changed, noise {noise}");
+
+    wine.stop();
+    let _ = desk.wait();
+    drop(display);
+    // The server keeps a desk's acknowledged position when its connection ends: the desk
+    // acknowledged the check-in's event, which it does only once the event is in its cache.
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    loop {
+        let desks = fx.admin.desks().await?;
+        let desk = desks
+            .iter()
+            .find(|d| d.id == paired.id)
+            .context("the desk is gone")?;
+        if !desk.online {
+            assert!(desk.acked_seq > paired.acked_seq, "{desk:?} vs {paired:?}");
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the server still sees the stopped desk online");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // What the desk wrote is under the Wine user's %APPDATA%: its pairing and its cache, with
+    // the check-in in it.
+    let data = roaming_dirs(&windows.prefix)?
+        .into_iter()
+        .map(|roaming| roaming.join("gymgate/gymgate-desk/data"))
+        .find(|dir| dir.join("desk.json").is_file())
+        .context("no pairing under %APPDATA%\\gymgate\\gymgate-desk\\data")?;
+    let copy = tempfile::tempdir()?;
+    for file in ["cache.db", "cache.db-wal"] {
+        if data.join(file).exists() {
+            std::fs::copy(data.join(file), copy.path().join(file))?;
+        }
+    }
+    let cache = rusqlite::Connection::open(copy.path().join("cache.db"))?;
+    let stored: String = cache.query_row(
+        "SELECT status FROM checkins WHERE id = ?1",
+        [checkin.id.as_str()],
+        |row| row.get(0),
+    )?;
+    assert_eq!(stored, "admitted");
+    assert!(data.join("logs").is_dir(), "no logs in {}", data.display());
+    Ok(())
+}
