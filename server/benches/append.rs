@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gymgate_server::checkins;
-use gymgate_server::error::AppError;
-use gymgate_server::store::Store;
+use gymgate_server::AppError;
+use gymgate_server::testing as checkins;
+use gymgate_server::testing::Store;
 use gymgate_shared::{CenterId, MemberId};
 
 const TAPS: usize = 1000;
@@ -25,24 +25,24 @@ fn benches(c: &mut Criterion) {
     let Ok(dir) = tempfile::tempdir() else {
         return;
     };
-    let Ok(store) = Store::open(&dir.path().join("bench.db"), Box::new(|_| {})) else {
+    let Ok(store) = Store::open_sqlite(&dir.path().join("bench.db"), Box::new(|_| {})) else {
         return;
     };
     let store = Arc::new(store);
     // Many centers and members, so every tap passes the once-per-day rule.
     let setup = runtime.block_on(store.writer.write(
         |ctx| -> Result<(Vec<CenterId>, Vec<MemberId>), AppError> {
-            let now = gymgate_server::store::ts(ctx.now);
+            let now = gymgate_server::testing::ts(ctx.now);
             ctx.tx.execute(
                 "INSERT INTO plans (name, visits_per_month) VALUES ('무제한', NULL)",
-                [],
+                &[],
             )?;
             let mut centers = Vec::new();
             for i in 0..2000 {
                 let id = CenterId::generate();
                 ctx.tx.execute(
                     "INSERT INTO centers (id, name, created_at) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![id.as_str(), format!("center {i}"), now],
+                    &[&id, &format!("center {i}"), &now],
                 )?;
                 centers.push(id);
             }
@@ -53,7 +53,7 @@ fn benches(c: &mut Criterion) {
                 "INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
                                       valid_until, created_at)
                  VALUES (?1, ?2, ?3, '010-0000-0000', 'x', 1, '2020-01-01', '2099-12-31', ?4)",
-                rusqlite::params![id.as_str(), format!("B{i}"), format!("회원{i}"), now],
+                &[&id, &format!("B{i}"), &format!("회원{i}"), &now],
             )?;
                 members.push(id);
             }

@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gymgate_server::retention::prune_in_chunks;
-use gymgate_server::store::{Store, StoreError, ts};
+use gymgate_server::testing::prune_in_chunks;
+use gymgate_server::testing::{Store, StoreError, ts};
 
 const CENTERS: usize = 200;
 const OLD_EVENTS_PER_CENTER: usize = 1000;
@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
     ] {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("retention.db");
-        let store = Store::open(&path, Box::new(|_| {}))?;
+        let store = Store::open_sqlite(&path, Box::new(|_| {}))?;
         fill(&path)?;
         runtime.block_on(async {
             let writer = store.writer.clone();
@@ -44,10 +44,10 @@ fn main() -> anyhow::Result<()> {
                     let started = Instant::now();
                     let write = writer
                         .write(|ctx| -> Result<usize, StoreError> {
-                            Ok(ctx.tx.execute(
+                            ctx.tx.execute(
                                 "UPDATE centers SET address = address || '' WHERE id = 'c0'",
-                                [],
-                            )?)
+                                &[],
+                            )
                         })
                         .await;
                     if write.is_err() {

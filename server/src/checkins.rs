@@ -8,11 +8,10 @@ use gymgate_shared::pass::{self, PassError, PassKey};
 use gymgate_shared::policy::VisitHistory;
 use gymgate_shared::protocol::{Decision, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
 use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, policy};
-use rusqlite::OptionalExtension;
 
 use crate::error::AppError;
-use crate::model;
-use crate::store::{WriteCtx, ts};
+use crate::store::members::MemberRow;
+use crate::store::{WriteCtx, centers, checkins, members};
 
 /// How far an offline record's time may lie in the future (desk clocks drift) or the past
 /// (a desk offline over a long weekend).
@@ -25,10 +24,6 @@ pub struct TapResult {
     pub created: bool,
 }
 
-/// The check-in an Idempotency-Key already created, if any.
-const KEY_USED_SQL: &str =
-    "SELECT center_id, id FROM checkins WHERE member_id = ?1 AND idempotency_key = ?2";
-
 /// A member taps Enter at a center.
 pub fn tap(
     ctx: &mut WriteCtx<'_>,
@@ -36,33 +31,27 @@ pub fn tap(
     center_id: &CenterId,
     idempotency_key: &str,
 ) -> Result<TapResult, AppError> {
-    let conn: &rusqlite::Connection = ctx.tx;
-    let earlier: Option<(String, String)> = conn
-        .prepare_cached(KEY_USED_SQL)?
-        .query_row([member_id.as_str(), idempotency_key], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
+    let earlier = checkins::by_idempotency_key(ctx.tx, member_id, idempotency_key)?;
     if let Some((earlier_center, checkin_id)) = earlier {
-        if earlier_center != center_id.as_str() {
+        if &earlier_center != center_id {
             return Err(AppError::conflict(
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used for a check-in at another center",
             ));
         }
-        let checkin = model::load_checkin(conn, &CheckinId::new(checkin_id))?
+        let checkin = checkins::load(ctx.tx, &checkin_id)?
             .ok_or_else(|| AppError::Internal("idempotency key points nowhere".into()))?;
         return Ok(TapResult {
             checkin,
             created: false,
         });
     }
-    let center = model::load_center(conn, center_id)?
+    let center = centers::load(ctx.tx, center_id)?
         .ok_or_else(|| AppError::not_found("unknown_center", "no such center"))?;
-    let member = model::load_member(conn, member_id)?
+    let member = members::load(ctx.tx, member_id)?
         .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown member"))?;
     let now = ctx.now;
-    let history = model::visit_history(conn, member_id, Some(center_id), now)?;
+    let history = checkins::visit_history(ctx.tx, member_id, Some(center_id), now)?;
     policy::evaluate(&member.pass(), &history, &center.hours, now).map_err(AppError::Refused)?;
 
     let status = if center.requires_approval {
@@ -89,12 +78,12 @@ pub fn tap(
         }],
         dispute: None,
     };
-    model::insert_checkin(conn, &checkin, Some(idempotency_key))?;
+    checkins::insert(ctx.tx, &checkin, Some(idempotency_key))?;
     let after = VisitHistory {
         visits_this_month: history.visits_this_month + 1,
         visited_this_center_today: true,
     };
-    let card = model::card_with(conn, checkin.clone(), &member, &after)?;
+    let card = checkins::card_with(ctx.tx, checkin.clone(), &member, &after)?;
     ctx.append_event(center_id, &EventPayload::Checkin(card))?;
     Ok(TapResult {
         checkin,
@@ -111,10 +100,9 @@ pub fn decide(
     decision: Decision,
     reason: Option<String>,
 ) -> Result<Checkin, AppError> {
-    let conn: &rusqlite::Connection = ctx.tx;
     // Another center's check-in is reported exactly like a missing one: a desk learns nothing
     // about other centers, not even that an id exists.
-    let mut checkin = model::load_checkin(conn, checkin_id)?
+    let mut checkin = checkins::load(ctx.tx, checkin_id)?
         .filter(|c| &c.center_id == desk_center)
         .ok_or_else(|| {
             AppError::not_found("unknown_checkin", format!("no check-in {checkin_id} here"))
@@ -142,8 +130,8 @@ pub fn decide(
         by: format!("desk:{desk_id}"),
         reason,
     });
-    model::update_checkin(conn, &checkin)?;
-    let card = model::card(conn, checkin.clone())?;
+    checkins::update(ctx.tx, &checkin)?;
+    let card = checkins::card(ctx.tx, checkin.clone())?;
     ctx.append_event(desk_center, &EventPayload::CheckinUpdated(card))?;
     Ok(checkin)
 }
@@ -164,17 +152,8 @@ pub fn record(
     item: &OutboxRecord,
     pass_keys: &[PassKey],
 ) -> Result<RecordResult, AppError> {
-    let conn: &rusqlite::Connection = ctx.tx;
-    let earlier: Option<(String, Option<String>, Option<String>)> = conn
-        .prepare_cached(
-            "SELECT desk_id, checkin_id, reason FROM outbox_records WHERE local_id = ?1",
-        )?
-        .query_row([item.local_id.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?;
-    if let Some((earlier_desk, checkin_id, reason)) = earlier {
-        if earlier_desk != desk_id.as_str() {
+    if let Some(earlier) = checkins::earlier_record(ctx.tx, &item.local_id)? {
+        if &earlier.desk_id != desk_id {
             // A local_id is a UUID: another desk using it is forged or broken, not a retry.
             return Ok(RecordResult {
                 local_id: item.local_id.clone(),
@@ -186,28 +165,25 @@ pub fn record(
         return Ok(RecordResult {
             local_id: item.local_id.clone(),
             status: RecordStatus::Duplicate,
-            checkin_id: checkin_id.map(CheckinId::new),
-            reason,
+            checkin_id: earlier.checkin_id,
+            reason: earlier.reason,
         });
     }
 
     let (status, checkin_id, reason) = judge_record(ctx, desk_id, desk_center, item, pass_keys)?;
-    ctx.tx
-        .prepare_cached(
-            "INSERT INTO outbox_records (local_id, desk_id, member_id, at, status, checkin_id,
-                                         reason, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(rusqlite::params![
-            item.local_id.as_str(),
-            desk_id.as_str(),
-            item.member_id.as_str(),
-            ts(item.at),
-            status.as_str(),
-            checkin_id.as_ref().map(CheckinId::as_str),
-            reason,
-            ts(ctx.now),
-        ])?;
+    checkins::insert_record(
+        ctx.tx,
+        &checkins::NewRecord {
+            local_id: &item.local_id,
+            desk_id,
+            member_id: &item.member_id,
+            at: item.at,
+            status: status.as_str(),
+            checkin_id: checkin_id.as_ref(),
+            reason: reason.as_deref(),
+        },
+        ctx.now,
+    )?;
     Ok(RecordResult {
         local_id: item.local_id.clone(),
         status,
@@ -223,14 +199,13 @@ fn judge_record(
     item: &OutboxRecord,
     pass_keys: &[PassKey],
 ) -> Result<(RecordStatus, Option<CheckinId>, Option<String>), AppError> {
-    let conn: &rusqlite::Connection = ctx.tx;
     let rejected = |reason: &str| Ok((RecordStatus::Rejected, None, Some(reason.to_owned())));
     // Stored times have microsecond precision; keep the event's copy identical to the row.
     let at = item.at.trunc_subsecs(6);
     if !in_window(at, ctx.now) {
         return rejected("time_out_of_range");
     }
-    let Some(member) = model::load_member(conn, &item.member_id)? else {
+    let Some(member) = members::load(ctx.tx, &item.member_id)? else {
         return rejected("unknown_member");
     };
     // A scanned pass is checked again, as the desk checked it, at the time the desk scanned
@@ -240,12 +215,7 @@ fn judge_record(
         RecordMethod::Roster => Ok(None),
         RecordMethod::Pass => match recheck_pass(&member, item, at, pass_keys) {
             Ok(fingerprint) => {
-                let used: bool = conn
-                    .prepare_cached(
-                        "SELECT EXISTS (SELECT 1 FROM pass_uses WHERE fingerprint = ?1)",
-                    )?
-                    .query_row([&fingerprint], |r| r.get(0))?;
-                if used {
+                if checkins::pass_used(ctx.tx, &fingerprint)? {
                     Err(PassError::Replayed)
                 } else {
                     Ok(Some(fingerprint))
@@ -254,10 +224,10 @@ fn judge_record(
             Err(problem) => Err(problem),
         },
     };
-    let Some(center) = model::load_center(conn, desk_center)? else {
+    let Some(center) = centers::load(ctx.tx, desk_center)? else {
         return Err(AppError::Internal("desk's center is missing".into()));
     };
-    let history = model::visit_history(conn, &member.id, Some(desk_center), at)?;
+    let history = checkins::visit_history(ctx.tx, &member.id, Some(desk_center), at)?;
     let method = match item.method {
         RecordMethod::Roster => CheckinMethod::Roster,
         RecordMethod::Pass => CheckinMethod::Pass,
@@ -311,17 +281,10 @@ fn judge_record(
         history: history_entries,
         dispute,
     };
-    model::insert_checkin(conn, &checkin, None)?;
+    checkins::insert(ctx.tx, &checkin, None)?;
     if let Ok(Some(fingerprint)) = &pass {
         // This showing is used now: the same code at another desk is caught as replayed.
-        conn.prepare_cached(
-            "INSERT INTO pass_uses (fingerprint, checkin_id, used_at) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(rusqlite::params![
-            fingerprint,
-            checkin.id.as_str(),
-            ts(ctx.now)
-        ])?;
+        checkins::use_pass(ctx.tx, fingerprint, &checkin.id, ctx.now)?;
     }
     // The month's count is of the visit's own month, which is what `history` counted; a
     // disputed visit does not count.
@@ -332,7 +295,7 @@ fn judge_record(
         },
         Some(_) => history,
     };
-    let card = model::card_with(conn, checkin.clone(), &member, &after)?;
+    let card = checkins::card_with(ctx.tx, checkin.clone(), &member, &after)?;
     ctx.append_event(desk_center, &EventPayload::Checkin(card))?;
     Ok(match refusal {
         None => (RecordStatus::Accepted, Some(checkin.id), None),
@@ -345,7 +308,7 @@ fn judge_record(
 /// passes were revoked. Returns the showing's fingerprint (whether it was used already is
 /// the caller's to ask).
 fn recheck_pass(
-    member: &model::MemberRow,
+    member: &MemberRow,
     item: &OutboxRecord,
     at: DateTime<Utc>,
     keys: &[PassKey],
@@ -374,8 +337,7 @@ pub fn resolve_dispute(
     reason: Option<String>,
     by: &str,
 ) -> Result<Checkin, AppError> {
-    let conn: &rusqlite::Connection = ctx.tx;
-    let mut checkin = model::load_checkin(conn, checkin_id)?.ok_or_else(|| {
+    let mut checkin = checkins::load(ctx.tx, checkin_id)?.ok_or_else(|| {
         AppError::not_found("unknown_checkin", format!("no check-in {checkin_id}"))
     })?;
     if checkin.status != CheckinStatus::Disputed {
@@ -409,16 +371,12 @@ pub fn resolve_dispute(
         by: by.to_owned(),
         reason,
     });
-    model::update_checkin(conn, &checkin)?;
-    let card = model::card(conn, checkin.clone())?;
+    checkins::update(ctx.tx, &checkin)?;
+    let card = checkins::card(ctx.tx, checkin.clone())?;
     let center = checkin.center_id.clone();
     ctx.append_event(&center, &EventPayload::CheckinUpdated(card))?;
     Ok(checkin)
 }
-
-/// Pending check-ins nobody admitted or denied before `before`, oldest first, at most `limit`.
-const OVERDUE_SQL: &str = "SELECT id FROM checkins INDEXED BY checkins_pending
-     WHERE status = 'pending' AND at < ?1 ORDER BY at LIMIT ?2";
 
 /// Expires up to `limit` pending check-ins made before `before`: the visit is given back, and
 /// desks and the member hear it like any other change. Returns how many expired.
@@ -433,13 +391,9 @@ pub fn expire_pending(
     } else {
         format!("{} seconds", window.num_seconds())
     };
-    let conn: &rusqlite::Connection = ctx.tx;
-    let ids: Vec<String> = conn
-        .prepare_cached(OVERDUE_SQL)?
-        .query_map(rusqlite::params![ts(before), limit as i64], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let ids = checkins::overdue_pending(ctx.tx, before, limit)?;
     for id in &ids {
-        let Some(mut checkin) = model::load_checkin(conn, &CheckinId::new(id.clone()))? else {
+        let Some(mut checkin) = checkins::load(ctx.tx, id)? else {
             continue;
         };
         checkin.status = CheckinStatus::Expired;
@@ -452,8 +406,8 @@ pub fn expire_pending(
                 "no one at the desk admitted or denied it within {waited}"
             )),
         });
-        model::update_checkin(conn, &checkin)?;
-        let card = model::card(conn, checkin.clone())?;
+        checkins::update(ctx.tx, &checkin)?;
+        let card = checkins::card(ctx.tx, checkin.clone())?;
         let center = checkin.center_id.clone();
         ctx.append_event(&center, &EventPayload::CheckinUpdated(card))?;
     }
@@ -462,30 +416,4 @@ pub fn expire_pending(
 
 fn in_window(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     at <= now + RECORD_MAX_FUTURE && at >= now - RECORD_MAX_AGE
-}
-
-#[cfg(test)]
-mod tests {
-    /// A retry finds its check-in by the key's own index, not by reading the member's visits.
-    #[test]
-    fn a_used_key_is_found_by_its_index() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (store, conn) = crate::store::test_database(&dir, &[]);
-        let text = crate::store::query_plan(&conn, super::KEY_USED_SQL, ["m", "k"]);
-        assert!(
-            text.contains("INDEX checkins_idempotency_key (member_id=? AND idempotency_key=?)"),
-            "{text}"
-        );
-        drop(store);
-    }
-
-    /// The expiry sweep reads only pending check-ins, never the whole table.
-    #[test]
-    fn overdue_pending_check_ins_are_found_by_their_own_index() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (store, conn) = crate::store::test_database(&dir, &[]);
-        let text = crate::store::query_plan(&conn, super::OVERDUE_SQL, ["2026-01-01", "10"]);
-        assert!(text.contains("INDEX checkins_pending (at<?)"), "{text}");
-        drop(store);
-    }
 }

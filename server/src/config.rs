@@ -2,7 +2,10 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 pub use crate::logins::LoginPolicy;
 pub use crate::server::ConnectionLimits;
@@ -32,7 +35,7 @@ pub struct Config {
     pub limits: Limits,
     pub logins: LoginPolicy,
     pub connections: ConnectionLimits,
-    pub alerts: crate::alerts::AlertConfig,
+    pub alerts: AlertConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +112,119 @@ impl Config {
             limits: Limits::default(),
             logins: LoginPolicy::default(),
             connections: ConnectionLimits::default(),
-            alerts: crate::alerts::AlertConfig::default(),
+            alerts: AlertConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// A Slack incoming webhook URL.
+    pub slack_url: Option<String>,
+    /// An SMS gateway's webhook (same `{"text": …}` body), for escalations.
+    pub sms_url: Option<String>,
+    pub rules: Rules,
+    pub check_every: Duration,
+    pub delivery: Delivery,
+    pub clock: Clock,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            slack_url: None,
+            sms_url: None,
+            rules: Rules::default(),
+            check_every: Duration::from_secs(15),
+            delivery: Delivery::default(),
+            clock: Clock::System,
+        }
+    }
+}
+
+/// The time the alert rules and the incident log see. Tests use a manual clock to let
+/// minutes pass at once.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<Mutex<DateTime<Utc>>>),
+}
+
+impl Clock {
+    pub fn manual(start: DateTime<Utc>) -> Clock {
+        Clock::Manual(Arc::new(Mutex::new(start)))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Manual(at) => at.lock().map(|t| *t).unwrap_or_else(|p| *p.into_inner()),
+        }
+    }
+
+    /// Moves a manual clock on; the system clock cannot be moved.
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Clock::Manual(at) = self {
+            let mut at = at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *at += by;
+        }
+    }
+}
+
+/// When alerts fire (thresholds of the rules in `alerts::engine`).
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// A center with no desk connected for this long while open is alerted.
+    pub center_offline_after: chrono::Duration,
+    /// An alert lasting this long also goes to the escalation channel (SMS).
+    pub escalate_after: chrono::Duration,
+    /// Share of answered taps that failed (5xx) over `window`.
+    pub tap_failure_ratio: f64,
+    /// Fewer answered taps than this in `window` never alert (one failure of three is noise).
+    pub tap_failure_min_taps: u64,
+    /// Mean time of a group commit over `window`.
+    pub commit_latency: std::time::Duration,
+    /// The span the ratio and the mean are taken over.
+    pub window: chrono::Duration,
+    /// Wrong PINs per minute, server-wide and averaged over `window`, that mean someone is
+    /// guessing.
+    pub login_failures_per_minute: u64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            center_offline_after: chrono::Duration::minutes(5),
+            escalate_after: chrono::Duration::minutes(15),
+            tap_failure_ratio: 0.05,
+            tap_failure_min_taps: 20,
+            commit_latency: std::time::Duration::from_millis(250),
+            window: chrono::Duration::minutes(5),
+            login_failures_per_minute: 60,
+        }
+    }
+}
+
+/// How an alert channel delivers (`alerts::webhook`).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// At most one message per this (Slack allows about one per second per webhook).
+    pub min_interval: Duration,
+    /// One attempt's limit, connecting included.
+    pub timeout: Duration,
+    pub attempts: u32,
+    /// First wait between attempts; it doubles each time.
+    pub backoff: Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            min_interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+            attempts: 5,
+            backoff: Duration::from_secs(2),
         }
     }
 }

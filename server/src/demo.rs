@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use chrono::{Datelike, Duration as Days, NaiveDate, Utc};
 use gymgate_shared::api::NewMember;
+use gymgate_shared::policy::OpeningHours;
 use gymgate_shared::{CenterId, MemberId};
 use rand::seq::IndexedRandom;
 
 use crate::checkins;
 use crate::error::AppError;
-use crate::http::AppState;
 use crate::members::{ValidMember, store_member};
-use crate::store::ts;
+use crate::state::AppState;
+use crate::store::centers;
 
 pub const DEMO_CENTER_NAME: &str = "강남점";
 pub const DEMO_PAIRING_CODE: &str = "DEMO0-GYM00";
@@ -95,34 +96,27 @@ pub async fn seed(state: &AppState) -> Result<CenterId, AppError> {
         .store
         .writer
         .write(move |ctx| -> Result<CenterId, AppError> {
-            let existing: Option<String> =
-                rusqlite::OptionalExtension::optional(ctx.tx.query_row(
-                    "SELECT id FROM centers WHERE name = ?1",
-                    [DEMO_CENTER_NAME],
-                    |r| r.get(0),
-                ))?;
-            if let Some(id) = existing {
-                return Ok(CenterId::new(id));
+            if let Some(id) = centers::find_by_name(ctx.tx, DEMO_CENTER_NAME)? {
+                return Ok(id);
             }
             let id = CenterId::generate();
-            ctx.tx.execute(
-                "INSERT INTO centers (id, name, address, created_at) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![
-                    id.as_str(),
-                    DEMO_CENTER_NAME,
-                    "서울 강남구 테헤란로 123",
-                    ts(ctx.now)
-                ],
+            let center = |id, name, address| centers::NewCenter {
+                id,
+                name,
+                address,
+                hours: &OpeningHours::ALWAYS,
+                requires_approval: false,
+            };
+            centers::insert(
+                ctx.tx,
+                &center(&id, DEMO_CENTER_NAME, "서울 강남구 테헤란로 123"),
+                ctx.now,
             )?;
             // A second center, so the demo shows that desks see only their own center.
-            ctx.tx.execute(
-                "INSERT INTO centers (id, name, address, created_at) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![
-                    CenterId::generate().as_str(),
-                    "홍대점",
-                    "서울 마포구 양화로 45",
-                    ts(ctx.now)
-                ],
+            centers::insert(
+                ctx.tx,
+                &center(&CenterId::generate(), "홍대점", "서울 마포구 양화로 45"),
+                ctx.now,
             )?;
             // Through the same code as the admin API (plans made as needed), with one shared
             // PIN hash instead of 200 argon2 runs.
@@ -146,17 +140,7 @@ pub async fn simulate_taps(state: AppState, center_id: CenterId, taps_per_second
     if taps_per_second <= 0.0 {
         return;
     }
-    let members: Vec<MemberId> = match state
-        .store
-        .read(|conn| {
-            let mut stmt = conn.prepare("SELECT id FROM members ORDER BY member_no")?;
-            let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            Ok(ids
-                .map(|r| r.map(MemberId::new))
-                .collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-    {
+    let members: Vec<MemberId> = match state.store.read(crate::store::members::all_ids).await {
         Ok(members) if !members.is_empty() => members,
         Ok(_) => return,
         Err(error) => {

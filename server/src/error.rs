@@ -142,12 +142,6 @@ impl IntoResponse for AppError {
     }
 }
 
-impl From<rusqlite::Error> for AppError {
-    fn from(error: rusqlite::Error) -> Self {
-        AppError::Store(StoreError::Sqlite(error))
-    }
-}
-
 impl From<axum::extract::rejection::JsonRejection> for AppError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -8,16 +8,54 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ws::Utf8Bytes;
 use gymgate_shared::{CenterId, CheckinId, DeskId, MemberId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Published;
+use crate::store::StoredEvent;
+
+/// A committed event on its way to desks, with its wire frame serialised once for all of them.
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub event: StoredEvent,
+    pub frame: Utf8Bytes,
+}
+
+impl std::ops::Deref for LiveEvent {
+    type Target = StoredEvent;
+    fn deref(&self) -> &StoredEvent {
+        &self.event
+    }
+}
+
+#[derive(serde::Serialize)]
+struct EventFrame<'a> {
+    #[serde(rename = "type")]
+    kind_of_message: &'static str,
+    seq: u64,
+    at: &'a str,
+    kind: &'static str,
+    data: &'a serde_json::value::RawValue,
+}
+
+/// The `event` frame of a stored event, made without re-parsing its data.
+pub fn frame(event: &StoredEvent) -> Result<Utf8Bytes, serde_json::Error> {
+    let data: &serde_json::value::RawValue = serde_json::from_str(&event.data)?;
+    let frame = serde_json::to_string(&EventFrame {
+        kind_of_message: "event",
+        seq: event.seq,
+        at: &event.at,
+        kind: event.kind.as_str(),
+        data,
+    })?;
+    Ok(frame.into())
+}
 
 struct Subscriber {
     id: u64,
     desk_id: DeskId,
-    queue: mpsc::Sender<Arc<Published>>,
+    queue: mpsc::Sender<Arc<LiveEvent>>,
     kicked: CancellationToken,
 }
 
@@ -31,7 +69,7 @@ struct MemberWatcher {
 #[derive(Debug, Clone)]
 pub enum MemberNote {
     /// A change to one of the member's check-ins: the committed event.
-    Event(Arc<Published>),
+    Event(Arc<LiveEvent>),
     /// A desk stored and acknowledged the member's new check-in: staff have it on screen.
     Shown(Shown),
 }
@@ -53,7 +91,7 @@ pub struct Hub {
 
 /// A desk connection's place in the hub; leaving it (drop) unsubscribes.
 pub struct Subscription {
-    pub live: mpsc::Receiver<Arc<Published>>,
+    pub live: mpsc::Receiver<Arc<LiveEvent>>,
     /// Cancelled when the hub gave up on this connection (queue full).
     pub kicked: CancellationToken,
     hub: Arc<Hub>,
@@ -150,8 +188,19 @@ impl Hub {
 
     /// Called on the writer thread after a commit. Never blocks. Each event is shared, not
     /// copied, among the desks (and member apps) it goes to.
-    pub fn publish(&self, events: Vec<Published>) {
-        let events: Vec<Arc<Published>> = events.into_iter().map(Arc::new).collect();
+    pub fn publish(&self, events: Vec<StoredEvent>) {
+        let events: Vec<Arc<LiveEvent>> = events
+            .into_iter()
+            .filter_map(|event| match frame(&event) {
+                Ok(frame) => Some(Arc::new(LiveEvent { event, frame })),
+                Err(error) => {
+                    // Stored by this server as JSON a moment ago: only a bug gets here. Desks
+                    // still get the event from the log when they next catch up.
+                    tracing::error!(%error, seq = event.seq, "cannot make an event frame");
+                    None
+                }
+            })
+            .collect();
         if let Ok(mut members) = self.members.lock()
             && !members.is_empty()
         {
@@ -248,14 +297,27 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn event(center: &str, seq: u64) -> Published {
-        Published {
+    fn event(center: &str, seq: u64) -> StoredEvent {
+        StoredEvent {
             center_id: CenterId::new(center),
             member_id: Some(MemberId::new("m1")),
             checkin_id: None,
             seq,
-            frame: format!("{{\"seq\":{seq}}}").into(),
+            at: "2026-11-29T01:02:03Z".into(),
+            kind: gymgate_shared::protocol::EventKind::Notice,
+            data: "{}".into(),
         }
+    }
+
+    #[test]
+    fn a_frame_carries_the_stored_data_unchanged() {
+        let mut stored = event("a", 7);
+        stored.data = r#"{"id":"n1","text_ko":"공지"}"#.into();
+        let text = frame(&stored).expect("frame");
+        assert_eq!(
+            text.as_str(),
+            r#"{"type":"event","seq":7,"at":"2026-11-29T01:02:03Z","kind":"notice","data":{"id":"n1","text_ko":"공지"}}"#
+        );
     }
 
     #[test]

@@ -16,12 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gymgate_shared::api::{ImportError, ImportJob, ImportState, NewMember};
-use tokio::sync::Notify;
 
 use crate::error::AppError;
-use crate::http::AppState;
 use crate::members::{self, ValidMember};
 use crate::pins::Priority;
+use crate::state::AppState;
 use crate::store::imports;
 
 /// Columns every import needs; `visits_per_month` and `birthday` may be left out.
@@ -39,18 +38,6 @@ const OPTIONAL: [&str; 2] = ["visits_per_month", "birthday"];
 const HASH_PARALLEL: usize = 1;
 /// Tries of a chunk whose commit failed (disk full, I/O) before the job is marked failed.
 const COMMIT_TRIES: u32 = 5;
-
-/// Wakes the import worker when a job is stored.
-#[derive(Default)]
-pub struct ImportQueue {
-    wake: Notify,
-}
-
-impl ImportQueue {
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-}
 
 /// Reads an uploaded file as text: UTF-8 (a BOM is dropped) or CP949. Returns the text and the
 /// encoding's name, or a message (Korean, then English) saying what to do.
@@ -238,7 +225,7 @@ pub async fn run(state: AppState) {
         };
         let Some((id, body, done)) = job else {
             tokio::select! {
-                () = state.imports.wake.notified() => continue,
+                () = state.import_wake.notified() => continue,
                 () = state.shutdown.cancelled() => return,
                 // Also look again now and then: a job stored while a look was under way.
                 () = tokio::time::sleep(Duration::from_secs(30)) => continue,
@@ -403,7 +390,7 @@ pub async fn start(state: &AppState, bytes: axum::body::Bytes) -> Result<ImportJ
                 .ok_or_else(|| AppError::Internal("the import job vanished".into()))
         })
         .await?;
-    state.imports.wake();
+    state.import_wake.notify_one();
     Ok(job)
 }
 

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    gymgate_server::cli::main_exit_code()
+    gymgate_server::main_exit_code()
 }

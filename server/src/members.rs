@@ -5,12 +5,11 @@
 use gymgate_shared::MemberId;
 use gymgate_shared::api::NewMember;
 use gymgate_shared::protocol::EventPayload;
-use rusqlite::OptionalExtension;
 
 use crate::error::AppError;
-use crate::model;
 use crate::pins::{PinWorkers, Priority};
-use crate::store::{WriteCtx, ts};
+use crate::store::members::{self as stored, MemberFields};
+use crate::store::{WriteCtx, checkins};
 
 /// A member record checked and ready to store (PIN already hashed).
 pub(crate) struct ValidMember {
@@ -82,28 +81,14 @@ pub(crate) async fn hash_members(
         .collect()
 }
 
-fn plan_id(ctx: &WriteCtx<'_>, name: &str, visits: Option<u32>) -> Result<i64, AppError> {
-    let existing: Option<(i64, Option<u32>)> = ctx
-        .tx
-        .query_row(
-            "SELECT id, visits_per_month FROM plans WHERE name = ?1",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    match existing {
+fn plan_id(ctx: &mut WriteCtx<'_>, name: &str, visits: Option<u32>) -> Result<i64, AppError> {
+    match stored::plan(ctx.tx, name)? {
         Some((id, stored)) if stored == visits => Ok(id),
         Some(_) => Err(AppError::conflict(
             "plan_mismatch",
             format!("plan {name:?} exists with a different number of visits per month"),
         )),
-        None => {
-            ctx.tx.execute(
-                "INSERT INTO plans (name, visits_per_month) VALUES (?1, ?2)",
-                rusqlite::params![name, visits],
-            )?;
-            Ok(ctx.tx.last_insert_rowid())
-        }
+        None => Ok(stored::insert_plan(ctx.tx, name, visits)?),
     }
 }
 
@@ -116,55 +101,28 @@ pub(crate) fn store_member(
 ) -> Result<bool, AppError> {
     let new = &m.new;
     let plan = plan_id(ctx, &new.plan, new.visits_per_month)?;
-    let existing: Option<String> = ctx
-        .tx
-        .query_row(
-            "SELECT id FROM members WHERE member_no = ?1",
-            [&new.member_no],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match existing {
+    let fields = MemberFields {
+        member_no: &new.member_no,
+        name: &new.name,
+        phone: &new.phone,
+        pin_hash: &m.pin_hash,
+        plan_id: plan,
+        valid_from: new.valid_from,
+        valid_until: new.valid_until,
+        birthday: new.birthday,
+    };
+    match stored::id_of(ctx.tx, &new.member_no)? {
         Some(_) if !update => Err(AppError::conflict(
             "member_exists",
             format!("member {} already exists", new.member_no),
         )),
         Some(id) => {
-            ctx.tx.execute(
-                "UPDATE members SET name = ?2, phone = ?3, pin_hash = ?4, plan_id = ?5,
-                 valid_from = ?6, valid_until = ?7, birthday = ?8 WHERE id = ?1",
-                rusqlite::params![
-                    id,
-                    new.name,
-                    new.phone,
-                    m.pin_hash,
-                    plan,
-                    new.valid_from.to_string(),
-                    new.valid_until.to_string(),
-                    new.birthday.map(|b| b.to_string()),
-                ],
-            )?;
-            announce_member(ctx, &MemberId::new(id))?;
+            stored::update(ctx.tx, &id, &fields)?;
+            announce_member(ctx, &id)?;
             Ok(false)
         }
         None => {
-            ctx.tx.execute(
-                "INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
-                                      valid_until, birthday, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                rusqlite::params![
-                    MemberId::generate().as_str(),
-                    new.member_no,
-                    new.name,
-                    new.phone,
-                    m.pin_hash,
-                    plan,
-                    new.valid_from.to_string(),
-                    new.valid_until.to_string(),
-                    new.birthday.map(|b| b.to_string()),
-                    ts(ctx.now),
-                ],
-            )?;
+            stored::insert(ctx.tx, &MemberId::generate(), &fields, ctx.now)?;
             Ok(true)
         }
     }
@@ -172,12 +130,12 @@ pub(crate) fn store_member(
 
 /// Sends a `member` event to every center whose desks have this member in their roster.
 pub(crate) fn announce_member(ctx: &mut WriteCtx<'_>, id: &MemberId) -> Result<(), AppError> {
-    let Some(member) = model::load_member(ctx.tx, id)? else {
+    let Some(member) = stored::load(ctx.tx, id)? else {
         return Ok(());
     };
-    let history = model::visit_history(ctx.tx, id, None, ctx.now)?;
+    let history = checkins::visit_history(ctx.tx, id, None, ctx.now)?;
     let payload = EventPayload::Member(member.roster(&history));
-    for center in model::centers_visited_by(ctx.tx, id, ctx.now)? {
+    for center in checkins::centers_visited_by(ctx.tx, id, ctx.now)? {
         ctx.append_event(&center, &payload)?;
     }
     Ok(())

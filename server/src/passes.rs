@@ -13,7 +13,7 @@ use gymgate_shared::api::PassCertificate;
 use gymgate_shared::pass::{self, Certificate, PassKey};
 use rand::RngCore;
 
-use crate::model::MemberRow;
+use crate::store::members::MemberRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {

@@ -150,10 +150,12 @@ impl<K: Hash + Eq + Clone> InFlight<K> {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shared.counts.lock().map(|r| r.len()).unwrap_or(0)
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
-use gymgate_server::admin_client::AdminClient;
+use gymgate_server::AdminClient;
 use gymgate_server::{Config, Limits};
 use gymgate_shared::api::{AdminCenter, NewCenter, PairRequest, PairResponse};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -20,7 +20,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub data: tempfile::TempDir,
     /// The running server's state, for tests that inject faults at the storage boundary.
-    pub state: gymgate_server::http::AppState,
+    pub state: gymgate_server::AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), gymgate_server::ServerError>>>,
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use gymgate_server::Clock;
 use gymgate_server::Config;
-use gymgate_server::alerts::Clock;
 use gymgate_shared::api::{IncidentKind, IncidentNotes};
 use gymgate_tests::{
     DeskClient, Fixture, MemberClient, PIN, ServerProcess, TestServer, WebhookStub,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use gymgate_server::error::AppError;
+use gymgate_server::AppError;
 use gymgate_tests::{DeskClient, Fixture, MemberClient, PIN, TestServer};
 
 async fn set_max_pages(server: &TestServer, pages: Option<u64>) -> anyhow::Result<()> {
@@ -17,11 +17,11 @@ async fn set_max_pages(server: &TestServer, pages: Option<u64>) -> anyhow::Resul
                 Some(pages) => pages as i64,
                 None => 1_073_741_823,
             };
-            let current: i64 = ctx.tx.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-            ctx.tx.query_row(
+            let current: i64 = ctx.tx.value("PRAGMA page_count", &[])?;
+            ctx.tx.query(
                 &format!("PRAGMA max_page_count = {}", limit.max(current)),
-                [],
-                |_| Ok(()),
+                &[],
+                &mut |_| Ok(()),
             )?;
             Ok(())
         })
@@ -96,8 +96,10 @@ async fn set_read_only(server: &TestServer, on: bool) -> anyhow::Result<()> {
         .store
         .writer
         .write(move |ctx| -> Result<(), AppError> {
-            ctx.tx
-                .execute_batch(&format!("PRAGMA query_only = {}", if on { 1 } else { 0 }))?;
+            ctx.tx.execute(
+                &format!("PRAGMA query_only = {}", if on { 1 } else { 0 }),
+                &[],
+            )?;
             Ok(())
         })
         .await?;

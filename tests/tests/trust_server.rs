@@ -499,7 +499,7 @@ async fn secrets_are_refused_on_the_command_line_and_read_from_a_private_file() 
         .env_remove("GYMGATE_ADMIN_TOKEN");
     let (mut child, url) = serving(command).await?;
     gymgate_tests::server::wait_ready(&url).await?;
-    let admin = gymgate_server::admin_client::AdminClient::new(&url, "a-token-of-24-characters");
+    let admin = gymgate_server::AdminClient::new(&url, "a-token-of-24-characters");
     assert!(admin.centers().await?.is_empty());
     child.start_kill()?;
     Ok(())

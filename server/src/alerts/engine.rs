@@ -4,42 +4,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use gymgate_shared::CenterId;
 use gymgate_shared::policy::OpeningHours;
 
-#[derive(Debug, Clone)]
-pub struct Rules {
-    /// A center with no desk connected for this long while open is alerted.
-    pub center_offline_after: Duration,
-    /// An alert lasting this long also goes to the escalation channel (SMS).
-    pub escalate_after: Duration,
-    /// Share of answered taps that failed (5xx) over `window`.
-    pub tap_failure_ratio: f64,
-    /// Fewer answered taps than this in `window` never alert (one failure of three is noise).
-    pub tap_failure_min_taps: u64,
-    /// Mean time of a group commit over `window`.
-    pub commit_latency: std::time::Duration,
-    /// The span the ratio and the mean are taken over.
-    pub window: Duration,
-    /// Wrong PINs per minute, server-wide and averaged over `window`, that mean someone is
-    /// guessing.
-    pub login_failures_per_minute: u64,
-}
-
-impl Default for Rules {
-    fn default() -> Self {
-        Rules {
-            center_offline_after: Duration::minutes(5),
-            escalate_after: Duration::minutes(15),
-            tap_failure_ratio: 0.05,
-            tap_failure_min_taps: 20,
-            commit_latency: std::time::Duration::from_millis(250),
-            window: Duration::minutes(5),
-            login_failures_per_minute: 60,
-        }
-    }
-}
+use crate::config::Rules;
 
 /// A center that has at least one paired desk.
 #[derive(Debug, Clone)]
@@ -124,6 +93,7 @@ impl Engine {
         }
     }
 
+    #[cfg(test)]
     pub fn active(&self) -> impl Iterator<Item = &Alert> {
         self.active.values()
     }
@@ -351,7 +321,7 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-23T01:00:00Z")
             .map(|d| d.with_timezone(&Utc))
             .expect("valid time")
-            + Duration::minutes(minutes)
+            + chrono::Duration::minutes(minutes)
     }
 
     fn center(id: &str, online: usize, hours: OpeningHours) -> CenterHealth {

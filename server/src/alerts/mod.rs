@@ -7,7 +7,6 @@ pub mod engine;
 pub mod webhook;
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,67 +14,12 @@ use gymgate_shared::CenterId;
 use gymgate_shared::api::IncidentKind;
 use gymgate_shared::policy::OpeningHours;
 
-pub use engine::{Alert, Change, Rules};
-pub use webhook::{Delivery, Webhook};
+pub use engine::Change;
+pub use webhook::Webhook;
 
-use crate::http::AppState;
-use crate::incidents::{self, Restart};
-use crate::store::StoreError;
-
-#[derive(Debug, Clone)]
-pub struct AlertConfig {
-    /// A Slack incoming webhook URL.
-    pub slack_url: Option<String>,
-    /// An SMS gateway's webhook (same `{"text": …}` body), for escalations.
-    pub sms_url: Option<String>,
-    pub rules: Rules,
-    pub check_every: Duration,
-    pub delivery: Delivery,
-    pub clock: Clock,
-}
-
-impl Default for AlertConfig {
-    fn default() -> Self {
-        AlertConfig {
-            slack_url: None,
-            sms_url: None,
-            rules: Rules::default(),
-            check_every: Duration::from_secs(15),
-            delivery: Delivery::default(),
-            clock: Clock::System,
-        }
-    }
-}
-
-/// The time the alert rules and the incident log see. Tests use a manual clock to let
-/// minutes pass at once.
-#[derive(Debug, Clone, Default)]
-pub enum Clock {
-    #[default]
-    System,
-    Manual(Arc<Mutex<DateTime<Utc>>>),
-}
-
-impl Clock {
-    pub fn manual(start: DateTime<Utc>) -> Clock {
-        Clock::Manual(Arc::new(Mutex::new(start)))
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        match self {
-            Clock::System => Utc::now(),
-            Clock::Manual(at) => at.lock().map(|t| *t).unwrap_or_else(|p| *p.into_inner()),
-        }
-    }
-
-    /// Moves a manual clock on; the system clock cannot be moved.
-    pub fn advance(&self, by: chrono::Duration) {
-        if let Clock::Manual(at) = self {
-            let mut at = at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            *at += by;
-        }
-    }
-}
+use crate::state::AppState;
+use crate::store::incidents::{self, Restart};
+use crate::store::{Conn, StoreError};
 
 /// The alive mark is written this often, so a restart knows roughly when the server died.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
@@ -181,7 +125,7 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
 }
 
 fn record(
-    conn: &rusqlite::Connection,
+    conn: &mut dyn Conn,
     changes: &[Change],
     now: DateTime<Utc>,
     heartbeat: bool,
@@ -214,31 +158,7 @@ fn record(
 type CenterRow = (CenterId, String, OpeningHours);
 
 async fn centers_with_desks(state: &AppState) -> Result<Vec<CenterRow>, StoreError> {
-    state
-        .store
-        .read(|conn| {
-            let mut statement = conn.prepare_cached(
-                // One pass over the desks, centers by key: with 10,000 desks a correlated
-                // EXISTS per center took seconds of CPU every check and hurt tap latency.
-                "SELECT c.id, c.name, c.opens, c.closes FROM centers c
-                 JOIN (SELECT DISTINCT center_id FROM desks WHERE revoked_at IS NULL) d
-                   ON d.center_id = c.id",
-            )?;
-            let rows = statement
-                .query_map([], |row| {
-                    Ok((
-                        CenterId::new(row.get::<_, String>(0)?),
-                        row.get::<_, String>(1)?,
-                        OpeningHours {
-                            opens: row.get(2)?,
-                            closes: row.get(3)?,
-                        },
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await
+    state.store.read(crate::store::centers::with_desks).await
 }
 
 fn minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {

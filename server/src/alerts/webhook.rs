@@ -9,32 +9,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Delivery;
+
 /// Messages waiting for a slow channel beyond this are dropped (and counted).
 const QUEUE: usize = 256;
 /// Slack cuts messages near 40,000 characters; stay well under.
 const MAX_CHARS: usize = 30_000;
-
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// At most one message per this (Slack allows about one per second per webhook).
-    pub min_interval: Duration,
-    /// One attempt's limit, connecting included.
-    pub timeout: Duration,
-    pub attempts: u32,
-    /// First wait between attempts; it doubles each time.
-    pub backoff: Duration,
-}
-
-impl Default for Delivery {
-    fn default() -> Self {
-        Delivery {
-            min_interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(5),
-            attempts: 5,
-            backoff: Duration::from_secs(2),
-        }
-    }
-}
 
 pub struct Webhook {
     name: &'static str,

@@ -17,13 +17,16 @@ use gymgate_shared::policy::OpeningHours;
 use gymgate_shared::protocol::EventPayload;
 use gymgate_shared::{CenterId, CheckinId, DeskId, MemberId, NoticeId};
 
-use super::{AdminAuth, ApiJson, AppState};
 use crate::error::AppError;
+use crate::extract::{AdminAuth, ApiJson};
 use crate::members::{announce_member, hash_members, store_member, validate_member};
-use crate::model::{self, CenterRow};
 use crate::pins::Priority;
-use crate::store::{WriteCtx, imports, logins, parse_ts, ts};
-use crate::{checkins, csv_out, incidents, tokens};
+use crate::state::AppState;
+use crate::store::centers::{self, CenterRow};
+use crate::store::{
+    WriteCtx, checkins as stored_checkins, desks, imports, incidents, logins, members, notices,
+};
+use crate::{checkins, csv_out, tokens};
 
 pub fn routes(max_import_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -90,7 +93,7 @@ async fn list_centers(
     State(state): State<AppState>,
     _: AdminAuth,
 ) -> Result<Json<Vec<AdminCenter>>, AppError> {
-    let centers = state.store.read(model::list_centers).await?;
+    let centers = state.store.read(centers::list).await?;
     Ok(Json(centers.into_iter().map(admin_center).collect()))
 }
 
@@ -120,21 +123,18 @@ async fn add_center(
         .store
         .writer
         .write(move |ctx| -> Result<CenterRow, AppError> {
-            ctx.tx.execute(
-                "INSERT INTO centers (id, name, address, opens, closes, requires_approval, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                rusqlite::params![
-                    id.as_str(),
-                    name,
-                    new.address.trim(),
-                    hours.opens,
-                    hours.closes,
-                    new.requires_approval,
-                    ts(ctx.now)
-                ],
+            centers::insert(
+                ctx.tx,
+                &centers::NewCenter {
+                    id: &id,
+                    name: &name,
+                    address: new.address.trim(),
+                    hours: &hours,
+                    requires_approval: new.requires_approval,
+                },
+                ctx.now,
             )?;
-            model::load_center(ctx.tx, &id)?
-                .ok_or_else(|| AppError::Internal("center vanished".into()))
+            centers::load(ctx.tx, &id)?.ok_or_else(|| AppError::Internal("center vanished".into()))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(admin_center(center))))
@@ -152,16 +152,11 @@ pub async fn issue_pairing_code(
         .store
         .writer
         .write(move |ctx| -> Result<PairingCode, AppError> {
-            if model::load_center(ctx.tx, &center_id)?.is_none() {
+            if centers::load(ctx.tx, &center_id)?.is_none() {
                 return Err(AppError::not_found("unknown_center", "no such center"));
             }
             let expires_at = ctx.now + ttl;
-            // A used or expired code of the same text is replaced; the demo re-issues its code.
-            ctx.tx.execute(
-                "INSERT OR REPLACE INTO pairing_codes (code_hash, center_id, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![hash, center_id.as_str(), ts(ctx.now), ts(expires_at)],
-            )?;
+            desks::put_pairing_code(ctx.tx, &hash, &center_id, ctx.now, expires_at)?;
             Ok(PairingCode {
                 center_id,
                 code,
@@ -185,60 +180,26 @@ async fn list_desks(
     _: AdminAuth,
 ) -> Result<Json<Vec<AdminDesk>>, AppError> {
     let online = state.hub.online_desks();
-    let desks = state
-        .store
-        .read(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, center_id, name, paired_at, revoked_at, last_seen, acked_seq,
-                        app_version, outbox_backlog
-                 FROM desks ORDER BY center_id, name",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, u64>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, u64>(8)?,
-                ))
-            })?;
-            let mut desks = Vec::new();
-            for row in rows {
-                let (
-                    id,
-                    center_id,
-                    name,
-                    paired_at,
-                    revoked_at,
-                    last_seen,
-                    acked_seq,
-                    app_version,
-                    outbox_backlog,
-                ) = row?;
-                let id = DeskId::new(id);
-                let is_online = online.contains(&id);
-                let last_seen = last_seen.as_deref().map(parse_ts).transpose()?;
-                desks.push(AdminDesk {
-                    online: is_online,
-                    offline_since: if is_online { None } else { last_seen },
-                    app_version,
-                    outbox_backlog,
-                    id,
-                    center_id: CenterId::new(center_id),
-                    name,
-                    paired_at: parse_ts(&paired_at)?,
-                    revoked: revoked_at.is_some(),
-                    last_seen,
-                    acked_seq,
-                });
+    let rows = state.store.read(desks::list).await?;
+    let desks = rows
+        .into_iter()
+        .map(|desk| {
+            let is_online = online.contains(&desk.id);
+            AdminDesk {
+                online: is_online,
+                offline_since: if is_online { None } else { desk.last_seen },
+                app_version: desk.app_version,
+                outbox_backlog: desk.outbox_backlog,
+                id: desk.id,
+                center_id: desk.center_id,
+                name: desk.name,
+                paired_at: desk.paired_at,
+                revoked: desk.revoked,
+                last_seen: desk.last_seen,
+                acked_seq: desk.acked_seq,
             }
-            Ok(desks)
         })
-        .await?;
+        .collect();
     Ok(Json(desks))
 }
 
@@ -253,11 +214,7 @@ async fn revoke_desk(
         .store
         .writer
         .write(move |ctx| -> Result<(), AppError> {
-            let changed = ctx.tx.execute(
-                "UPDATE desks SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-                rusqlite::params![target.as_str(), ts(ctx.now)],
-            )?;
-            if changed == 0 {
+            if !desks::revoke(ctx.tx, &target, ctx.now)? {
                 return Err(AppError::not_found("unknown_desk", "no such desk"));
             }
             Ok(())
@@ -295,11 +252,13 @@ async fn block_member(
         .store
         .writer
         .write(move |ctx| -> Result<(), AppError> {
-            let member = model::load_member_by_no(ctx.tx, &member_no)?
+            let member = members::load_by_no(ctx.tx, &member_no)?
                 .ok_or_else(|| AppError::not_found("unknown_member", "no such member"))?;
-            ctx.tx.execute(
-                "UPDATE members SET blocked = ?2, blocked_reason = ?3 WHERE id = ?1",
-                rusqlite::params![member.id.as_str(), request.blocked, request.reason],
+            members::set_blocked(
+                ctx.tx,
+                &member.id,
+                request.blocked,
+                request.reason.as_deref(),
             )?;
             if request.blocked {
                 revoke_passes(ctx, &member.id)?;
@@ -314,15 +273,12 @@ async fn block_member(
 /// from now on, and every desk hears it (a `revocation` event to every center), so a desk
 /// refuses them offline too.
 fn revoke_passes(ctx: &mut WriteCtx<'_>, member: &MemberId) -> Result<(), AppError> {
-    ctx.tx.execute(
-        "UPDATE members SET passes_revoked_at = ?2 WHERE id = ?1",
-        rusqlite::params![member.as_str(), ts(ctx.now)],
-    )?;
+    members::revoke_passes(ctx.tx, member, ctx.now)?;
     let payload = EventPayload::Revocation(Revocation {
         member_id: member.clone(),
         revoked_at: ctx.now,
     });
-    for center in model::list_centers(ctx.tx)? {
+    for center in centers::list(ctx.tx)? {
         ctx.append_event(&center.id, &payload)?;
     }
     Ok(())
@@ -400,7 +356,7 @@ async fn read_pin_lock(state: &AppState, member_no: String) -> Result<PinLock, A
     state
         .store
         .read(move |conn| {
-            if model::load_member_by_no(conn, &member_no)?.is_none() {
+            if members::load_by_no(conn, &member_no)?.is_none() {
                 return Ok(None);
             }
             let failures = logins::load(conn, &member_no)?;
@@ -447,7 +403,7 @@ async fn list_disputes(
 ) -> Result<Json<Vec<AdminDispute>>, AppError> {
     let disputes = state
         .store
-        .read(|conn| model::open_disputes(conn, 1000))
+        .read(|conn| stored_checkins::open_disputes(conn, 1000))
         .await?;
     Ok(Json(disputes))
 }
@@ -497,7 +453,7 @@ async fn list_notices(
 ) -> Result<Json<Vec<Notice>>, AppError> {
     let notices = state
         .store
-        .read(|conn| model::active_notices(conn, Utc::now()))
+        .read(|conn| notices::active(conn, Utc::now()))
         .await?;
     Ok(Json(notices))
 }
@@ -505,7 +461,7 @@ async fn list_notices(
 /// Appends a notice event to every center's log, so every desk hears it now or on resume.
 fn broadcast_notice(ctx: &mut WriteCtx<'_>, notice: &Notice) -> Result<(), AppError> {
     let payload = EventPayload::Notice(notice.clone());
-    for center in model::list_centers(ctx.tx)? {
+    for center in centers::list(ctx.tx)? {
         ctx.append_event(&center.id, &payload)?;
     }
     Ok(())
@@ -541,7 +497,7 @@ async fn post_notice(
                 ends_at: new.ends_at,
                 cleared: false,
             };
-            model::insert_notice(ctx.tx, &notice)?;
+            notices::insert(ctx.tx, &notice)?;
             broadcast_notice(ctx, &notice)?;
             incidents::open(
                 ctx.tx,
@@ -567,15 +523,12 @@ async fn clear_notice(
         .store
         .writer
         .write(move |ctx| -> Result<(), AppError> {
-            let mut notice = model::load_notice(ctx.tx, &id)?
+            let mut notice = notices::load(ctx.tx, &id)?
                 .ok_or_else(|| AppError::not_found("unknown_notice", "no such notice"))?;
             if notice.cleared {
                 return Ok(());
             }
-            ctx.tx.execute(
-                "UPDATE notices SET cleared_at = ?2 WHERE id = ?1",
-                rusqlite::params![id.as_str(), ts(ctx.now)],
-            )?;
+            notices::clear(ctx.tx, &id, ctx.now)?;
             notice.cleared = true;
             incidents::close(ctx.tx, &notice_key(&id), ctx.now)?;
             broadcast_notice(ctx, &notice)

@@ -19,12 +19,13 @@ use gymgate_shared::api::{
     PassCertificate, PassRequest,
 };
 
-use super::{ApiJson, AppState, MemberAuth};
 use crate::error::AppError;
+use crate::extract::{ApiJson, MemberAuth};
 use crate::hub::MemberNote;
 use crate::logins::{self, Gate};
-use crate::store::{self, ts};
-use crate::{checkins, model, tokens};
+use crate::state::AppState;
+use crate::store::{self, centers, checkins as stored_checkins, members, notices};
+use crate::{checkins, tokens};
 
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
@@ -61,10 +62,10 @@ async fn issue_pass(
     let (member, visits_left) = state
         .store
         .read(move |conn| {
-            let Some(member) = model::load_member(conn, &member_id)? else {
+            let Some(member) = members::load(conn, &member_id)? else {
                 return Ok(None);
             };
-            let history = model::visit_history(conn, &member.id, None, now)?;
+            let history = stored_checkins::visit_history(conn, &member.id, None, now)?;
             let left = gymgate_shared::policy::visits_left(&member.pass(), &history);
             Ok(Some((member, left)))
         })
@@ -82,16 +83,7 @@ async fn issue_pass(
         .store
         .writer
         .write(move |ctx| -> Result<(), AppError> {
-            ctx.tx.execute(
-                "INSERT INTO pass_issues (member_id, device_key, issued_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![
-                    member.id.as_str(),
-                    device_key,
-                    ts(issued_at),
-                    ts(expires_at)
-                ],
-            )?;
+            members::record_pass_issue(ctx.tx, &member.id, &device_key, issued_at, expires_at)?;
             Ok(())
         })
         .await?;
@@ -111,16 +103,16 @@ async fn member_events(
         loop {
             let encoded = match feed.events.recv().await? {
                 MemberNote::Event(published) => {
-                    let frame: serde_json::Value = match serde_json::from_str(&published.frame) {
-                        Ok(frame) => frame,
+                    let data: serde_json::Value = match serde_json::from_str(&published.data) {
+                        Ok(data) => data,
                         Err(error) => {
-                            tracing::error!(%error, "cannot read an event frame for a member");
+                            tracing::error!(%error, "cannot read an event for a member");
                             continue;
                         }
                     };
                     SseEvent::default()
                         .event("checkin")
-                        .json_data(&frame["data"]["checkin"])
+                        .json_data(&data["checkin"])
                 }
                 // `event: shown`: a desk has the check-in on screen.
                 MemberNote::Shown(shown) => SseEvent::default().event("shown").json_data(&shown),
@@ -162,7 +154,7 @@ async fn login(
         .store
         .read(move |conn| {
             Ok((
-                model::load_member_by_no(conn, &lookup_no)?,
+                members::load_by_no(conn, &lookup_no)?,
                 store::logins::load(conn, &lookup_no)?,
             ))
         })
@@ -220,12 +212,8 @@ async fn login(
             if had_failures {
                 store::logins::clear(ctx.tx, &member_no)?;
             }
-            ctx.tx.execute(
-                "INSERT INTO member_tokens (token_hash, member_id, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![hash, member_id.as_str(), ts(ctx.now), ts(ctx.now + ttl)],
-            )?;
-            let history = model::visit_history(ctx.tx, &member_id, None, ctx.now)?;
+            store::tokens::insert(ctx.tx, &hash, &member_id, ctx.now, ctx.now + ttl)?;
+            let history = stored_checkins::visit_history(ctx.tx, &member_id, None, ctx.now)?;
             Ok(member.public(&history))
         })
         .await?;
@@ -253,10 +241,10 @@ async fn me(State(state): State<AppState>, auth: MemberAuth) -> Result<Json<Memb
     let member = state
         .store
         .read(move |conn| {
-            let Some(member) = model::load_member(conn, &auth.member_id)? else {
+            let Some(member) = members::load(conn, &auth.member_id)? else {
                 return Ok(None);
             };
-            let history = model::visit_history(conn, &member.id, None, Utc::now())?;
+            let history = stored_checkins::visit_history(conn, &member.id, None, Utc::now())?;
             Ok(Some(member.public(&history)))
         })
         .await?
@@ -270,12 +258,7 @@ async fn centers(
 ) -> Result<Json<Vec<Center>>, AppError> {
     let centers = state
         .store
-        .read(|conn| {
-            Ok(model::list_centers(conn)?
-                .iter()
-                .map(|c| c.public())
-                .collect())
-        })
+        .read(|conn| Ok(centers::list(conn)?.iter().map(|c| c.public()).collect()))
         .await?;
     Ok(Json(centers))
 }
@@ -284,7 +267,7 @@ async fn centers(
 async fn notices(State(state): State<AppState>) -> Result<Json<Vec<Notice>>, AppError> {
     let notices = state
         .store
-        .read(|conn| model::active_notices(conn, Utc::now()))
+        .read(|conn| notices::active(conn, Utc::now()))
         .await?;
     Ok(Json(notices))
 }
@@ -358,7 +341,7 @@ async fn checkin(
     let id = CheckinId::new(id);
     let checkin = state
         .store
-        .read(move |conn| model::load_checkin(conn, &id))
+        .read(move |conn| stored_checkins::load(conn, &id))
         .await?
         // Another member's check-in looks exactly like a missing one.
         .filter(|c| c.member_id == auth.member_id)

@@ -3,16 +3,15 @@
 //! the members of that chunk, so after a crash the job goes on from exactly where the
 //! database says it was.
 
+use super::sql::{Conn, Row};
+use super::{StoreError, parse_ts, ts};
 use chrono::{DateTime, Utc};
 use gymgate_shared::api::{ImportError, ImportJob, ImportState, MAX_IMPORT_ERRORS};
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
-use super::{StoreError, parse_ts, ts};
 
 const COLUMNS: &str = "id, state, created_at, finished_at, encoding, lines, lines_done, created, \
                        updated, errors, error_count, message";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<ImportJob, StoreError>> {
+fn from_row(row: &dyn Row) -> Result<ImportJob, StoreError> {
     let id: String = row.get(0)?;
     let state: String = row.get(1)?;
     let created_at: String = row.get(2)?;
@@ -25,28 +24,26 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<ImportJob, StoreError>> {
     let errors: String = row.get(9)?;
     let error_count: u64 = row.get(10)?;
     let message: Option<String> = row.get(11)?;
-    Ok((|| {
-        Ok(ImportJob {
-            state: ImportState::parse(&state)
-                .ok_or_else(|| StoreError::Corrupt(format!("import state {state:?}")))?,
-            created_at: parse_ts(&created_at)?,
-            finished_at: finished_at.as_deref().map(parse_ts).transpose()?,
-            errors: serde_json::from_str(&errors)?,
-            id,
-            encoding,
-            lines,
-            lines_done,
-            created,
-            updated,
-            error_count,
-            message,
-        })
-    })())
+    Ok(ImportJob {
+        state: ImportState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("import state {state:?}")))?,
+        created_at: parse_ts(&created_at)?,
+        finished_at: finished_at.as_deref().map(parse_ts).transpose()?,
+        errors: serde_json::from_str(&errors)?,
+        id,
+        encoding,
+        lines,
+        lines_done,
+        created,
+        updated,
+        error_count,
+        message,
+    })
 }
 
 /// Stores a new job with its file; the import worker picks it up.
 pub fn create(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     id: &str,
     encoding: &str,
     lines: u64,
@@ -56,64 +53,58 @@ pub fn create(
     conn.execute(
         "INSERT INTO import_jobs (id, state, created_at, encoding, lines, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            id,
-            ImportState::Queued.as_str(),
-            ts(now),
-            encoding,
-            lines,
-            body
+        &[
+            &id,
+            &ImportState::Queued.as_str(),
+            &ts(now),
+            &encoding,
+            &lines,
+            &body,
         ],
     )?;
     Ok(())
 }
 
-pub fn load(conn: &Connection, id: &str) -> Result<Option<ImportJob>, StoreError> {
-    conn.query_row(
+pub fn load(conn: &mut dyn Conn, id: &str) -> Result<Option<ImportJob>, StoreError> {
+    conn.one(
         &format!("SELECT {COLUMNS} FROM import_jobs WHERE id = ?1"),
-        [id],
+        &[&id],
         from_row,
     )
-    .optional()?
-    .transpose()
 }
 
 /// The newest jobs first, each with at most `errors_each` of its errors.
 pub fn list(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     limit: u32,
     errors_each: usize,
 ) -> Result<Vec<ImportJob>, StoreError> {
-    let mut statement = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM import_jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
-    ))?;
-    let rows = statement.query_map([limit], from_row)?;
-    let mut jobs = Vec::new();
-    for row in rows {
-        let mut job = row??;
-        job.errors.truncate(errors_each);
-        jobs.push(job);
-    }
-    Ok(jobs)
+    conn.all(
+        &format!("SELECT {COLUMNS} FROM import_jobs ORDER BY created_at DESC, id DESC LIMIT ?1"),
+        &[&limit],
+        |row| {
+            let mut job = from_row(row)?;
+            job.errors.truncate(errors_each);
+            Ok(job)
+        },
+    )
 }
 
 /// The job to work on next: a running one (the server stopped during it) before the oldest
 /// queued one. Returns its id, file (`None` if it is gone) and the first line not yet done.
 pub fn next_unfinished(
-    conn: &Connection,
+    conn: &mut dyn Conn,
 ) -> Result<Option<(String, Option<String>, u64)>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT id, body, lines_done FROM import_jobs WHERE state IN ('running', 'queued')
-             ORDER BY state = 'running' DESC, created_at, id LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?)
+    conn.one(
+        "SELECT id, body, lines_done FROM import_jobs WHERE state IN ('running', 'queued')
+         ORDER BY CASE WHEN state = 'running' THEN 0 ELSE 1 END, created_at, id LIMIT 1",
+        &[],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 pub fn set_state(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     id: &str,
     state: ImportState,
     message: Option<&str>,
@@ -124,12 +115,12 @@ pub fn set_state(
         conn.execute(
             "UPDATE import_jobs SET state = ?2, message = ?3, finished_at = ?4, body = NULL
              WHERE id = ?1",
-            params![id, state.as_str(), message, ts(now)],
+            &[&id, &state.as_str(), &message, &ts(now)],
         )?;
     } else {
         conn.execute(
             "UPDATE import_jobs SET state = ?2, message = ?3 WHERE id = ?1",
-            params![id, state.as_str(), message],
+            &[&id, &state.as_str(), &message],
         )?;
     }
     Ok(())
@@ -137,18 +128,20 @@ pub fn set_state(
 
 /// Records a chunk's outcome: the job has done every line before `lines_done`.
 pub fn progress(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     id: &str,
     lines_done: u64,
     created: u32,
     updated: u32,
     errors: &[ImportError],
 ) -> Result<(), StoreError> {
-    let (stored, count): (String, u64) = conn.query_row(
-        "SELECT errors, error_count FROM import_jobs WHERE id = ?1",
-        [id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (stored, count): (String, u64) = conn
+        .one(
+            "SELECT errors, error_count FROM import_jobs WHERE id = ?1",
+            &[&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .ok_or_else(|| StoreError::Corrupt(format!("import job {id} is gone")))?;
     let errors_json = if errors.is_empty() || count as usize >= MAX_IMPORT_ERRORS {
         stored
     } else {
@@ -161,13 +154,13 @@ pub fn progress(
         "UPDATE import_jobs SET lines_done = ?2, created = created + ?3, updated = updated + ?4,
                 errors = ?5, error_count = error_count + ?6
          WHERE id = ?1",
-        params![
-            id,
-            lines_done,
-            created,
-            updated,
-            errors_json,
-            errors.len() as u64
+        &[
+            &id,
+            &lines_done,
+            &created,
+            &updated,
+            &errors_json,
+            &errors.len(),
         ],
     )?;
     Ok(())

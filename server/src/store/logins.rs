@@ -3,10 +3,9 @@
 //! costs (one read, one hash, one write) and gets the same answers, so timing and lock
 //! messages cannot be used to list valid member numbers.
 
-use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
-
+use super::sql::Conn;
 use super::{StoreError, parse_ts, ts};
+use chrono::{DateTime, Duration, Utc};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failures {
@@ -17,16 +16,13 @@ pub struct Failures {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
-pub fn load(conn: &Connection, member_no: &str) -> Result<Option<Failures>, StoreError> {
-    let row: Option<(u32, String, String, Option<String>)> = conn
-        .prepare_cached(
-            "SELECT failures, first_at, last_at, locked_until FROM login_failures
-             WHERE member_no = ?1",
-        )?
-        .query_row([member_no], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
+pub fn load(conn: &mut dyn Conn, member_no: &str) -> Result<Option<Failures>, StoreError> {
+    let row: Option<(u32, String, String, Option<String>)> = conn.one(
+        "SELECT failures, first_at, last_at, locked_until FROM login_failures
+         WHERE member_no = ?1",
+        &[&member_no],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     row.map(|(failures, first_at, last_at, locked_until)| {
         Ok(Failures {
             failures,
@@ -41,7 +37,7 @@ pub fn load(conn: &Connection, member_no: &str) -> Result<Option<Failures>, Stor
 /// Counts one wrong PIN at `now`: failures older than `window` start the count over, and the
 /// `lock_after`-th failure in a window locks the number for `lock_for`. Returns the new state.
 pub fn record_failure(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     member_no: &str,
     now: DateTime<Utc>,
     window: Duration,
@@ -70,47 +66,46 @@ pub fn record_failure(
     if state.failures >= lock_after && state.locked_until.is_none_or(|until| until <= now) {
         state.locked_until = Some(now + lock_for);
     }
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO login_failures (member_no, failures, first_at, last_at, locked_until)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (member_no) DO UPDATE SET failures = ?2, first_at = ?3, last_at = ?4,
              locked_until = ?5",
-    )?
-    .execute(params![
-        member_no,
-        state.failures,
-        ts(state.first_at),
-        ts(state.last_at),
-        state.locked_until.map(ts)
-    ])?;
+        &[
+            &member_no,
+            &state.failures,
+            &ts(state.first_at),
+            &ts(state.last_at),
+            &state.locked_until.map(ts),
+        ],
+    )?;
     Ok(state)
 }
 
 /// Forgets a number's failures and lock (a right PIN, or an operator's unlock). True when
 /// there was something to forget.
-pub fn clear(conn: &Connection, member_no: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("DELETE FROM login_failures WHERE member_no = ?1")?
-        .execute([member_no])?
-        > 0)
+pub fn clear(conn: &mut dyn Conn, member_no: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM login_failures WHERE member_no = ?1",
+        &[&member_no],
+    )? > 0)
 }
 
 /// Deletes up to `limit` rows whose last failure is before `before` and that hold no lock
 /// still in force; returns how many.
 pub fn prune(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     before: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM login_failures WHERE member_no IN (
-                 SELECT member_no FROM login_failures
-                 WHERE last_at < ?1 AND (locked_until IS NULL OR locked_until <= ?2)
-                 LIMIT ?3)",
-        )?
-        .execute(params![ts(before), ts(now), limit as i64])?)
+    conn.execute(
+        "DELETE FROM login_failures WHERE member_no IN (
+             SELECT member_no FROM login_failures
+             WHERE last_at < ?1 AND (locked_until IS NULL OR locked_until <= ?2)
+             LIMIT ?3)",
+        &[&ts(before), &ts(now), &limit],
+    )
 }
 
 #[cfg(test)]
@@ -120,12 +115,13 @@ mod tests {
     #[test]
     fn failures_count_in_a_window_lock_and_clear() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, conn) = crate::store::test_database(&dir, &[]);
+        let (store, mut conn) = crate::store::sqlite::test_database(&dir, &[]);
+        let conn: &mut dyn Conn = &mut conn;
         let start = Utc::now();
         let (window, lock_for) = (Duration::hours(24), Duration::hours(24));
         for n in 1..=19 {
             let state = record_failure(
-                &conn,
+                conn,
                 "100001",
                 start + Duration::minutes(n),
                 window,
@@ -138,33 +134,34 @@ mod tests {
         }
         let twentieth = start + Duration::minutes(20);
         let locked =
-            record_failure(&conn, "100001", twentieth, window, 20, lock_for).expect("failure");
+            record_failure(conn, "100001", twentieth, window, 20, lock_for).expect("failure");
         assert_eq!(locked.locked_until, Some(twentieth + lock_for));
         assert_eq!(
-            load(&conn, "100001").expect("load").map(|f| f.failures),
+            load(conn, "100001").expect("load").map(|f| f.failures),
             Some(20)
         );
         // A day later the window starts over.
         let later = start + Duration::hours(25);
-        let fresh = record_failure(&conn, "100001", later, window, 20, lock_for).expect("failure");
+        let fresh = record_failure(conn, "100001", later, window, 20, lock_for).expect("failure");
         assert_eq!(fresh.failures, 1);
-        assert!(clear(&conn, "100001").expect("clear"));
-        assert_eq!(load(&conn, "100001").expect("load"), None);
-        assert!(!clear(&conn, "100001").expect("clear"));
+        assert!(clear(conn, "100001").expect("clear"));
+        assert_eq!(load(conn, "100001").expect("load"), None);
+        assert!(!clear(conn, "100001").expect("clear"));
         drop(store);
     }
 
     #[test]
     fn pruning_keeps_locks_in_force() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, conn) = crate::store::test_database(&dir, &[]);
+        let (store, mut conn) = crate::store::sqlite::test_database(&dir, &[]);
+        let conn: &mut dyn Conn = &mut conn;
         let long_ago = Utc::now() - Duration::days(3);
         let day = Duration::hours(24);
-        record_failure(&conn, "old", long_ago, day, 20, day).expect("failure");
-        record_failure(&conn, "locked", long_ago, day, 1, Duration::days(30)).expect("failure");
+        record_failure(conn, "old", long_ago, day, 20, day).expect("failure");
+        record_failure(conn, "locked", long_ago, day, 1, Duration::days(30)).expect("failure");
         let now = Utc::now();
-        assert_eq!(prune(&conn, now - day, now, 100).expect("prune"), 1);
-        assert!(load(&conn, "locked").expect("load").is_some());
+        assert_eq!(prune(conn, now - day, now, 100).expect("prune"), 1);
+        assert!(load(conn, "locked").expect("load").is_some());
         drop(store);
     }
 }

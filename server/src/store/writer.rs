@@ -1,17 +1,18 @@
-//! The single writer thread and its group commit.
+//! The single writer thread and its group commit, the same for every database: a batch is one
+//! transaction, each job in it a savepoint, and callers hear back after the commit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
-use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
+use gymgate_shared::CenterId;
 use gymgate_shared::protocol::EventPayload;
-use gymgate_shared::{CenterId, CheckinId, MemberId};
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, ts};
+use super::StoreError;
+use super::events::{self, StoredEvent};
+use super::sql::Conn;
 
 /// Jobs waiting beyond this make callers wait for room: back-pressure instead of unbounded
 /// memory when the disk is slower than the taps.
@@ -19,57 +20,29 @@ const QUEUE_DEPTH: usize = 8192;
 /// Upper bound of jobs in one transaction, so one slow batch cannot delay its first caller
 /// without limit.
 const MAX_BATCH: usize = 1024;
-/// A wanted WAL restart waits for an idle moment of the writer at most this long.
-const RESTART_AT_THE_LATEST: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// An event committed to a center's log, ready to push to that center's desks.
-#[derive(Debug, Clone)]
-pub struct Published {
-    pub center_id: CenterId,
-    /// The member whose check-in this event is about, so their app can follow it live.
-    pub member_id: Option<MemberId>,
-    /// For a new check-in: its id, so the member can be told once a desk has shown it.
-    pub checkin_id: Option<CheckinId>,
-    pub seq: u64,
-    /// The complete `event` frame, serialised once for every desk.
-    pub frame: Utf8Bytes,
-}
 
 /// Called on the writer thread after each successful commit with that batch's events, in
 /// commit order. It must not block.
-pub type Publisher = Box<dyn Fn(Vec<Published>) + Send>;
+pub type Publisher = Box<dyn Fn(Vec<StoredEvent>) + Send>;
+
+/// The writer's connection to one database.
+pub(super) trait Session: Send + 'static {
+    fn conn(&mut self) -> &mut dyn Conn;
+    /// Runs a transaction-control statement: BEGIN, COMMIT, ROLLBACK, SAVEPOINT job, ….
+    fn control(&mut self, sql: &str) -> Result<(), StoreError>;
+    /// False when the database ended the transaction by itself (SQLite does on some I/O and
+    /// full-disk errors).
+    fn in_transaction(&mut self) -> bool;
+    /// Called after each batch, told whether jobs are waiting.
+    fn between_batches(&mut self, _queue_empty: bool) {}
+}
 
 /// What a job sees: the connection with the batch's transaction open, the time of the batch,
 /// and a place to append events that are published only if the whole batch commits.
 pub struct WriteCtx<'a> {
-    pub tx: &'a Connection,
+    pub tx: &'a mut dyn Conn,
     pub now: DateTime<Utc>,
-    events: Vec<Published>,
-}
-
-#[derive(serde::Serialize)]
-struct EventFrame<'a> {
-    #[serde(rename = "type")]
-    kind_of_message: &'static str,
-    seq: u64,
-    at: &'a str,
-    kind: &'static str,
-    data: &'a serde_json::value::RawValue,
-}
-
-/// Builds the wire frame of a stored event without re-parsing its data.
-pub fn event_frame(seq: u64, at: &str, kind: &str, data: &str) -> Result<Utf8Bytes, StoreError> {
-    let kind = gymgate_shared::protocol::EventKind::parse(kind)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown event kind {kind:?}")))?;
-    let data: &serde_json::value::RawValue = serde_json::from_str(data)?;
-    let frame = serde_json::to_string(&EventFrame {
-        kind_of_message: "event",
-        seq,
-        at,
-        kind: kind.as_str(),
-        data,
-    })?;
-    Ok(frame.into())
+    events: Vec<StoredEvent>,
 }
 
 impl WriteCtx<'_> {
@@ -79,21 +52,9 @@ impl WriteCtx<'_> {
         center_id: &CenterId,
         payload: &EventPayload,
     ) -> Result<u64, StoreError> {
-        let seq: i64 = self
-            .tx
-            .prepare_cached(
-                "UPDATE centers SET head_seq = head_seq + 1 WHERE id = ?1 RETURNING head_seq",
-            )?
-            .query_row([center_id.as_str()], |r| r.get(0))?;
-        let at = ts(self.now);
         let data = payload.to_json()?;
-        let kind = payload.kind().as_str();
-        self.tx
-            .prepare_cached(
-                "INSERT INTO events (center_id, seq, at, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(rusqlite::params![center_id.as_str(), seq, at, kind, data])?;
-        let seq = seq as u64;
+        let kind = payload.kind();
+        let seq = events::append(self.tx, center_id, self.now, kind, &data)?;
         let (member_id, checkin_id) = match payload {
             EventPayload::Checkin(card) => (
                 Some(card.checkin.member_id.clone()),
@@ -104,12 +65,14 @@ impl WriteCtx<'_> {
                 (None, None)
             }
         };
-        self.events.push(Published {
+        self.events.push(StoredEvent {
             center_id: center_id.clone(),
+            seq,
+            at: super::ts(self.now),
+            kind,
+            data,
             member_id,
             checkin_id,
-            seq,
-            frame: event_frame(seq, &at, kind, &data)?,
         });
         Ok(seq)
     }
@@ -152,17 +115,13 @@ impl CommitStats {
 }
 
 impl Writer {
-    pub(super) fn start(
-        conn: Connection,
-        publish: Publisher,
-        restart_wal: Arc<std::sync::atomic::AtomicBool>,
-    ) -> Result<Writer, StoreError> {
+    pub(super) fn start(session: impl Session, publish: Publisher) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let stats = Arc::new(CommitStats::default());
         let thread_stats = stats.clone();
         thread::Builder::new()
             .name("gymgate-writer".into())
-            .spawn(move || writer_loop(conn, queue, publish, &thread_stats, &restart_wal))
+            .spawn(move || writer_loop(session, queue, publish, &thread_stats))
             .map_err(|e| StoreError::Join(format!("cannot start writer thread: {e}")))?;
         Ok(Writer { jobs, stats })
     }
@@ -191,11 +150,8 @@ impl Writer {
                 Ok(value) => Outcome {
                     ok: true,
                     finish: Box::new(move |committed| {
-                        let _ = reply.send(
-                            committed
-                                .map(|()| value)
-                                .map_err(|e| E::from(shared_error(&e))),
-                        );
+                        let _ =
+                            reply.send(committed.map(|()| value).map_err(|e| E::from(e.shared())));
                     }),
                 },
                 Err(error) => Outcome {
@@ -216,32 +172,13 @@ impl Writer {
     }
 }
 
-/// A commit error is shared by every job of the batch; each caller gets its own copy.
-fn shared_error(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, msg)) => {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, msg.clone()))
-        }
-        StoreError::NotStored => StoreError::NotStored,
-        other => StoreError::Corrupt(other.to_string()),
-    }
-}
-
-/// Savepoint statements run for every job: prepared once, not parsed every time.
-fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
-}
-
 fn writer_loop(
-    mut conn: Connection,
+    mut session: impl Session,
     mut queue: mpsc::Receiver<Job>,
     publish: Publisher,
     stats: &CommitStats,
-    restart_wal: &std::sync::atomic::AtomicBool,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut restart_wanted_since: Option<std::time::Instant> = None;
     // Ends when every Writer handle is dropped and the queue is drained: shutdown loses no job.
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -251,46 +188,30 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &mut batch, &publish, stats);
-        // The checkpointer has just copied nearly all of the WAL; copying the rest here, with
-        // no transaction open, lets the next transaction start the WAL over. It is done when
-        // no job is waiting, so no tap waits for it; under saturation, after a while anyway.
-        if restart_wal.load(Ordering::Relaxed) {
-            let since = *restart_wanted_since.get_or_insert_with(std::time::Instant::now);
-            if queue.is_empty() || since.elapsed() > RESTART_AT_THE_LATEST {
-                // Once: if the checkpointer was mid-copy or a reader still holds old frames,
-                // the WAL is not started over now, and the checkpointer asks again next round.
-                restart_wal.store(false, Ordering::Relaxed);
-                restart_wanted_since = None;
-                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                {
-                    tracing::warn!(%error, "WAL catch-up checkpoint failed; will retry");
-                }
-            }
-        }
+        run_batch(&mut session, &mut batch, &publish, stats);
+        session.between_batches(queue.is_empty());
     }
     tracing::debug!("database writer stopped");
 }
 
 type Finish = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
 
-/// Runs one group commit. BEGIN, COMMIT and the savepoints are cached statements (parsing
-/// them anew was 5% of the writer at 1,000 taps/s, where most commits carry one tap). A lone
-/// job runs without a savepoint: if it fails, its transaction is rolled back whole.
+/// Runs one group commit. A lone job runs without a savepoint: if it fails, its transaction
+/// is rolled back whole.
 fn run_batch(
-    conn: &mut Connection,
+    session: &mut impl Session,
     batch: &mut Vec<Job>,
     publish: &Publisher,
     stats: &CommitStats,
 ) {
-    if !conn.is_autocommit() {
+    if session.in_transaction() {
         // An earlier batch could not end its transaction (its COMMIT and ROLLBACK both
         // failed); without ending it here, no batch could ever begin again.
-        if let Err(error) = run_cached(conn, "ROLLBACK") {
+        if let Err(error) = session.control("ROLLBACK") {
             tracing::error!(%error, "cannot end a transaction left open by an earlier batch");
         }
     }
-    if let Err(error) = run_cached(conn, "BEGIN") {
+    if let Err(error) = session.control("BEGIN") {
         tracing::error!(%error, jobs = batch.len(), "cannot begin a transaction; batch not stored");
         batch.clear();
         return;
@@ -302,23 +223,23 @@ fn run_batch(
     // Stored times have microsecond precision; a batch's clock has the same, so a check-in
     // answered now and the same one read back later are identical.
     let now = Utc::now().trunc_subsecs(6);
-    let mut ctx = WriteCtx {
-        tx: conn,
-        now,
-        events: Vec::new(),
-    };
     let mut jobs = batch.drain(..);
     while let Some(job) = jobs.next() {
-        if !lone && let Err(error) = run_cached(ctx.tx, "SAVEPOINT job") {
+        if !lone && let Err(error) = session.control("SAVEPOINT job") {
             tracing::error!(%error, "cannot open a savepoint; job not stored");
             continue;
         }
+        let mut ctx = WriteCtx {
+            tx: session.conn(),
+            now,
+            events: Vec::new(),
+        };
         let outcome = job(&mut ctx);
-        let job_events = std::mem::take(&mut ctx.events);
-        if ctx.tx.is_autocommit() {
-            // SQLite rolled the whole transaction back under this job (some I/O and full-disk
-            // errors do): everything the batch wrote so far is gone, and the rest of the batch
-            // must not run outside a transaction, where each statement would commit alone.
+        let job_events = ctx.events;
+        if !session.in_transaction() {
+            // The database rolled the whole transaction back under this job: everything the
+            // batch wrote so far is gone, and the rest of the batch must not run outside a
+            // transaction, where each statement would commit alone.
             tracing::error!(
                 "the transaction was rolled back during a write job; its batch-mates so far were not stored"
             );
@@ -327,7 +248,7 @@ fn run_batch(
                 finish(Err(lost.clone()));
             }
             events.clear();
-            if let Err(error) = run_cached(ctx.tx, "BEGIN") {
+            if let Err(error) = session.control("BEGIN") {
                 tracing::error!(%error, jobs = jobs.len(), "cannot begin a transaction; rest of the batch not stored");
                 return;
             }
@@ -338,10 +259,11 @@ fn run_batch(
             lone_failed = !ok;
         } else {
             let closed = if ok {
-                run_cached(ctx.tx, "RELEASE job")
+                session.control("RELEASE job")
             } else {
-                run_cached(ctx.tx, "ROLLBACK TO job")
-                    .and_then(|()| run_cached(ctx.tx, "RELEASE job"))
+                session
+                    .control("ROLLBACK TO job")
+                    .and_then(|()| session.control("RELEASE job"))
             };
             if let Err(e) = closed {
                 tracing::error!(error = %e, "cannot close a savepoint");
@@ -354,17 +276,16 @@ fn run_batch(
         finishes.push(outcome.finish);
     }
     drop(jobs);
-    drop(ctx);
     if finishes.is_empty() {
         // Every job was lost to a rolled-back transaction or never started: nothing to keep.
-        if let Err(error) = run_cached(conn, "ROLLBACK") {
+        if let Err(error) = session.control("ROLLBACK") {
             tracing::error!(%error, "cannot end an empty transaction");
         }
         return;
     }
     if lone_failed {
         // The failed job answers with its own error; nothing of it may stay.
-        if let Err(error) = run_cached(conn, "ROLLBACK") {
+        if let Err(error) = session.control("ROLLBACK") {
             tracing::error!(%error, "cannot roll back a failed write job");
         }
         for finish in finishes {
@@ -374,11 +295,11 @@ fn run_batch(
     }
     let jobs = finishes.len();
     let commit_started = std::time::Instant::now();
-    let committed = run_cached(conn, "COMMIT").map_err(|e| Arc::new(StoreError::from(e)));
+    let committed = session.control("COMMIT").map_err(Arc::new);
     let took = commit_started.elapsed();
-    if committed.is_err() && !conn.is_autocommit() {
+    if committed.is_err() && session.in_transaction() {
         // A failed COMMIT can leave the transaction open; none of it was stored.
-        if let Err(error) = run_cached(conn, "ROLLBACK") {
+        if let Err(error) = session.control("ROLLBACK") {
             tracing::error!(%error, "cannot roll back after a failed commit");
         }
     }
@@ -402,6 +323,7 @@ fn run_batch(
 mod tests {
     use super::*;
     use crate::store::Store;
+    use rusqlite::Connection;
 
     async fn put(
         writer: &Writer,
@@ -411,10 +333,10 @@ mod tests {
         writer
             .write(move |ctx| -> Result<(), StoreError> {
                 ctx.tx
-                    .execute("INSERT INTO meta (key, value) VALUES (?1, 'x')", [key])?;
+                    .execute("INSERT INTO meta (key, value) VALUES (?1, 'x')", &[&key])?;
                 if roll_back_under_it {
                     // What SQLite does by itself on some I/O and full-disk errors.
-                    ctx.tx.execute_batch("ROLLBACK")?;
+                    ctx.tx.execute("ROLLBACK", &[])?;
                 }
                 Ok(())
             })
@@ -452,7 +374,7 @@ mod tests {
     async fn a_transaction_rolled_back_under_a_job_fails_the_batch_so_far_and_spares_the_rest() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("writer.db");
-        let store = Store::open(&path, Box::new(|_| {})).expect("store");
+        let store = Store::open_sqlite(&path, Box::new(|_| {})).expect("store");
         let writer = &store.writer;
         let held = hold_the_writer(writer).await;
         let (a, b, c) = tokio::join!(
@@ -473,12 +395,12 @@ mod tests {
     async fn a_failed_job_leaves_nothing_alone_or_in_a_batch() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("writer.db");
-        let store = Store::open(&path, Box::new(|_| {})).expect("store");
+        let store = Store::open_sqlite(&path, Box::new(|_| {})).expect("store");
         let writer = &store.writer;
         let fail_after_insert = |key: &'static str| {
             writer.write(move |ctx| -> Result<(), StoreError> {
                 ctx.tx
-                    .execute("INSERT INTO meta (key, value) VALUES (?1, 'x')", [key])?;
+                    .execute("INSERT INTO meta (key, value) VALUES (?1, 'x')", &[&key])?;
                 Err(StoreError::Corrupt("the job found a problem".into()))
             })
         };
@@ -502,22 +424,37 @@ mod tests {
     fn a_transaction_left_open_is_ended_before_the_next_batch() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("writer.db");
-        let store = Store::open(&path, Box::new(|_| {})).expect("store");
-        let mut conn = Connection::open(&path).expect("connection");
-        conn.execute_batch("BEGIN; INSERT INTO meta (key, value) VALUES ('left open', 'x');")
+        let store = Store::open_sqlite(&path, Box::new(|_| {})).expect("store");
+        let (_sqlite, mut session, _) = crate::store::sqlite::open(&path).expect("session");
+        session
+            .control("BEGIN")
+            .and_then(|()| {
+                session
+                    .conn()
+                    .execute(
+                        "INSERT INTO meta (key, value) VALUES ('left open', 'x')",
+                        &[],
+                    )
+                    .map(|_| ())
+            })
             .expect("a transaction left open");
         let (reply, answer) = std::sync::mpsc::channel();
         let job: Job = Box::new(move |ctx| Outcome {
             ok: ctx
                 .tx
-                .execute("INSERT INTO meta (key, value) VALUES ('next', 'x')", [])
+                .execute("INSERT INTO meta (key, value) VALUES ('next', 'x')", &[])
                 .is_ok(),
             finish: Box::new(move |committed| {
                 let _ = reply.send(committed.is_ok());
             }),
         });
         let publish: Publisher = Box::new(|_| {});
-        run_batch(&mut conn, &mut vec![job], &publish, &CommitStats::default());
+        run_batch(
+            &mut session,
+            &mut vec![job],
+            &publish,
+            &CommitStats::default(),
+        );
         assert_eq!(answer.recv(), Ok(true), "the next batch ran and committed");
         assert_eq!(stored(&path), vec!["next"]);
         drop(store);

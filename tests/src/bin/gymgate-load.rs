@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use gymgate_server::admin_client::AdminClient;
+use gymgate_server::AdminClient;
 use gymgate_shared::api::NewCenter;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};

@@ -2,5 +2,5 @@
 //! a real process (and SIGKILL it) through `CARGO_BIN_EXE_gymgate-server-under-test`.
 
 fn main() -> std::process::ExitCode {
-    gymgate_server::cli::main_exit_code()
+    gymgate_server::main_exit_code()
 }

@@ -1,4 +1,5 @@
-//! Desk endpoints: pairing, the snapshot for desks that cannot resume, and the WebSocket.
+//! The desk protocol: pairing, the snapshot for desks that cannot resume, member lookup, and
+//! the WebSocket session (`session.rs`) that pushes the center's events and takes records.
 
 use std::net::SocketAddr;
 
@@ -7,14 +8,16 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
+use gymgate_shared::DeskId;
 use gymgate_shared::api::{DeskSnapshot, LookupResult, PairRequest, PairResponse};
-use gymgate_shared::{CenterId, DeskId};
-use rusqlite::OptionalExtension;
 
-use super::{ApiJson, AppState, DeskAuth};
 use crate::error::AppError;
-use crate::store::{StoreError, parse_ts, ts};
-use crate::{desk_socket, model, tokens};
+use crate::extract::{ApiJson, DeskAuth};
+use crate::state::AppState;
+use crate::store::{StoreError, checkins, desks, members, snapshot};
+use crate::tokens;
+
+mod session;
 
 const MAX_DESK_NAME: usize = 100;
 
@@ -56,36 +59,33 @@ async fn pair(
         .store
         .writer
         .write(move |ctx| -> Result<PairResponse, AppError> {
-            let row: Option<(String, String, Option<String>)> = ctx
-                .tx
-                .query_row(
-                    "SELECT center_id, expires_at, used_at FROM pairing_codes WHERE code_hash = ?1",
-                    [&code_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
             let invalid = |message: &str| AppError::unauthorized("invalid_pairing_code", message);
-            let Some((center_id, expires_at, used_at)) = row else {
-                return Err(invalid("this pairing code is not valid; check it or ask for a new one"));
+            let Some(code) = desks::pairing_code(ctx.tx, &code_hash)? else {
+                return Err(invalid(
+                    "this pairing code is not valid; check it or ask for a new one",
+                ));
             };
-            if used_at.is_some() {
-                return Err(invalid("this pairing code was already used; ask for a new one"));
+            if code.used {
+                return Err(invalid(
+                    "this pairing code was already used; ask for a new one",
+                ));
             }
-            if parse_ts(&expires_at)? <= ctx.now {
+            if code.expires_at <= ctx.now {
                 return Err(invalid("this pairing code has expired; ask for a new one"));
             }
             let desk_id = DeskId::generate();
-            ctx.tx.execute(
-                "INSERT INTO desks (id, center_id, name, token_hash, paired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![desk_id.as_str(), center_id, name, token_hash, ts(ctx.now)],
-            )?;
-            ctx.tx.execute(
-                "UPDATE pairing_codes SET used_at = ?2, desk_id = ?3 WHERE code_hash = ?1",
-                rusqlite::params![code_hash, ts(ctx.now), desk_id.as_str()],
+            desks::pair(
+                ctx.tx,
+                &desk_id,
+                &code.center_id,
+                &name,
+                &token_hash,
+                &code_hash,
+                ctx.now,
             )?;
             Ok(PairResponse {
                 desk_id,
-                center_id: CenterId::new(center_id),
+                center_id: code.center_id,
                 token,
             })
         })
@@ -145,7 +145,7 @@ async fn lookup(
         .store
         .read(move |conn| {
             let today = gymgate_shared::kst::date_of(now);
-            let members = model::lookup(
+            let members = members::lookup(
                 conn,
                 by_no.as_deref(),
                 by_name.as_ref().map(|(n, d)| (n.as_str(), d.as_str())),
@@ -154,8 +154,8 @@ async fn lookup(
             )?;
             let mut found = Vec::with_capacity(members.len());
             for member in members {
-                let history = model::visit_history(conn, &member.id, None, now)?;
-                let first = !model::visited_before(conn, &member.id, &center, now)?;
+                let history = checkins::visit_history(conn, &member.id, None, now)?;
+                let first = !checkins::visited_before(conn, &member.id, &center, now)?;
                 found.push(LookupResult {
                     flags: gymgate_shared::policy::flags(
                         first,
@@ -175,11 +175,9 @@ async fn lookup(
         .store
         .writer
         .write(move |ctx| -> Result<(), AppError> {
-            ctx.tx.execute(
-                "INSERT INTO desk_lookups (at, desk_id, kind, results) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![ts(ctx.now), desk_id.as_str(), kind, results],
-            )?;
-            Ok(())
+            Ok(desks::record_lookup(
+                ctx.tx, &desk_id, kind, results, ctx.now,
+            )?)
         })
         .await?;
     Ok(Json(found))
@@ -193,30 +191,20 @@ async fn snapshot(
     desk: DeskAuth,
 ) -> Result<Json<DeskSnapshot>, AppError> {
     let epoch = state.store.log_epoch(&desk.center_id);
+    let center = desk.center_id.clone();
     let snapshot = state
         .store
-        .read(move |conn| {
-            // One read transaction: head_seq and the state it describes come from one moment.
-            let tx = conn.unchecked_transaction()?;
-            let now = Utc::now();
-            let center = model::load_center(&tx, &desk.center_id)?
-                .ok_or_else(|| StoreError::Corrupt("desk's center is missing".into()))?;
-            let today = model::todays_checkins(&tx, &desk.center_id, now)?
-                .into_iter()
-                .map(|c| model::card(&tx, c))
-                .collect::<Result<_, _>>()?;
-            let snapshot = DeskSnapshot {
-                epoch,
-                head_seq: center.head_seq,
-                roster: model::roster(&tx, &desk.center_id, now)?,
-                today,
-                notices: model::active_notices(&tx, now)?,
-                center: center.public(),
-            };
-            tx.commit()?;
-            Ok(snapshot)
-        })
-        .await?;
+        .read(move |conn| snapshot::load(conn, &center, Utc::now()))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("desk's center is missing".into()))?;
+    let snapshot = DeskSnapshot {
+        epoch,
+        head_seq: snapshot.center.head_seq,
+        center: snapshot.center.public(),
+        roster: snapshot.roster,
+        today: snapshot.today,
+        notices: snapshot.notices,
+    };
     Ok(Json(snapshot))
 }
 
@@ -239,6 +227,6 @@ async fn websocket(
         .max_frame_size(limits.max_frame_bytes)
         .on_upgrade(move |socket| {
             let tasks = state.desk_tasks.clone();
-            tasks.track_future(desk_socket::serve(socket, desk, state))
+            tasks.track_future(session::serve(socket, desk, state))
         })
 }

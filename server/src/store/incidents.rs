@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use gymgate_shared::api::{Incident, IncidentKind, IncidentNotes};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use crate::store::{StoreError, parse_ts, ts};
+use super::sql::{Conn, Row};
+use super::{StoreError, parse_ts, ts};
 
 /// Longest note an operator may write into one field.
 pub const MAX_NOTE_CHARS: usize = 4000;
@@ -26,7 +26,7 @@ struct RawIncident {
     follow_up: String,
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<RawIncident> {
+fn from_row(row: &dyn Row) -> Result<RawIncident, StoreError> {
     Ok(RawIncident {
         id: row.get(0)?,
         kind: row.get(1)?,
@@ -60,7 +60,7 @@ impl RawIncident {
 
 /// Opens an incident (or records a finished one when `ended_at` is given).
 pub fn open(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     kind: IncidentKind,
     key: &str,
     title: &str,
@@ -68,50 +68,47 @@ pub fn open(
     ended_at: Option<DateTime<Utc>>,
 ) -> Result<String, StoreError> {
     let id = Uuid::now_v7().to_string();
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO incidents (id, kind, key, title, started_at, ended_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        id,
-        kind.as_str(),
-        key,
-        title,
-        ts(started_at),
-        ended_at.map(ts)
-    ])?;
+        &[
+            &id,
+            &kind.as_str(),
+            &key,
+            &title,
+            &ts(started_at),
+            &ended_at.map(ts),
+        ],
+    )?;
     Ok(id)
 }
 
 /// Ends the incident(s) of `key` at `at`: open ones, and ones planned to end later (a
 /// notice cleared before its end time).
-pub fn close(conn: &Connection, key: &str, at: DateTime<Utc>) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE incidents SET ended_at = ?2
-             WHERE key = ?1 AND (ended_at IS NULL OR ended_at > ?2)",
-        )?
-        .execute(params![key, ts(at)])?)
+pub fn close(conn: &mut dyn Conn, key: &str, at: DateTime<Utc>) -> Result<usize, StoreError> {
+    conn.execute(
+        "UPDATE incidents SET ended_at = ?2
+         WHERE key = ?1 AND (ended_at IS NULL OR ended_at > ?2)",
+        &[&key, &ts(at)],
+    )
 }
 
 /// Newest first.
-pub fn list(conn: &Connection, limit: u32) -> Result<Vec<Incident>, StoreError> {
-    let mut statement = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM incidents ORDER BY started_at DESC, id DESC LIMIT ?1"
-    ))?;
-    let rows = statement
-        .query_map([limit], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+pub fn list(conn: &mut dyn Conn, limit: u32) -> Result<Vec<Incident>, StoreError> {
+    let rows = conn.all(
+        &format!("SELECT {COLUMNS} FROM incidents ORDER BY started_at DESC, id DESC LIMIT ?1"),
+        &[&limit],
+        from_row,
+    )?;
     rows.into_iter().map(RawIncident::parse).collect()
 }
 
-pub fn load(conn: &Connection, id: &str) -> Result<Option<Incident>, StoreError> {
-    conn.query_row(
+pub fn load(conn: &mut dyn Conn, id: &str) -> Result<Option<Incident>, StoreError> {
+    conn.one(
         &format!("SELECT {COLUMNS} FROM incidents WHERE id = ?1"),
-        [id],
+        &[&id],
         from_row,
-    )
-    .optional()?
+    )?
     .map(RawIncident::parse)
     .transpose()
 }
@@ -119,14 +116,14 @@ pub fn load(conn: &Connection, id: &str) -> Result<Option<Incident>, StoreError>
 /// Writes the fields the operator gave; returns the incident as it is now, or `None` if
 /// there is no such incident.
 pub fn annotate(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     id: &str,
     notes: &IncidentNotes,
 ) -> Result<Option<Incident>, StoreError> {
     conn.execute(
         "UPDATE incidents SET cause = COALESCE(?2, cause), action = COALESCE(?3, action),
              follow_up = COALESCE(?4, follow_up) WHERE id = ?1",
-        params![id, notes.cause, notes.action, notes.follow_up],
+        &[&id, &notes.cause, &notes.action, &notes.follow_up],
     )?;
     load(conn, id)
 }
@@ -141,24 +138,22 @@ pub struct Restart {
     pub up_at: DateTime<Utc>,
 }
 
-fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()?)
+fn meta(conn: &mut dyn Conn, key: &str) -> Result<Option<String>, StoreError> {
+    conn.optional("SELECT value FROM meta WHERE key = ?1", &[&key])
 }
 
-fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
+fn set_meta(conn: &mut dyn Conn, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute([key, value])?;
+        &[&key, &value],
+    )?;
     Ok(())
 }
 
 /// Called once at start: marks this run as running, and records a restart incident when
 /// there was a previous run. A brand-new database has none.
-pub fn started(conn: &Connection, now: DateTime<Utc>) -> Result<Option<Restart>, StoreError> {
+pub fn started(conn: &mut dyn Conn, now: DateTime<Utc>) -> Result<Option<Restart>, StoreError> {
     let running = meta(conn, "running")?;
     let alive_at = meta(conn, "alive_at")?
         .as_deref()
@@ -172,7 +167,7 @@ pub fn started(conn: &Connection, now: DateTime<Utc>) -> Result<Option<Restart>,
     // Alerts of the previous run ended with it; this run raises again what still holds.
     conn.execute(
         "UPDATE incidents SET ended_at = ?1 WHERE kind = 'alert' AND ended_at IS NULL",
-        [ts(down_since)],
+        &[&ts(down_since)],
     )?;
     let restart = Restart {
         unclean: running.as_deref() == Some("1"),
@@ -196,12 +191,12 @@ pub fn started(conn: &Connection, now: DateTime<Utc>) -> Result<Option<Restart>,
 }
 
 /// Remembers that this run was alive at `now`, so the next start knows how long it was down.
-pub fn heartbeat(conn: &Connection, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub fn heartbeat(conn: &mut dyn Conn, now: DateTime<Utc>) -> Result<(), StoreError> {
     set_meta(conn, "alive_at", &ts(now))
 }
 
 /// Called at the end of a graceful shutdown.
-pub fn stopped(conn: &Connection, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub fn stopped(conn: &mut dyn Conn, now: DateTime<Utc>) -> Result<(), StoreError> {
     set_meta(conn, "alive_at", &ts(now))?;
     set_meta(conn, "running", "0")
 }
@@ -210,8 +205,8 @@ pub fn stopped(conn: &Connection, now: DateTime<Utc>) -> Result<(), StoreError> 
 mod tests {
     use super::*;
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("in-memory database");
+    fn db() -> rusqlite::Connection {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("in-memory database");
         crate::store::schema::migrations()
             .to_latest(&mut conn)
             .expect("migrations");
@@ -220,25 +215,26 @@ mod tests {
 
     #[test]
     fn a_restart_is_clean_only_after_a_graceful_stop() -> Result<(), StoreError> {
-        let conn = db();
+        let mut conn = db();
+        let conn: &mut dyn Conn = &mut conn;
         // Stored times keep microseconds.
         let t0 = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
         assert_eq!(
-            started(&conn, t0)?,
+            started(conn, t0)?,
             None,
             "a new database has no previous run"
         );
         let t1 = t0 + chrono::Duration::seconds(30);
-        heartbeat(&conn, t1)?;
+        heartbeat(conn, t1)?;
         // No stop: the process was killed.
         let t2 = t1 + chrono::Duration::seconds(90);
-        let restart = started(&conn, t2)?.expect("a previous run");
+        let restart = started(conn, t2)?.expect("a previous run");
         assert!(restart.unclean);
         assert_eq!(restart.down_since, t1);
-        stopped(&conn, t2 + chrono::Duration::seconds(5))?;
-        let again = started(&conn, t2 + chrono::Duration::seconds(9))?.expect("a previous run");
+        stopped(conn, t2 + chrono::Duration::seconds(5))?;
+        let again = started(conn, t2 + chrono::Duration::seconds(9))?.expect("a previous run");
         assert!(!again.unclean);
-        let log = list(&conn, 10)?;
+        let log = list(conn, 10)?;
         assert_eq!(log.len(), 2);
         assert!(
             log.iter()
@@ -249,32 +245,33 @@ mod tests {
 
     #[test]
     fn notes_fill_only_the_given_fields() -> Result<(), StoreError> {
-        let conn = db();
+        let mut conn = db();
+        let conn: &mut dyn Conn = &mut conn;
         let now = Utc::now();
         let id = open(
-            &conn,
+            conn,
             IncidentKind::Alert,
             "tap_failures",
             "taps failing",
             now,
             None,
         )?;
-        assert_eq!(close(&conn, "tap_failures", now)?, 1);
-        assert_eq!(close(&conn, "tap_failures", now)?, 0, "already ended");
+        assert_eq!(close(conn, "tap_failures", now)?, 1);
+        assert_eq!(close(conn, "tap_failures", now)?, 0, "already ended");
         let notes = IncidentNotes {
             cause: Some("디스크 가득 참".into()),
             ..IncidentNotes::default()
         };
-        annotate(&conn, &id, &notes)?;
+        annotate(conn, &id, &notes)?;
         let notes = IncidentNotes {
             follow_up: Some("disk alert at 80%".into()),
             ..IncidentNotes::default()
         };
-        let incident = annotate(&conn, &id, &notes)?.expect("exists");
+        let incident = annotate(conn, &id, &notes)?.expect("exists");
         assert_eq!(incident.cause, "디스크 가득 참");
         assert_eq!(incident.follow_up, "disk alert at 80%");
         assert_eq!(incident.action, "");
-        assert_eq!(annotate(&conn, "nope", &notes)?, None);
+        assert_eq!(annotate(conn, "nope", &notes)?, None);
         Ok(())
     }
 }

@@ -20,10 +20,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkins;
 use crate::error::AppError;
-use crate::http::{AppState, DeskAuth};
-use crate::hub::Shown;
-use crate::model;
-use crate::store::{Published, ts};
+use crate::extract::DeskAuth;
+use crate::hub::{LiveEvent, Shown};
+use crate::state::AppState;
+use crate::store::{Conn, StoreError, centers, desks, events};
 use gymgate_shared::{CheckinId, MemberId};
 
 /// Events read from the log per query while catching up.
@@ -244,7 +244,7 @@ impl Session {
         let center = match self
             .state
             .store
-            .read(move |conn| model::load_center(conn, &center_id))
+            .read(move |conn| centers::load(conn, &center_id))
             .await
         {
             Ok(Some(center)) => center,
@@ -283,26 +283,30 @@ impl Session {
 
     /// Sends every logged event after `last_sent`. Live events queued meanwhile are dropped:
     /// the log read after them covers them.
-    async fn catch_up(&mut self, live: &mut mpsc::Receiver<Arc<Published>>) -> Result<(), End> {
+    async fn catch_up(&mut self, live: &mut mpsc::Receiver<Arc<LiveEvent>>) -> Result<(), End> {
         loop {
             let center_id = self.desk.center_id.clone();
             let after = self.last_sent;
-            let frames = self
+            let logged = self
                 .state
                 .store
-                .read(move |conn| model::events_after(conn, &center_id, after, REPLAY_PAGE))
+                .read(move |conn| events::after(conn, &center_id, after, REPLAY_PAGE))
                 .await
                 .map_err(|error| {
                     tracing::error!(%error, "cannot read the event log for a desk");
                     End::Unavailable
                 })?;
-            if frames.is_empty() {
+            if logged.is_empty() {
                 return Ok(());
             }
-            metrics::counter!(crate::metrics::EVENTS_REPLAYED).increment(frames.len() as u64);
-            for (seq, frame) in frames {
+            metrics::counter!(crate::metrics::EVENTS_REPLAYED).increment(logged.len() as u64);
+            for event in logged {
+                let frame = crate::hub::frame(&event).map_err(|error| {
+                    tracing::error!(%error, seq = event.seq, "a logged event cannot be sent");
+                    End::Unavailable
+                })?;
                 self.send(Message::Text(frame)).await?;
-                self.last_sent = seq;
+                self.last_sent = event.seq;
             }
             while live.try_recv().is_ok() {}
         }
@@ -310,8 +314,8 @@ impl Session {
 
     async fn on_live(
         &mut self,
-        event: Arc<Published>,
-        live: &mut mpsc::Receiver<Arc<Published>>,
+        event: Arc<LiveEvent>,
+        live: &mut mpsc::Receiver<Arc<LiveEvent>>,
     ) -> Result<(), End> {
         if event.seq <= self.last_sent {
             return Ok(());
@@ -520,11 +524,7 @@ impl Session {
     async fn remember_presence(&self) {
         let (version, outbox) = (self.app_version.clone(), self.outbox);
         self.remember("hello", move |tx, desk_id, now| {
-            tx.execute(
-                "UPDATE desks SET app_version = COALESCE(?2, app_version), outbox_backlog = ?3,
-                 last_seen = ?4 WHERE id = ?1",
-                rusqlite::params![desk_id, version, outbox, now],
-            )
+            desks::remember_presence(tx, desk_id, version.as_deref(), outbox, now)
         })
         .await;
     }
@@ -533,10 +533,7 @@ impl Session {
     async fn remember_ack(&self) {
         let acked = self.acked;
         self.remember("ack", move |tx, desk_id, now| {
-            tx.execute(
-                "UPDATE desks SET acked_seq = MAX(acked_seq, ?2), last_seen = ?3 WHERE id = ?1",
-                rusqlite::params![desk_id, acked, now],
-            )
+            desks::remember_ack(tx, desk_id, acked, now)
         })
         .await;
     }
@@ -546,7 +543,11 @@ impl Session {
     async fn remember(
         &self,
         what: &'static str,
-        update: impl FnOnce(&rusqlite::Connection, &str, String) -> rusqlite::Result<usize>
+        update: impl FnOnce(
+            &mut dyn Conn,
+            &gymgate_shared::DeskId,
+            chrono::DateTime<Utc>,
+        ) -> Result<(), StoreError>
         + Send
         + 'static,
     ) {
@@ -555,9 +556,7 @@ impl Session {
             .state
             .store
             .writer
-            .write(move |ctx| -> Result<usize, AppError> {
-                Ok(update(ctx.tx, desk_id.as_str(), ts(ctx.now))?)
-            })
+            .write(move |ctx| -> Result<(), AppError> { Ok(update(ctx.tx, &desk_id, ctx.now)?) })
             .await;
         if let Err(error) = result {
             tracing::warn!(%error, what, "cannot store what a desk reported");

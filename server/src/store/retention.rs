@@ -4,9 +4,9 @@
 //! took; now a tap waits for one chunk at most.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 
-use crate::store::{StoreError, Writer, ts};
+use super::sql::Conn;
+use super::{StoreError, Writer, ts};
 
 /// Rows one retention job deletes at most: ~2 ms of the writer (benches/retention.rs: with
 /// 2,000 a write arriving meanwhile waited up to 9 ms, with 500 up to 5 ms).
@@ -49,7 +49,7 @@ pub async fn prune(
     pruned.jobs += jobs;
     loop {
         let deleted = writer
-            .write(move |ctx| crate::store::logins::prune(ctx.tx, now - login_window, now, CHUNK))
+            .write(move |ctx| super::logins::prune(ctx.tx, now - login_window, now, CHUNK))
             .await?;
         pruned.login_failures += deleted;
         pruned.jobs += 1;
@@ -83,8 +83,8 @@ pub async fn prune_in_chunks(
     }
     let (deleted, jobs) = delete_chunked(
         writer,
-        "DELETE FROM member_tokens WHERE rowid IN (
-             SELECT rowid FROM member_tokens WHERE expires_at < ?1 LIMIT ?2)",
+        "DELETE FROM member_tokens WHERE token_hash IN (
+             SELECT token_hash FROM member_tokens WHERE expires_at < ?1 LIMIT ?2)",
         ts(now),
         chunk,
     )
@@ -107,10 +107,7 @@ async fn delete_chunked(
         let before = before.clone();
         let deleted = writer
             .write(move |ctx| -> Result<usize, StoreError> {
-                Ok(ctx
-                    .tx
-                    .prepare_cached(sql)?
-                    .execute(params![before, chunk as i64])?)
+                ctx.tx.execute(sql, &[&before, &chunk])
             })
             .await?;
         total += deleted;
@@ -137,15 +134,16 @@ const OLDEST_EVENTS_SQL: &str =
 /// events are the front of its primary key: found and deleted without reading the rest. (If
 /// the clock ever stepped back, an old event behind a newer one just waits for a later run.)
 fn prune_events(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     cutoff: &str,
     start: &str,
     chunk: usize,
 ) -> Result<EventsStep, StoreError> {
-    let centers: Vec<String> = conn
-        .prepare_cached("SELECT id FROM centers WHERE id >= ?1 ORDER BY id LIMIT ?2")?
-        .query_map(params![start, (CENTERS_PER_JOB + 1) as i64], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let centers: Vec<String> = conn.all(
+        "SELECT id FROM centers WHERE id >= ?1 ORDER BY id LIMIT ?2",
+        &[&start, &(CENTERS_PER_JOB + 1)],
+        |r| r.get(0),
+    )?;
     let mut deleted = 0;
     for (i, center) in centers.iter().enumerate() {
         if i == CENTERS_PER_JOB {
@@ -154,26 +152,39 @@ fn prune_events(
                 resume_at: Some(center.clone()),
             });
         }
-        let mut oldest = conn.prepare_cached(OLDEST_EVENTS_SQL)?;
-        let mut rows = oldest.query(params![center, (chunk - deleted) as i64])?;
+        // Read in order until the first event that is not old; the rest of the page is
+        // not looked at.
         let mut old = 0;
         let mut newest_old: Option<i64> = None;
-        while let Some(row) = rows.next()? {
-            let at: String = row.get(1)?;
-            if at.as_str() >= cutoff {
-                break;
-            }
-            old += 1;
-            newest_old = Some(row.get(0)?);
-        }
-        drop(rows);
+        let mut past_cutoff = false;
+        conn.query(
+            OLDEST_EVENTS_SQL,
+            &[center, &(chunk - deleted)],
+            &mut |row| {
+                if past_cutoff {
+                    return Ok(());
+                }
+                let at: String = row.get(1)?;
+                if at.as_str() >= cutoff {
+                    past_cutoff = true;
+                    return Ok(());
+                }
+                old += 1;
+                newest_old = Some(row.get(0)?);
+                Ok(())
+            },
+        )?;
         if let Some(seq) = newest_old {
-            conn.prepare_cached("DELETE FROM events WHERE center_id = ?1 AND seq <= ?2")?
-                .execute(params![center, seq])?;
-            conn.prepare_cached(
-                "UPDATE centers SET pruned_through = MAX(pruned_through, ?2) WHERE id = ?1",
-            )?
-            .execute(params![center, seq])?;
+            conn.execute(
+                "DELETE FROM events WHERE center_id = ?1 AND seq <= ?2",
+                &[center, &seq],
+            )?;
+            conn.execute(
+                "UPDATE centers SET pruned_through =
+                     CASE WHEN pruned_through > ?2 THEN pruned_through ELSE ?2 END
+                 WHERE id = ?1",
+                &[center, &seq],
+            )?;
             deleted += old;
         }
         if deleted == chunk {
@@ -194,13 +205,14 @@ fn prune_events(
 mod tests {
     use super::*;
     use crate::store::Store;
+    use rusqlite::{Connection, params};
 
     fn at(minutes_ago: i64, now: DateTime<Utc>) -> String {
         ts(now - chrono::Duration::minutes(minutes_ago))
     }
 
     fn open(dir: &tempfile::TempDir) -> (Store, Connection) {
-        crate::store::test_database(dir, &["c1", "c2", "c3"])
+        crate::store::sqlite::test_database(dir, &["c1", "c2", "c3"])
     }
 
     fn add_event(conn: &Connection, center: &str, seq: i64, at: &str) {
@@ -337,7 +349,7 @@ mod tests {
         for (sql, index) in [
             (OLDEST_EVENTS_SQL, "PRIMARY KEY"),
             (
-                "SELECT rowid FROM member_tokens WHERE expires_at < ?1 LIMIT ?2",
+                "SELECT token_hash FROM member_tokens WHERE expires_at < ?1 LIMIT ?2",
                 "INDEX member_tokens_expiry",
             ),
             (
@@ -345,7 +357,7 @@ mod tests {
                 "INDEX pass_uses_used",
             ),
         ] {
-            let text = crate::store::query_plan(&conn, sql, params!["x", 10]);
+            let text = crate::store::sqlite::query_plan(&conn, sql, params!["x", 10]);
             assert!(
                 text.starts_with("SEARCH") && text.contains(index),
                 "{sql}\n→ {text}"

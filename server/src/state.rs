@@ -1,0 +1,103 @@
+//! What every request handler, desk session and background task shares.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gymgate_shared::{DeskId, MemberId};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::logins::LoginGuard;
+use crate::member_sessions::MemberSessions;
+use crate::rate_limit::RateLimiter;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub config: Config,
+    pub shutdown: CancellationToken,
+    pub desk_tasks: TaskTracker,
+    pub pins: crate::pins::PinWorkers,
+    pub tap_limiter: RateLimiter<MemberId>,
+    pub pair_limiter: RateLimiter<IpAddr>,
+    pub logins: LoginGuard,
+    /// What a PIN is checked against when the member number belongs to nobody: the same
+    /// work as for a real member, so the answer's timing says nothing.
+    pub unknown_member_pin_hash: String,
+    pub tap_stats: crate::metrics::TapStats,
+    /// Member tokens already checked, so a tap does not ask the database again.
+    pub member_sessions: MemberSessions,
+    /// Woken when an import job is queued.
+    pub import_wake: tokio::sync::Notify,
+    /// Set when the database failed its integrity check: what the check said.
+    pub damage: Mutex<Option<String>>,
+    /// Signs offline pass certificates; its public keys go to desks.
+    pub passes: crate::passes::PassSigner,
+    /// Certificates one member may be issued per hour (a phone asks whenever it is online).
+    pub pass_limiter: RateLimiter<MemberId>,
+    /// Lookups one desk may make per minute.
+    pub lookup_limiter: RateLimiter<DeskId>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        hub: Arc<Hub>,
+        config: Config,
+        shutdown: CancellationToken,
+        pins: crate::pins::PinWorkers,
+        unknown_member_pin_hash: String,
+        passes: crate::passes::PassSigner,
+    ) -> Self {
+        let minute = Duration::from_secs(60);
+        let limits = &config.limits;
+        AppState(Arc::new(Inner {
+            tap_limiter: RateLimiter::new(limits.taps_per_member_per_minute, minute),
+            pair_limiter: RateLimiter::new(limits.pair_attempts_per_ip_per_minute, minute),
+            logins: LoginGuard::new(config.logins.clone()),
+            unknown_member_pin_hash,
+            import_wake: tokio::sync::Notify::new(),
+            damage: Mutex::new(None),
+            passes,
+            pass_limiter: RateLimiter::new(
+                limits.passes_per_member_per_hour,
+                Duration::from_secs(3600),
+            ),
+            lookup_limiter: RateLimiter::new(limits.lookups_per_desk_per_minute, minute),
+            store,
+            hub,
+            config,
+            shutdown,
+            desk_tasks: TaskTracker::new(),
+            pins,
+            tap_stats: Default::default(),
+            member_sessions: MemberSessions::default(),
+        }))
+    }
+}
+
+impl AppState {
+    /// The address a request comes from, seen through the trusted proxies.
+    pub fn client_ip(&self, peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        crate::client_ip::client_ip(peer.ip(), headers, &self.config.trusted_proxies)
+    }
+
+    /// What the last integrity check found wrong with the database, if anything.
+    pub fn damage(&self) -> Option<String> {
+        self.damage.lock().ok().and_then(|d| d.clone())
+    }
+}

@@ -1,0 +1,458 @@
+//! Check-ins, the cards desks show for them, the records desks send from their outboxes, and
+//! the showings of offline passes.
+
+use chrono::{DateTime, Utc};
+use gymgate_shared::api::{
+    AdminDispute, Checkin, CheckinCard, CheckinChange, CheckinMethod, CheckinStatus, Dispute,
+};
+use gymgate_shared::policy::{self, VisitHistory};
+use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, kst};
+
+use super::members::{self, MemberRow, ROSTER_DAYS};
+use super::sql::{Conn, Dialect, Row};
+use super::{StoreError, parse_ts, ts};
+
+/// A member's visits in a month and, of those, today's at one center. Runs on every tap:
+/// answered from the `checkins_member_month` index alone (see the plan test below).
+pub(super) const VISITS_SQL: &str = "SELECT COUNT(*),
+            COALESCE(SUM(CASE WHEN center_id = ?4 AND at >= ?5 AND at < ?6 THEN 1 ELSE 0 END), 0)
+     FROM checkins
+     WHERE member_id = ?1 AND at >= ?2 AND at < ?3
+       AND status IN ('admitted', 'pending')";
+
+/// Whether a member checked in at a center before a time ("first visit here?"). Also from the
+/// month index alone: a member's check-ins are a few hundred at most, a center's are many, so
+/// this must never walk `checkins_center_at` (SQLite is told so; PostgreSQL's planner judges
+/// by its statistics).
+pub(super) const EARLIER_HERE_SQL: &str =
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM checkins INDEXED BY checkins_member_month
+     WHERE member_id = ?1 AND at < ?3 AND center_id = ?2 AND status IN ('admitted', 'pending'))
+     THEN 1 ELSE 0 END";
+
+fn earlier_here_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => EARLIER_HERE_SQL,
+        Dialect::Postgres => {
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM checkins
+             WHERE member_id = ?1 AND at < ?3 AND center_id = ?2
+               AND status IN ('admitted', 'pending'))
+             THEN 1 ELSE 0 END"
+        }
+    }
+}
+
+/// Visits that count (admitted, pending) in the Korean month of `at`, and whether one of
+/// them was at `center` on the Korean day of `at`.
+pub fn visit_history(
+    conn: &mut dyn Conn,
+    member: &MemberId,
+    center: Option<&CenterId>,
+    at: DateTime<Utc>,
+) -> Result<VisitHistory, StoreError> {
+    let (month_start, month_end) = kst::month_bounds(at);
+    let (day_start, day_end) = kst::day_bounds(at);
+    let (visits, today): (u32, u32) = conn
+        .one(
+            VISITS_SQL,
+            &[
+                member,
+                &ts(month_start),
+                &ts(month_end),
+                &center.map(CenterId::as_str).unwrap_or(""),
+                &ts(day_start),
+                &ts(day_end),
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .unwrap_or((0, 0));
+    Ok(VisitHistory {
+        visits_this_month: visits,
+        visited_this_center_today: today > 0,
+    })
+}
+
+/// Whether a member checked in (admitted or pending) at a center before `at`.
+pub fn visited_before(
+    conn: &mut dyn Conn,
+    member: &MemberId,
+    center: &CenterId,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = earlier_here_sql(conn.dialect());
+    conn.value(sql, &[member, center, &ts(at)])
+}
+
+const SELECT: &str = "SELECT c.id, c.member_id, c.center_id, ctr.name, c.status, \
+     c.method, c.at, c.rev, c.local_id, c.desk_id, c.history, c.dispute_reason, c.synced_at \
+     FROM checkins c JOIN centers ctr ON ctr.id = c.center_id";
+
+fn from_row(row: &dyn Row) -> Result<Checkin, StoreError> {
+    let status: String = row.get(4)?;
+    let method: String = row.get(5)?;
+    let dispute_reason: Option<String> = row.get(11)?;
+    let synced_at: Option<String> = row.get(12)?;
+    let dispute = match (dispute_reason, synced_at) {
+        (Some(reason), Some(synced_at)) => Some(Dispute {
+            reason,
+            synced_at: parse_ts(&synced_at)?,
+        }),
+        _ => None,
+    };
+    Ok(Checkin {
+        id: row.get(0)?,
+        member_id: row.get(1)?,
+        center_id: row.get(2)?,
+        center_name: row.get(3)?,
+        status: CheckinStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("check-in status {status:?}")))?,
+        method: CheckinMethod::parse(&method)
+            .ok_or_else(|| StoreError::Corrupt(format!("check-in method {method:?}")))?,
+        at: parse_ts(&row.get::<String>(6)?)?,
+        rev: row.get(7)?,
+        local_id: row.get(8)?,
+        desk_id: row.get(9)?,
+        history: serde_json::from_str::<Vec<CheckinChange>>(&row.get::<String>(10)?)?,
+        dispute,
+    })
+}
+
+pub fn load(conn: &mut dyn Conn, id: &CheckinId) -> Result<Option<Checkin>, StoreError> {
+    conn.one(&format!("{SELECT} WHERE c.id = ?1"), &[id], from_row)
+}
+
+/// A center's check-ins on the Korean day of `now`, in time order.
+pub fn todays(
+    conn: &mut dyn Conn,
+    center: &CenterId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Checkin>, StoreError> {
+    let (start, end) = kst::day_bounds(now);
+    conn.all(
+        &format!("{SELECT} WHERE c.center_id = ?1 AND c.at >= ?2 AND c.at < ?3 ORDER BY c.at"),
+        &[center, &ts(start), &ts(end)],
+        from_row,
+    )
+}
+
+/// Stores a new check-in; a tap's keeps the Idempotency-Key that created it, so a retry with
+/// the same key finds it.
+pub fn insert(
+    conn: &mut dyn Conn,
+    checkin: &Checkin,
+    idempotency_key: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO checkins (id, member_id, center_id, status, method, at, rev, local_id,
+                               desk_id, history, idempotency_key, dispute_reason, synced_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        &[
+            &checkin.id,
+            &checkin.member_id,
+            &checkin.center_id,
+            &checkin.status.as_str(),
+            &checkin.method.as_str(),
+            &ts(checkin.at),
+            &checkin.rev,
+            &checkin.local_id,
+            &checkin.desk_id,
+            &serde_json::to_string(&checkin.history)?,
+            &idempotency_key,
+            &checkin.dispute.as_ref().map(|d| d.reason.as_str()),
+            &checkin.dispute.as_ref().map(|d| ts(d.synced_at)),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn update(conn: &mut dyn Conn, checkin: &Checkin) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE checkins SET status = ?2, rev = ?3, history = ?4 WHERE id = ?1",
+        &[
+            &checkin.id,
+            &checkin.status.as_str(),
+            &checkin.rev,
+            &serde_json::to_string(&checkin.history)?,
+        ],
+    )?;
+    Ok(())
+}
+
+/// The card a desk shows for a check-in: who, their pass after this visit, and what to notice.
+pub fn card(conn: &mut dyn Conn, checkin: Checkin) -> Result<CheckinCard, StoreError> {
+    let member = members::load(conn, &checkin.member_id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("check-in {} has no member", checkin.id)))?;
+    let history = visit_history(conn, &member.id, None, checkin.at)?;
+    card_with(conn, checkin, &member, &history)
+}
+
+/// [`card`] for callers that already hold the member and their visits in the check-in's
+/// month (counting this check-in): saves the writer two queries per tap.
+pub fn card_with(
+    conn: &mut dyn Conn,
+    checkin: Checkin,
+    member: &MemberRow,
+    history: &VisitHistory,
+) -> Result<CheckinCard, StoreError> {
+    let earlier_here = visited_before(conn, &member.id, &checkin.center_id, checkin.at)?;
+    let flags = policy::flags(
+        !earlier_here,
+        member.valid_until,
+        member.birthday,
+        checkin.status == CheckinStatus::Pending,
+        checkin.at,
+    );
+    Ok(CheckinCard {
+        member: member.roster(history),
+        checkin,
+        flags,
+    })
+}
+
+/// Centers whose roster includes this member (visited within [`ROSTER_DAYS`]).
+pub fn centers_visited_by(
+    conn: &mut dyn Conn,
+    member: &MemberId,
+    now: DateTime<Utc>,
+) -> Result<Vec<CenterId>, StoreError> {
+    let since = now - chrono::Duration::days(ROSTER_DAYS);
+    conn.all(
+        "SELECT DISTINCT center_id FROM checkins WHERE member_id = ?1 AND at >= ?2",
+        &[member, &ts(since)],
+        |r| r.get(0),
+    )
+}
+
+/// Disputed check-ins waiting for an operator, oldest first, with who and where.
+pub fn open_disputes(conn: &mut dyn Conn, limit: usize) -> Result<Vec<AdminDispute>, StoreError> {
+    let checkins = conn.all(
+        &format!("{SELECT} WHERE c.status = 'disputed' ORDER BY c.at LIMIT ?1"),
+        &[&limit],
+        from_row,
+    )?;
+    let mut disputes = Vec::with_capacity(checkins.len());
+    for checkin in checkins {
+        let member = members::load(conn, &checkin.member_id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("check-in {} has no member", checkin.id)))?;
+        let desk_name = match &checkin.desk_id {
+            Some(desk) => conn.optional("SELECT name FROM desks WHERE id = ?1", &[desk])?,
+            None => None,
+        };
+        disputes.push(AdminDispute {
+            checkin,
+            member_no: member.member_no,
+            member_name: member.name,
+            desk_name,
+        });
+    }
+    Ok(disputes)
+}
+
+/// The check-in an Idempotency-Key already created, if any.
+pub(super) const KEY_USED_SQL: &str =
+    "SELECT center_id, id FROM checkins WHERE member_id = ?1 AND idempotency_key = ?2";
+
+/// The center and check-in a member's Idempotency-Key already created.
+pub fn by_idempotency_key(
+    conn: &mut dyn Conn,
+    member: &MemberId,
+    key: &str,
+) -> Result<Option<(CenterId, CheckinId)>, StoreError> {
+    conn.one(KEY_USED_SQL, &[member, &key], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+}
+
+/// Pending check-ins nobody admitted or denied before `before`, oldest first, at most `limit`.
+pub(super) const OVERDUE_SQL: &str = "SELECT id FROM checkins INDEXED BY checkins_pending
+     WHERE status = 'pending' AND at < ?1 ORDER BY at LIMIT ?2";
+
+pub fn overdue_pending(
+    conn: &mut dyn Conn,
+    before: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<CheckinId>, StoreError> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => OVERDUE_SQL,
+        Dialect::Postgres => {
+            "SELECT id FROM checkins WHERE status = 'pending' AND at < ?1 ORDER BY at LIMIT ?2"
+        }
+    };
+    conn.all(sql, &[&ts(before), &limit], |r| r.get(0))
+}
+
+/// What became of a record a desk sent before: the desk that sent it, its check-in, why.
+pub struct EarlierRecord {
+    pub desk_id: DeskId,
+    pub checkin_id: Option<CheckinId>,
+    pub reason: Option<String>,
+}
+
+pub fn earlier_record(
+    conn: &mut dyn Conn,
+    local_id: &LocalId,
+) -> Result<Option<EarlierRecord>, StoreError> {
+    conn.one(
+        "SELECT desk_id, checkin_id, reason FROM outbox_records WHERE local_id = ?1",
+        &[local_id],
+        |r| {
+            Ok(EarlierRecord {
+                desk_id: r.get(0)?,
+                checkin_id: r.get(1)?,
+                reason: r.get(2)?,
+            })
+        },
+    )
+}
+
+pub struct NewRecord<'a> {
+    pub local_id: &'a LocalId,
+    pub desk_id: &'a DeskId,
+    pub member_id: &'a MemberId,
+    pub at: DateTime<Utc>,
+    pub status: &'a str,
+    pub checkin_id: Option<&'a CheckinId>,
+    pub reason: Option<&'a str>,
+}
+
+pub fn insert_record(
+    conn: &mut dyn Conn,
+    record: &NewRecord<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO outbox_records (local_id, desk_id, member_id, at, status, checkin_id,
+                                     reason, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        &[
+            record.local_id,
+            record.desk_id,
+            record.member_id,
+            &ts(record.at),
+            &record.status,
+            &record.checkin_id,
+            &record.reason,
+            &ts(now),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Whether this showing of a pass was used for a check-in already.
+pub fn pass_used(conn: &mut dyn Conn, fingerprint: &str) -> Result<bool, StoreError> {
+    conn.value(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pass_uses WHERE fingerprint = ?1)
+         THEN 1 ELSE 0 END",
+        &[&fingerprint],
+    )
+}
+
+pub fn use_pass(
+    conn: &mut dyn Conn,
+    fingerprint: &str,
+    checkin: &CheckinId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO pass_uses (fingerprint, checkin_id, used_at) VALUES (?1, ?2, ?3)",
+        &[&fingerprint, checkin, &ts(now)],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::{query_plan, test_database};
+
+    /// The two queries every tap runs read one index and never the table.
+    #[test]
+    fn tap_queries_read_only_the_member_month_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, conn) = test_database(&dir, &[]);
+        let values = ["m", "c", "2026-01-01", "c", "2026-01-01", "2026-01-02"];
+        for (sql, parameters) in [(VISITS_SQL, 6), (EARLIER_HERE_SQL, 3)] {
+            let text = query_plan(
+                &conn,
+                sql,
+                rusqlite::params_from_iter(&values[..parameters]),
+            );
+            assert!(
+                text.contains("COVERING INDEX checkins_member_month"),
+                "{sql}\n→ {text}"
+            );
+        }
+        drop(store);
+    }
+
+    /// "First visit" means no earlier check-in of this member at this center: a later visit,
+    /// another center's visit or a voided one do not count.
+    #[test]
+    fn first_visit_is_about_earlier_check_ins_at_that_center() {
+        use gymgate_shared::api::CheckinFlag;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, mut conn) = test_database(&dir, &["c1", "c2"]);
+        let day = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, d)
+                .and_then(|date| date.and_hms_opt(1, 0, 0))
+                .expect("date")
+                .and_utc()
+        };
+        let checkin = |id: &str, center: &str, at, status| Checkin {
+            id: CheckinId::new(id.to_owned()),
+            member_id: MemberId::new("m1".to_owned()),
+            center_id: CenterId::new(center.to_owned()),
+            center_name: String::new(),
+            status,
+            method: CheckinMethod::App,
+            at,
+            rev: 1,
+            local_id: None,
+            desk_id: None,
+            history: Vec::new(),
+            dispute: None,
+        };
+        let voided = checkin("k0", "c1", day(2), CheckinStatus::Voided);
+        let elsewhere = checkin("k1", "c2", day(3), CheckinStatus::Admitted);
+        let first = checkin("k2", "c1", day(5), CheckinStatus::Admitted);
+        let second = checkin("k3", "c1", day(9), CheckinStatus::Admitted);
+        for c in [&voided, &elsewhere, &first, &second] {
+            insert(&mut conn, c, None).expect("insert");
+        }
+        let mut first_visit = |c: &Checkin| {
+            card(&mut conn, c.clone())
+                .expect("card")
+                .flags
+                .contains(&CheckinFlag::FirstVisit)
+        };
+        assert!(first_visit(&elsewhere));
+        assert!(
+            first_visit(&first),
+            "a voided visit and another center's do not count"
+        );
+        assert!(!first_visit(&second));
+        drop(store);
+    }
+
+    /// A retry finds its check-in by the key's own index, not by reading the member's visits.
+    #[test]
+    fn a_used_key_is_found_by_its_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, conn) = test_database(&dir, &[]);
+        let text = query_plan(&conn, KEY_USED_SQL, ["m", "k"]);
+        assert!(
+            text.contains("INDEX checkins_idempotency_key (member_id=? AND idempotency_key=?)"),
+            "{text}"
+        );
+        drop(store);
+    }
+
+    /// The expiry sweep reads only pending check-ins, never the whole table.
+    #[test]
+    fn overdue_pending_check_ins_are_found_by_their_own_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, conn) = test_database(&dir, &[]);
+        let text = query_plan(&conn, OVERDUE_SQL, ["2026-01-01", "10"]);
+        assert!(text.contains("INDEX checkins_pending (at<?)"), "{text}");
+        drop(store);
+    }
+}

@@ -1,0 +1,183 @@
+//! Desks, the pairing codes that make them, and what they report and look up.
+
+use chrono::{DateTime, Utc};
+use gymgate_shared::{CenterId, DeskId};
+
+use super::sql::Conn;
+use super::{StoreError, parse_ts, ts};
+
+/// A single-use code for pairing a desk with a center; only its hash is kept. A used or
+/// expired code of the same text is replaced (the demo re-issues its code).
+pub fn put_pairing_code(
+    conn: &mut dyn Conn,
+    code_hash: &[u8],
+    center: &CenterId,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO pairing_codes (code_hash, center_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (code_hash) DO UPDATE SET center_id = ?2, created_at = ?3,
+             expires_at = ?4, used_at = NULL, desk_id = NULL",
+        &[&code_hash, center, &ts(now), &ts(expires_at)],
+    )?;
+    Ok(())
+}
+
+pub struct PairingCode {
+    pub center_id: CenterId,
+    pub expires_at: DateTime<Utc>,
+    pub used: bool,
+}
+
+pub fn pairing_code(
+    conn: &mut dyn Conn,
+    code_hash: &[u8],
+) -> Result<Option<PairingCode>, StoreError> {
+    conn.one(
+        "SELECT center_id, expires_at, used_at FROM pairing_codes WHERE code_hash = ?1",
+        &[&code_hash],
+        |r| {
+            Ok(PairingCode {
+                center_id: r.get(0)?,
+                expires_at: parse_ts(&r.get::<String>(1)?)?,
+                used: r.get::<Option<String>>(2)?.is_some(),
+            })
+        },
+    )
+}
+
+/// A new desk of `center`, made with the code `code_hash`, which is used up.
+pub fn pair(
+    conn: &mut dyn Conn,
+    desk: &DeskId,
+    center: &CenterId,
+    name: &str,
+    token_hash: &[u8],
+    code_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO desks (id, center_id, name, token_hash, paired_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        &[desk, center, &name, &token_hash, &ts(now)],
+    )?;
+    conn.execute(
+        "UPDATE pairing_codes SET used_at = ?2, desk_id = ?3 WHERE code_hash = ?1",
+        &[&code_hash, &ts(now), desk],
+    )?;
+    Ok(())
+}
+
+/// The desk a token belongs to: id, center, name, and whether it was revoked.
+pub fn by_token(
+    conn: &mut dyn Conn,
+    token_hash: &[u8],
+) -> Result<Option<(DeskId, CenterId, String, bool)>, StoreError> {
+    conn.one(
+        "SELECT id, center_id, name, revoked_at FROM desks WHERE token_hash = ?1",
+        &[&token_hash],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<Option<String>>(3)?.is_some(),
+            ))
+        },
+    )
+}
+
+/// A desk as stored, for operators.
+pub struct DeskRow {
+    pub id: DeskId,
+    pub center_id: CenterId,
+    pub name: String,
+    pub paired_at: DateTime<Utc>,
+    pub revoked: bool,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub acked_seq: u64,
+    pub app_version: Option<String>,
+    pub outbox_backlog: u64,
+}
+
+pub fn list(conn: &mut dyn Conn) -> Result<Vec<DeskRow>, StoreError> {
+    conn.all(
+        "SELECT id, center_id, name, paired_at, revoked_at, last_seen, acked_seq,
+                app_version, outbox_backlog
+         FROM desks ORDER BY center_id, name",
+        &[],
+        |r| {
+            Ok(DeskRow {
+                id: r.get(0)?,
+                center_id: r.get(1)?,
+                name: r.get(2)?,
+                paired_at: parse_ts(&r.get::<String>(3)?)?,
+                revoked: r.get::<Option<String>>(4)?.is_some(),
+                last_seen: r
+                    .get::<Option<String>>(5)?
+                    .as_deref()
+                    .map(parse_ts)
+                    .transpose()?,
+                acked_seq: r.get(6)?,
+                app_version: r.get(7)?,
+                outbox_backlog: r.get(8)?,
+            })
+        },
+    )
+}
+
+/// Revokes a desk (its token stops working); false when there is no such desk.
+pub fn revoke(conn: &mut dyn Conn, desk: &DeskId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE desks SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+        &[desk, &ts(now)],
+    )? > 0)
+}
+
+/// What the desk said of itself in its hello.
+pub fn remember_presence(
+    conn: &mut dyn Conn,
+    desk: &DeskId,
+    app_version: Option<&str>,
+    outbox_backlog: u64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE desks SET app_version = COALESCE(?2, app_version), outbox_backlog = ?3,
+         last_seen = ?4 WHERE id = ?1",
+        &[desk, &app_version, &outbox_backlog, &ts(now)],
+    )?;
+    Ok(())
+}
+
+/// The desk's acknowledged position (it only grows) and its last contact.
+pub fn remember_ack(
+    conn: &mut dyn Conn,
+    desk: &DeskId,
+    acked: u64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE desks SET acked_seq = CASE WHEN acked_seq > ?2 THEN acked_seq ELSE ?2 END,
+         last_seen = ?3 WHERE id = ?1",
+        &[desk, &acked, &ts(now)],
+    )?;
+    Ok(())
+}
+
+/// One lookup a desk made: its kind and how many it found, never the query itself.
+pub fn record_lookup(
+    conn: &mut dyn Conn,
+    desk: &DeskId,
+    kind: &str,
+    results: usize,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO desk_lookups (at, desk_id, kind, results) VALUES (?1, ?2, ?3, ?4)",
+        &[&ts(now), desk, &kind, &results],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! Members and their plans.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use gymgate_shared::api::{Member, RosterMember};
+use gymgate_shared::policy::{PassFacts, VisitHistory, visits_left};
+use gymgate_shared::{CenterId, MemberId};
+
+use super::sql::{Conn, Row};
+use super::{StoreError, parse_ts, ts};
+
+/// How far back a desk's roster reaches.
+pub const ROSTER_DAYS: i64 = 90;
+
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub id: MemberId,
+    pub member_no: String,
+    pub name: String,
+    pub phone: String,
+    pub pin_hash: String,
+    pub plan: String,
+    pub visits_per_month: Option<u32>,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub birthday: Option<NaiveDate>,
+    pub photo_url: Option<String>,
+    pub blocked: bool,
+    /// Offline passes issued before this are refused.
+    pub passes_revoked_at: Option<DateTime<Utc>>,
+}
+
+impl MemberRow {
+    pub fn pass(&self) -> PassFacts {
+        PassFacts {
+            blocked: self.blocked,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            visits_per_month: self.visits_per_month,
+        }
+    }
+
+    pub fn public(&self, history: &VisitHistory) -> Member {
+        Member {
+            id: self.id.clone(),
+            member_no: self.member_no.clone(),
+            name: self.name.clone(),
+            plan: self.plan.clone(),
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            visits_per_month: self.visits_per_month,
+            visits_left: visits_left(&self.pass(), history),
+            blocked: self.blocked,
+        }
+    }
+
+    pub fn roster(&self, history: &VisitHistory) -> RosterMember {
+        let digits: String = self.phone.chars().filter(char::is_ascii_digit).collect();
+        let phone_last4 = digits[digits.len().saturating_sub(4)..].to_owned();
+        RosterMember {
+            id: self.id.clone(),
+            member_no: self.member_no.clone(),
+            name: self.name.clone(),
+            phone_last4,
+            plan: self.plan.clone(),
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            visits_per_month: self.visits_per_month,
+            visits_left: visits_left(&self.pass(), history),
+            blocked: self.blocked,
+            birthday: self.birthday,
+            photo_url: self.photo_url.clone(),
+        }
+    }
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad stored date {text:?}")))
+}
+
+const SELECT: &str = "SELECT m.id, m.member_no, m.name, m.phone, m.pin_hash, p.name, \
+     p.visits_per_month, m.valid_from, m.valid_until, m.birthday, m.photo_url, m.blocked, \
+     m.passes_revoked_at \
+     FROM members m JOIN plans p ON p.id = m.plan_id";
+
+fn from_row(row: &dyn Row) -> Result<MemberRow, StoreError> {
+    let birthday: Option<String> = row.get(9)?;
+    let revoked: Option<String> = row.get(12)?;
+    Ok(MemberRow {
+        id: row.get(0)?,
+        member_no: row.get(1)?,
+        name: row.get(2)?,
+        phone: row.get(3)?,
+        pin_hash: row.get(4)?,
+        plan: row.get(5)?,
+        visits_per_month: row.get(6)?,
+        valid_from: parse_date(&row.get::<String>(7)?)?,
+        valid_until: parse_date(&row.get::<String>(8)?)?,
+        birthday: birthday.as_deref().map(parse_date).transpose()?,
+        photo_url: row.get(10)?,
+        blocked: row.get(11)?,
+        passes_revoked_at: revoked.as_deref().map(parse_ts).transpose()?,
+    })
+}
+
+pub fn load(conn: &mut dyn Conn, id: &MemberId) -> Result<Option<MemberRow>, StoreError> {
+    conn.one(&format!("{SELECT} WHERE m.id = ?1"), &[id], from_row)
+}
+
+pub fn load_by_no(conn: &mut dyn Conn, member_no: &str) -> Result<Option<MemberRow>, StoreError> {
+    conn.one(
+        &format!("{SELECT} WHERE m.member_no = ?1"),
+        &[&member_no],
+        from_row,
+    )
+}
+
+/// Members with exactly this name (a desk's lookup narrows them by phone digits), at most 200.
+pub fn by_name(conn: &mut dyn Conn, name: &str) -> Result<Vec<MemberRow>, StoreError> {
+    conn.all(
+        &format!("{SELECT} WHERE m.name = ?1 LIMIT 200"),
+        &[&name],
+        from_row,
+    )
+}
+
+/// Members who visited `center` since `since`, by name.
+pub fn visitors_of(
+    conn: &mut dyn Conn,
+    center: &CenterId,
+    since: DateTime<Utc>,
+) -> Result<Vec<MemberRow>, StoreError> {
+    conn.all(
+        &format!(
+            "{SELECT} WHERE m.id IN
+                (SELECT DISTINCT member_id FROM checkins WHERE center_id = ?1 AND at >= ?2)
+             ORDER BY m.name"
+        ),
+        &[center, &ts(since)],
+        from_row,
+    )
+}
+
+/// Every member id, by member number (the demo's simulated taps).
+pub fn all_ids(conn: &mut dyn Conn) -> Result<Vec<MemberId>, StoreError> {
+    conn.all("SELECT id FROM members ORDER BY member_no", &[], |r| {
+        r.get(0)
+    })
+}
+
+/// The id of the plan called `name` and its visits per month, if there is one.
+pub fn plan(conn: &mut dyn Conn, name: &str) -> Result<Option<(i64, Option<u32>)>, StoreError> {
+    conn.one(
+        "SELECT id, visits_per_month FROM plans WHERE name = ?1",
+        &[&name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+pub fn insert_plan(
+    conn: &mut dyn Conn,
+    name: &str,
+    visits_per_month: Option<u32>,
+) -> Result<i64, StoreError> {
+    conn.value(
+        "INSERT INTO plans (name, visits_per_month) VALUES (?1, ?2) RETURNING id",
+        &[&name, &visits_per_month],
+    )
+}
+
+pub fn id_of(conn: &mut dyn Conn, member_no: &str) -> Result<Option<MemberId>, StoreError> {
+    conn.optional("SELECT id FROM members WHERE member_no = ?1", &[&member_no])
+}
+
+/// What an import or the admin API stores of a member.
+pub struct MemberFields<'a> {
+    pub member_no: &'a str,
+    pub name: &'a str,
+    pub phone: &'a str,
+    pub pin_hash: &'a str,
+    pub plan_id: i64,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub birthday: Option<NaiveDate>,
+}
+
+pub fn insert(
+    conn: &mut dyn Conn,
+    id: &MemberId,
+    m: &MemberFields<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
+                              valid_until, birthday, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        &[
+            id,
+            &m.member_no,
+            &m.name,
+            &m.phone,
+            &m.pin_hash,
+            &m.plan_id,
+            &m.valid_from.to_string(),
+            &m.valid_until.to_string(),
+            &m.birthday.map(|b| b.to_string()),
+            &ts(now),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Updates everything but the member number.
+pub fn update(conn: &mut dyn Conn, id: &MemberId, m: &MemberFields<'_>) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE members SET name = ?2, phone = ?3, pin_hash = ?4, plan_id = ?5,
+         valid_from = ?6, valid_until = ?7, birthday = ?8 WHERE id = ?1",
+        &[
+            id,
+            &m.name,
+            &m.phone,
+            &m.pin_hash,
+            &m.plan_id,
+            &m.valid_from.to_string(),
+            &m.valid_until.to_string(),
+            &m.birthday.map(|b| b.to_string()),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn set_blocked(
+    conn: &mut dyn Conn,
+    id: &MemberId,
+    blocked: bool,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE members SET blocked = ?2, blocked_reason = ?3 WHERE id = ?1",
+        &[id, &blocked, &reason],
+    )?;
+    Ok(())
+}
+
+/// Offline passes issued before `at` stop working.
+pub fn revoke_passes(
+    conn: &mut dyn Conn,
+    id: &MemberId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE members SET passes_revoked_at = ?2 WHERE id = ?1",
+        &[id, &ts(at)],
+    )?;
+    Ok(())
+}
+
+/// Keeps the certificate issued to a member's phone, for audit.
+pub fn record_pass_issue(
+    conn: &mut dyn Conn,
+    member: &MemberId,
+    device_key: &str,
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO pass_issues (member_id, device_key, issued_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        &[member, &device_key, &ts(issued_at), &ts(expires_at)],
+    )?;
+    Ok(())
+}
+
+/// Pass holders a desk may look up: by exact member number, or by exact name with the last
+/// four digits of their phone; only passes that end `today` or later.
+pub fn lookup(
+    conn: &mut dyn Conn,
+    member_no: Option<&str>,
+    name_and_last4: Option<(&str, &str)>,
+    today: NaiveDate,
+    limit: usize,
+) -> Result<Vec<MemberRow>, StoreError> {
+    let found: Vec<MemberRow> = if let Some(no) = member_no {
+        load_by_no(conn, no)?.into_iter().collect()
+    } else if let Some((name, _)) = name_and_last4 {
+        by_name(conn, name)?
+    } else {
+        Vec::new()
+    };
+    Ok(found
+        .into_iter()
+        .filter(|m| m.valid_until >= today)
+        .filter(|m| match name_and_last4 {
+            Some((_, last4)) => {
+                let digits: String = m.phone.chars().filter(char::is_ascii_digit).collect();
+                digits.ends_with(last4)
+            }
+            None => true,
+        })
+        .take(limit)
+        .collect())
+}
