@@ -40,6 +40,7 @@ fn pairing(server: &str) -> Pairing {
         center_id: CenterId::new("c1"),
         desk_name: "1층 데스크".into(),
         token: "token".into(),
+        servers: Vec::new(),
     }
 }
 

@@ -31,6 +31,7 @@ pub fn tap(
     center_id: &CenterId,
     idempotency_key: &str,
 ) -> Result<TapResult, AppError> {
+    members::lock(ctx.tx, member_id)?;
     let earlier = checkins::by_idempotency_key(ctx.tx, member_id, idempotency_key)?;
     if let Some((earlier_center, checkin_id)) = earlier {
         if &earlier_center != center_id {
@@ -102,7 +103,7 @@ pub fn decide(
 ) -> Result<Checkin, AppError> {
     // Another center's check-in is reported exactly like a missing one: a desk learns nothing
     // about other centers, not even that an id exists.
-    let mut checkin = checkins::load(ctx.tx, checkin_id)?
+    let mut checkin = checkins::load_for_update(ctx.tx, checkin_id)?
         .filter(|c| &c.center_id == desk_center)
         .ok_or_else(|| {
             AppError::not_found("unknown_checkin", format!("no check-in {checkin_id} here"))
@@ -152,6 +153,7 @@ pub fn record(
     item: &OutboxRecord,
     pass_keys: &[PassKey],
 ) -> Result<RecordResult, AppError> {
+    members::lock(ctx.tx, &item.member_id)?;
     if let Some(earlier) = checkins::earlier_record(ctx.tx, &item.local_id)? {
         if &earlier.desk_id != desk_id {
             // A local_id is a UUID: another desk using it is forged or broken, not a retry.
@@ -337,7 +339,7 @@ pub fn resolve_dispute(
     reason: Option<String>,
     by: &str,
 ) -> Result<Checkin, AppError> {
-    let mut checkin = checkins::load(ctx.tx, checkin_id)?.ok_or_else(|| {
+    let mut checkin = checkins::load_for_update(ctx.tx, checkin_id)?.ok_or_else(|| {
         AppError::not_found("unknown_checkin", format!("no check-in {checkin_id}"))
     })?;
     if checkin.status != CheckinStatus::Disputed {
@@ -396,6 +398,9 @@ pub fn expire_pending(
         let Some(mut checkin) = checkins::load(ctx.tx, id)? else {
             continue;
         };
+        if checkin.status != CheckinStatus::Pending {
+            continue;
+        }
         checkin.status = CheckinStatus::Expired;
         checkin.rev += 1;
         checkin.history.push(CheckinChange {

@@ -174,11 +174,24 @@ struct ServeArgs {
     data_dir: PathBuf,
     /// A file of KEY=value lines, readable by its owner only (chmod 600), holding the secrets:
     /// GYMGATE_ADMIN_TOKEN (required, ≥ 16 characters), GYMGATE_SLACK_WEBHOOK,
-    /// GYMGATE_SMS_WEBHOOK. The same variables in the environment work too (and win).
+    /// GYMGATE_SMS_WEBHOOK, and GYMGATE_DATABASE_URL (postgres://…: several nodes share that
+    /// database; without it, SQLite in --data-dir). The same variables in the environment work
+    /// too (and win).
     #[arg(long, env = "GYMGATE_SECRETS_FILE")]
     secrets_file: Option<PathBuf>,
     #[command(flatten)]
     refused: SecretFlags,
+    /// This node's name among the nodes of one database (default: the host's name and port).
+    /// A node starting under the name of one still marked live replaces it.
+    #[arg(long, env = "GYMGATE_NODE_NAME")]
+    node_name: Option<String>,
+    /// Every node's address as desks reach it (comma-separated): desks learn them and fail
+    /// over between them.
+    #[arg(long, env = "GYMGATE_PUBLIC_URLS", value_delimiter = ',')]
+    public_url: Vec<String>,
+    /// Seconds without a heartbeat after which a node counts as down (and is alerted).
+    #[arg(long, env = "GYMGATE_NODE_DOWN_SECONDS", default_value_t = 30)]
+    node_down_seconds: u32,
     /// Days events are kept for desks to resume from.
     #[arg(long, env = "GYMGATE_RETENTION_DAYS", default_value_t = 30)]
     retention_days: i64,
@@ -234,6 +247,9 @@ struct ServeArgs {
     /// Alert when database commits take this long on average over five minutes.
     #[arg(long, env = "GYMGATE_ALERT_COMMIT_MS", default_value_t = 250)]
     alert_commit_ms: u64,
+    /// Seconds between two looks at the server's health.
+    #[arg(long, env = "GYMGATE_ALERT_CHECK_SECONDS", default_value_t = 15)]
+    alert_check_seconds: u64,
 }
 
 #[derive(Args)]
@@ -511,6 +527,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bail!("--retention-days must be at least 1");
     }
     let mut config = Config::new(args.data_dir.join("gymgate.db"), admin_token);
+    config.database_url = secrets
+        .get("GYMGATE_DATABASE_URL")
+        .filter(|url| !url.trim().is_empty());
+    if let Some(url) = &config.database_url
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        bail!("GYMGATE_DATABASE_URL must be a postgres:// URL");
+    }
+    config.node_name = args
+        .node_name
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", host_name(), args.addr.port()));
+    config.public_urls = args
+        .public_url
+        .iter()
+        .map(|url| url.trim().trim_end_matches('/').to_owned())
+        .filter(|url| !url.is_empty())
+        .collect();
     config.retention = chrono::Duration::days(args.retention_days);
     config.limits.taps_per_member_per_minute = args.taps_per_member_per_minute;
     config.limits.pair_attempts_per_ip_per_minute = args.pairs_per_ip_per_minute;
@@ -535,9 +569,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     alerts.rules.escalate_after = chrono::Duration::minutes(args.alert_escalate_minutes.into());
     alerts.rules.tap_failure_ratio = args.alert_tap_failure_percent / 100.0;
     alerts.rules.commit_latency = std::time::Duration::from_millis(args.alert_commit_ms);
+    alerts.check_every = std::time::Duration::from_secs(args.alert_check_seconds.max(1));
+    alerts.rules.node_down_after = chrono::Duration::seconds(args.node_down_seconds.max(2).into());
+    // A node beats a few times within the time it is allowed to be silent.
+    config.heartbeat_every =
+        std::time::Duration::from_secs(u64::from(args.node_down_seconds.max(2)) / 4)
+            .max(std::time::Duration::from_millis(500));
     let listener = bind(args.addr).await?;
     crate::run(listener, config, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The host's name (Linux), for a node's default name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "gymgate".to_owned())
 }
 
 async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {

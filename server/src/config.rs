@@ -12,7 +12,19 @@ pub use crate::server::ConnectionLimits;
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The SQLite file, unless `database_url` names a PostgreSQL database.
     pub db_path: PathBuf,
+    /// `postgres://…`: several nodes share this database (a secret: it may hold a password).
+    pub database_url: Option<String>,
+    /// This node's name among the nodes of one database (its host, usually); a node starting
+    /// under the name of one that is still marked live replaces it.
+    pub node_name: String,
+    /// Every node's address as desks reach it; sent to desks, which fail over between them.
+    pub public_urls: Vec<String>,
+    /// How often this node writes its heartbeat.
+    pub heartbeat_every: Duration,
+    /// How often a node looks for events committed by other nodes that it was not told of.
+    pub follow_every: Duration,
     /// Where the keys that sign offline passes are kept (made on first start).
     pub pass_keys_dir: PathBuf,
     /// Bearer token of the admin API. Compared in constant time; never logged.
@@ -100,6 +112,11 @@ impl Config {
             .map_or_else(|| PathBuf::from("pass-keys"), |dir| dir.join("pass-keys"));
         Config {
             db_path,
+            database_url: None,
+            node_name: "gymgate".to_owned(),
+            public_urls: Vec::new(),
+            heartbeat_every: Duration::from_secs(5),
+            follow_every: Duration::from_secs(1),
             pass_keys_dir,
             admin_token: admin_token.into(),
             retention: chrono::Duration::days(30),
@@ -190,6 +207,8 @@ pub struct Rules {
     /// Wrong PINs per minute, server-wide and averaged over `window`, that mean someone is
     /// guessing.
     pub login_failures_per_minute: u64,
+    /// A node whose heartbeat is older than this (and that did not stop) is down.
+    pub node_down_after: chrono::Duration,
 }
 
 impl Default for Rules {
@@ -202,6 +221,7 @@ impl Default for Rules {
             commit_latency: std::time::Duration::from_millis(250),
             window: chrono::Duration::minutes(5),
             login_failures_per_minute: 60,
+            node_down_after: chrono::Duration::seconds(30),
         }
     }
 }

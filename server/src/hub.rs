@@ -39,6 +39,21 @@ struct EventFrame<'a> {
     data: &'a serde_json::value::RawValue,
 }
 
+/// The member (and for a new check-in, the check-in) an event read back from the log is
+/// about: the log keeps only the payload, where the card says it.
+pub fn with_member(mut event: StoredEvent) -> StoredEvent {
+    use gymgate_shared::protocol::EventKind;
+    if matches!(event.kind, EventKind::Checkin | EventKind::CheckinUpdated)
+        && let Ok(card) = serde_json::from_str::<gymgate_shared::api::CheckinCard>(&event.data)
+    {
+        if event.kind == EventKind::Checkin {
+            event.checkin_id = Some(card.checkin.id.clone());
+        }
+        event.member_id = Some(card.checkin.member_id);
+    }
+    event
+}
+
 /// The `event` frame of a stored event, made without re-parsing its data.
 pub fn frame(event: &StoredEvent) -> Result<Utf8Bytes, serde_json::Error> {
     let data: &serde_json::value::RawValue = serde_json::from_str(&event.data)?;
@@ -81,10 +96,15 @@ pub struct Shown {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
+/// Seqs of this node's own recent events kept per center, so the follower does not publish
+/// them a second time (on PostgreSQL, where it reads every node's events).
+const LOCAL_RECENT: usize = 256;
+
 #[derive(Default)]
 pub struct Hub {
     centers: Mutex<HashMap<CenterId, Vec<Subscriber>>>,
     members: Mutex<HashMap<MemberId, Vec<MemberWatcher>>>,
+    local_recent: Mutex<HashMap<CenterId, std::collections::VecDeque<u64>>>,
     next_id: AtomicU64,
     kicked_total: AtomicU64,
 }
@@ -188,7 +208,41 @@ impl Hub {
 
     /// Called on the writer thread after a commit. Never blocks. Each event is shared, not
     /// copied, among the desks (and member apps) it goes to.
+    /// Publishes events this node committed (called on a writer thread).
     pub fn publish(&self, events: Vec<StoredEvent>) {
+        if let Ok(mut recent) = self.local_recent.lock() {
+            for event in &events {
+                let seqs = recent.entry(event.center_id.clone()).or_default();
+                if seqs.len() == LOCAL_RECENT {
+                    seqs.pop_front();
+                }
+                seqs.push_back(event.seq);
+            }
+        }
+        self.publish_followed(events);
+    }
+
+    /// Whether this node committed `seq` of `center` itself (lately).
+    pub fn was_local(&self, center: &CenterId, seq: u64) -> bool {
+        self.local_recent
+            .lock()
+            .is_ok_and(|recent| recent.get(center).is_some_and(|seqs| seqs.contains(&seq)))
+    }
+
+    /// Whether any desk of `center` is connected here.
+    pub fn follows(&self, center: &CenterId) -> bool {
+        self.centers
+            .lock()
+            .is_ok_and(|centers| centers.contains_key(center))
+    }
+
+    /// Whether any member app follows its check-ins here.
+    pub fn watches_members(&self) -> bool {
+        self.members.lock().is_ok_and(|members| !members.is_empty())
+    }
+
+    /// Publishes events, whichever node committed them. Never blocks.
+    pub fn publish_followed(&self, events: Vec<StoredEvent>) {
         let events: Vec<Arc<LiveEvent>> = events
             .into_iter()
             .filter_map(|event| match frame(&event) {

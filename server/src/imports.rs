@@ -215,6 +215,13 @@ fn parse_line(line: &str) -> Result<Vec<String>, String> {
 /// Runs import jobs one after another until shutdown.
 pub async fn run(state: AppState) {
     loop {
+        if !state.node.leads() {
+            // One node runs imports: the one that runs the shared duties.
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                () = state.shutdown.cancelled() => return,
+            }
+        }
         let next = state.store.read(imports::next_unfinished).await;
         let job = match next {
             Ok(job) => job,
@@ -227,8 +234,9 @@ pub async fn run(state: AppState) {
             tokio::select! {
                 () = state.import_wake.notified() => continue,
                 () = state.shutdown.cancelled() => return,
-                // Also look again now and then: a job stored while a look was under way.
-                () = tokio::time::sleep(Duration::from_secs(30)) => continue,
+                // Also look again now and then: a job stored while a look was under way, or
+                // through another node.
+                () = tokio::time::sleep(Duration::from_secs(5)) => continue,
             }
         };
         tracing::info!(job = %id, from_line = done, "member import running");
@@ -242,7 +250,8 @@ pub async fn run(state: AppState) {
         };
         let (state_now, message) = match outcome {
             Ok(Finish::Done) => (ImportState::Done, None),
-            Ok(Finish::Stopped) => return,
+            Ok(Finish::Stopped) if state.shutdown.is_cancelled() => return,
+            Ok(Finish::Stopped) => continue,
             Err(message) => (ImportState::Failed, Some(message)),
         };
         let written = {
@@ -293,7 +302,9 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
     let chunk = state.config.limits.import_chunk.max(1);
     let mut next = usize::try_from(done).unwrap_or(usize::MAX);
     while next < parsed.len() {
-        if state.shutdown.is_cancelled() {
+        // Stopping, or another node took over the shared duties: it goes on from the line
+        // the database says, without this node writing the same chunk again.
+        if state.shutdown.is_cancelled() || !state.node.leads() {
             return Ok(Finish::Stopped);
         }
         let end = (next + chunk).min(parsed.len());

@@ -8,6 +8,7 @@ mod alerts;
 mod checkins;
 mod cli;
 mod client_ip;
+mod cluster;
 mod config;
 mod csv_out;
 mod demo;
@@ -99,10 +100,17 @@ pub async fn run_with(
     raise_descriptor_limit();
     let hub = Arc::new(Hub::default());
     let publisher = hub.clone();
-    let store = Store::open_sqlite(
-        &config.db_path,
-        Box::new(move |events| publisher.publish(events)),
-    )?;
+    let on_commit: store::Publisher = Box::new(move |events| publisher.publish(events));
+    let store = match &config.database_url {
+        Some(url) => {
+            let url = url.clone();
+            // Connecting blocks (the driver's own runtime): off the async threads.
+            tokio::task::spawn_blocking(move || Store::open_postgres(&url, on_commit))
+                .await
+                .map_err(|e| ServerError::Start(e.to_string()))??
+        }
+        None => Store::open_sqlite(&config.db_path, on_commit)?,
+    };
     let token = CancellationToken::new();
     let pins = pins::PinWorkers::start()?;
     // A PIN that belongs to nobody is checked against this (see `logins`).
@@ -110,23 +118,27 @@ pub async fn run_with(
         .hash(tokens::new_token())
         .await
         .map_err(|e| ServerError::Start(e.to_string()))?;
-    let passes = passes::PassSigner::load_or_create(&config.pass_keys_dir)
-        .map_err(|e| ServerError::Start(e.to_string()))?;
-    let state = AppState::new(
+    let passes = load_pass_keys(&store, &config).await?;
+    let node = cluster::Node::new(&config.node_name);
+    let state = AppState::new(state::Parts {
         store,
         hub,
         config,
-        token.clone(),
+        shutdown: token.clone(),
         pins,
         unknown_member_pin_hash,
         passes,
-    );
+        node,
+    });
     check_integrity(&state).await;
+    cluster::start(&state).await?;
     let started_at = state.config.alerts.clock.now();
+    // Nodes sharing a database each keep their own restart marks.
+    let shared = state.store.postgres_url().map(|_| state.node.name.clone());
     let restart = state
         .store
         .writer
-        .write(move |ctx| store::incidents::started(ctx.tx, started_at))
+        .write(move |ctx| store::incidents::started(ctx.tx, started_at, shared))
         .await?;
     if let Some(restart) = &restart {
         tracing::warn!(unclean = restart.unclean, down_since = %restart.down_since, "restarted");
@@ -136,6 +148,8 @@ pub async fn run_with(
     });
 
     // Retention runs before serving, so a desk behind it is told to re-sync from the start.
+    // (Every node does this once; the sweeps are safe to run side by side. The hourly ones
+    // are the leader's.)
     if let Err(error) = prune(&state).await {
         tracing::warn!(%error, "retention run failed; will retry");
     }
@@ -170,17 +184,38 @@ pub async fn run_with(
     for task in background {
         task.abort();
     }
+    cluster::stop(&state).await;
     let stopped_at = state.config.alerts.clock.now();
+    let shared = state.store.postgres_url().map(|_| state.node.name.clone());
     if let Err(error) = state
         .store
         .writer
-        .write(move |ctx| store::incidents::stopped(ctx.tx, stopped_at))
+        .write(move |ctx| store::incidents::stopped(ctx.tx, stopped_at, shared))
         .await
     {
         tracing::warn!(%error, "cannot mark the stop as clean");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The keys that sign offline passes: in files of the data directory on SQLite, in the
+/// database on PostgreSQL (every node must sign with keys every desk knows).
+async fn load_pass_keys(store: &Store, config: &Config) -> Result<passes::PassSigner, ServerError> {
+    let start = |e: &dyn std::fmt::Display| ServerError::Start(e.to_string());
+    if store.postgres_url().is_none() {
+        return passes::PassSigner::load_or_create(&config.pass_keys_dir).map_err(|e| start(&e));
+    }
+    let mut secrets = store.read(store::pass_keys::all).await?;
+    if secrets.is_empty() {
+        let (kid, secret) = passes::PassSigner::new_secret();
+        store
+            .writer
+            .write(move |ctx| store::pass_keys::add(ctx.tx, &kid, &secret, ctx.now))
+            .await?;
+        secrets = store.read(store::pass_keys::all).await?;
+    }
+    passes::PassSigner::from_secrets(&secrets).map_err(|e| start(&e))
 }
 
 /// Every connected desk is one descriptor: take all the process may have (the hard limit)
@@ -199,7 +234,10 @@ async fn maintain(state: AppState) {
     );
     loop {
         every.tick().await;
-        if let Err(error) = prune(&state).await {
+        // One node sweeps: the one that runs the shared duties.
+        if state.node.leads()
+            && let Err(error) = prune(&state).await
+        {
             tracing::warn!(%error, "retention run failed; will retry");
         }
     }
@@ -236,6 +274,9 @@ async fn expire_pending(state: AppState) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        if !state.node.leads() {
+            continue;
+        }
         loop {
             let result = state
                 .store

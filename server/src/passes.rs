@@ -85,6 +85,32 @@ impl PassSigner {
         Ok(PassSigner { signing, published })
     }
 
+    /// The signer for keys kept in the database (PostgreSQL), oldest first: the newest signs.
+    pub fn from_secrets(secrets: &[Vec<u8>]) -> Result<PassSigner, KeyError> {
+        let invalid = || KeyError::Invalid {
+            path: PathBuf::from("pass_keys table"),
+        };
+        let mut keys = Vec::with_capacity(secrets.len());
+        for secret in secrets {
+            let secret: [u8; 32] = secret.as_slice().try_into().map_err(|_| invalid())?;
+            keys.push(SigningKey::from_bytes(&secret));
+        }
+        let published = keys
+            .iter()
+            .map(|k| PassKey::of(&k.verifying_key()))
+            .collect();
+        let signing = keys.pop().ok_or_else(invalid)?;
+        Ok(PassSigner { signing, published })
+    }
+
+    /// A new key's id and secret bytes (for the database).
+    pub fn new_secret() -> (String, [u8; 32]) {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let kid = PassKey::of(&SigningKey::from_bytes(&secret).verifying_key()).kid;
+        (kid, secret)
+    }
+
     /// Every public key a valid certificate may be signed with.
     pub fn keys(&self) -> &[PassKey] {
         &self.published

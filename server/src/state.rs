@@ -44,6 +44,8 @@ pub struct Inner {
     pub pass_limiter: RateLimiter<MemberId>,
     /// Lookups one desk may make per minute.
     pub lookup_limiter: RateLimiter<DeskId>,
+    /// This node among the nodes sharing the database.
+    pub node: crate::cluster::Node,
 }
 
 impl std::ops::Deref for AppState {
@@ -53,16 +55,30 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// What a server is made of before it starts.
+pub struct Parts {
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub config: Config,
+    pub shutdown: CancellationToken,
+    pub pins: crate::pins::PinWorkers,
+    pub unknown_member_pin_hash: String,
+    pub passes: crate::passes::PassSigner,
+    pub node: crate::cluster::Node,
+}
+
 impl AppState {
-    pub fn new(
-        store: Store,
-        hub: Arc<Hub>,
-        config: Config,
-        shutdown: CancellationToken,
-        pins: crate::pins::PinWorkers,
-        unknown_member_pin_hash: String,
-        passes: crate::passes::PassSigner,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            store,
+            hub,
+            config,
+            shutdown,
+            pins,
+            unknown_member_pin_hash,
+            passes,
+            node,
+        } = parts;
         let minute = Duration::from_secs(60);
         let limits = &config.limits;
         AppState(Arc::new(Inner {
@@ -86,6 +102,7 @@ impl AppState {
             pins,
             tap_stats: Default::default(),
             member_sessions: MemberSessions::default(),
+            node,
         }))
     }
 }

@@ -104,6 +104,10 @@ pub enum ServerMessage {
         /// them to check passes while it is offline.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pass_keys: Vec<PassKey>,
+        /// Every server node's address (when there are several): the desk keeps them and, when
+        /// the one it uses stops answering, tries the next.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        servers: Vec<String>,
     },
     Event(Event),
     Recorded {
@@ -393,6 +397,7 @@ mod tests {
                 server_time: at(),
                 resumed: true,
                 pass_keys: vec![],
+                servers: vec![],
             },
             json!({"type": "welcome", "desk_id": "d1", "center_id": "ctr1", "epoch": "e1",
                    "head_seq": 42, "server_time": "2026-03-10T01:02:03Z", "resumed": true}),
@@ -409,10 +414,12 @@ mod tests {
                     kid: "k1".into(),
                     public_key: "pk".into(),
                 }],
+                servers: vec!["https://a.example".into(), "https://b.example".into()],
             },
             json!({"type": "welcome", "desk_id": "d1", "center_id": "ctr1", "epoch": "e1",
                    "head_seq": 42, "server_time": "2026-03-10T01:02:03Z", "resumed": false,
-                   "pass_keys": [{"kid": "k1", "public_key": "pk"}]}),
+                   "pass_keys": [{"kid": "k1", "public_key": "pk"}],
+                   "servers": ["https://a.example", "https://b.example"]}),
         );
         // A kind from a newer server is read as unknown, not as an unreadable frame.
         let future: ServerMessage = serde_json::from_value(json!({"type": "event", "seq": 3,

@@ -87,6 +87,7 @@ pub fn pairing(url: &str, paired: &gymgate_shared::api::PairResponse) -> Pairing
         center_id: paired.center_id.clone(),
         desk_name: "1층 데스크".into(),
         token: paired.token.clone(),
+        servers: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod desk;
 pub mod desk_core;
 pub mod member;
+pub mod postgres;
 pub mod proxy;
 pub mod server;
 pub mod webhook;

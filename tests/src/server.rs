@@ -67,6 +67,9 @@ impl TestServer {
             ping_interval: std::time::Duration::from_millis(500),
             ..Limits::default()
         };
+        if crate::postgres::backend() == crate::postgres::Backend::Postgres {
+            config.database_url = postgres_or_note(data.path()).await?;
+        }
         tune(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -125,6 +128,16 @@ impl Drop for TestServer {
     }
 }
 
+/// The data directory's PostgreSQL database; without a cluster outside CI, `None` (the test
+/// runs on SQLite, and says so).
+async fn postgres_or_note(data_dir: &Path) -> anyhow::Result<Option<String>> {
+    if crate::postgres::admin_url()?.is_none() {
+        eprintln!("!!! this test runs on SQLite instead");
+        return Ok(None);
+    }
+    Ok(Some(crate::postgres::database_for(data_dir).await?))
+}
+
 pub async fn wait_ready(url: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + crate::WAIT;
@@ -174,6 +187,17 @@ impl ServerProcess {
         Self::spawn_full(exe, data_dir, "127.0.0.1:0", options, env).await
     }
 
+    /// On a given address, with environment.
+    pub async fn spawn_on_env(
+        exe: &str,
+        data_dir: &Path,
+        addr: &str,
+        options: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<ServerProcess> {
+        Self::spawn_full(exe, data_dir, addr, options, env).await
+    }
+
     /// On a given address: a restart where the desks expect the server to be.
     pub async fn spawn_on(
         exe: &str,
@@ -191,7 +215,18 @@ impl ServerProcess {
         options: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<ServerProcess> {
-        let mut child = tokio::process::Command::new(exe)
+        let database = if crate::postgres::backend() == crate::postgres::Backend::Postgres
+            && !env.iter().any(|(k, _)| *k == "GYMGATE_DATABASE_URL")
+        {
+            postgres_or_note(data_dir).await?
+        } else {
+            None
+        };
+        let mut child = tokio::process::Command::new(exe);
+        if let Some(url) = &database {
+            child.env("GYMGATE_DATABASE_URL", url);
+        }
+        let mut child = child
             .args(["serve", "--addr", addr, "--data-dir"])
             .arg(data_dir)
             .args(options)

@@ -107,6 +107,7 @@ async fn the_desk_acks_only_after_the_event_is_committed() -> anyhow::Result<()>
         center_id: gymgate_shared::CenterId::new("c"),
         desk_name: "test".into(),
         token: "t".into(),
+        servers: Vec::new(),
     };
     let desk = RunningDesk::start(data.path(), pairing).await?;
     let (last_seq, cards) = tokio::time::timeout(Duration::from_secs(10), fake).await???;

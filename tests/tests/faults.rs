@@ -259,12 +259,11 @@ async fn a_server_sigkill_midway_through_2000_taps_loses_and_doubles_nothing() -
 
     // The log holds exactly the check-ins members were answered with: none from an error.
     let answered_ids: HashSet<CheckinId> = tally.by_pair.values().flatten().cloned().collect();
-    let db = rusqlite::Connection::open(dir.join("gymgate.db"))?;
-    let mut statement = db.prepare("SELECT id FROM checkins")?;
-    let logged: HashSet<CheckinId> = statement
-        .query_map([], |r| r.get::<_, String>(0))?
-        .map(|id| id.map(CheckinId::new))
-        .collect::<Result<_, _>>()?;
+    let logged: HashSet<CheckinId> = gymgate_tests::postgres::checkin_ids(&dir)
+        .await?
+        .into_iter()
+        .map(CheckinId::new)
+        .collect();
     assert_eq!(logged, answered_ids, "the log and the answers differ");
 
     let mut expected: HashMap<CenterId, HashSet<CheckinId>> = HashMap::new();

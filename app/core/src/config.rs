@@ -19,6 +19,23 @@ pub struct Pairing {
     pub center_id: CenterId,
     pub desk_name: String,
     pub token: String,
+    /// Every server node's address, as the server last said (several nodes share one
+    /// database): when the one in use stops answering, the desk tries the next.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<String>,
+}
+
+impl Pairing {
+    /// The addresses to try, the paired one first.
+    pub fn addresses(&self) -> Vec<String> {
+        let mut all = vec![self.server_url.clone()];
+        for server in &self.servers {
+            if !all.contains(server) {
+                all.push(server.clone());
+            }
+        }
+        all
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -253,6 +270,7 @@ pub async fn pair(server_url: &str, code: &str, desk_name: &str) -> Result<Pairi
         center_id: paired.center_id,
         desk_name: desk_name.trim().to_owned(),
         token: paired.token,
+        servers: Vec::new(),
     })
 }
 
@@ -270,6 +288,7 @@ mod tests {
             center_id: CenterId::new("c"),
             desk_name: "1층".into(),
             token: "secret".into(),
+            servers: Vec::new(),
         };
         save_pairing(dir.path(), &pairing).expect("save");
         assert_eq!(

@@ -262,6 +262,8 @@ struct Inner {
     /// (kept in the cache for offline starts). Check-in times and pass checks use it: a PC
     /// clock ten minutes fast must neither date visits wrongly nor refuse fresh passes.
     clock_offset: Arc<AtomicI64>,
+    /// The server address the link uses now (several nodes: the one that answers).
+    server: Arc<RwLock<String>>,
 }
 
 /// A cheap, cloneable handle to a running desk core.
@@ -333,14 +335,18 @@ pub async fn start(
     state.roster_size = index.len();
     let roster = Arc::new(RwLock::new(index));
     let (commands, receiver) = mpsc::unbounded_channel();
+    let server = Arc::new(RwLock::new(pairing.server_url.clone()));
     let core = DeskCore(Arc::new(Inner {
         cache: cache.clone(),
         roster: roster.clone(),
         commands,
         pairing: pairing.clone(),
         clock_offset: clock_offset.clone(),
+        server: server.clone(),
     }));
     let link = link::run(LinkContext {
+        home: pairing.server_url.clone(),
+        server,
         pairing,
         data_dir: data_dir.to_owned(),
         cache,
@@ -530,8 +536,14 @@ impl DeskCore {
             .timeout(std::time::Duration::from_secs(5))
             .build()
             .map_err(|_| LookupError::Unreachable)?;
+        let server = self
+            .0
+            .server
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| pairing.server_url.clone());
         let request = client
-            .get(format!("{}/api/v1/desk/lookup", pairing.server_url))
+            .get(format!("{server}/api/v1/desk/lookup"))
             .bearer_auth(&pairing.token);
         let request = match &query {
             LookupQuery::MemberNo(no) => request.query(&[("member_no", no.as_str())]),
@@ -651,6 +663,7 @@ mod tests {
             center_id: CenterId::new("c1"),
             desk_name: "1층".into(),
             token: "token".into(),
+            servers: Vec::new(),
         };
         let timing = LinkTiming {
             backoff_base: Duration::from_millis(20),

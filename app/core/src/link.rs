@@ -56,7 +56,12 @@ pub enum LinkCommand {
 }
 
 pub(super) struct LinkContext {
+    /// The pairing, its `server_url` set to the address tried now.
     pub pairing: Pairing,
+    /// The address the desk was paired with (saved as such when the server list changes).
+    pub home: String,
+    /// Shared with the core: the address in use.
+    pub server: Arc<RwLock<String>>,
     /// Where earlier pairings of this PC are kept (see [`super::config::remove_pairing`]).
     pub data_dir: std::path::PathBuf,
     pub cache: CacheHandle,
@@ -80,7 +85,20 @@ type Socket =
 pub(super) async fn run(mut ctx: LinkContext) {
     let mut backoff = Backoff::new(ctx.timing.backoff_base, ctx.timing.backoff_cap);
     let mut offline_since = None;
+    // Several server nodes: after a lost session the next address is tried, in turn, with
+    // the same backoff; a node that answers is kept.
+    let mut at = 0;
     loop {
+        let addresses = {
+            let mut home = ctx.pairing.clone();
+            home.server_url = ctx.home.clone();
+            home.addresses()
+        };
+        let address = addresses[at % addresses.len()].clone();
+        if let Ok(mut server) = ctx.server.write() {
+            server.clone_from(&address);
+        }
+        ctx.pairing.server_url = address;
         send_earlier_pairings_items(&ctx).await;
         emit(
             &ctx,
@@ -104,7 +122,10 @@ pub(super) async fn run(mut ctx: LinkContext) {
                 }
                 return;
             }
-            SessionEnd::Lost(reason) => reason,
+            SessionEnd::Lost(reason) => {
+                at = (at + 1) % addresses.len();
+                reason
+            }
         };
         let since = *offline_since.get_or_insert_with(Utc::now);
         let delay = backoff.next_delay();
@@ -320,6 +341,20 @@ async fn send_as(
     Ok(answers)
 }
 
+/// The server's list of node addresses changed: kept for this run and in the pairing file,
+/// so a desk started while its usual node is down still finds the others.
+async fn remember_servers(ctx: &mut LinkContext, servers: Vec<String>) {
+    ctx.pairing.servers = servers;
+    let mut saved = ctx.pairing.clone();
+    saved.server_url = ctx.home.clone();
+    let dir = ctx.data_dir.clone();
+    match tokio::task::spawn_blocking(move || super::config::save_pairing(&dir, &saved)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "cannot save the server addresses"),
+        Err(error) => tracing::warn!(%error, "cannot save the server addresses"),
+    }
+}
+
 async fn send(socket: &mut Socket, message: &DeskMessage) -> Result<(), SessionEnd> {
     let text = serde_json::to_string(message).map_err(|e| SessionEnd::Lost(e.to_string()))?;
     socket
@@ -381,8 +416,12 @@ async fn session(
                 resumed,
                 server_time,
                 pass_keys,
+                servers,
                 ..
             })) => {
+                if !servers.is_empty() && servers != ctx.pairing.servers {
+                    remember_servers(ctx, servers).await;
+                }
                 // The welcome left the server a moment ago: its clock, less this PC's now.
                 let offset = server_time - Utc::now();
                 ctx.clock_offset.store(

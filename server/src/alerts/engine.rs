@@ -19,6 +19,14 @@ pub struct CenterHealth {
     pub desks_online: usize,
 }
 
+/// A server node that has not stopped, and its last heartbeat.
+#[derive(Debug, Clone)]
+pub struct NodeHealth {
+    pub id: String,
+    pub name: String,
+    pub beat_at: DateTime<Utc>,
+}
+
 /// The server's health at `now`. Counters are running totals since the server started.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -33,6 +41,8 @@ pub struct Sample {
     pub login_failures: u64,
     /// What the last integrity check found wrong with the database.
     pub database_damage: Option<String>,
+    /// The nodes sharing the database (one on SQLite).
+    pub nodes: Vec<NodeHealth>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +131,7 @@ impl Engine {
         }
         self.rates(sample, &mut firing);
         self.damage(sample, &mut firing);
+        self.nodes_down(sample, &mut firing);
 
         let mut changes = Vec::new();
         let mut resolved: Vec<String> = self
@@ -163,6 +174,28 @@ impl Engine {
             changes.push(Change::Escalated(alert.clone()));
         }
         changes
+    }
+
+    /// A node that stopped beating without stopping: its host died, hangs, or lost the
+    /// database. Raised by whichever node watches, so a dead host is reported from inside.
+    fn nodes_down(&self, sample: &Sample, firing: &mut HashMap<String, Firing>) {
+        for node in &sample.nodes {
+            let silent = sample.now - node.beat_at;
+            if silent >= self.rules.node_down_after {
+                let seconds = silent.num_seconds();
+                firing.insert(
+                    format!("{NODE_DOWN}{}", node.id),
+                    Firing {
+                        text_ko: format!("서버 노드 {} 응답 없음 ({seconds}초째)", node.name),
+                        text_en: format!(
+                            "server node {} is not answering (for {seconds} s)",
+                            node.name
+                        ),
+                        since: node.beat_at,
+                    },
+                );
+            }
+        }
     }
 
     fn centers_offline(
@@ -307,6 +340,7 @@ impl Engine {
 }
 
 pub const CENTER_OFFLINE: &str = "center_offline:";
+pub const NODE_DOWN: &str = "node_down:";
 pub const TAP_FAILURES: &str = "tap_failures";
 pub const COMMIT_LATENCY: &str = "commit_latency";
 pub const PIN_GUESSING: &str = "pin_guessing";
@@ -343,6 +377,7 @@ mod tests {
             commit_micros: 0,
             login_failures: 0,
             database_damage: None,
+            nodes: Vec::new(),
         }
     }
 

@@ -46,6 +46,8 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
     }
 
     let mut engine = engine::Engine::new(config.rules.clone());
+    let shared = state.store.postgres_url().is_some();
+    let node_name = shared.then(|| state.node.name.clone());
     let mut every = tokio::time::interval(config.check_every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heartbeat = tokio::time::Instant::now();
@@ -55,9 +57,50 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             () = state.shutdown.cancelled() => return,
         }
         let now = config.clock.now();
+        if !state.node.leads() {
+            // Another node watches (and tells the channels); this one only keeps its mark.
+            engine = engine::Engine::new(config.rules.clone());
+            if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+                last_heartbeat = tokio::time::Instant::now();
+                let node = node_name.clone();
+                let written = state
+                    .store
+                    .writer
+                    .write(move |ctx| incidents::heartbeat(ctx.tx, now, node.as_deref()))
+                    .await;
+                if let Err(error) = written {
+                    tracing::warn!(%error, "cannot write this node's alive mark");
+                }
+            }
+            continue;
+        }
+        let nodes = if shared {
+            match state.store.read(crate::store::nodes::unstopped).await {
+                Ok(nodes) => nodes
+                    .into_iter()
+                    .map(|n| engine::NodeHealth {
+                        id: n.id,
+                        name: n.name,
+                        beat_at: n.beat_at,
+                    })
+                    .collect(),
+                Err(error) => {
+                    tracing::warn!(%error, "alerting cannot read the nodes this time");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
         let centers = match centers_with_desks(&state).await {
             Ok(centers) => {
-                let online = state.hub.online_by_center();
+                let online = match online_by_center(&state, now, shared).await {
+                    Ok(online) => online,
+                    Err(error) => {
+                        tracing::warn!(%error, "alerting cannot count the desks online");
+                        state.hub.online_by_center()
+                    }
+                };
                 Some(
                     centers
                         .into_iter()
@@ -85,6 +128,7 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             commit_micros: stats.commit_micros.load(Ordering::Relaxed),
             login_failures: state.logins.failed_total(),
             database_damage: state.damage(),
+            nodes,
         };
         let changes = engine.step(&sample);
         let heartbeat = last_heartbeat.elapsed() >= HEARTBEAT_EVERY;
@@ -95,9 +139,10 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             // Off the loop: a slow or failing database delays the log, not the messages.
             let log = changes.clone();
             let writer = state.store.writer.clone();
+            let node = node_name.clone();
             tokio::spawn(async move {
                 let written = writer
-                    .write(move |ctx| record(ctx.tx, &log, now, heartbeat))
+                    .write(move |ctx| record(ctx.tx, &log, now, heartbeat.then_some(node)))
                     .await;
                 if let Err(error) = written {
                     tracing::warn!(%error, "cannot write alerts to the incident log");
@@ -124,11 +169,13 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
     }
 }
 
+/// Writes the alerts raised and resolved; with `heartbeat` (this node's name when nodes share
+/// the database), the alive mark too.
 fn record(
     conn: &mut dyn Conn,
     changes: &[Change],
     now: DateTime<Utc>,
-    heartbeat: bool,
+    heartbeat: Option<Option<String>>,
 ) -> Result<(), StoreError> {
     for change in changes {
         match change {
@@ -149,10 +196,32 @@ fn record(
             Change::Escalated(_) => {}
         }
     }
-    if heartbeat {
-        incidents::heartbeat(conn, now)?;
+    if let Some(node) = heartbeat {
+        incidents::heartbeat(conn, now, node.as_deref())?;
     }
     Ok(())
+}
+
+/// Desks online per center: on one node, its own connections; with several, every node's
+/// (each marks the desks it holds), counting only nodes that still beat.
+async fn online_by_center(
+    state: &AppState,
+    now: DateTime<Utc>,
+    shared: bool,
+) -> Result<std::collections::HashMap<CenterId, usize>, StoreError> {
+    if !shared {
+        return Ok(state.hub.online_by_center());
+    }
+    let alive_since = now - state.config.alerts.rules.node_down_after;
+    let desks = state
+        .store
+        .read(move |conn| crate::store::nodes::online_desks(conn, alive_since))
+        .await?;
+    let mut online = std::collections::HashMap::new();
+    for (_, center) in desks {
+        *online.entry(center).or_insert(0) += 1;
+    }
+    Ok(online)
 }
 
 type CenterRow = (CenterId, String, OpeningHours);

@@ -275,6 +275,7 @@ impl Session {
             server_time: Utc::now(),
             resumed,
             pass_keys: self.state.passes.keys().to_vec(),
+            servers: self.state.config.public_urls.clone(),
         };
         self.send_message(&welcome).await?;
         self.catch_up(&mut subscription.live).await?;
@@ -523,17 +524,37 @@ impl Session {
     /// What the desk said of itself in its hello, for operators; best effort.
     async fn remember_presence(&self) {
         let (version, outbox) = (self.app_version.clone(), self.outbox);
+        // With several nodes, the node holding the connection says so: the watching node
+        // counts a center's desks across all of them.
+        let node = self.shared_node();
         self.remember("hello", move |tx, desk_id, now| {
-            desks::remember_presence(tx, desk_id, version.as_deref(), outbox, now)
+            desks::remember_presence(tx, desk_id, version.as_deref(), outbox, now)?;
+            match &node {
+                Some(node) => crate::store::nodes::desk_connected(tx, desk_id, node),
+                None => Ok(()),
+            }
         })
         .await;
+    }
+
+    /// This node's id when nodes share the database.
+    fn shared_node(&self) -> Option<String> {
+        self.state
+            .store
+            .postgres_url()
+            .map(|_| self.state.node.id.clone())
     }
 
     /// Keeps the desk's cursor and last contact for operators; best effort.
     async fn remember_ack(&self) {
         let acked = self.acked;
+        let node = self.shared_node();
         self.remember("ack", move |tx, desk_id, now| {
-            desks::remember_ack(tx, desk_id, acked, now)
+            desks::remember_ack(tx, desk_id, acked, now)?;
+            match &node {
+                Some(node) => crate::store::nodes::desk_disconnected(tx, desk_id, node),
+                None => Ok(()),
+            }
         })
         .await;
     }

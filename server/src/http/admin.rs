@@ -278,8 +278,8 @@ fn revoke_passes(ctx: &mut WriteCtx<'_>, member: &MemberId) -> Result<(), AppErr
         member_id: member.clone(),
         revoked_at: ctx.now,
     });
-    for center in centers::list(ctx.tx)? {
-        ctx.append_event(&center.id, &payload)?;
+    for center in centers::ids(ctx.tx)? {
+        ctx.append_event(&center, &payload)?;
     }
     Ok(())
 }
@@ -461,8 +461,8 @@ async fn list_notices(
 /// Appends a notice event to every center's log, so every desk hears it now or on resume.
 fn broadcast_notice(ctx: &mut WriteCtx<'_>, notice: &Notice) -> Result<(), AppError> {
     let payload = EventPayload::Notice(notice.clone());
-    for center in centers::list(ctx.tx)? {
-        ctx.append_event(&center.id, &payload)?;
+    for center in centers::ids(ctx.tx)? {
+        ctx.append_event(&center, &payload)?;
     }
     Ok(())
 }

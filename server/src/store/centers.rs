@@ -63,6 +63,12 @@ pub fn list(conn: &mut dyn Conn) -> Result<Vec<CenterRow>, StoreError> {
     )
 }
 
+/// Every center's id, in id order: jobs appending to several centers' logs go in this order,
+/// so two of them on two nodes lock the centers in the same order.
+pub fn ids(conn: &mut dyn Conn) -> Result<Vec<CenterId>, StoreError> {
+    conn.all("SELECT id FROM centers ORDER BY id", &[], |r| r.get(0))
+}
+
 pub fn count(conn: &mut dyn Conn) -> Result<i64, StoreError> {
     conn.value("SELECT COUNT(*) FROM centers", &[])
 }
@@ -122,4 +128,15 @@ pub fn with_desks(
             ))
         },
     )
+}
+
+/// Every center's newest seq.
+pub fn heads(conn: &mut dyn Conn) -> Result<Vec<(CenterId, u64)>, StoreError> {
+    conn.all("SELECT id, head_seq FROM centers", &[], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+}
+
+pub fn head(conn: &mut dyn Conn, id: &CenterId) -> Result<Option<u64>, StoreError> {
+    conn.optional("SELECT head_seq FROM centers WHERE id = ?1", &[id])
 }

@@ -116,6 +116,19 @@ fn from_row(row: &dyn Row) -> Result<Checkin, StoreError> {
     })
 }
 
+/// [`load`], holding the row until the transaction ends (on PostgreSQL), so two nodes deciding
+/// on one check-in take turns.
+pub fn load_for_update(conn: &mut dyn Conn, id: &CheckinId) -> Result<Option<Checkin>, StoreError> {
+    if conn.dialect() == Dialect::Postgres {
+        conn.query(
+            "SELECT id FROM checkins WHERE id = ?1 FOR UPDATE",
+            &[id],
+            &mut |_| Ok(()),
+        )?;
+    }
+    load(conn, id)
+}
+
 pub fn load(conn: &mut dyn Conn, id: &CheckinId) -> Result<Option<Checkin>, StoreError> {
     conn.one(&format!("{SELECT} WHERE c.id = ?1"), &[id], from_row)
 }
@@ -216,7 +229,10 @@ pub fn centers_visited_by(
 ) -> Result<Vec<CenterId>, StoreError> {
     let since = now - chrono::Duration::days(ROSTER_DAYS);
     conn.all(
-        "SELECT DISTINCT center_id FROM checkins WHERE member_id = ?1 AND at >= ?2",
+        // In id order, like every job that appends to several centers: two such jobs on two
+        // nodes then lock the centers in the same order and never wait for each other.
+        "SELECT DISTINCT center_id FROM checkins WHERE member_id = ?1 AND at >= ?2
+         ORDER BY center_id",
         &[member, &ts(since)],
         |r| r.get(0),
     )
@@ -273,8 +289,10 @@ pub fn overdue_pending(
 ) -> Result<Vec<CheckinId>, StoreError> {
     let sql = match conn.dialect() {
         Dialect::Sqlite => OVERDUE_SQL,
+        // Locked, skipping rows another node is expiring right now.
         Dialect::Postgres => {
-            "SELECT id FROM checkins WHERE status = 'pending' AND at < ?1 ORDER BY at LIMIT ?2"
+            "SELECT id FROM checkins WHERE status = 'pending' AND at < ?1 ORDER BY at LIMIT ?2
+             FOR UPDATE SKIP LOCKED"
         }
     };
     conn.all(sql, &[&ts(before), &limit], |r| r.get(0))

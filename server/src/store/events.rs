@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use gymgate_shared::protocol::EventKind;
 use gymgate_shared::{CenterId, CheckinId, MemberId};
 
-use super::sql::Conn;
+use super::sql::{Conn, Dialect};
 use super::{StoreError, ts};
 
 /// An event as stored in a center's log. The wire frame is made from it outside the store.
@@ -40,6 +40,14 @@ pub fn append(
         "INSERT INTO events (center_id, seq, at, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
         &[center, &seq, &ts(at), &kind.as_str(), &data],
     )?;
+    if conn.dialect() == Dialect::Postgres {
+        // Delivered to every node's listener when (and only if) this transaction commits.
+        conn.query(
+            "SELECT pg_notify(?1, ?2)",
+            &[&super::postgres::EVENTS_CHANNEL, &format!("{center}:{seq}")],
+            &mut |_| Ok(()),
+        )?;
+    }
     Ok(seq)
 }
 

@@ -151,24 +151,42 @@ fn set_meta(conn: &mut dyn Conn, key: &str, value: &str) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The marks of one node's runs: on a database shared by nodes, each node (by name) has its
+/// own; the single node of SQLite keeps the original unnamed ones.
+fn keys(node: Option<&str>) -> (String, String) {
+    match node {
+        None => ("running".to_owned(), "alive_at".to_owned()),
+        Some(name) => (format!("running:{name}"), format!("alive_at:{name}")),
+    }
+}
+
 /// Called once at start: marks this run as running, and records a restart incident when
-/// there was a previous run. A brand-new database has none.
-pub fn started(conn: &mut dyn Conn, now: DateTime<Utc>) -> Result<Option<Restart>, StoreError> {
-    let running = meta(conn, "running")?;
-    let alive_at = meta(conn, "alive_at")?
+/// there was a previous run. A brand-new database has none. `node` names the node when
+/// several share the database.
+pub fn started(
+    conn: &mut dyn Conn,
+    now: DateTime<Utc>,
+    node: Option<String>,
+) -> Result<Option<Restart>, StoreError> {
+    let (running_key, alive_key) = keys(node.as_deref());
+    let running = meta(conn, &running_key)?;
+    let alive_at = meta(conn, &alive_key)?
         .as_deref()
         .map(parse_ts)
         .transpose()?;
-    set_meta(conn, "running", "1")?;
-    set_meta(conn, "alive_at", &ts(now))?;
+    set_meta(conn, &running_key, "1")?;
+    set_meta(conn, &alive_key, &ts(now))?;
     let Some(down_since) = alive_at else {
         return Ok(None);
     };
-    // Alerts of the previous run ended with it; this run raises again what still holds.
-    conn.execute(
-        "UPDATE incidents SET ended_at = ?1 WHERE kind = 'alert' AND ended_at IS NULL",
-        &[&ts(down_since)],
-    )?;
+    // A single node's alerts ended with its previous run; this run raises again what still
+    // holds. (Nodes sharing a database leave them: another node may be watching.)
+    if node.is_none() {
+        conn.execute(
+            "UPDATE incidents SET ended_at = ?1 WHERE kind = 'alert' AND ended_at IS NULL",
+            &[&ts(down_since)],
+        )?;
+    }
     let restart = Restart {
         unclean: running.as_deref() == Some("1"),
         down_since,
@@ -179,11 +197,15 @@ pub fn started(conn: &mut dyn Conn, now: DateTime<Utc>) -> Result<Option<Restart
     } else {
         "서버 재시작 / server restarted"
     };
+    let title = match &node {
+        None => title.to_owned(),
+        Some(name) => format!("{name}: {title}"),
+    };
     open(
         conn,
         IncidentKind::Restart,
         "server_restart",
-        title,
+        &title,
         restart.down_since,
         Some(now),
     )?;
@@ -191,14 +213,23 @@ pub fn started(conn: &mut dyn Conn, now: DateTime<Utc>) -> Result<Option<Restart
 }
 
 /// Remembers that this run was alive at `now`, so the next start knows how long it was down.
-pub fn heartbeat(conn: &mut dyn Conn, now: DateTime<Utc>) -> Result<(), StoreError> {
-    set_meta(conn, "alive_at", &ts(now))
+pub fn heartbeat(
+    conn: &mut dyn Conn,
+    now: DateTime<Utc>,
+    node: Option<&str>,
+) -> Result<(), StoreError> {
+    set_meta(conn, &keys(node).1, &ts(now))
 }
 
 /// Called at the end of a graceful shutdown.
-pub fn stopped(conn: &mut dyn Conn, now: DateTime<Utc>) -> Result<(), StoreError> {
-    set_meta(conn, "alive_at", &ts(now))?;
-    set_meta(conn, "running", "0")
+pub fn stopped(
+    conn: &mut dyn Conn,
+    now: DateTime<Utc>,
+    node: Option<String>,
+) -> Result<(), StoreError> {
+    let (running_key, alive_key) = keys(node.as_deref());
+    set_meta(conn, &alive_key, &ts(now))?;
+    set_meta(conn, &running_key, "0")
 }
 
 #[cfg(test)]
@@ -220,19 +251,20 @@ mod tests {
         // Stored times keep microseconds.
         let t0 = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
         assert_eq!(
-            started(conn, t0)?,
+            started(conn, t0, None)?,
             None,
             "a new database has no previous run"
         );
         let t1 = t0 + chrono::Duration::seconds(30);
-        heartbeat(conn, t1)?;
+        heartbeat(conn, t1, None)?;
         // No stop: the process was killed.
         let t2 = t1 + chrono::Duration::seconds(90);
-        let restart = started(conn, t2)?.expect("a previous run");
+        let restart = started(conn, t2, None)?.expect("a previous run");
         assert!(restart.unclean);
         assert_eq!(restart.down_since, t1);
-        stopped(conn, t2 + chrono::Duration::seconds(5))?;
-        let again = started(conn, t2 + chrono::Duration::seconds(9))?.expect("a previous run");
+        stopped(conn, t2 + chrono::Duration::seconds(5), None)?;
+        let again =
+            started(conn, t2 + chrono::Duration::seconds(9), None)?.expect("a previous run");
         assert!(!again.unclean);
         let log = list(conn, 10)?;
         assert_eq!(log.len(), 2);

@@ -141,6 +141,20 @@ pub fn visitors_of(
     )
 }
 
+/// Holds the member's row until the transaction ends, so two nodes checking the same member
+/// in at once take turns (the second sees the first's check-in). One writer on SQLite takes
+/// turns by itself.
+pub fn lock(conn: &mut dyn Conn, id: &MemberId) -> Result<(), StoreError> {
+    if conn.dialect() == super::sql::Dialect::Postgres {
+        conn.query(
+            "SELECT id FROM members WHERE id = ?1 FOR UPDATE",
+            &[id],
+            &mut |_| Ok(()),
+        )?;
+    }
+    Ok(())
+}
+
 /// Every member id, by member number (the demo's simulated taps).
 pub fn all_ids(conn: &mut dyn Conn) -> Result<Vec<MemberId>, StoreError> {
     conn.all("SELECT id FROM members ORDER BY member_no", &[], |r| {

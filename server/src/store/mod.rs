@@ -14,7 +14,10 @@ pub mod imports;
 pub mod incidents;
 pub mod logins;
 pub mod members;
+pub mod nodes;
 pub mod notices;
+pub mod pass_keys;
+pub(crate) mod postgres;
 pub mod retention;
 pub(crate) mod schema;
 pub mod snapshot;
@@ -38,6 +41,11 @@ pub use writer::{Publisher, WriteCtx, Writer};
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// The database cannot be reached or cannot take writes now; try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("could not encode stored data: {0}")]
@@ -68,7 +76,11 @@ impl StoreError {
                 e.code,
                 DiskFull | ReadOnly | SystemIoFailure | CannotOpen | DatabaseBusy | DatabaseLocked
             ),
-            StoreError::WriterGone | StoreError::NotStored | StoreError::Join(_) => true,
+            StoreError::Postgres(e) => postgres_unavailable(e),
+            StoreError::WriterGone
+            | StoreError::NotStored
+            | StoreError::Join(_)
+            | StoreError::Unavailable(_) => true,
             _ => false,
         }
     }
@@ -80,9 +92,29 @@ impl StoreError {
                 StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, msg.clone()))
             }
             StoreError::NotStored => StoreError::NotStored,
+            other if other.is_unavailable() => StoreError::Unavailable(other.to_string()),
             other => StoreError::Corrupt(other.to_string()),
         }
     }
+}
+
+/// Connection lost, server shutting down or out of resources, a read-only standby, a
+/// deadlock or serialization failure: nothing was stored, and trying again later may work.
+fn postgres_unavailable(error: &::postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    let Some(code) = error.code() else {
+        // No SQL state: the connection itself failed (refused, reset, timed out).
+        return true;
+    };
+    let code = code.code();
+    code.starts_with("08") // connection exception
+        || code.starts_with("53") // insufficient resources (disk full, too many connections)
+        || code.starts_with("57P") // operator intervention (shutdown, crash recovery)
+        || code == "25006" // read-only transaction: connected to a standby
+        || code == "40001" // serialization failure
+        || code == "40P01" // deadlock detected
 }
 
 pub use gymgate_shared::timefmt::to_text as ts;
@@ -99,7 +131,11 @@ const MAX_READERS: usize = 16;
 
 enum Backend {
     Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
+
+/// Writer connections per node on PostgreSQL.
+const PG_WRITERS: usize = 8;
 
 #[derive(Clone)]
 pub struct Store {
@@ -121,6 +157,39 @@ impl Store {
             permits: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
             epoch: epoch.into(),
         })
+    }
+
+    /// Opens the PostgreSQL database at `url` (migrating it if needed, one node at a time)
+    /// and starts the writer pool; `on_commit` hears each committed job's events.
+    pub fn open_postgres(url: &str, on_commit: Publisher) -> Result<Store, StoreError> {
+        let (pg, epoch) = postgres::open(url)?;
+        let writer_url = url.to_owned();
+        let writer = writer::start_pool(
+            move || postgres::connect(&writer_url, "gymgate writer"),
+            PG_WRITERS,
+            on_commit,
+        )?;
+        Ok(Store {
+            writer,
+            backend: Arc::new(Backend::Postgres(pg)),
+            permits: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
+            epoch: epoch.into(),
+        })
+    }
+
+    pub fn dialect(&self) -> sql::Dialect {
+        match &*self.backend {
+            Backend::Sqlite(_) => sql::Dialect::Sqlite,
+            Backend::Postgres(_) => sql::Dialect::Postgres,
+        }
+    }
+
+    /// The PostgreSQL URL (the listener opens its own session); `None` on SQLite.
+    pub(crate) fn postgres_url(&self) -> Option<&str> {
+        match &*self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg.url()),
+        }
     }
 
     pub fn epoch(&self) -> &str {
@@ -152,6 +221,7 @@ impl Store {
             let _permit = permit;
             match &*backend {
                 Backend::Sqlite(sqlite) => sqlite.read(f),
+                Backend::Postgres(pg) => pg.read(f),
             }
         })
         .await
@@ -164,6 +234,9 @@ impl Store {
         let backend = self.backend.clone();
         tokio::task::spawn_blocking(move || match &*backend {
             Backend::Sqlite(sqlite) => sqlite.check_integrity(),
+            // PostgreSQL checks its own pages (data checksums, when the cluster has them)
+            // and a standby takes over from a damaged primary; nothing for a node to scan.
+            Backend::Postgres(_) => Ok(None),
         })
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?

@@ -23,7 +23,7 @@ const MAX_BATCH: usize = 1024;
 
 /// Called on the writer thread after each successful commit with that batch's events, in
 /// commit order. It must not block.
-pub type Publisher = Box<dyn Fn(Vec<StoredEvent>) + Send>;
+pub type Publisher = Box<dyn Fn(Vec<StoredEvent>) + Send + Sync>;
 
 /// The writer's connection to one database.
 pub(super) trait Session: Send + 'static {
@@ -169,6 +169,104 @@ impl Writer {
         // The writer drops a job it could not run (no transaction could be opened): the job
         // was not stored, and the caller must hear exactly that.
         answer.await.map_err(|_| E::from(StoreError::NotStored))?
+    }
+}
+
+/// Writer threads for PostgreSQL: each takes the next job and runs it in a transaction of
+/// its own. Many nodes write to the database at once anyway, and PostgreSQL groups the WAL
+/// flushes of commits that happen together; what a single writer buys SQLite (one fsync for
+/// many taps) PostgreSQL does itself.
+pub(super) fn start_pool(
+    connect: impl Fn() -> Result<super::postgres::PgConn, StoreError> + Send + Sync + 'static,
+    workers: usize,
+    publish: Publisher,
+) -> Result<Writer, StoreError> {
+    let (jobs, queue) = mpsc::channel::<Job>(QUEUE_DEPTH);
+    let queue = Arc::new(std::sync::Mutex::new(queue));
+    let stats = Arc::new(CommitStats::default());
+    let publish = Arc::new(publish);
+    let connect = Arc::new(connect);
+    for n in 0..workers.max(1) {
+        let (queue, stats, publish, connect) = (
+            queue.clone(),
+            stats.clone(),
+            publish.clone(),
+            connect.clone(),
+        );
+        thread::Builder::new()
+            .name(format!("gymgate-writer-{n}"))
+            .spawn(move || {
+                let mut conn: Option<super::postgres::PgConn> = None;
+                loop {
+                    // One thread waits for the queue at a time; the others wait for it.
+                    let job = match queue.lock() {
+                        Ok(mut queue) => queue.blocking_recv(),
+                        Err(_) => None,
+                    };
+                    let Some(job) = job else {
+                        tracing::debug!("database writer stopped");
+                        return;
+                    };
+                    if conn.as_ref().is_none_or(super::postgres::PgConn::is_closed) {
+                        match connect() {
+                            Ok(fresh) => conn = Some(fresh),
+                            Err(error) => {
+                                // Dropped unrun: its caller hears that it was not stored.
+                                tracing::error!(%error, "the writer cannot reach the database");
+                                drop(job);
+                                std::thread::sleep(std::time::Duration::from_millis(200));
+                                continue;
+                            }
+                        }
+                    }
+                    if let Some(conn) = conn.as_mut() {
+                        run_alone(conn, job, &publish, &stats);
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Join(format!("cannot start writer thread: {e}")))?;
+    }
+    Ok(Writer { jobs, stats })
+}
+
+/// One job in a transaction of its own (PostgreSQL).
+fn run_alone(
+    conn: &mut super::postgres::PgConn,
+    job: Job,
+    publish: &Publisher,
+    stats: &CommitStats,
+) {
+    if let Err(error) = conn.begin() {
+        tracing::error!(%error, "cannot begin a transaction; job not stored");
+        return;
+    }
+    let mut ctx = WriteCtx {
+        tx: conn,
+        now: Utc::now().trunc_subsecs(6),
+        events: Vec::new(),
+    };
+    let outcome = job(&mut ctx);
+    let events = ctx.events;
+    if !outcome.ok {
+        // The job answers with its own error; nothing of it may stay.
+        conn.rollback();
+        (outcome.finish)(Ok(()));
+        return;
+    }
+    let started = std::time::Instant::now();
+    let committed = conn.commit().map_err(Arc::new);
+    let took = started.elapsed();
+    stats.record(took, committed.is_ok());
+    metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(took.as_secs_f64());
+    metrics::histogram!(crate::metrics::COMMIT_BATCH).record(1.0);
+    if let Err(error) = &committed {
+        metrics::counter!(crate::metrics::COMMIT_FAILURES).increment(1);
+        tracing::error!(%error, "commit failed; the job was not stored");
+    }
+    let ok = committed.is_ok();
+    (outcome.finish)(committed);
+    if ok && !events.is_empty() {
+        publish(events);
     }
 }
 

@@ -23,12 +23,16 @@ async fn main() -> anyhow::Result<()> {
     let [_, data_dir, server_url, desk_id, center_id, token] = args.as_slice() else {
         anyhow::bail!("usage: gymgate-desk-core DATA_DIR SERVER_URL DESK_ID CENTER_ID TOKEN");
     };
+    // SERVER_URL may list several nodes, comma-separated: the first is the one paired with.
+    let mut servers: Vec<String> = server_url.split(',').map(str::to_owned).collect();
+    let first = servers.remove(0);
     let pairing = Pairing {
-        server_url: server_url.clone(),
+        server_url: first,
         desk_id: DeskId::new(desk_id.clone()),
         center_id: CenterId::new(center_id.clone()),
         desk_name: "fault test desk".into(),
         token: token.clone(),
+        servers,
     };
     let (events, mut receiver) = tokio::sync::mpsc::channel(1024);
     let (core, state, link) = start(

@@ -37,7 +37,8 @@ const IMPORT_PART: usize = 250;
 #[derive(Parser, Clone)]
 #[command(about = "Load and measure a gymgate server")]
 struct Args {
-    /// A running server to target; without it one is started in a temporary folder.
+    /// A running server to target (several nodes: comma-separated; desks and taps are spread
+    /// over them); without it one is started in a temporary folder.
     #[arg(long)]
     url: Option<String>,
     #[arg(long, default_value = ADMIN_TOKEN)]
@@ -182,6 +183,9 @@ async fn main() -> anyhow::Result<()> {
             (url, pid)
         }
     };
+    // Several nodes: set up through the first; desks and taps take turns over all of them.
+    let urls: Vec<String> = url.split(',').map(|u| u.trim().to_owned()).collect();
+    let url = urls[0].clone();
     let admin = AdminClient::new(&url, &args.admin_token);
     let center_count = args.desks.div_ceil(args.desks_per_center);
     println!(
@@ -329,14 +333,20 @@ async fn main() -> anyhow::Result<()> {
     let rss_before = server_pid.and_then(proc_rss_kb);
     let started = Instant::now();
     let progress = bar(args.desks as u64, "desks connected");
-    let ws_base = url.replacen("http://", "ws://", 1);
-    let server_addr: SocketAddr = url
-        .trim_start_matches("http://")
-        .parse()
-        .context("--url must be http://IP:PORT")?;
+    let targets: Vec<(String, SocketAddr)> = urls
+        .iter()
+        .map(|url| {
+            let addr: SocketAddr = url
+                .trim_start_matches("http://")
+                .parse()
+                .context("--url must be http://IP:PORT")?;
+            Ok((url.replacen("http://", "ws://", 1), addr))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let stop = tokio_util::sync::CancellationToken::new();
     let mut desk_tasks = Vec::new();
     for (i, (_, token)) in desks.iter().enumerate() {
+        let (ws_base, server_addr) = &targets[i % targets.len()];
         let source = IpAddr::V4(Ipv4Addr::new(
             127,
             0,
@@ -345,7 +355,7 @@ async fn main() -> anyhow::Result<()> {
         ));
         desk_tasks.push(tokio::spawn(desk(
             format!("{ws_base}/ws/desk"),
-            server_addr,
+            *server_addr,
             source,
             token.clone(),
             shared.clone(),
@@ -396,7 +406,7 @@ async fn main() -> anyhow::Result<()> {
         storm(server, &shared, args.desks).await?;
     } else if !args.idle {
         taps(
-            &args, &url, &phones, &sessions, &centers, &shared, server_pid,
+            &args, &urls, &phones, &sessions, &centers, &shared, server_pid,
         )
         .await?;
     }
@@ -409,7 +419,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn taps(
     args: &Args,
-    url: &str,
+    urls: &[String],
     phones: &[reqwest::Client],
     sessions: &[gymgate_shared::api::MemberSession],
     centers: &[String],
@@ -449,7 +459,7 @@ async fn taps(
         );
         let token = sessions[member].token.clone();
         let center_id = centers[center].clone();
-        let url = url.to_owned();
+        let url = urls[n % urls.len()].clone();
         inflight.push(tokio::spawn(async move {
             let sent = Instant::now();
             if let Ok(mut map) = shared.sent.lock() {

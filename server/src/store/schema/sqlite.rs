@@ -1,4 +1,4 @@
-//! The database schema, as ordered migrations. Never edit a released migration: add one.
+//! SQLite's schema, as ordered migrations. Never edit a released migration: add one.
 
 use rusqlite_migration::{M, Migrations};
 
@@ -271,6 +271,20 @@ pub fn migrations() -> Migrations<'static> {
                  results INTEGER NOT NULL
              );
              CREATE INDEX desk_lookups_at ON desk_lookups (at);",
+        ),
+        // Server nodes (one here; several on PostgreSQL, with the same tables): each node's
+        // heartbeat, and the node holding a desk's live connection, so the node that watches
+        // counts a center's desks online across all nodes.
+        M::up(
+            "CREATE TABLE nodes (
+                 id TEXT PRIMARY KEY,
+                 name TEXT NOT NULL,
+                 started_at TEXT NOT NULL,
+                 beat_at TEXT NOT NULL,
+                 stopped_at TEXT
+             );
+             ALTER TABLE desks ADD COLUMN node_id TEXT;
+             CREATE INDEX desks_node ON desks (node_id) WHERE node_id IS NOT NULL;",
         ),
     ])
 }

@@ -1,0 +1,213 @@
+//! Several server nodes over one PostgreSQL database: who this node is, whether it runs the
+//! shared duties (alerts, retention, expiry, imports), its heartbeat, and the follower that
+//! brings events committed through other nodes to this node's desks and member apps.
+//!
+//! Nothing depends on a notification arriving: PostgreSQL's NOTIFY only rings the bell early.
+//! The follower also compares every center's head with what it has seen, every
+//! `follow_every` and whenever its listening session is remade, and reads the log for what
+//! is new. On SQLite there is one node: it leads, and there is nothing to follow.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gymgate_shared::CenterId;
+use tokio::sync::mpsc;
+
+use crate::state::AppState;
+use crate::store::{self, StoreError, StoredEvent};
+
+/// Any number, as long as no other program takes the same advisory lock.
+const LEADER_LOCK: i64 = 0x6779_6d67_6174_6532;
+/// Events read from one center's log at a time.
+const FOLLOW_PAGE: usize = 500;
+
+/// This node.
+pub struct Node {
+    pub id: String,
+    pub name: String,
+    leading: Arc<AtomicBool>,
+}
+
+impl Node {
+    pub fn new(name: &str) -> Node {
+        Node {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: name.to_owned(),
+            leading: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether this node runs the duties only one node may run.
+    pub fn leads(&self) -> bool {
+        self.leading.load(Ordering::Relaxed)
+    }
+}
+
+/// Registers this node, starts its heartbeat, and on PostgreSQL the leader election and the
+/// follower.
+pub async fn start(state: &AppState) -> Result<(), StoreError> {
+    let (id, name) = (state.node.id.clone(), state.node.name.clone());
+    state
+        .store
+        .writer
+        .write(move |ctx| store::nodes::register(ctx.tx, &id, &name, ctx.now))
+        .await?;
+    match state.store.postgres_url().map(str::to_owned) {
+        None => state.node.leading.store(true, Ordering::Relaxed),
+        Some(url) => {
+            store::postgres::lead(
+                url.clone(),
+                LEADER_LOCK,
+                state.node.leading.clone(),
+                state.shutdown.clone(),
+            )?;
+            let (heard, hearing) = mpsc::channel(1024);
+            store::postgres::listen(
+                url,
+                move |h| {
+                    // Full means the follower is busy catching up: the head check covers it.
+                    let _ = heard.try_send(h);
+                },
+                state.shutdown.clone(),
+            )?;
+            let known = state.store.read(store::centers::heads).await?;
+            tokio::spawn(follow(state.clone(), hearing, known.into_iter().collect()));
+        }
+    }
+    tokio::spawn(heartbeat(state.clone()));
+    Ok(())
+}
+
+/// Marks this node stopped, so it is not reported down and its desks count as offline.
+pub async fn stop(state: &AppState) {
+    let id = state.node.id.clone();
+    if let Err(error) = state
+        .store
+        .writer
+        .write(move |ctx| store::nodes::stop(ctx.tx, &id, ctx.now))
+        .await
+    {
+        tracing::warn!(%error, "cannot mark this node stopped");
+    }
+}
+
+async fn heartbeat(state: AppState) {
+    let mut every = tokio::time::interval(state.config.heartbeat_every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = state.shutdown.cancelled() => return,
+        }
+        let id = state.node.id.clone();
+        if let Err(error) = state
+            .store
+            .writer
+            .write(move |ctx| store::nodes::beat(ctx.tx, &id, ctx.now))
+            .await
+        {
+            tracing::warn!(%error, "cannot write this node's heartbeat");
+        }
+    }
+}
+
+/// Brings other nodes' events to this node's hub. `seen` holds each center's head as far as
+/// this node has read it.
+async fn follow(
+    state: AppState,
+    mut hearing: mpsc::Receiver<store::postgres::Heard>,
+    mut seen: HashMap<CenterId, u64>,
+) {
+    let mut every = tokio::time::interval(state.config.follow_every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut due: Vec<CenterId> = Vec::new();
+        let mut check_all = false;
+        tokio::select! {
+            heard = hearing.recv() => match heard {
+                Some(store::postgres::Heard::Events(events)) => {
+                    for (center, seq) in events {
+                        if seen.get(&center).is_none_or(|known| seq > *known) {
+                            due.push(center);
+                        }
+                    }
+                }
+                // Notifications sent while the listener was away are lost: look at every
+                // center's head.
+                Some(store::postgres::Heard::Listening) => check_all = true,
+                None => return,
+            },
+            _ = every.tick() => check_all = true,
+            () = state.shutdown.cancelled() => return,
+        }
+        if check_all {
+            match state.store.read(store::centers::heads).await {
+                Ok(heads) => {
+                    for (center, head) in heads {
+                        if seen.get(&center).is_none_or(|known| head > *known) {
+                            due.push(center);
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot read the centers' heads"),
+            }
+        }
+        due.sort();
+        due.dedup();
+        for center in due {
+            if let Err(error) = catch_up(&state, &center, &mut seen).await {
+                tracing::warn!(%error, %center, "cannot read another node's events");
+            }
+        }
+    }
+}
+
+/// Reads `center`'s events after what was seen and publishes those another node committed.
+async fn catch_up(
+    state: &AppState,
+    center: &CenterId,
+    seen: &mut HashMap<CenterId, u64>,
+) -> Result<(), StoreError> {
+    loop {
+        let after = seen.get(center).copied().unwrap_or(0);
+        // Nobody here follows this center or any member: only the head matters.
+        let wanted = state.hub.follows(center) || state.hub.watches_members();
+        let id = center.clone();
+        let events = state
+            .store
+            .read(move |conn| {
+                if wanted {
+                    store::events::after(conn, &id, after, FOLLOW_PAGE)
+                } else {
+                    Ok(Vec::new())
+                }
+            })
+            .await?;
+        if !wanted {
+            let id = center.clone();
+            let head = state
+                .store
+                .read(move |conn| store::centers::head(conn, &id))
+                .await?;
+            seen.insert(center.clone(), head.unwrap_or(after).max(after));
+            return Ok(());
+        }
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        seen.insert(center.clone(), last);
+        let full = events.len() == FOLLOW_PAGE;
+        let theirs: Vec<StoredEvent> = events
+            .into_iter()
+            .filter(|e| !state.hub.was_local(&e.center_id, e.seq))
+            .map(crate::hub::with_member)
+            .collect();
+        if !theirs.is_empty() {
+            state.hub.publish_followed(theirs);
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}

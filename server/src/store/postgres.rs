@@ -1,0 +1,443 @@
+//! PostgreSQL: several server nodes over one database.
+//!
+//! The same store modules run here through [`PgConn`]. Writes are not grouped by a single
+//! writer (several nodes write at once anyway): a pool of writer connections runs each job
+//! in its own transaction, and PostgreSQL groups the commits' WAL flushes itself. A center's
+//! `seq` is taken by `UPDATE centers … RETURNING` inside the job's transaction, which locks the
+//! center's row until the commit, so seqs are committed in order on every node.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, NoTls, Statement};
+
+use gymgate_shared::CenterId;
+
+use super::StoreError;
+use super::sql::{Cell, Conn, Dialect, Param, Row, Value};
+
+/// The channel committed events are announced on (payload `center_id:seq:node`).
+pub const EVENTS_CHANNEL: &str = "gymgate_events";
+
+/// One connection, with its prepared statements. Remembers whether a statement of the open
+/// transaction failed: PostgreSQL then refuses the rest and turns COMMIT into a rollback
+/// without an error, so the writer must not take that COMMIT's silence for success.
+pub struct PgConn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+    failed: bool,
+}
+
+/// Connects with an `application_name`, so operators see which node and role a session is
+/// (and the listener can be found in `pg_stat_activity`).
+pub fn connect(url: &str, role: &str) -> Result<PgConn, StoreError> {
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e: postgres::Error| StoreError::Unavailable(format!("bad database URL: {e}")))?;
+    config.application_name(role);
+    config.connect_timeout(Duration::from_secs(5));
+    // A node cut off from the database finds out within seconds, not at TCP's pace.
+    config.keepalives_idle(Duration::from_secs(10));
+    let client = config.connect(NoTls)?;
+    Ok(PgConn {
+        client,
+        statements: HashMap::new(),
+        failed: false,
+    })
+}
+
+/// `?1` → `$1`: statements are written once for both databases. (No statement of the store
+/// has a `?` inside a string literal.)
+fn renumber(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl PgConn {
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(&renumber(sql)).inspect_err(|_| {
+            self.failed = true;
+        })?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Runs statements as they are (transaction control, DDL), not prepared.
+    pub fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.client.batch_execute(sql).inspect_err(|_| {
+            self.failed = true;
+        })?;
+        Ok(())
+    }
+
+    pub fn begin(&mut self) -> Result<(), StoreError> {
+        self.failed = false;
+        self.batch("BEGIN")
+    }
+
+    /// Commits, unless a statement of the transaction failed (then it rolls back and says so).
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.failed {
+            let _ = self.client.batch_execute("ROLLBACK");
+            self.failed = false;
+            return Err(StoreError::NotStored);
+        }
+        self.batch("COMMIT")
+    }
+
+    pub fn rollback(&mut self) {
+        if let Err(error) = self.client.batch_execute("ROLLBACK") {
+            tracing::warn!(%error, "rollback failed");
+        }
+        self.failed = false;
+    }
+
+    /// Waits up to `timeout` for notifications on the channels this connection LISTENs to.
+    pub fn notifications(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut notifications = self.client.notifications();
+        let mut received = Vec::new();
+        let first = notifications.timeout_iter(timeout).next()?;
+        if let Some(first) = first {
+            received.push((first.channel().to_owned(), first.payload().to_owned()));
+            // Whatever else arrived with it, without waiting again.
+            let mut more = notifications.iter();
+            while let Some(next) = more.next()? {
+                received.push((next.channel().to_owned(), next.payload().to_owned()));
+            }
+        }
+        Ok(received)
+    }
+}
+
+/// A parameter, sent as whatever type PostgreSQL expects at its place.
+#[derive(Debug)]
+struct PgValue<'a>(Value<'a>);
+
+impl ToSql for PgValue<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(v) => match *ty {
+                Type::INT8 => v.to_sql(ty, out),
+                Type::INT4 => i32::try_from(v)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(v)?.to_sql(ty, out),
+                Type::BOOL => (v != 0).to_sql(ty, out),
+                Type::FLOAT8 => (v as f64).to_sql(ty, out),
+                Type::TEXT | Type::VARCHAR => v.to_string().to_sql(ty, out),
+                _ => Err(format!("an integer cannot be sent as {ty}").into()),
+            },
+            Value::Text(text) => match *ty {
+                Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+                    text.to_sql(ty, out)
+                }
+                _ => Err(format!("text cannot be sent as {ty}").into()),
+            },
+            Value::Blob(bytes) => match *ty {
+                Type::BYTEA => bytes.to_sql(ty, out),
+                _ => Err(format!("bytes cannot be sent as {ty}").into()),
+            },
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+struct PgRow<'a>(&'a postgres::Row);
+
+impl Row for PgRow<'_> {
+    fn cell(&self, index: usize) -> Result<Cell<'_>, StoreError> {
+        let ty = self
+            .0
+            .columns()
+            .get(index)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {index}")))?
+            .type_()
+            .clone();
+        let row = self.0;
+        Ok(match ty {
+            Type::INT8 => row
+                .try_get::<_, Option<i64>>(index)?
+                .map_or(Cell::Null, Cell::Int),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(index)?
+                .map_or(Cell::Null, |v| Cell::Int(v.into())),
+            Type::INT2 => row
+                .try_get::<_, Option<i16>>(index)?
+                .map_or(Cell::Null, |v| Cell::Int(v.into())),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(index)?
+                .map_or(Cell::Null, |v| Cell::Int(v.into())),
+            Type::FLOAT8 => row
+                .try_get::<_, Option<f64>>(index)?
+                .map_or(Cell::Null, Cell::Real),
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => row
+                .try_get::<_, Option<&str>>(index)?
+                .map_or(Cell::Null, Cell::Text),
+            Type::BYTEA => row
+                .try_get::<_, Option<&[u8]>>(index)?
+                .map_or(Cell::Null, Cell::Blob),
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "column {index} has type {other}, which the store does not read"
+                )));
+            }
+        })
+    }
+}
+
+impl Conn for PgConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
+        let statement = self.statement(sql)?;
+        let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let changed = self.client.execute(&statement, &refs).inspect_err(|_| {
+            self.failed = true;
+        })?;
+        Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&dyn Param],
+        each: &mut dyn FnMut(&dyn Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let statement = self.statement(sql)?;
+        let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let rows = self.client.query(&statement, &refs).inspect_err(|_| {
+            self.failed = true;
+        })?;
+        for row in &rows {
+            each(&PgRow(row))?;
+        }
+        Ok(())
+    }
+}
+
+/// What the listener heard.
+#[derive(Debug)]
+pub enum Heard {
+    /// Committed events (center, seq), in the order PostgreSQL delivered them.
+    Events(Vec<(CenterId, u64)>),
+    /// The listener's session was (re)made: notifications sent meanwhile were lost.
+    Listening,
+}
+
+/// LISTENs for committed events on a session of its own until `stop`, remaking the session
+/// whenever it breaks (then [`Heard::Listening`] says that some may have been missed).
+pub fn listen(
+    url: String,
+    on_heard: impl Fn(Heard) + Send + 'static,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), StoreError> {
+    std::thread::Builder::new()
+        .name("gymgate-listener".into())
+        .spawn(move || {
+            while !stop.is_cancelled() {
+                let session = connect(&url, "gymgate listener")
+                    .and_then(|mut conn| conn.batch(&format!("LISTEN {EVENTS_CHANNEL}")).map(|()| conn));
+                let mut conn = match session {
+                    Ok(conn) => conn,
+                    Err(error) => {
+                        tracing::warn!(%error, "the event listener cannot reach the database; retrying");
+                        std::thread::sleep(Duration::from_secs(1));
+                        continue;
+                    }
+                };
+                on_heard(Heard::Listening);
+                while !stop.is_cancelled() {
+                    match conn.notifications(Duration::from_millis(500)) {
+                        Ok(heard) if heard.is_empty() => {}
+                        Ok(heard) => on_heard(Heard::Events(
+                            heard
+                                .iter()
+                                .filter_map(|(_, payload)| {
+                                    let (center, seq) = payload.rsplit_once(':')?;
+                                    Some((CenterId::new(center), seq.parse().ok()?))
+                                })
+                                .collect(),
+                        )),
+                        Err(error) => {
+                            tracing::warn!(%error, "the event listener lost its session; remaking it");
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .map_err(|e| StoreError::Join(format!("cannot start the listener: {e}")))?;
+    Ok(())
+}
+
+/// Holds `key`'s advisory lock on a session of its own while it can, and says so in `leading`:
+/// exactly one node holds it; when that node's session ends (the node died, its network
+/// went), PostgreSQL lets go of the lock and another node takes it within a second or two.
+pub fn lead(
+    url: String,
+    key: i64,
+    leading: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), StoreError> {
+    use std::sync::atomic::Ordering;
+    std::thread::Builder::new()
+        .name("gymgate-leader".into())
+        .spawn(move || {
+            let mut session: Option<PgConn> = None;
+            while !stop.is_cancelled() {
+                let conn = match session.as_mut() {
+                    Some(conn) if !conn.is_closed() => conn,
+                    _ => {
+                        leading.store(false, Ordering::Relaxed);
+                        match connect(&url, "gymgate leader") {
+                            Ok(conn) => session.insert(conn),
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot reach the database to lead");
+                                std::thread::sleep(Duration::from_secs(1));
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let conn: &mut dyn Conn = conn;
+                let held = if leading.load(Ordering::Relaxed) {
+                    // Still connected means still held.
+                    conn.value::<i64>("SELECT 1", &[]).map(|_| true)
+                } else {
+                    conn.value::<bool>("SELECT pg_try_advisory_lock(?1)", &[&key])
+                };
+                match held {
+                    Ok(held) => {
+                        if held && !leading.swap(true, Ordering::Relaxed) {
+                            tracing::info!(
+                                "this node now runs the shared duties (alerts, retention, imports)"
+                            );
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "the leader's session failed");
+                        leading.store(false, Ordering::Relaxed);
+                        session = None;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            leading.store(false, Ordering::Relaxed);
+        })
+        .map_err(|e| StoreError::Join(format!("cannot start the leader thread: {e}")))?;
+    Ok(())
+}
+
+/// Read connections, made as needed and kept for reuse.
+pub(super) struct Postgres {
+    url: String,
+    idle: Mutex<Vec<PgConn>>,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Closing a session blocks on the driver's own runtime, which must not happen on an
+        // async thread (the store may be dropped on one).
+        let idle = self.idle.get_mut().map(std::mem::take).unwrap_or_default();
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("gymgate-close".into())
+                .spawn(move || drop(idle));
+        }
+    }
+}
+
+impl Postgres {
+    pub(super) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match pooled {
+            Some(conn) if !conn.is_closed() => conn,
+            _ => connect(&self.url, "gymgate reader")?,
+        };
+        let result = f(&mut conn);
+        // A read that failed may have left a transaction open (a snapshot): end it.
+        if result.is_err() {
+            conn.rollback();
+        }
+        if !conn.is_closed()
+            && let Ok(mut idle) = self.idle.lock()
+            && idle.len() < super::MAX_READERS
+        {
+            idle.push(conn);
+        }
+        result
+    }
+
+    pub(super) fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Opens the database at `url`, bringing its schema up to date (one node at a time), and
+/// returns the read side and the database's epoch.
+pub(super) fn open(url: &str) -> Result<(Postgres, String), StoreError> {
+    let mut conn = connect(url, "gymgate migrations")?;
+    super::schema::postgres::migrate(&mut conn)?;
+    let epoch: String =
+        (&mut conn as &mut dyn Conn).value("SELECT value FROM meta WHERE key = 'epoch'", &[])?;
+    Ok((
+        Postgres {
+            url: url.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        },
+        epoch,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renumber;
+
+    #[test]
+    fn placeholders_are_renumbered_for_postgres() {
+        assert_eq!(
+            renumber("SELECT a FROM t WHERE b = ?1 AND c IN (?2, ?10) LIMIT ?3"),
+            "SELECT a FROM t WHERE b = $1 AND c IN ($2, $10) LIMIT $3"
+        );
+        assert_eq!(renumber("SELECT '?' || x"), "SELECT '?' || x");
+    }
+}

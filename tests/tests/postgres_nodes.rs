@@ -1,0 +1,240 @@
+//! Two server nodes (real processes) over one PostgreSQL database: a desk on one node hears
+//! taps made through the other; a node killed with SIGKILL costs a desk nothing (it fails over
+//! and gets every answered tap exactly once, in order) and the survivor raises the alarm; a
+//! lost NOTIFY costs nothing either.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use gymgate_desk_core::CoreEvent;
+use gymgate_shared::CheckinId;
+use gymgate_shared::protocol::ServerMessage;
+use gymgate_tests::desk_core::pairing;
+use gymgate_tests::{
+    DeskClient, Fixture, MemberClient, PIN, RunningDesk, ServerProcess, WebhookStub,
+};
+
+const EXE: &str = env!("CARGO_BIN_EXE_gymgate-server-under-test");
+
+/// A free port on loopback (nodes must know each other's address before they start).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+struct Cluster {
+    url: String,
+    nodes: Vec<(tempfile::TempDir, ServerProcess)>,
+}
+
+/// `count` nodes on one fresh database, each told every node's address; alerts go to
+/// `slack` when given; nodes count as down after 3 s without a heartbeat.
+async fn cluster(count: usize, slack: Option<&str>) -> anyhow::Result<Option<Cluster>> {
+    if gymgate_tests::postgres::admin_url()?.is_none() {
+        return Ok(None);
+    }
+    let shared = tempfile::tempdir()?;
+    let url = gymgate_tests::postgres::database_for(shared.path()).await?;
+    let ports: Vec<u16> = (0..count).map(|_| free_port()).collect::<Result<_, _>>()?;
+    let public: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let public = public.join(",");
+    let mut nodes = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let data = tempfile::tempdir()?;
+        let name = format!("node-{}", (b'a' + i as u8) as char);
+        let mut env = vec![
+            ("GYMGATE_DATABASE_URL", url.as_str()),
+            ("GYMGATE_NODE_NAME", name.as_str()),
+            ("GYMGATE_PUBLIC_URLS", public.as_str()),
+            ("GYMGATE_NODE_DOWN_SECONDS", "3"),
+            ("GYMGATE_ALERT_CHECK_SECONDS", "1"),
+        ];
+        if let Some(slack) = slack {
+            env.push(("GYMGATE_SLACK_WEBHOOK", slack));
+        }
+        let addr = format!("127.0.0.1:{port}");
+        let node = ServerProcess::spawn_on_env(EXE, data.path(), &addr, &[], &env).await?;
+        nodes.push((data, node));
+    }
+    Ok(Some(Cluster { url, nodes }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_desk_on_one_node_hears_taps_made_through_the_other() -> anyhow::Result<()> {
+    let Some(cluster) = cluster(2, None).await? else {
+        return Ok(());
+    };
+    let (a, b) = (&cluster.nodes[0].1, &cluster.nodes[1].1);
+    let fx = Fixture::new(a.url());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let members = fx.members("N", 3, None).await?;
+    let (mut on_a, welcome) = DeskClient::join(&a.url(), &desk.token, None, 0).await?;
+    assert_eq!(welcome.head_seq, 0);
+
+    let mut tapped = Vec::new();
+    for (i, no) in members.iter().enumerate() {
+        let member = MemberClient::login(&b.url(), no, PIN).await?;
+        let answer = member
+            .tap(center.id.as_str(), &format!("via-b-{i}"))
+            .await?;
+        tapped.push(answer.checkin()?.id.clone());
+    }
+    let events = on_a.events(0, tapped.len()).await?;
+    let heard: Vec<CheckinId> = events
+        .iter()
+        .map(|e| match e.payload()? {
+            gymgate_shared::protocol::EventPayload::Checkin(card) => Ok(card.checkin.id),
+            other => bail!("expected check-ins, got {other:?}"),
+        })
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        heard, tapped,
+        "every tap through B reached the desk on A, in order"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_killed_midstream_costs_its_desk_nothing_and_the_survivor_raises_the_alarm()
+-> anyhow::Result<()> {
+    let slack = WebhookStub::start().await?;
+    let Some(mut cluster) = cluster(2, Some(&slack.url)).await? else {
+        return Ok(());
+    };
+    let (a_url, b_url) = (cluster.nodes[0].1.url(), cluster.nodes[1].1.url());
+    let fx = Fixture::new(b_url.clone());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    const TAPS: usize = 60;
+    let numbers = fx.members("K", TAPS, None).await?;
+    let mut members = Vec::new();
+    for no in &numbers {
+        members.push(MemberClient::login(&b_url, no, PIN).await?);
+    }
+
+    // The desk is paired with A and has not heard of B yet: it learns B from A's welcome.
+    let data = tempfile::tempdir()?;
+    let mut desk = RunningDesk::start(data.path(), pairing(&a_url, &paired)).await?;
+    desk.wait_online().await?;
+
+    let mut answered = Vec::new();
+    for (i, member) in members.iter().enumerate() {
+        if i == TAPS / 3 {
+            let (_dir, a) = cluster.nodes.remove(0);
+            a.kill().await?;
+        }
+        let answer = member
+            .tap(center.id.as_str(), &format!("stream-{i}"))
+            .await?;
+        if answer.status().as_u16() == 201 {
+            answered.push(answer.checkin()?.id.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(answered.len(), TAPS, "B answered every tap");
+
+    // Every answered tap reaches the desk exactly once, in seq order, through B.
+    let mut received: Vec<CheckinId> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while received.len() < TAPS {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = tokio::time::timeout(remaining, desk.events.recv())
+            .await
+            .with_context(|| format!("{} of {TAPS} check-ins reached the desk", received.len()))?
+            .context("the desk core stopped")?;
+        if let CoreEvent::Checkin(card) = event {
+            received.push(card.checkin.id);
+        }
+    }
+    let distinct: HashSet<&CheckinId> = received.iter().collect();
+    assert_eq!(distinct.len(), received.len(), "a check-in came twice");
+    assert_eq!(
+        received, answered,
+        "the desk got every answered tap, in order"
+    );
+    let state = desk.core.state().await?;
+    assert_eq!(
+        state.cursor.last_seq, TAPS as u64,
+        "the cursor is at the last event"
+    );
+    desk.stop().await?;
+
+    // B noticed that A stopped beating and said so (3 s without a heartbeat).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if slack
+            .delivered()
+            .iter()
+            .any(|text| text.contains("node-a") && text.contains("응답 없음"))
+        {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("no node-down alert: {:?}", slack.delivered());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_still_arrive_when_notifications_are_lost() -> anyhow::Result<()> {
+    let Some(cluster) = cluster(2, None).await? else {
+        return Ok(());
+    };
+    let (a, b) = (&cluster.nodes[0].1, &cluster.nodes[1].1);
+    let fx = Fixture::new(a.url());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    const TAPS: usize = 20;
+    let numbers = fx.members("L", TAPS, None).await?;
+    let (mut on_a, _) = DeskClient::join(&a.url(), &desk.token, None, 0).await?;
+
+    // Logged in first: while the database takes no new sessions, the nodes work on the
+    // sessions they already hold.
+    let mut members = Vec::new();
+    for no in &numbers {
+        members.push(MemberClient::login(&b.url(), no, PIN).await?);
+    }
+    let mut tapped = Vec::new();
+    for (i, member) in members.iter().enumerate() {
+        if i == TAPS / 2 {
+            // From here on the listeners are gone and cannot come back until the database
+            // lets them: every later notification is lost, the last one included, so only
+            // the followers' own look at the heads (every second, and once the listener is
+            // back) can bring these events.
+            gymgate_tests::postgres::allow_connections(&cluster.url, false).await?;
+            let ended =
+                gymgate_tests::postgres::end_sessions(&cluster.url, "gymgate listener").await?;
+            anyhow::ensure!(
+                ended >= 2,
+                "ended {ended} listener sessions, not both nodes'"
+            );
+        }
+        let answer = member.tap(center.id.as_str(), &format!("lost-{i}")).await?;
+        tapped.push(answer.checkin()?.id.clone());
+    }
+    // Events that came while the listeners were down, before they are let back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    gymgate_tests::postgres::allow_connections(&cluster.url, true).await?;
+    let mut heard = Vec::new();
+    while heard.len() < TAPS {
+        match on_a.next_within(Duration::from_secs(15)).await? {
+            Some(ServerMessage::Event(event)) => {
+                if let gymgate_shared::protocol::EventPayload::Checkin(card) = event.payload()? {
+                    heard.push(card.checkin.id);
+                }
+            }
+            Some(_) => {}
+            None => bail!("only {} of {TAPS} events arrived", heard.len()),
+        }
+    }
+    assert_eq!(heard, tapped, "every event arrived once, in order");
+    Ok(())
+}

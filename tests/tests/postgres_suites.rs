@@ -1,0 +1,12 @@
+//! The delivery, check-in, security and fault suites again, with every server on PostgreSQL:
+//! this binary's name (`postgres_…`) tells the harness (`gymgate_tests::postgres`). Each
+//! server gets a database of its own in the cluster `GYMGATE_TEST_POSTGRES` names.
+
+#[path = "checkins.rs"]
+mod checkins;
+#[path = "delivery.rs"]
+mod delivery;
+#[path = "faults.rs"]
+mod faults;
+#[path = "security.rs"]
+mod security;
