@@ -127,8 +127,13 @@ async fn follow(
         tokio::select! {
             heard = hearing.recv() => match heard {
                 Some(store::postgres::Heard::Events(events)) => {
-                    for (center, seq) in events {
-                        if seen.get(&center).is_none_or(|known| seq > *known) {
+                    for (center, seq, node) in events {
+                        let known = seen.get(&center).copied().unwrap_or(0);
+                        if node == state.node.id && seq == known + 1 {
+                            // This node's own event, published at its commit, and the next
+                            // in order: nothing to read.
+                            seen.insert(center, seq);
+                        } else if seq > known {
                             due.push(center);
                         }
                     }

@@ -101,11 +101,12 @@ pub async fn run_with(
     let hub = Arc::new(Hub::default());
     let publisher = hub.clone();
     let on_commit: store::Publisher = Box::new(move |events| publisher.publish(events));
+    let node = cluster::Node::new(&config.node_name);
     let store = match &config.database_url {
         Some(url) => {
-            let url = url.clone();
+            let (url, node_id) = (url.clone(), node.id.clone());
             // Connecting blocks (the driver's own runtime): off the async threads.
-            tokio::task::spawn_blocking(move || Store::open_postgres(&url, on_commit))
+            tokio::task::spawn_blocking(move || Store::open_postgres(&url, &node_id, on_commit))
                 .await
                 .map_err(|e| ServerError::Start(e.to_string()))??
         }
@@ -119,7 +120,6 @@ pub async fn run_with(
         .await
         .map_err(|e| ServerError::Start(e.to_string()))?;
     let passes = load_pass_keys(&store, &config).await?;
-    let node = cluster::Node::new(&config.node_name);
     let state = AppState::new(state::Parts {
         store,
         hub,

@@ -65,6 +65,16 @@ impl MemberClient {
         })
     }
 
+    /// The same session sent to another address (another node behind a proxy).
+    pub fn on(&self, url: &str) -> MemberClient {
+        MemberClient {
+            url: url.to_owned(),
+            token: self.token.clone(),
+            session: self.session.clone(),
+            http: self.http.clone(),
+        }
+    }
+
     pub async fn tap(&self, center_id: &str, key: &str) -> anyhow::Result<TapAnswer> {
         let response = self
             .http

@@ -238,3 +238,47 @@ async fn events_still_arrive_when_notifications_are_lost() -> anyhow::Result<()>
     assert_eq!(heard, tapped, "every event arrived once, in order");
     Ok(())
 }
+
+/// Behind a reverse proxy a member's requests land on either node: a session made on A is
+/// good on B, the live feed held open on B hears a tap made through A, and the check-in reads
+/// back the same on both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_is_served_by_whichever_node_the_proxy_picks() -> anyhow::Result<()> {
+    let Some(cluster) = cluster(2, None).await? else {
+        return Ok(());
+    };
+    let (a, b) = (cluster.nodes[0].1.url(), cluster.nodes[1].1.url());
+    let fx = Fixture::new(a.clone());
+    let center = fx.center("강남점").await?;
+    let numbers = fx.members("P", 1, None).await?;
+    let on_a = MemberClient::login(&a, &numbers[0], PIN).await?;
+    let http = reqwest::Client::new();
+    let mut feed_on_b = http
+        .get(format!("{b}/api/v1/me/events"))
+        .bearer_auth(&on_a.token)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        feed_on_b.status() == reqwest::StatusCode::OK,
+        "B refused A's session: {}",
+        feed_on_b.status()
+    );
+    let tapped = on_a
+        .tap(center.id.as_str(), "proxy-1")
+        .await?
+        .checkin()?
+        .clone();
+    let mut seen = String::new();
+    while !seen.contains(tapped.id.as_str()) {
+        let chunk = tokio::time::timeout(gymgate_tests::WAIT, feed_on_b.chunk())
+            .await
+            .context("B's feed never heard the tap made through A")??
+            .context("B ended the member's feed")?;
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let on_b = on_a.on(&b);
+    let read_back = on_b.checkin(tapped.id.as_str()).await?;
+    assert_eq!(read_back.checkin()?.id, tapped.id);
+    assert_eq!(read_back.checkin()?.status, tapped.status);
+    Ok(())
+}

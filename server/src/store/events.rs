@@ -43,7 +43,7 @@ pub fn append(
     if conn.dialect() == Dialect::Postgres {
         // Delivered to every node's listener when (and only if) this transaction commits.
         conn.query(
-            "SELECT pg_notify(?1, ?2)",
+            "SELECT pg_notify(?1, ?2 || ':' || COALESCE(current_setting('gymgate.node', true), ''))",
             &[&super::postgres::EVENTS_CHANNEL, &format!("{center}:{seq}")],
             &mut |_| Ok(()),
         )?;

@@ -160,12 +160,15 @@ impl Store {
     }
 
     /// Opens the PostgreSQL database at `url` (migrating it if needed, one node at a time)
-    /// and starts the writer pool; `on_commit` hears each committed job's events.
-    pub fn open_postgres(url: &str, on_commit: Publisher) -> Result<Store, StoreError> {
+    /// and starts the writer pool; `on_commit` hears each committed job's events. The
+    /// writers sign their event notifications with `node`, so this node's follower can tell
+    /// its own events (already published) from other nodes'.
+    pub fn open_postgres(url: &str, node: &str, on_commit: Publisher) -> Result<Store, StoreError> {
         let (pg, epoch) = postgres::open(url)?;
         let writer_url = url.to_owned();
+        let node = node.to_owned();
         let writer = writer::start_pool(
-            move || postgres::connect(&writer_url, "gymgate writer"),
+            move || postgres::connect_writer(&writer_url, &node),
             PG_WRITERS,
             on_commit,
         )?;

@@ -5,6 +5,10 @@
 //! in its own transaction, and PostgreSQL groups the commits' WAL flushes itself. A center's
 //! `seq` is taken by `UPDATE centers … RETURNING` inside the job's transaction, which locks the
 //! center's row until the commit, so seqs are committed in order on every node.
+//!
+//! The driver is `postgres`, the blocking front of `tokio-postgres` by the same maintainers:
+//! store jobs already run on the store's own threads behind the synchronous [`Conn`] interface
+//! that SQLite needs, so an async pool would only be blocked on from those threads again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,7 +23,7 @@ use gymgate_shared::CenterId;
 use super::StoreError;
 use super::sql::{Cell, Conn, Dialect, Param, Row, Value};
 
-/// The channel committed events are announced on (payload `center_id:seq:node`).
+/// The channel committed events are announced on (payload `center_id:seq:node_id`).
 pub const EVENTS_CHANNEL: &str = "gymgate_events";
 
 /// One connection, with its prepared statements. Remembers whether a statement of the open
@@ -34,10 +38,24 @@ pub struct PgConn {
 /// Connects with an `application_name`, so operators see which node and role a session is
 /// (and the listener can be found in `pg_stat_activity`).
 pub fn connect(url: &str, role: &str) -> Result<PgConn, StoreError> {
+    connect_with(url, role, None)
+}
+
+/// A writer's session: `gymgate.node` names the node, and [`super::events::append`] signs its
+/// notifications with it.
+pub fn connect_writer(url: &str, node: &str) -> Result<PgConn, StoreError> {
+    connect_with(url, "gymgate writer", Some(node))
+}
+
+fn connect_with(url: &str, role: &str, node: Option<&str>) -> Result<PgConn, StoreError> {
     let mut config: postgres::Config = url
         .parse()
         .map_err(|e: postgres::Error| StoreError::Unavailable(format!("bad database URL: {e}")))?;
     config.application_name(role);
+    if let Some(node) = node {
+        // A node id is a UUID: nothing in it needs quoting.
+        config.options(&format!("-c gymgate.node={node}"));
+    }
     config.connect_timeout(Duration::from_secs(5));
     // A node cut off from the database finds out within seconds, not at TCP's pace.
     config.keepalives_idle(Duration::from_secs(10));
@@ -254,8 +272,9 @@ impl Conn for PgConn {
 /// What the listener heard.
 #[derive(Debug)]
 pub enum Heard {
-    /// Committed events (center, seq), in the order PostgreSQL delivered them.
-    Events(Vec<(CenterId, u64)>),
+    /// Committed events (center, seq, the node whose writer stored it), in the order
+    /// PostgreSQL delivered them.
+    Events(Vec<(CenterId, u64, String)>),
     /// The listener's session was (re)made: notifications sent meanwhile were lost.
     Listening,
 }
@@ -289,8 +308,13 @@ pub fn listen(
                             heard
                                 .iter()
                                 .filter_map(|(_, payload)| {
-                                    let (center, seq) = payload.rsplit_once(':')?;
-                                    Some((CenterId::new(center), seq.parse().ok()?))
+                                    let (rest, node) = payload.rsplit_once(':')?;
+                                    let (center, seq) = rest.rsplit_once(':')?;
+                                    Some((
+                                        CenterId::new(center),
+                                        seq.parse().ok()?,
+                                        node.to_owned(),
+                                    ))
                                 })
                                 .collect(),
                         )),
