@@ -55,6 +55,22 @@ fn main() -> std::process::ExitCode {
     };
     let data_dir = data_dir.unwrap_or_else(|| gymgate_desk::default_data_dir(demo));
     let _log_guard = gymgate_desk::init_logging(&data_dir);
+    let _instance = match gymgate_desk_core::instance::claim(&data_dir) {
+        Ok(instance) => Some(instance),
+        Err(gymgate_desk_core::instance::InstanceError::AlreadyRunning) => {
+            tracing::info!("a second start while the desk runs; saying so and closing");
+            eprintln!("gymgate-desk: already running with {}", data_dir.display());
+            return match gymgate_desk::ui::run_already_running(&data_dir) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(_) => std::process::ExitCode::FAILURE,
+            };
+        }
+        Err(error) => {
+            // The cache's own checks still guard the files; the desk must run.
+            tracing::warn!(%error, "cannot take the single-instance lock; starting anyway");
+            None
+        }
+    };
     tracing::info!(
         data_dir = %data_dir.display(),
         demo,

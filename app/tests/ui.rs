@@ -130,6 +130,140 @@ fn offline_shows_the_banner_and_the_outbox_count() {
     assert!(ui.find(KO.online).is_ok());
 }
 
+/// A card for a check-in made elsewhere (a member's tap) at `at`.
+fn tapped(id: &str, name: &str, at: chrono::DateTime<Utc>) -> CheckinCard {
+    CheckinCard {
+        checkin: Checkin {
+            id: CheckinId::new(id),
+            member_id: MemberId::new(id),
+            center_id: CenterId::new("c1"),
+            center_name: "강남점".into(),
+            status: CheckinStatus::Admitted,
+            method: CheckinMethod::App,
+            at,
+            rev: 1,
+            local_id: None,
+            desk_id: None,
+            history: vec![],
+            dispute: None,
+        },
+        member: member(id, name),
+        flags: vec![],
+    }
+}
+
+/// Issue 18: after a blip the replayed check-ins chime once, the board ends on the newest
+/// card (not the last replayed), and one line says how many came in meanwhile.
+#[test]
+fn a_replay_after_a_blip_chimes_once_and_says_how_many_came_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = running_app(dir.path().to_owned());
+    app.update(Message::Core(CoreEvent::Link(LinkStatus::Online {
+        since: Utc::now() - chrono::Duration::minutes(30),
+    })));
+    let lost_at = Utc::now() - chrono::Duration::minutes(10);
+    app.update(Message::Core(CoreEvent::Link(LinkStatus::Offline {
+        since: lost_at,
+        retry_at: Utc::now(),
+        reason: "connection refused".into(),
+    })));
+    let back = Utc::now();
+    app.update(Message::Core(CoreEvent::Link(LinkStatus::Online {
+        since: back,
+    })));
+    // 100 taps made while the desk was away, replayed in log order; the newest of them
+    // (replayed in the middle: another desk's late sync) must end up big.
+    let newest_at = back - chrono::Duration::seconds(5);
+    for i in 0..100 {
+        let at = if i == 50 {
+            newest_at
+        } else {
+            lost_at + chrono::Duration::seconds(i)
+        };
+        let name = if i == 50 { "최신회원" } else { "회원" };
+        app.update(Message::Core(CoreEvent::Checkin(tapped(
+            &format!("m{i}"),
+            name,
+            at,
+        ))));
+    }
+    assert_eq!(app.chime.played(), 1, "one chime for the whole replay");
+    let Phase::Running(running) = &app.phase else {
+        panic!("not running");
+    };
+    assert_eq!(
+        running.featured_card().map(|c| c.member.name.as_str()),
+        Some("최신회원"),
+        "the board shows the newest card"
+    );
+    let mut ui = simulator(app.view());
+    assert!(
+        ui.find(KO.missed_while_offline(100, back).as_str()).is_ok(),
+        "the board says 100 came in while the link was down"
+    );
+    assert!(ui.find(KO.today_count(100).as_str()).is_ok());
+    drop(ui);
+
+    // A live tap afterwards is not counted as missed, and takes the big card.
+    app.update(Message::Core(CoreEvent::Checkin(tapped(
+        "live",
+        "지금회원",
+        Utc::now() + chrono::Duration::seconds(1),
+    ))));
+    let Phase::Running(running) = &app.phase else {
+        panic!("not running");
+    };
+    assert_eq!(running.missed.map(|m| m.count), Some(100));
+    assert_eq!(
+        running.featured_card().map(|c| c.member.name.as_str()),
+        Some("지금회원")
+    );
+}
+
+/// Issue 18: no library text reaches staff. A server that cannot be reached (a real refused
+/// connection) reads as a Korean sentence with what to do; a revoked desk and an unknown one
+/// get different, true messages.
+#[tokio::test]
+async fn staff_read_pairing_and_unpairing_failures_in_their_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut app, _) = App::new(dir.path().to_owned(), None, Chime::silent());
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let answer = run_command(
+        Command::Pair {
+            server: format!("http://127.0.0.1:{port}"),
+            code: "ABCDE-12345".into(),
+            name: "1층 데스크".into(),
+        },
+        dir.path().to_owned(),
+    )
+    .await;
+    app.update(answer);
+    let Phase::Pairing(screen) = &app.phase else {
+        panic!("still pairing");
+    };
+    let shown = screen.error.clone().expect("an error is shown");
+    assert!(shown.starts_with("서버에 연결할 수 없습니다."), "{shown}");
+    assert!(
+        !shown.contains("error sending request") && !shown.contains("127.0.0.1"),
+        "no library text: {shown}"
+    );
+
+    for (code, expected) in [
+        ("token_revoked", KO.unpaired_by_server),
+        ("invalid_token", KO.unknown_desk),
+    ] {
+        let mut app = running_app(dir.path().to_owned());
+        app.update(Message::Core(CoreEvent::Unpaired(code.into())));
+        let mut ui = simulator(app.view());
+        assert!(ui.find(expected).is_ok(), "{code}: {expected}");
+    }
+    assert_ne!(KO.unpaired_by_server, KO.unknown_desk);
+}
+
 fn key(named: iced::keyboard::key::Named) -> Message {
     Message::Key(iced::keyboard::Event::KeyPressed {
         key: iced::keyboard::Key::Named(named),
@@ -331,4 +465,20 @@ async fn the_board_focuses_the_scan_field_and_a_scan_shows_the_card_or_the_reaso
     core.shutdown();
     link.await?;
     Ok(())
+}
+
+/// Issue 18: a second start on the same data says, in Korean, that the desk already runs.
+#[test]
+fn a_second_start_says_the_desk_already_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = gymgate_desk_core::instance::claim(dir.path()).expect("first start");
+    assert!(matches!(
+        gymgate_desk_core::instance::claim(dir.path()),
+        Err(gymgate_desk_core::instance::InstanceError::AlreadyRunning)
+    ));
+    let mut ui = simulator(gymgate_desk::ui::screen::already_running::view(&KO));
+    assert!(ui.find(KO.already_running_title).is_ok());
+    assert!(ui.find(KO.already_running).is_ok());
+    assert!(ui.find(KO.close).is_ok());
+    drop(first);
 }

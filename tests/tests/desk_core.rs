@@ -346,6 +346,8 @@ async fn taps_and_offline_checkins_during_a_cut_arrive_exactly_once() -> anyhow:
     Ok(())
 }
 
+/// A revoked desk and a token the server never issued are told apart (issue 18: staff get a
+/// true message for each): the core reports the server's code, not its English text.
 #[tokio::test]
 async fn a_revoked_desk_is_told_to_pair_again() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
@@ -356,10 +358,27 @@ async fn a_revoked_desk_is_told_to_pair_again() -> anyhow::Result<()> {
     let mut desk = RunningDesk::start(data.path(), pairing(&server.url(), &paired)).await?;
     desk.wait_online().await?;
     fx.admin.revoke_desk(paired.desk_id.as_str()).await?;
-    desk.wait_for("unpaired", |e| {
-        matches!(e, CoreEvent::Unpaired(_)).then_some(())
-    })
-    .await?;
+    let code = desk
+        .wait_for("unpaired", |e| match e {
+            CoreEvent::Unpaired(code) => Some(code.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(code, "token_revoked");
+    desk.stop().await?;
+
+    // A desk whose token the server does not know (another server, a database made anew).
+    let mut unknown = pairing(&server.url(), &paired);
+    unknown.token = "a-token-this-server-never-issued".into();
+    let data = tempfile::tempdir()?;
+    let mut desk = RunningDesk::start(data.path(), unknown).await?;
+    let code = desk
+        .wait_for("unpaired", |e| match e {
+            CoreEvent::Unpaired(code) => Some(code.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(code, "invalid_token");
     desk.stop().await?;
     Ok(())
 }

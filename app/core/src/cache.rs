@@ -153,6 +153,9 @@ pub struct Recovered {
     pub error: String,
 }
 
+/// How long outbox items the server settled stay on this PC (for support's questions).
+pub const OUTBOX_KEPT_DAYS: i64 = 30;
+
 pub struct Cache {
     conn: Connection,
 }
@@ -530,14 +533,24 @@ impl Cache {
     }
 
     /// Keeps the cache small: cards older than two days are dropped, and so are the pass
-    /// showings seen before then (a showing is good for a minute only).
+    /// showings seen before then (a showing is good for a minute only). Outbox items the
+    /// server settled more than [`OUTBOX_KEPT_DAYS`] ago go too; an item still waiting to be
+    /// sent, or a refusal staff have not acknowledged, is never pruned.
     pub fn prune(&mut self, now: DateTime<Utc>) -> Result<usize, CacheError> {
         let cutoff = ts(now - chrono::Duration::days(2));
         self.conn
             .execute("DELETE FROM seen_passes WHERE at < ?1", [&cutoff])?;
-        Ok(self
-            .conn
-            .execute("DELETE FROM checkins WHERE at < ?1", [cutoff])?)
+        let settled = ts(now - chrono::Duration::days(OUTBOX_KEPT_DAYS));
+        let outbox = self.conn.execute(
+            "DELETE FROM outbox
+              WHERE state <> 'pending' AND resolved_at IS NOT NULL AND resolved_at < ?1
+                AND (state IN ('accepted', 'duplicate') OR acknowledged = 1)",
+            [&settled],
+        )?;
+        Ok(outbox
+            + self
+                .conn
+                .execute("DELETE FROM checkins WHERE at < ?1", [cutoff])?)
     }
 
     /// Puts an item in the outbox (used when salvaging a damaged cache); `owner` is the desk
@@ -965,6 +978,49 @@ mod tests {
         let (cache, recovered) = Cache::open(&dir.path().join("cache.db")).expect("open");
         assert!(recovered.is_none());
         (dir, cache)
+    }
+
+    /// Issue 18: settled outbox items do not pile up on a shop PC for years; nothing unsent
+    /// and no refusal staff have not seen is ever pruned.
+    #[test]
+    fn settled_outbox_items_are_pruned_after_a_month_and_nothing_unsent_is() {
+        let (_dir, mut cache) = open();
+        let now = Utc::now();
+        let old = ts(now - chrono::Duration::days(OUTBOX_KEPT_DAYS + 10));
+        let recent = ts(now - chrono::Duration::days(5));
+        for (id, state, resolved, acknowledged) in [
+            ("pending-old", "pending", None, 0),
+            ("accepted-old", "accepted", Some(&old), 0),
+            ("accepted-recent", "accepted", Some(&recent), 0),
+            ("conflict-unseen", "conflict", Some(&old), 0),
+            ("conflict-seen", "conflict", Some(&old), 1),
+            ("duplicate-old", "duplicate", Some(&old), 0),
+        ] {
+            cache
+                .conn
+                .execute(
+                    "INSERT INTO outbox (local_id, member_id, member_name, at, method, state,
+                                         resolved_at, acknowledged)
+                     VALUES (?1, 'm1', '김민준', ?2, 'roster', ?3, ?4, ?5)",
+                    params![id, old, state, resolved, acknowledged],
+                )
+                .expect("insert");
+        }
+        cache.prune(now).expect("prune");
+        let mut left: Vec<String> = cache
+            .conn
+            .prepare("SELECT local_id FROM outbox ORDER BY local_id")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        left.sort();
+        assert_eq!(
+            left,
+            ["accepted-recent", "conflict-unseen", "pending-old"],
+            "settled and seen items older than a month go; the rest stay"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod cache;
 pub mod config;
+pub mod instance;
 pub mod link;
 pub mod roster;
 pub mod store;
@@ -40,12 +41,22 @@ pub fn default_data_dir(demo: bool) -> PathBuf {
     if demo { base.join("demo") } else { base }
 }
 
-/// Logs to a daily rolling file in the data directory (and to stderr in debug builds).
+/// Logs to a daily file in the data directory, two weeks kept (and to stderr in debug
+/// builds). A log folder that cannot be made leaves logging on stderr alone: the desk still
+/// runs.
 pub fn init_logging(data_dir: &Path) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let appender = tracing_appender::rolling::daily(data_dir.join("logs"), "desk.log");
-    let (file, guard) = tracing_appender::non_blocking(appender);
+    let (file, guard) = match instance::log_files(data_dir) {
+        Ok(appender) => tracing_appender::non_blocking(appender),
+        Err(error) => {
+            eprintln!(
+                "gymgate-desk: cannot write logs under {}: {error}",
+                data_dir.display()
+            );
+            tracing_appender::non_blocking(std::io::sink())
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wgpu=warn,iced=warn"));
     let registry = tracing_subscriber::registry().with(filter).with(
@@ -144,7 +155,9 @@ pub enum CoreEvent {
         code: String,
         message: String,
     },
-    /// The server refused this desk's token: it must be paired again.
+    /// The server refused this desk's token: it must be paired again. Carries the server's
+    /// code: `token_revoked` (an operator unpaired it) or `invalid_token` (the server does
+    /// not know it: another server, or its database was made anew).
     Unpaired(String),
     CacheRecovered(Recovered),
     /// The core could not start.

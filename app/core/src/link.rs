@@ -187,7 +187,7 @@ async fn connect_as(pairing: &Pairing, timing: &LinkTiming) -> Result<Socket, Se
         .map_err(|e| SessionEnd::Lost(format!("bad server address: {e}")))?;
     let auth = format!("Bearer {}", pairing.token)
         .parse()
-        .map_err(|_| SessionEnd::Unauthorized("the desk token is not valid".into()))?;
+        .map_err(|_| SessionEnd::Unauthorized("invalid_token".into()))?;
     request.headers_mut().insert("authorization", auth);
     match tokio::time::timeout(
         timing.connect_timeout,
@@ -198,13 +198,14 @@ async fn connect_as(pairing: &Pairing, timing: &LinkTiming) -> Result<Socket, Se
         Err(_) => Err(SessionEnd::Lost("connecting timed out".into())),
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(WsError::Http(response))) if response.status().as_u16() == 401 => {
-            let reason = response
+            // The code, not the server's English message: the UI says it in staff's words.
+            let code = response
                 .body()
                 .as_deref()
                 .and_then(|b| serde_json::from_slice::<ErrorBody>(b).ok())
-                .map(|b| b.error.message)
-                .unwrap_or_else(|| "desk token refused".into());
-            Err(SessionEnd::Unauthorized(reason))
+                .map(|b| b.error.code)
+                .unwrap_or_else(|| "invalid_token".into());
+            Err(SessionEnd::Unauthorized(code))
         }
         Ok(Err(e)) => Err(SessionEnd::Lost(e.to_string())),
     }

@@ -52,6 +52,13 @@ pub struct Strings {
     pub unpair: &'static str,
     pub unpair_confirm: &'static str,
     pub unpaired_by_server: &'static str,
+    pub unknown_desk: &'static str,
+    pub pairing_not_saved: &'static str,
+    pub already_running_title: &'static str,
+    pub already_running: &'static str,
+    pub not_saved_on_pc: &'static str,
+    pub member_not_in_roster: &'static str,
+    pub core_failed: &'static str,
     pub retry_now: &'static str,
     pub no_results: &'static str,
     pub starting: &'static str,
@@ -115,6 +122,13 @@ pub const KO: Strings = Strings {
     unpair: "페어링 해제",
     unpair_confirm: "정말 해제할까요? 다시 쓰려면 새 페어링 코드가 필요합니다. (한 번 더 누르면 해제)",
     unpaired_by_server: "운영팀이 이 데스크의 연결을 해제했습니다. 새 페어링 코드로 다시 연결해 주세요.",
+    unknown_desk: "서버가 이 데스크를 알지 못합니다 (다른 서버이거나 서버 데이터가 새로 만들어졌습니다). 운영팀에 새 페어링 코드를 받아 다시 연결해 주세요.",
+    already_running_title: "gymgate 데스크가 이미 실행 중입니다",
+    already_running: "이 PC에서 데스크 프로그램이 이미 열려 있습니다. 작업 표시줄에서 열려 있는 gymgate 데스크 창을 선택해 주세요. 두 개를 함께 열면 같은 기록을 두 번 다루게 되므로 하나만 실행됩니다.",
+    pairing_not_saved: "페어링은 되었지만 이 PC에 저장하지 못했습니다. 디스크 공간을 확인하고 다시 시도해 주세요.",
+    not_saved_on_pc: "이 PC에 저장하지 못했습니다. 디스크 공간을 확인하고 다시 시도해 주세요. 계속되면 운영팀에 알려 주세요.",
+    member_not_in_roster: "이 데스크의 회원 목록에 없는 회원입니다. 검색에서 서버 결과로 찾거나 회원의 패스를 스캔해 주세요.",
+    core_failed: "이 PC의 데스크 데이터를 열 수 없습니다. 프로그램을 다시 시작해 주세요. 계속되면 운영팀에 알려 주세요.",
     retry_now: "지금 다시 연결",
     no_results: "찾는 회원이 없습니다. 최근 90일 안에 이 센터를 방문한 회원만 검색됩니다.",
     starting: "시작하는 중…",
@@ -178,6 +192,13 @@ pub const EN: Strings = Strings {
     unpair: "Unpair",
     unpair_confirm: "Unpair this desk? A new pairing code is needed to use it again. (Press again to unpair)",
     unpaired_by_server: "The operations team unpaired this desk. Please connect it again with a new pairing code.",
+    unknown_desk: "The server does not know this desk (another server, or its data was made anew). Ask the operations team for a new pairing code and connect again.",
+    already_running_title: "The gymgate desk is already running",
+    already_running: "The desk program is already open on this PC. Pick the open gymgate desk window in the taskbar. Only one runs at a time, so the same records are never handled twice.",
+    pairing_not_saved: "Paired, but this PC could not save it. Check the disk space and try again.",
+    not_saved_on_pc: "Could not save on this PC. Check the disk space and try again; if it goes on, tell the operations team.",
+    member_not_in_roster: "This member is not in this desk's list. Find them among the server's results in search, or scan their pass.",
+    core_failed: "The desk's data on this PC cannot be opened. Restart the program; if it goes on, tell the operations team.",
     retry_now: "Reconnect now",
     no_results: "No member found. Only members who visited this center in the last 90 days are listed.",
     starting: "Starting…",
@@ -260,6 +281,76 @@ impl Strings {
         } else {
             format!("{} ({count})", self.today)
         }
+    }
+
+    /// After a blip: how many came in while this desk was cut off, and since when it is back.
+    pub fn missed_while_offline(&self, count: usize, back_at: DateTime<Utc>) -> String {
+        if self.ko() {
+            format!(
+                "연결이 끊긴 동안 {count}명 입장 ({} 재연결)",
+                clock(back_at)
+            )
+        } else {
+            format!(
+                "{count} checked in while the link was down (back at {})",
+                clock(back_at)
+            )
+        }
+    }
+
+    /// A check-in that did not happen: the rules' refusal, or this PC could not save it.
+    pub fn checkin_error(&self, error: &gymgate_desk_core::CheckinError) -> String {
+        use gymgate_desk_core::CheckinError;
+        match error {
+            CheckinError::Refused(refusal) => self.refusal(*refusal),
+            CheckinError::UnknownMember => self.member_not_in_roster.to_owned(),
+            CheckinError::Cache(cause) => {
+                tracing::error!(error = %cause, "a check-in could not be saved on this PC");
+                self.not_saved_on_pc.to_owned()
+            }
+        }
+    }
+
+    /// Why the server refused this desk's token, by its code.
+    pub fn unpaired(&self, code: &str) -> &'static str {
+        match code {
+            "token_revoked" => self.unpaired_by_server,
+            _ => self.unknown_desk,
+        }
+    }
+
+    /// A failed pairing in staff's words, with what to do; never the library's text.
+    pub fn pair_error(&self, error: &gymgate_desk_core::config::PairError) -> String {
+        use gymgate_desk_core::config::PairError;
+        let (ko, en) = match error {
+            PairError::Unreachable(_) => (
+                "서버에 연결할 수 없습니다. 서버 주소와 이 PC의 인터넷 연결을 확인한 뒤 다시 시도해 주세요. 계속되면 운영팀에 알려 주세요.",
+                "Cannot reach the server. Check the server address and this PC's internet connection, then try again. If it goes on, tell the operations team.",
+            ),
+            PairError::BadAddress(_) => (
+                "서버 주소가 올바르지 않습니다. 운영팀이 알려 준 주소(예: https://gate.example.kr)를 입력해 주세요.",
+                "The server address is not valid. Enter the address the operations team gave you (e.g. https://gate.example.kr).",
+            ),
+            PairError::Refused { code, .. } => match code.as_str() {
+                "invalid_pairing_code" => (
+                    "페어링 코드가 맞지 않거나 이미 사용되었거나 만료되었습니다. 코드를 확인하거나 운영팀에 새 코드를 요청해 주세요.",
+                    "The pairing code is wrong, already used or expired. Check it, or ask the operations team for a new one.",
+                ),
+                "invalid_name" => (
+                    "데스크 이름을 확인해 주세요 (비워 둘 수 없고 너무 길면 안 됩니다).",
+                    "Check the desk name (it cannot be empty or too long).",
+                ),
+                "rate_limited" => (
+                    "시도가 너무 많습니다. 1분 후 다시 시도해 주세요.",
+                    "Too many attempts. Try again in a minute.",
+                ),
+                _ => (
+                    "서버가 지금 페어링을 처리하지 못했습니다. 잠시 후 다시 시도해 주세요. 계속되면 운영팀에 알려 주세요.",
+                    "The server could not pair this desk just now. Try again shortly; if it goes on, tell the operations team.",
+                ),
+            },
+        };
+        if self.ko() { ko } else { en }.to_owned()
     }
 
     pub fn conflicts_count(&self, count: usize) -> String {

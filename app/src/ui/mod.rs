@@ -22,7 +22,7 @@ use gymgate_desk_core::cache::Conflict;
 use gymgate_desk_core::config::{self, Pairing, Settings};
 use gymgate_desk_core::link::LinkTiming;
 use gymgate_desk_core::{
-    CheckinError, CoreEvent, DeskCore, DeskState, LinkStatus, LookupError, LookupQuery, ScanError,
+    CoreEvent, DeskCore, DeskState, LinkStatus, LookupError, LookupQuery, ScanError,
 };
 use i18n::{Strings, clock};
 use screen::{board, conflicts, pairing, search, settings};
@@ -87,6 +87,16 @@ pub struct Running {
     pub scan: String,
     /// What the last scan did: (let in, text).
     pub scan_outcome: Option<(bool, String)>,
+    /// Check-ins made elsewhere while this desk was cut off, counted as they are replayed
+    /// after it is back (one line on the board instead of a hundred cards flashing by).
+    pub missed: Option<Missed>,
+}
+
+/// Since the link last came back: check-ins made before that moment that arrived after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Missed {
+    pub back_at: DateTime<Utc>,
+    pub count: usize,
 }
 
 impl Running {
@@ -111,6 +121,7 @@ impl Running {
             toast: None,
             scan: String::new(),
             scan_outcome: None,
+            missed: None,
         }
     }
 
@@ -143,15 +154,17 @@ impl Running {
                 .as_ref()
                 .is_some_and(|f| f.as_str() == l.as_str())
         });
-        if feature || replaces_featured {
-            self.featured = Some(card.checkin.id.clone());
-        }
         let at = card.checkin.at;
         let index = self
             .today
             .iter()
             .position(|c| c.checkin.at < at)
             .unwrap_or(self.today.len());
+        // A replayed check-in older than what is on the list does not take the big card: after
+        // a blip the board ends on the newest, not on whichever came last.
+        if (feature && index == 0) || replaces_featured {
+            self.featured = Some(card.checkin.id.clone());
+        }
         self.today.insert(index, card);
     }
 
@@ -171,11 +184,20 @@ pub struct App {
     pub now: DateTime<Utc>,
 }
 
+/// Why pairing did not happen; staff read it in their words (`Strings::pair_error`), the log
+/// keeps the details.
+#[derive(Debug, Clone)]
+pub enum PairFailed {
+    Pair(config::PairError),
+    /// The pairing was made but could not be saved on this PC.
+    Save,
+}
+
 #[derive(Debug, Clone)]
 pub enum Message {
     Core(CoreEvent),
     Pairing(pairing::Message),
-    Paired(Result<Pairing, String>),
+    Paired(Result<Pairing, PairFailed>),
     Search(search::Message),
     SearchResults(String, Vec<RosterMember>),
     CheckedIn(Result<CheckinCard, String>),
@@ -310,10 +332,13 @@ impl App {
             Message::Paired(Ok(pairing)) => {
                 self.phase = Phase::Running(Box::new(Running::new(pairing)));
             }
-            Message::Paired(Err(error)) => {
+            Message::Paired(Err(failed)) => {
                 if let Phase::Pairing(screen) = &mut self.phase {
                     screen.busy = false;
-                    screen.error = Some(error);
+                    screen.error = Some(match failed {
+                        PairFailed::Pair(error) => s.pair_error(&error),
+                        PairFailed::Save => s.pairing_not_saved.to_owned(),
+                    });
                 }
             }
             Message::Core(event) => return self.on_core(event),
@@ -461,8 +486,10 @@ impl App {
                 }
             }
             Message::Acknowledged(Err(error)) | Message::Done(Err(error)) => {
+                // These fail only on this PC's disk: staff get what to do, the log the detail.
+                tracing::error!(%error, "a desk action could not be saved");
                 if let Some(running) = self.running_mut() {
-                    running.toast = Some(error);
+                    running.toast = Some(s.not_saved_on_pc.to_owned());
                 }
             }
             Message::Done(Ok(())) => {}
@@ -537,9 +564,9 @@ impl App {
     fn on_core(&mut self, event: CoreEvent) -> Vec<Command> {
         let s = self.strings();
         let sound = self.settings.sound;
-        if let CoreEvent::Unpaired(_) = event {
+        if let CoreEvent::Unpaired(code) = &event {
             let core = self.running().and_then(|r| r.core.clone());
-            self.back_to_pairing(Some(s.unpaired_by_server.to_owned()));
+            self.back_to_pairing(Some(s.unpaired(code).to_owned()));
             return vec![Command::Unpair(core)];
         }
         let Some(running) = self.running_mut() else {
@@ -553,14 +580,30 @@ impl App {
                     return vec![Command::FocusScan];
                 }
             }
-            CoreEvent::Failed(error) => running.toast = Some(error),
-            CoreEvent::Link(status) => running.link = status,
+            // Logged where it happened; staff get what to do.
+            CoreEvent::Failed(_) => running.toast = Some(s.core_failed.to_owned()),
+            CoreEvent::Link(status) => {
+                if let LinkStatus::Online { since } = status
+                    && !running.online()
+                {
+                    // By the server's clock (as check-in times are) when the core knows it.
+                    let back_at = running.core.as_ref().map_or(since, DeskCore::now);
+                    running.missed = Some(Missed { back_at, count: 0 });
+                }
+                running.link = status;
+            }
             CoreEvent::Checkin(card) => {
                 // This desk's own check-in already chimed when staff made it.
                 let ours = card.checkin.desk_id.as_ref() == Some(&running.pairing.desk_id);
+                if !ours
+                    && let Some(missed) = running.missed.as_mut()
+                    && card.checkin.at < missed.back_at
+                {
+                    missed.count += 1;
+                }
                 running.upsert_card(card, true);
                 if sound && !ours {
-                    self.chime.play();
+                    self.chime.arrived(std::time::Instant::now());
                 }
             }
             CoreEvent::Updated(card) => running.upsert_card(card, false),
@@ -650,6 +693,7 @@ impl App {
                 &running.today,
                 &running.scan,
                 running.scan_outcome.as_ref(),
+                running.missed.filter(|m| m.count > 0),
                 s,
             )
             .map(Message::Board),
@@ -819,15 +863,24 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
         Command::Pair { server, code, name } => {
             let paired = match config::pair(&server, &code, &name).await {
                 Ok(pairing) => pairing,
-                Err(error) => return Message::Paired(Err(error.to_string())),
+                Err(error) => {
+                    tracing::warn!(%error, "pairing failed");
+                    return Message::Paired(Err(PairFailed::Pair(error)));
+                }
             };
             let saved = paired.clone();
             let stored =
                 tokio::task::spawn_blocking(move || config::save_pairing(&data_dir, &saved)).await;
             match stored {
                 Ok(Ok(())) => Message::Paired(Ok(paired)),
-                Ok(Err(error)) => Message::Paired(Err(error.to_string())),
-                Err(error) => Message::Paired(Err(error.to_string())),
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "cannot save the pairing");
+                    Message::Paired(Err(PairFailed::Save))
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot save the pairing");
+                    Message::Paired(Err(PairFailed::Save))
+                }
             }
         }
         Command::Search(core, query) => {
@@ -836,25 +889,18 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
         }
         Command::CheckIn(core, member, language) => match core.check_in(&member).await {
             Ok(card) => Message::CheckedIn(Ok(card)),
-            Err(CheckinError::Refused(refusal)) => {
-                Message::CheckedIn(Err(i18n::strings(language).refusal(refusal)))
-            }
-            Err(error) => Message::CheckedIn(Err(error.to_string())),
+            Err(error) => Message::CheckedIn(Err(i18n::strings(language).checkin_error(&error))),
         },
         Command::CheckInFound(core, found, language) => match core.check_in_found(*found).await {
             Ok(card) => Message::CheckedIn(Ok(card)),
-            Err(CheckinError::Refused(refusal)) => {
-                Message::CheckedIn(Err(i18n::strings(language).refusal(refusal)))
-            }
-            Err(error) => Message::CheckedIn(Err(error.to_string())),
+            Err(error) => Message::CheckedIn(Err(i18n::strings(language).checkin_error(&error))),
         },
         Command::Scan(core, text, language) => {
             let s = i18n::strings(language);
             Message::Scanned(match core.scan(&text).await {
                 Ok(card) => Ok(card),
                 Err(ScanError::Pass(problem)) => Err(s.pass_problem(problem)),
-                Err(ScanError::Checkin(CheckinError::Refused(refusal))) => Err(s.refusal(refusal)),
-                Err(ScanError::Checkin(error)) => Err(error.to_string()),
+                Err(ScanError::Checkin(error)) => Err(s.checkin_error(&error)),
             })
         }
         Command::PauseThenLookup(query) => {
@@ -929,9 +975,39 @@ pub fn view(app: &App) -> Element<'_, Message> {
 }
 
 /// Runs the desk window.
+const REGULAR: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Regular.otf");
+const BOLD: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Bold.otf");
+
+/// A second start on the same data directory: a small window that says the desk already
+/// runs (in the language staff chose), closed by its button or the window's own.
+pub fn run_already_running(data_dir: &std::path::Path) -> iced::Result {
+    struct AlreadyRunning(&'static Strings);
+    fn update(
+        _: &mut AlreadyRunning,
+        message: screen::already_running::Message,
+    ) -> Task<screen::already_running::Message> {
+        match message {
+            screen::already_running::Message::Close => iced::exit(),
+        }
+    }
+    fn view(state: &AlreadyRunning) -> Element<'_, screen::already_running::Message> {
+        screen::already_running::view(state.0)
+    }
+    fn title(state: &AlreadyRunning) -> String {
+        state.0.already_running_title.to_owned()
+    }
+    let s = i18n::strings(config::load_settings(data_dir).language);
+    iced::application(move || AlreadyRunning(s), update, view)
+        .title(title)
+        .font(REGULAR)
+        .font(BOLD)
+        .default_font(theme::REGULAR)
+        .window_size((520.0, 260.0))
+        .centered()
+        .run()
+}
+
 pub fn run(data_dir: PathBuf, auto_pair: Option<AutoPair>) -> iced::Result {
-    const REGULAR: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Regular.otf");
-    const BOLD: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Bold.otf");
     iced::application(
         move || {
             let (app, commands) = App::new(data_dir.clone(), auto_pair.clone(), Chime::start());

@@ -202,6 +202,7 @@ pub fn view<'a>(
     today: &'a [CheckinCard],
     scan: &'a str,
     scan_outcome: Option<&'a (bool, String)>,
+    missed: Option<crate::ui::Missed>,
     s: &'a Strings,
 ) -> Element<'a, Message> {
     let mut list = column![].spacing(6);
@@ -233,17 +234,19 @@ pub fn view<'a>(
                 .on_press(Message::Show(card.checkin.id.clone())),
         );
     }
-    let side = container(
-        column![
-            text(s.today_count(today.len())).size(22),
-            scrollable(list).height(Length::Fill)
-        ]
-        .spacing(12),
-    )
-    .padding(18)
-    .width(380)
-    .height(Length::Fill)
-    .style(theme::card);
+    let mut heading = column![text(s.today_count(today.len())).size(22)].spacing(4);
+    if let Some(missed) = missed {
+        heading = heading.push(
+            text(s.missed_while_offline(missed.count, missed.back_at))
+                .size(16)
+                .color(theme::MUTED),
+        );
+    }
+    let side = container(column![heading, scrollable(list).height(Length::Fill)].spacing(12))
+        .padding(18)
+        .width(380)
+        .height(Length::Fill)
+        .style(theme::card);
     let main = match featured {
         Some(card) => big_card(card, s),
         None => empty_card(s),
