@@ -482,3 +482,147 @@ fn a_second_start_says_the_desk_already_runs() {
     assert!(ui.find(KO.close).is_ok());
     drop(first);
 }
+
+fn character(c: &str) -> Message {
+    Message::Key(iced::keyboard::Event::KeyPressed {
+        key: iced::keyboard::Key::Character(c.into()),
+        modified_key: iced::keyboard::Key::Character(c.into()),
+        physical_key: iced::keyboard::key::Physical::Unidentified(
+            iced::keyboard::key::NativeCode::Unidentified,
+        ),
+        location: iced::keyboard::Location::Standard,
+        modifiers: Default::default(),
+        text: Some(c.into()),
+        repeat: false,
+    })
+}
+
+/// Issue 18: void and deny ask for a reason and a confirmation, keyboard only, and the
+/// reason goes with the decision (today's desk sent none).
+#[tokio::test]
+async fn void_and_deny_ask_why_and_send_the_reason() -> Result<(), Box<dyn std::error::Error>> {
+    use gymgate_shared::protocol::Decision;
+    use iced::keyboard::key::Named;
+    let dir = tempfile::tempdir()?;
+    let (events, _events) = tokio::sync::mpsc::channel(64);
+    let (core, state, link) = start(
+        dir.path(),
+        pairing("http://127.0.0.1:1"),
+        Default::default(),
+        events,
+    )
+    .await?;
+    let link = tokio::spawn(link);
+    let mut app = running_app(dir.path().to_owned());
+    app.update(Message::Core(CoreEvent::Ready(
+        core.clone(),
+        Box::new(state),
+    )));
+    app.update(Message::Core(CoreEvent::Checkin(tapped(
+        "c-admitted",
+        "김민준",
+        Utc::now() - chrono::Duration::minutes(1),
+    ))));
+
+    // F8 voids the card shown big: first it asks why.
+    assert!(app.update(key(Named::F8)).is_empty());
+    let mut ui = simulator(app.view());
+    assert!(
+        ui.find(KO.decide_title(Decision::Void, "김민준").as_str())
+            .is_ok()
+    );
+    assert!(
+        ui.find(format!("2  {}", KO.void_reasons[1]).as_str())
+            .is_ok()
+    );
+    drop(ui);
+    // Enter with no reason does nothing but say a reason is needed.
+    assert!(app.update(key(Named::Enter)).is_empty());
+    let mut ui = simulator(app.view());
+    assert!(ui.find(KO.reason_needed).is_ok());
+    drop(ui);
+    // 2 picks the second reason; Enter confirms.
+    app.update(character("2"));
+    let commands = app.update(key(Named::Enter));
+    let sent = commands.iter().find_map(|c| match c {
+        Command::Decide(_, id, decision, reason) => Some((id.clone(), *decision, reason.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        sent,
+        Some((
+            CheckinId::new("c-admitted"),
+            Decision::Void,
+            Some(KO.void_reasons[1].to_owned())
+        ))
+    );
+    assert!(app.running().is_some_and(|r| r.deciding.is_none()));
+
+    // A pending check-in: F10 denies, with a reason staff type themselves.
+    let mut pending = tapped("c-pending", "이서연", Utc::now());
+    pending.checkin.status = CheckinStatus::Pending;
+    app.update(Message::Core(CoreEvent::Checkin(pending)));
+    app.update(key(Named::F10));
+    let mut ui = simulator(app.view());
+    ui.click(iced::widget::Id::new(
+        gymgate_desk::ui::screen::decide::OTHER_ID,
+    ))?;
+    ui.typewrite("회원증 사진과 다른 분");
+    ui.tap_key(Named::Enter);
+    let typed: Vec<Message> = ui.into_messages().collect();
+    let mut commands = Vec::new();
+    for message in typed {
+        commands.extend(app.update(message));
+    }
+    let sent = commands.iter().find_map(|c| match c {
+        Command::Decide(_, id, decision, reason) => Some((id.clone(), *decision, reason.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        sent,
+        Some((
+            CheckinId::new("c-pending"),
+            Decision::Deny,
+            Some("회원증 사진과 다른 분".to_owned())
+        ))
+    );
+
+    // Esc goes back without deciding anything.
+    app.update(key(Named::F8));
+    assert!(app.running().is_some_and(|r| r.deciding.is_some()));
+    let commands = app.update(key(Named::Escape));
+    assert!(!commands.iter().any(|c| matches!(c, Command::Decide(..))));
+    assert!(app.running().is_some_and(|r| r.deciding.is_none()));
+
+    core.shutdown();
+    link.await?;
+    Ok(())
+}
+
+/// Issue 18: unpairing from the settings takes the members off this PC, not only the pairing.
+#[tokio::test]
+async fn unpairing_clears_the_members_from_this_pc() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    {
+        let (mut cache, _) = Cache::open(&dir.path().join("cache.db"))?;
+        cache.put_roster(&[member("m1", "김민준"), member("m2", "이서연")])?;
+    }
+    gymgate_desk_core::config::save_pairing(dir.path(), &pairing("http://127.0.0.1:1"))?;
+    let (events, _events) = tokio::sync::mpsc::channel(64);
+    let (core, _state, link) = start(
+        dir.path(),
+        pairing("http://127.0.0.1:1"),
+        Default::default(),
+        events,
+    )
+    .await?;
+    let link = tokio::spawn(link);
+    assert_eq!(core.search("서연".into()).await.len(), 1);
+    let done = run_command(Command::Unpair(Some(core.clone())), dir.path().to_owned()).await;
+    assert!(matches!(done, Message::Done(Ok(()))), "{done:?}");
+    link.await?;
+    assert!(gymgate_desk_core::config::load_pairing(dir.path())?.is_none());
+    let (cache, _) = Cache::open(&dir.path().join("cache.db"))?;
+    assert!(cache.roster()?.is_empty(), "no member left in the cache");
+    Ok(())
+}

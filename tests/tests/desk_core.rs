@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use gymgate_desk_core::CoreEvent;
@@ -476,6 +477,11 @@ async fn staff_void_a_checkin_from_the_desk_and_everyone_sees_it() -> anyhow::Re
         Some(8),
         "a voided visit gives the visit back"
     );
+    // Staff's reason is in the visit's history, for operators and member support.
+    let last = updated.checkin.history.last().context("no history")?;
+    assert_eq!(last.status, CheckinStatus::Voided);
+    assert_eq!(last.reason.as_deref(), Some("잘못 누름"));
+    assert_eq!(last.by, format!("desk:{}", paired.desk_id));
     // The desk's own list and the member's view agree.
     let state = desk.core.state().await?;
     assert_eq!(state.today[0].checkin.status, CheckinStatus::Voided);
@@ -498,5 +504,95 @@ async fn staff_void_a_checkin_from_the_desk_and_everyone_sees_it() -> anyhow::Re
         .await?;
     assert_eq!(code, "invalid_transition");
     desk.stop().await?;
+    Ok(())
+}
+
+/// Issue 18: a front-desk PC whose clock runs 15 minutes fast still dates its check-ins by
+/// the server's clock (learned from `welcome`), so the server does not refuse them as
+/// `time_out_of_range`. Here the server's clock is the one that is off, which is the same to
+/// the desk: a stub server speaks the protocol with `server_time` 15 minutes behind and
+/// reports the `record` the desk sends.
+#[tokio::test]
+async fn check_ins_are_dated_by_the_servers_clock_not_the_pcs() -> anyhow::Result<()> {
+    use gymgate_shared::protocol::{DeskMessage, ServerMessage};
+    use tokio_tungstenite::tungstenite::Message as Frame;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let skew = chrono::Duration::minutes(15);
+    let (records, mut recorded) = tokio::sync::mpsc::channel(8);
+    let stub = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+        // The hello; then a welcome from a server whose clock is 15 minutes behind.
+        ws.next().await.context("no hello")??;
+        let welcome = ServerMessage::Welcome {
+            desk_id: gymgate_shared::DeskId::new("d1"),
+            center_id: gymgate_shared::CenterId::new("c1"),
+            epoch: "e1:c1".into(),
+            head_seq: 0,
+            server_time: Utc::now() - skew,
+            resumed: true,
+            pass_keys: Vec::new(),
+            servers: Vec::new(),
+        };
+        ws.send(Frame::text(serde_json::to_string(&welcome)?))
+            .await?;
+        while let Some(frame) = ws.next().await {
+            if let Frame::Text(text) = frame?
+                && let Ok(DeskMessage::Record(record)) = serde_json::from_str(text.as_str())
+            {
+                records.send(record).await?;
+                return anyhow::Ok(());
+            }
+        }
+        anyhow::Ok(())
+    });
+
+    let data = tempfile::tempdir()?;
+    {
+        let (mut cache, _) = Cache::open(&data.path().join("cache.db"))?;
+        cache.put_roster(&[RosterMember {
+            id: MemberId::new("m1"),
+            member_no: "100001".into(),
+            name: "김민준".into(),
+            phone_last4: "1234".into(),
+            plan: "월 8회".into(),
+            valid_from: "2026-01-01".parse()?,
+            valid_until: "2030-12-31".parse()?,
+            visits_per_month: Some(8),
+            visits_left: Some(8),
+            blocked: false,
+            birthday: None,
+            photo_url: None,
+        }])?;
+    }
+    let pairing = gymgate_desk_core::config::Pairing {
+        server_url: url,
+        desk_id: gymgate_shared::DeskId::new("d1"),
+        center_id: gymgate_shared::CenterId::new("c1"),
+        desk_name: "1층 데스크".into(),
+        token: "token".into(),
+        servers: Vec::new(),
+    };
+    let mut desk = RunningDesk::start(data.path(), pairing).await?;
+    desk.wait_online().await?;
+    let card = desk.core.check_in(&MemberId::new("m1")).await?;
+    let record = tokio::time::timeout(gymgate_tests::WAIT, recorded.recv())
+        .await?
+        .context("the stub ended without a record")?;
+    let by_server = Utc::now() - skew;
+    let off = (record.at - by_server).num_seconds().abs();
+    assert!(
+        off < 30,
+        "the record is dated {} but the server's clock says {by_server} ({off} s apart)",
+        record.at
+    );
+    assert!(
+        (card.checkin.at - record.at).num_milliseconds().abs() < 1,
+        "the card shows the same time"
+    );
+    desk.stop().await?;
+    stub.abort();
     Ok(())
 }

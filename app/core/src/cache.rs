@@ -153,6 +153,16 @@ pub struct Recovered {
     pub error: String,
 }
 
+/// What this PC knows of members, less what must survive: outbox items still to be sent,
+/// and refusals staff have not seen (their cards stay with them).
+const CLEAR_MEMBER_DATA: &str = "DELETE FROM roster;
+     DELETE FROM notices;
+     DELETE FROM seen_passes;
+     DELETE FROM outbox
+         WHERE NOT (state = 'pending'
+                    OR (state IN ('conflict', 'rejected') AND acknowledged = 0));
+     DELETE FROM checkins WHERE id NOT IN (SELECT local_id FROM outbox);";
+
 /// How long outbox items the server settled stay on this PC (for support's questions).
 pub const OUTBOX_KEPT_DAYS: i64 = 30;
 
@@ -241,14 +251,8 @@ impl Cache {
                 Claim::Owned
             }
             (Some(previous), _) => {
-                tx.execute_batch(
-                    "DELETE FROM roster;
-                     DELETE FROM notices;
-                     DELETE FROM checkins;
-                     DELETE FROM outbox
-                         WHERE NOT (state = 'pending'
-                                    OR (state IN ('conflict', 'rejected') AND acknowledged = 0));",
-                )?;
+                tx.execute_batch(CLEAR_MEMBER_DATA)?;
+                tx.execute("DELETE FROM checkins", [])?;
                 let kept: i64 = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
                 tx.execute(
                     "UPDATE cursor SET epoch = NULL, last_seq = 0, synced_at = NULL,
@@ -530,6 +534,24 @@ impl Cache {
             cards.push(serde_json::from_str(&row?)?);
         }
         Ok(cards)
+    }
+
+    /// The desk is unpaired: members' names, birthdays and phone digits leave this PC, not
+    /// just the pairing. The file is rewritten (VACUUM, then the WAL emptied) so deleted rows
+    /// do not linger in free pages. What must survive stays: unsent check-ins and refusals
+    /// staff have not seen.
+    pub fn forget_members(&mut self) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(CLEAR_MEMBER_DATA)?;
+        tx.execute(
+            "UPDATE cursor SET epoch = NULL, last_seq = 0, synced_at = NULL, center_name = NULL
+             WHERE id = 1",
+            [],
+        )?;
+        tx.commit()?;
+        self.conn
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
     }
 
     /// Keeps the cache small: cards older than two days are dropped, and so are the pass
@@ -978,6 +1000,53 @@ mod tests {
         let (cache, recovered) = Cache::open(&dir.path().join("cache.db")).expect("open");
         assert!(recovered.is_none());
         (dir, cache)
+    }
+
+    /// Issue 18: unpairing takes members' data off the PC, free pages and WAL included;
+    /// only an unsent check-in (and the name on it) stays, to be sent or shown to staff.
+    #[test]
+    fn unpairing_forgets_members_down_to_the_bytes_and_keeps_what_is_unsent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.db");
+        let (mut cache, _) = Cache::open(&path).expect("open");
+        let mut roster = member("m2");
+        roster.name = "박서준".into();
+        roster.phone_last4 = "9876".into();
+        cache.put_roster(&[roster]).expect("roster");
+        let old = ts(Utc::now() - chrono::Duration::days(1));
+        for (id, name, state) in [
+            ("unsent", "김민준", "pending"),
+            ("settled", "이도윤", "accepted"),
+        ] {
+            cache
+                .conn
+                .execute(
+                    "INSERT INTO outbox (local_id, member_id, member_name, at, method, state)
+                     VALUES (?1, 'm1', ?2, ?3, 'roster', ?4)",
+                    params![id, name, old, state],
+                )
+                .expect("outbox");
+        }
+        cache.forget_members().expect("forget");
+        assert!(cache.roster().expect("roster").is_empty());
+        let left: Vec<String> = cache
+            .conn
+            .prepare("SELECT local_id FROM outbox")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(left, ["unsent"]);
+        let mut bytes = std::fs::read(&path).expect("db file");
+        bytes.extend(std::fs::read(dir.path().join("cache.db-wal")).unwrap_or_default());
+        let holds = |text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+        assert!(!holds("박서준"), "a roster name is left in the file");
+        assert!(
+            !holds("이도윤"),
+            "a settled item's name is left in the file"
+        );
+        assert!(holds("김민준"), "the unsent check-in is kept");
     }
 
     /// Issue 18: settled outbox items do not pile up on a shop PC for years; nothing unsent

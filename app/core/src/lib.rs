@@ -647,6 +647,16 @@ impl DeskCore {
         let _ = self.0.commands.send(LinkCommand::RetryNow);
     }
 
+    /// Unpairing: the cache forgets members (see [`cache::Cache::forget_members`]) and the
+    /// search index empties. Call before [`DeskCore::shutdown`].
+    pub async fn forget_members(&self) -> Result<(), CacheError> {
+        self.0.cache.call(|c| c.forget_members()).await?;
+        if let Ok(mut roster) = self.0.roster.write() {
+            *roster = RosterIndex::new(Vec::new());
+        }
+        Ok(())
+    }
+
     pub fn shutdown(&self) {
         let _ = self.0.commands.send(LinkCommand::Shutdown);
     }

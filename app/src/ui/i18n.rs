@@ -55,6 +55,14 @@ pub struct Strings {
     pub unknown_desk: &'static str,
     pub pairing_not_saved: &'static str,
     pub already_running_title: &'static str,
+    pub void_reasons: [&'static str; 4],
+    pub deny_reasons: [&'static str; 4],
+    pub other_reason: &'static str,
+    pub decide_hint: &'static str,
+    pub reason_needed: &'static str,
+    pub go_back: &'static str,
+    pub decide_keys: &'static str,
+    pub nothing_to_decide: &'static str,
     pub already_running: &'static str,
     pub not_saved_on_pc: &'static str,
     pub member_not_in_roster: &'static str,
@@ -124,6 +132,24 @@ pub const KO: Strings = Strings {
     unpaired_by_server: "운영팀이 이 데스크의 연결을 해제했습니다. 새 페어링 코드로 다시 연결해 주세요.",
     unknown_desk: "서버가 이 데스크를 알지 못합니다 (다른 서버이거나 서버 데이터가 새로 만들어졌습니다). 운영팀에 새 페어링 코드를 받아 다시 연결해 주세요.",
     already_running_title: "gymgate 데스크가 이미 실행 중입니다",
+    void_reasons: [
+        "잘못 눌렀음",
+        "다른 회원으로 처리됨",
+        "회원이 입장하지 않음",
+        "같은 방문이 두 번 처리됨",
+    ],
+    deny_reasons: [
+        "본인 확인 불가",
+        "이용권 확인 불가",
+        "센터 이용 규정 위반",
+        "운영 시간 외 방문",
+    ],
+    other_reason: "다른 이유 직접 입력",
+    decide_hint: "이유를 고르거나 직접 적어 주세요. 1–4: 이유 선택 · Tab: 직접 입력 · Enter: 확인 · Esc: 돌아가기",
+    reason_needed: "이유를 골라 주세요. 이유는 운영팀과 회원 문의 응대에 쓰입니다.",
+    go_back: "돌아가기",
+    decide_keys: "F9 승인 · F10 거절 · F8 입장 취소",
+    nothing_to_decide: "크게 보이는 입장에는 이 처리를 할 수 없습니다.",
     already_running: "이 PC에서 데스크 프로그램이 이미 열려 있습니다. 작업 표시줄에서 열려 있는 gymgate 데스크 창을 선택해 주세요. 두 개를 함께 열면 같은 기록을 두 번 다루게 되므로 하나만 실행됩니다.",
     pairing_not_saved: "페어링은 되었지만 이 PC에 저장하지 못했습니다. 디스크 공간을 확인하고 다시 시도해 주세요.",
     not_saved_on_pc: "이 PC에 저장하지 못했습니다. 디스크 공간을 확인하고 다시 시도해 주세요. 계속되면 운영팀에 알려 주세요.",
@@ -194,6 +220,24 @@ pub const EN: Strings = Strings {
     unpaired_by_server: "The operations team unpaired this desk. Please connect it again with a new pairing code.",
     unknown_desk: "The server does not know this desk (another server, or its data was made anew). Ask the operations team for a new pairing code and connect again.",
     already_running_title: "The gymgate desk is already running",
+    void_reasons: [
+        "Pressed by mistake",
+        "Checked in as the wrong member",
+        "The member did not come in",
+        "The same visit was counted twice",
+    ],
+    deny_reasons: [
+        "Could not confirm who it is",
+        "Could not confirm the pass",
+        "Against the center's rules",
+        "Outside opening hours",
+    ],
+    other_reason: "Type another reason",
+    decide_hint: "Pick a reason or type one. 1–4: pick · Tab: type · Enter: confirm · Esc: back",
+    reason_needed: "Pick a reason: operators and member support read it.",
+    go_back: "Back",
+    decide_keys: "F9 admit · F10 deny · F8 void",
+    nothing_to_decide: "The check-in shown big cannot take this action.",
     already_running: "The desk program is already open on this PC. Pick the open gymgate desk window in the taskbar. Only one runs at a time, so the same records are never handled twice.",
     pairing_not_saved: "Paired, but this PC could not save it. Check the disk space and try again.",
     not_saved_on_pc: "Could not save on this PC. Check the disk space and try again; if it goes on, tell the operations team.",
@@ -295,6 +339,51 @@ impl Strings {
                 "{count} checked in while the link was down (back at {})",
                 clock(back_at)
             )
+        }
+    }
+
+    /// The common reasons offered for voiding or denying a check-in.
+    pub fn decision_reasons(
+        &self,
+        decision: gymgate_shared::protocol::Decision,
+    ) -> &[&'static str] {
+        use gymgate_shared::protocol::Decision;
+        match decision {
+            Decision::Void => &self.void_reasons,
+            Decision::Deny => &self.deny_reasons,
+            Decision::Admit => &[],
+        }
+    }
+
+    pub fn decide_title(
+        &self,
+        decision: gymgate_shared::protocol::Decision,
+        member: &str,
+    ) -> String {
+        use gymgate_shared::protocol::Decision;
+        let what = match decision {
+            Decision::Void => self.void,
+            Decision::Deny => self.deny,
+            Decision::Admit => self.admit,
+        };
+        if self.ko() {
+            format!("{member} 님 — {what}")
+        } else {
+            format!("{member} — {what}")
+        }
+    }
+
+    pub fn decide_confirm(&self, decision: gymgate_shared::protocol::Decision) -> String {
+        use gymgate_shared::protocol::Decision;
+        let what = match decision {
+            Decision::Void => self.void,
+            Decision::Deny => self.deny,
+            Decision::Admit => self.admit,
+        };
+        if self.ko() {
+            format!("{what} 확인")
+        } else {
+            format!("Confirm: {what}")
         }
     }
 

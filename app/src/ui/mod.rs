@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use gymgate_shared::api::{CheckinCard, LookupResult, Notice, RosterMember};
+use gymgate_shared::api::{CheckinCard, CheckinStatus, LookupResult, Notice, RosterMember};
 use gymgate_shared::protocol::Decision;
 use gymgate_shared::{CheckinId, LocalId, MemberId};
 use iced::keyboard::{self, Key, key::Named};
@@ -25,7 +25,7 @@ use gymgate_desk_core::{
     CoreEvent, DeskCore, DeskState, LinkStatus, LookupError, LookupQuery, ScanError,
 };
 use i18n::{Strings, clock};
-use screen::{board, conflicts, pairing, search, settings};
+use screen::{board, conflicts, decide, pairing, search, settings};
 
 pub const DEMO_SERVER: &str = "http://127.0.0.1:8080";
 pub const DEMO_CODE: &str = "DEMO0-GYM00";
@@ -90,6 +90,8 @@ pub struct Running {
     /// Check-ins made elsewhere while this desk was cut off, counted as they are replayed
     /// after it is back (one line on the board instead of a hundred cards flashing by).
     pub missed: Option<Missed>,
+    /// A void or deny waiting for its reason and confirmation (shown instead of the board).
+    pub deciding: Option<decide::Deciding>,
 }
 
 /// Since the link last came back: check-ins made before that moment that arrived after it.
@@ -122,6 +124,7 @@ impl Running {
             scan: String::new(),
             scan_outcome: None,
             missed: None,
+            deciding: None,
         }
     }
 
@@ -168,6 +171,39 @@ impl Running {
         self.today.insert(index, card);
     }
 
+    /// Admitting happens at once; voiding and denying first ask why (see `decide`).
+    fn start_decision(&mut self, id: CheckinId, decision: Decision) -> Vec<Command> {
+        if decision == Decision::Admit {
+            return match self.core.clone() {
+                Some(core) => vec![Command::Decide(core, id, decision, None)],
+                None => vec![],
+            };
+        }
+        let member = self
+            .today
+            .iter()
+            .find(|c| c.checkin.id == id)
+            .map(|c| c.member.name.clone())
+            .unwrap_or_default();
+        self.view = View::Board;
+        self.deciding = Some(decide::Deciding::new(id, member, decision));
+        vec![]
+    }
+
+    /// The featured card's decision for a shortcut key, if that card allows it.
+    fn featured_decision(&self, decision: Decision) -> Option<CheckinId> {
+        let card = self.featured_card()?;
+        let allowed = match decision {
+            Decision::Admit | Decision::Deny => card.checkin.status == CheckinStatus::Pending,
+            Decision::Void => matches!(
+                card.checkin.status,
+                CheckinStatus::Admitted | CheckinStatus::Pending
+            ),
+        };
+        // A card made on this PC offline and not confirmed yet has no server id to decide on.
+        (allowed && card.checkin.rev > 0).then(|| card.checkin.id.clone())
+    }
+
     pub fn featured_card(&self) -> Option<&CheckinCard> {
         match &self.featured {
             Some(id) => self.today.iter().find(|c| &c.checkin.id == id),
@@ -198,6 +234,7 @@ pub enum Message {
     Core(CoreEvent),
     Pairing(pairing::Message),
     Paired(Result<Pairing, PairFailed>),
+    Decide(decide::Message),
     Search(search::Message),
     SearchResults(String, Vec<RosterMember>),
     CheckedIn(Result<CheckinCard, String>),
@@ -235,13 +272,15 @@ pub enum Command {
     /// Wait a moment after typing before asking the server (typing makes many queries).
     PauseThenLookup(String),
     Lookup(DeskCore, String, config::Language),
-    Decide(DeskCore, CheckinId, Decision),
+    /// With the reason staff gave (none for admitting).
+    Decide(DeskCore, CheckinId, Decision, Option<String>),
     Acknowledge(DeskCore, LocalId),
     SaveSettings(Settings),
     /// Stop the core and forget the pairing.
     Unpair(Option<DeskCore>),
     FocusSearch,
     FocusScan,
+    FocusDecideReason,
     FocusNext,
     FocusPrevious,
 }
@@ -471,9 +510,36 @@ impl App {
                 }
             }
             Message::Board(board::Message::Decide(id, decision)) => {
-                if let Some(core) = self.running().and_then(|r| r.core.clone()) {
-                    return vec![Command::Decide(core, id, decision)];
+                if let Some(running) = self.running_mut() {
+                    return running.start_decision(id, decision);
                 }
+            }
+            Message::Decide(message) => {
+                let Some(running) = self.running_mut() else {
+                    return vec![];
+                };
+                let Some(event) = running
+                    .deciding
+                    .as_mut()
+                    .and_then(|deciding| deciding.update(message, s))
+                else {
+                    return vec![];
+                };
+                running.deciding = None;
+                return match event {
+                    decide::Event::Confirm {
+                        checkin,
+                        decision,
+                        reason,
+                    } => match running.core.clone() {
+                        Some(core) => vec![
+                            Command::Decide(core, checkin, decision, Some(reason)),
+                            Command::FocusScan,
+                        ],
+                        None => vec![Command::FocusScan],
+                    },
+                    decide::Event::Cancel => vec![Command::FocusScan],
+                };
             }
             Message::Conflicts(conflicts::Message::Acknowledge(local_id)) => {
                 if let Some(core) = self.running().and_then(|r| r.core.clone()) {
@@ -542,9 +608,45 @@ impl App {
         let keyboard::Event::KeyPressed { key, modifiers, .. } = event else {
             return vec![];
         };
+        let s = self.strings();
         let Some(running) = self.running_mut() else {
             return vec![];
         };
+        if running.deciding.is_some() {
+            let message = match &key {
+                Key::Named(Named::Escape) => Some(decide::Message::Cancel),
+                Key::Named(Named::Enter) => Some(decide::Message::Confirm),
+                Key::Named(Named::Tab) => return vec![Command::FocusDecideReason],
+                Key::Character(c) => c
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=9).contains(n))
+                    .map(|n| decide::Message::Pick(n - 1)),
+                _ => None,
+            };
+            return match message {
+                Some(message) => self.update(Message::Decide(message)),
+                None => vec![],
+            };
+        }
+        let shortcut = match &key {
+            Key::Named(Named::F8) => Some(Decision::Void),
+            Key::Named(Named::F9) => Some(Decision::Admit),
+            Key::Named(Named::F10) => Some(Decision::Deny),
+            _ => None,
+        };
+        if let Some(decision) = shortcut {
+            if running.view != View::Board {
+                return vec![];
+            }
+            return match running.featured_decision(decision) {
+                Some(id) => running.start_decision(id, decision),
+                None => {
+                    running.toast = Some(s.nothing_to_decide.to_owned());
+                    vec![]
+                }
+            };
+        }
         match key {
             Key::Named(Named::Escape) => {
                 running.view = View::Board;
@@ -687,8 +789,9 @@ impl App {
                 .style(theme::card),
             );
         }
-        let body: Element<'a, Message> = match running.view {
-            View::Board => board::view(
+        let body: Element<'a, Message> = match (&running.deciding, running.view) {
+            (Some(deciding), _) => deciding.view(s).map(Message::Decide),
+            (None, View::Board) => board::view(
                 running.featured_card(),
                 &running.today,
                 &running.scan,
@@ -697,9 +800,11 @@ impl App {
                 s,
             )
             .map(Message::Board),
-            View::Search => running.search.view(s).map(Message::Search),
-            View::Conflicts => conflicts::view(&running.conflicts, s).map(Message::Conflicts),
-            View::Settings => running
+            (None, View::Search) => running.search.view(s).map(Message::Search),
+            (None, View::Conflicts) => {
+                conflicts::view(&running.conflicts, s).map(Message::Conflicts)
+            }
+            (None, View::Settings) => running
                 .settings_screen
                 .view(
                     &self.settings,
@@ -921,8 +1026,8 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
             };
             Message::LookupResults(query, remote)
         }
-        Command::Decide(core, id, decision) => {
-            core.decide(id, decision, None);
+        Command::Decide(core, id, decision, reason) => {
+            core.decide(id, decision, reason);
             Message::Done(Ok(()))
         }
         Command::Acknowledge(core, local_id) => {
@@ -939,6 +1044,10 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
         }
         Command::Unpair(core) => {
             if let Some(core) = core {
+                // Before the pairing goes, so nothing of the members stays on this PC.
+                if let Err(error) = core.forget_members().await {
+                    tracing::error!(%error, "cannot clear the members from the cache");
+                }
                 core.shutdown();
             }
             let removed =
@@ -948,9 +1057,11 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
                 Err(e) => Err(e.to_string()),
             })
         }
-        Command::FocusSearch | Command::FocusScan | Command::FocusNext | Command::FocusPrevious => {
-            Message::Done(Ok(()))
-        }
+        Command::FocusSearch
+        | Command::FocusScan
+        | Command::FocusDecideReason
+        | Command::FocusNext
+        | Command::FocusPrevious => Message::Done(Ok(())),
     }
 }
 
@@ -964,6 +1075,7 @@ pub fn tasks(app: &App, commands: Vec<Command>) -> Task<Message> {
     Task::batch(commands.into_iter().map(|command| match command {
         Command::FocusSearch => iced::widget::operation::focus(search::INPUT_ID),
         Command::FocusScan => iced::widget::operation::focus(board::SCAN_ID),
+        Command::FocusDecideReason => iced::widget::operation::focus(decide::OTHER_ID),
         Command::FocusNext => iced::widget::operation::focus_next(),
         Command::FocusPrevious => iced::widget::operation::focus_previous(),
         command => Task::future(run_command(command, app.data_dir.clone())),
@@ -975,8 +1087,8 @@ pub fn view(app: &App) -> Element<'_, Message> {
 }
 
 /// Runs the desk window.
-const REGULAR: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Regular.otf");
-const BOLD: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Bold.otf");
+const REGULAR: &[u8] = theme::REGULAR_FONT;
+const BOLD: &[u8] = theme::BOLD_FONT;
 
 /// A second start on the same data directory: a small window that says the desk already
 /// runs (in the language staff chose), closed by its button or the window's own.
@@ -1028,7 +1140,14 @@ pub fn run(data_dir: PathBuf, auto_pair: Option<AutoPair>) -> iced::Result {
     .font(REGULAR)
     .font(BOLD)
     .default_font(theme::REGULAR)
-    .window_size((1366.0, 768.0))
-    .centered()
+    // Maximised on the front-desk PC's screen, whatever it is (layouts tested from 1024×768
+    // to 1920×1080 in `app/tests/layout.rs`); 1366×768 when restored.
+    .window(iced::window::Settings {
+        size: iced::Size::new(1366.0, 768.0),
+        maximized: true,
+        min_size: Some(iced::Size::new(1024.0, 700.0)),
+        position: iced::window::Position::Centered,
+        ..iced::window::Settings::default()
+    })
     .run()
 }

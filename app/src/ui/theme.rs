@@ -3,6 +3,10 @@
 use iced::widget::{button, container};
 use iced::{Background, Border, Color, Font, Theme, font};
 
+/// The shipped font (Hangul included): a PC's own fonts may have none.
+pub const REGULAR_FONT: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Regular.otf");
+pub const BOLD_FONT: &[u8] = include_bytes!("../../../assets/fonts/Pretendard-Bold.otf");
+
 pub const REGULAR: Font = Font::with_name("Pretendard");
 pub const BOLD: Font = Font {
     weight: font::Weight::Bold,

@@ -48,7 +48,62 @@ fn provisional(card: &CheckinCard) -> bool {
     card.checkin.rev == 0
 }
 
+/// Below this height (a 1024×768 or 1366×768 screen with banners showing) the big card
+/// tightens, so the decision buttons always stay on screen.
+const ROOMY_CARD_HEIGHT: f32 = 520.0;
+
+/// The sizes of the big card: roomy on a tall screen, compact on a short one.
+struct CardScale {
+    padding: f32,
+    spacing: f32,
+    avatar: f32,
+    initial: f32,
+    name: f32,
+    plan: f32,
+    status: f32,
+    button: f32,
+}
+
+impl CardScale {
+    fn for_height(height: f32) -> CardScale {
+        if height >= ROOMY_CARD_HEIGHT {
+            CardScale {
+                padding: 32.0,
+                spacing: 22.0,
+                avatar: 120.0,
+                initial: 56.0,
+                name: 56.0,
+                plan: 26.0,
+                status: 32.0,
+                button: 22.0,
+            }
+        } else {
+            CardScale {
+                padding: 20.0,
+                spacing: 12.0,
+                avatar: 92.0,
+                initial: 44.0,
+                name: 44.0,
+                plan: 22.0,
+                status: 26.0,
+                button: 19.0,
+            }
+        }
+    }
+}
+
 pub fn big_card<'a>(card: &'a CheckinCard, s: &'a Strings) -> Element<'a, Message> {
+    iced::widget::responsive(move |size| {
+        container(card_body(card, s, &CardScale::for_height(size.height)))
+            .width(Length::Fill)
+            .height(Length::Fill)
+            .style(theme::card)
+            .into()
+    })
+    .into()
+}
+
+fn card_body<'a>(card: &'a CheckinCard, s: &'a Strings, scale: &CardScale) -> Element<'a, Message> {
     let member = &card.member;
     let initial: String = member
         .name
@@ -56,8 +111,8 @@ pub fn big_card<'a>(card: &'a CheckinCard, s: &'a Strings) -> Element<'a, Messag
         .next()
         .map(String::from)
         .unwrap_or_default();
-    let avatar = container(text(initial).size(56))
-        .center(120)
+    let avatar = container(text(initial).size(scale.initial))
+        .center(scale.avatar)
         .style(theme::avatar);
     let (status, color) = status_text(card.checkin.status, s);
     let mut chips = row![].spacing(8);
@@ -82,13 +137,13 @@ pub fn big_card<'a>(card: &'a CheckinCard, s: &'a Strings) -> Element<'a, Messag
         if card.checkin.status == CheckinStatus::Pending {
             actions = actions
                 .push(
-                    button(text(s.admit).size(22))
+                    button(text(s.admit).size(scale.button))
                         .padding([12, 30])
                         .style(iced::widget::button::success)
                         .on_press(Message::Decide(id.clone(), Decision::Admit)),
                 )
                 .push(
-                    button(text(s.deny).size(22))
+                    button(text(s.deny).size(scale.button))
                         .padding([12, 30])
                         .style(iced::widget::button::danger)
                         .on_press(Message::Decide(id.clone(), Decision::Deny)),
@@ -110,8 +165,8 @@ pub fn big_card<'a>(card: &'a CheckinCard, s: &'a Strings) -> Element<'a, Messag
         row![
             avatar,
             column![
-                text(&member.name).size(56).font(theme::BOLD),
-                text(s.plan_line(&member.plan, member.visits_left)).size(26),
+                text(&member.name).size(scale.name).font(theme::BOLD),
+                text(s.plan_line(&member.plan, member.visits_left)).size(scale.plan),
                 text(
                     [
                         s.valid_until(member.valid_until),
@@ -136,21 +191,18 @@ pub fn big_card<'a>(card: &'a CheckinCard, s: &'a Strings) -> Element<'a, Messag
         .align_y(Alignment::Center),
         chips,
         text(format!("{}  {status}", clock(card.checkin.at)))
-            .size(32)
+            .size(scale.status)
             .font(theme::BOLD)
             .color(color),
         text(s.method(card.checkin.method))
             .size(18)
             .color(theme::MUTED),
         actions,
+        text(s.decide_keys).size(15).color(theme::MUTED),
     ]
-    .spacing(22);
-    container(body)
-        .padding(32)
-        .width(Length::Fill)
-        .height(Length::Fill)
-        .style(theme::card)
-        .into()
+    .spacing(scale.spacing)
+    .padding(scale.padding);
+    body.into()
 }
 
 fn empty_card<'a>(s: &'a Strings) -> Element<'a, Message> {
