@@ -108,6 +108,19 @@ fn busy_desk(dir: &std::path::Path, newest: CheckinStatus) -> App {
     app
 }
 
+/// The window's contents at `size`, with the shipped fonts (text measures as on a desk PC).
+fn at_size<'a>(size: Size, view: iced::Element<'a, Message>) -> Simulator<'a, Message> {
+    let settings = iced::Settings {
+        fonts: vec![
+            Cow::Borrowed(theme::REGULAR_FONT),
+            Cow::Borrowed(theme::BOLD_FONT),
+        ],
+        default_font: theme::REGULAR,
+        ..iced::Settings::default()
+    };
+    Simulator::with_size(settings, size, view)
+}
+
 /// Laid out inside the window and not clipped by anything around it (a squashed button clips
 /// its own label: the label's visible part is then smaller than its layout).
 fn fully_visible(what: &str, bounds: Rectangle, visible: Option<Rectangle>, size: Size) {
@@ -167,15 +180,7 @@ fn the_board_fits_every_screen_from_1024_to_1920() {
         must_see.extend(buttons.iter().map(|b| (*b).to_owned()));
         for (width, height) in SIZES {
             let size = Size::new(width, height);
-            let settings = iced::Settings {
-                fonts: vec![
-                    Cow::Borrowed(theme::REGULAR_FONT),
-                    Cow::Borrowed(theme::BOLD_FONT),
-                ],
-                default_font: theme::REGULAR,
-                ..iced::Settings::default()
-            };
-            let mut ui = Simulator::with_size(settings, size, app.view());
+            let mut ui = at_size(size, app.view());
             for text in &must_see {
                 let found = ui.find(text.as_str()).unwrap_or_else(|e| {
                     panic!("{text:?} not on the board at {width}×{height}: {e}")
@@ -214,15 +219,7 @@ fn the_reason_panel_fits_every_screen() {
     must_see.push(KO.other_reason.into());
     for (width, height) in SIZES {
         let size = Size::new(width, height);
-        let settings = iced::Settings {
-            fonts: vec![
-                Cow::Borrowed(theme::REGULAR_FONT),
-                Cow::Borrowed(theme::BOLD_FONT),
-            ],
-            default_font: theme::REGULAR,
-            ..iced::Settings::default()
-        };
-        let mut ui = Simulator::with_size(settings, size, app.view());
+        let mut ui = at_size(size, app.view());
         for text in &must_see {
             let found = ui
                 .find(text.as_str())

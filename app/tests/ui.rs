@@ -264,18 +264,22 @@ async fn staff_read_pairing_and_unpairing_failures_in_their_words() {
     assert_ne!(KO.unpaired_by_server, KO.unknown_desk);
 }
 
-fn key(named: iced::keyboard::key::Named) -> Message {
+fn press(key: iced::keyboard::Key, text: Option<&str>) -> Message {
     Message::Key(iced::keyboard::Event::KeyPressed {
-        key: iced::keyboard::Key::Named(named),
-        modified_key: iced::keyboard::Key::Named(named),
+        key: key.clone(),
+        modified_key: key,
         physical_key: iced::keyboard::key::Physical::Unidentified(
             iced::keyboard::key::NativeCode::Unidentified,
         ),
         location: iced::keyboard::Location::Standard,
         modifiers: Default::default(),
-        text: None,
+        text: text.map(Into::into),
         repeat: false,
     })
+}
+
+fn key(named: iced::keyboard::key::Named) -> Message {
+    press(iced::keyboard::Key::Named(named), None)
 }
 
 #[tokio::test]
@@ -484,17 +488,7 @@ fn a_second_start_says_the_desk_already_runs() {
 }
 
 fn character(c: &str) -> Message {
-    Message::Key(iced::keyboard::Event::KeyPressed {
-        key: iced::keyboard::Key::Character(c.into()),
-        modified_key: iced::keyboard::Key::Character(c.into()),
-        physical_key: iced::keyboard::key::Physical::Unidentified(
-            iced::keyboard::key::NativeCode::Unidentified,
-        ),
-        location: iced::keyboard::Location::Standard,
-        modifiers: Default::default(),
-        text: Some(c.into()),
-        repeat: false,
-    })
+    press(iced::keyboard::Key::Character(c.into()), Some(c))
 }
 
 /// Issue 18: void and deny ask for a reason and a confirmation, keyboard only, and the

@@ -355,17 +355,21 @@ impl Strings {
         }
     }
 
+    fn decision_word(&self, decision: gymgate_shared::protocol::Decision) -> &'static str {
+        use gymgate_shared::protocol::Decision;
+        match decision {
+            Decision::Void => self.void,
+            Decision::Deny => self.deny,
+            Decision::Admit => self.admit,
+        }
+    }
+
     pub fn decide_title(
         &self,
         decision: gymgate_shared::protocol::Decision,
         member: &str,
     ) -> String {
-        use gymgate_shared::protocol::Decision;
-        let what = match decision {
-            Decision::Void => self.void,
-            Decision::Deny => self.deny,
-            Decision::Admit => self.admit,
-        };
+        let what = self.decision_word(decision);
         if self.ko() {
             format!("{member} 님 — {what}")
         } else {
@@ -374,12 +378,7 @@ impl Strings {
     }
 
     pub fn decide_confirm(&self, decision: gymgate_shared::protocol::Decision) -> String {
-        use gymgate_shared::protocol::Decision;
-        let what = match decision {
-            Decision::Void => self.void,
-            Decision::Deny => self.deny,
-            Decision::Admit => self.admit,
-        };
+        let what = self.decision_word(decision);
         if self.ko() {
             format!("{what} 확인")
         } else {
