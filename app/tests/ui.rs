@@ -487,6 +487,20 @@ fn a_second_start_says_the_desk_already_runs() {
     drop(first);
 }
 
+/// The decision a list of commands sends, if any: (check-in, decision, reason).
+fn decided(
+    commands: &[Command],
+) -> Option<(
+    CheckinId,
+    gymgate_shared::protocol::Decision,
+    Option<String>,
+)> {
+    commands.iter().find_map(|c| match c {
+        Command::Decide(_, id, decision, reason) => Some((id.clone(), *decision, reason.clone())),
+        _ => None,
+    })
+}
+
 fn character(c: &str) -> Message {
     press(iced::keyboard::Key::Character(c.into()), Some(c))
 }
@@ -538,10 +552,7 @@ async fn void_and_deny_ask_why_and_send_the_reason() -> Result<(), Box<dyn std::
     // 2 picks the second reason; Enter confirms.
     app.update(character("2"));
     let commands = app.update(key(Named::Enter));
-    let sent = commands.iter().find_map(|c| match c {
-        Command::Decide(_, id, decision, reason) => Some((id.clone(), *decision, reason.clone())),
-        _ => None,
-    });
+    let sent = decided(&commands);
     assert_eq!(
         sent,
         Some((
@@ -568,10 +579,7 @@ async fn void_and_deny_ask_why_and_send_the_reason() -> Result<(), Box<dyn std::
     for message in typed {
         commands.extend(app.update(message));
     }
-    let sent = commands.iter().find_map(|c| match c {
-        Command::Decide(_, id, decision, reason) => Some((id.clone(), *decision, reason.clone())),
-        _ => None,
-    });
+    let sent = decided(&commands);
     assert_eq!(
         sent,
         Some((

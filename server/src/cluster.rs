@@ -62,6 +62,7 @@ pub async fn start(state: &AppState) -> Result<(), StoreError> {
                 state.node.leading.clone(),
                 state.shutdown.clone(),
             )?;
+            state.hub.remember_local();
             let (heard, hearing) = mpsc::channel(1024);
             store::postgres::listen(
                 url,

@@ -105,6 +105,9 @@ pub struct Hub {
     centers: Mutex<HashMap<CenterId, Vec<Subscriber>>>,
     members: Mutex<HashMap<MemberId, Vec<MemberWatcher>>>,
     local_recent: Mutex<HashMap<CenterId, std::collections::VecDeque<u64>>>,
+    /// Set where a follower reads other nodes' events (PostgreSQL); a lone node keeps no
+    /// record of its own events, which would cost a lock per event for nothing.
+    followed: std::sync::atomic::AtomicBool,
     next_id: AtomicU64,
     kicked_total: AtomicU64,
 }
@@ -210,7 +213,9 @@ impl Hub {
     /// copied, among the desks (and member apps) it goes to.
     /// Publishes events this node committed (called on a writer thread).
     pub fn publish(&self, events: Vec<StoredEvent>) {
-        if let Ok(mut recent) = self.local_recent.lock() {
+        if self.followed.load(Ordering::Relaxed)
+            && let Ok(mut recent) = self.local_recent.lock()
+        {
             for event in &events {
                 let seqs = recent.entry(event.center_id.clone()).or_default();
                 if seqs.len() == LOCAL_RECENT {
@@ -220,6 +225,12 @@ impl Hub {
             }
         }
         self.publish_followed(events);
+    }
+
+    /// From now on, remember this node's own events for [`Hub::was_local`] (a follower of
+    /// other nodes starts).
+    pub fn remember_local(&self) {
+        self.followed.store(true, Ordering::Relaxed);
     }
 
     /// Whether this node committed `seq` of `center` itself (lately).

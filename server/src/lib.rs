@@ -110,7 +110,13 @@ pub async fn run_with(
                 .await
                 .map_err(|e| ServerError::Start(e.to_string()))??
         }
-        None => Store::open_sqlite(&config.db_path, on_commit)?,
+        None => {
+            // Opening migrates (a large rebuild can take seconds): off the async threads too.
+            let path = config.db_path.clone();
+            tokio::task::spawn_blocking(move || Store::open_sqlite(&path, on_commit))
+                .await
+                .map_err(|e| ServerError::Start(e.to_string()))??
+        }
     };
     let token = CancellationToken::new();
     let pins = pins::PinWorkers::start()?;
@@ -204,7 +210,12 @@ pub async fn run_with(
 async fn load_pass_keys(store: &Store, config: &Config) -> Result<passes::PassSigner, ServerError> {
     let start = |e: &dyn std::fmt::Display| ServerError::Start(e.to_string());
     if store.postgres_url().is_none() {
-        return passes::PassSigner::load_or_create(&config.pass_keys_dir).map_err(|e| start(&e));
+        // Key files on disk: read off the async threads.
+        let dir = config.pass_keys_dir.clone();
+        return tokio::task::spawn_blocking(move || passes::PassSigner::load_or_create(&dir))
+            .await
+            .map_err(|e| start(&e))?
+            .map_err(|e| start(&e));
     }
     let mut secrets = store.read(store::pass_keys::all).await?;
     if secrets.is_empty() {
