@@ -1,9 +1,9 @@
 //! A thin client of the admin API, used by `gymgate-server admin`.
 
 use gymgate_shared::api::{
-    AdminCenter, AdminDesk, AdminDispute, BlockRequest, Checkin, DisputeDecision, ErrorBody,
-    ImportJob, ImportReport, ImportState, Incident, IncidentNotes, NewCenter, NewMember, NewNotice,
-    Notice, PairingCode, PinLock,
+    AdminCenter, AdminDesk, AdminDispute, AuditEntry, BlockRequest, Checkin, DisputeDecision,
+    ErrorBody, ImportJob, ImportReport, ImportState, Incident, IncidentNotes, NewCenter, NewMember,
+    NewNotice, NewOperator, Notice, Operator, PairingCode, PinLock, Statement, SupportContact,
 };
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -250,6 +250,43 @@ impl AdminClient {
                 .json(notice),
         )
         .await
+    }
+
+    pub async fn add_operator(&self, new: &NewOperator) -> Result<Operator, AdminError> {
+        self.json(
+            self.request(Method::POST, "/api/v1/admin/operators")
+                .json(new),
+        )
+        .await
+    }
+
+    pub async fn operators(&self) -> Result<Vec<Operator>, AdminError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/operators"))
+            .await
+    }
+
+    pub async fn set_support(
+        &self,
+        contact: &SupportContact,
+    ) -> Result<SupportContact, AdminError> {
+        self.json(
+            self.request(Method::PUT, "/api/v1/admin/support")
+                .json(contact),
+        )
+        .await
+    }
+
+    pub async fn statement(&self, center_id: &str, month: &str) -> Result<Statement, AdminError> {
+        self.json(self.request(
+            Method::GET,
+            &format!("/api/v1/admin/settlement/{center_id}?month={month}"),
+        ))
+        .await
+    }
+
+    pub async fn audit(&self) -> Result<Vec<AuditEntry>, AdminError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/audit?limit=1000"))
+            .await
     }
 
     pub async fn notices(&self) -> Result<Vec<Notice>, AdminError> {

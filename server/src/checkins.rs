@@ -422,3 +422,55 @@ pub fn expire_pending(
 fn in_window(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     at <= now + RECORD_MAX_FUTURE && at >= now - RECORD_MAX_AGE
 }
+
+/// An operator voids a visit (it stops counting) or corrects one (a voided, denied or expired
+/// visit made to count again), with a reason the member and the center see. `by` names the
+/// operator in the visit's history.
+pub fn correct_by_operator(
+    ctx: &mut WriteCtx<'_>,
+    checkin_id: &CheckinId,
+    void: bool,
+    reason: &str,
+    by: &str,
+) -> Result<(Checkin, CheckinStatus), AppError> {
+    let mut checkin = checkins::load_for_update(ctx.tx, checkin_id)?.ok_or_else(|| {
+        AppError::not_found("unknown_checkin", format!("no check-in {checkin_id}"))
+    })?;
+    let reason: String = reason.trim().chars().take(500).collect();
+    if reason.is_empty() {
+        return Err(AppError::bad_request(
+            "reason_required",
+            "사유를 적어 주세요 / say why; the member and the center see it",
+        ));
+    }
+    let before = checkin.status;
+    let next = match (void, before) {
+        (true, CheckinStatus::Admitted | CheckinStatus::Pending) => CheckinStatus::Voided,
+        (false, CheckinStatus::Voided | CheckinStatus::Denied | CheckinStatus::Expired) => {
+            CheckinStatus::Admitted
+        }
+        (_, status) => {
+            return Err(AppError::conflict(
+                "invalid_transition",
+                format!(
+                    "cannot {} a check-in that is {}",
+                    if void { "void" } else { "correct" },
+                    status.as_str()
+                ),
+            ));
+        }
+    };
+    checkin.status = next;
+    checkin.rev += 1;
+    checkin.history.push(CheckinChange {
+        at: ctx.now,
+        status: next,
+        by: by.to_owned(),
+        reason: Some(reason),
+    });
+    checkins::update(ctx.tx, &checkin)?;
+    let card = checkins::card(ctx.tx, checkin.clone())?;
+    let center = checkin.center_id.clone();
+    ctx.append_event(&center, &EventPayload::CheckinUpdated(card))?;
+    Ok((checkin, before))
+}

@@ -296,6 +296,22 @@ enum AdminCommand {
     /// Visits a desk admitted offline that the server's rules refused: list, accept, reject.
     #[command(subcommand)]
     Dispute(DisputeCommand),
+    /// Console accounts: add (the first admin is made this way), list.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// The password is asked for (or read from standard input's first line), never taken
+    /// from the command line.
+    Add {
+        username: String,
+        /// admin, support or viewer.
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+    List,
 }
 
 #[derive(Subcommand)]
@@ -680,6 +696,28 @@ async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A password typed without echo on a terminal, or the first line of standard input (for
+/// scripts); never an argument, which any user could read with `ps`.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("비밀번호 / password (10자 이상): ")?;
+        let again = rpassword::prompt_password("한 번 더 / again: ")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        bail!("no password given (type it, or pipe it on standard input)");
+    }
+    Ok(password)
+}
+
 async fn admin(args: AdminArgs) -> anyhow::Result<()> {
     args.refused.refuse()?;
     let Some(token) = Secrets::load(args.secrets_file.as_deref())?.get("GYMGATE_ADMIN_TOKEN")
@@ -740,6 +778,35 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                     d.app_version.as_deref().unwrap_or("?"),
                     d.outbox_backlog,
                     d.acked_seq
+                );
+            }
+        }
+        AdminCommand::Operator(OperatorCommand::Add { username, role }) => {
+            let Some(role) = gymgate_shared::api::Role::parse(&role) else {
+                bail!("role {role:?} is not admin, support or viewer");
+            };
+            let password = read_password()?;
+            let operator = client
+                .add_operator(&gymgate_shared::api::NewOperator {
+                    username,
+                    password,
+                    role,
+                })
+                .await?;
+            println!(
+                "operator {} ({}) added; log in at {}/console",
+                operator.username,
+                operator.role.as_str(),
+                args.url.trim_end_matches('/')
+            );
+        }
+        AdminCommand::Operator(OperatorCommand::List) => {
+            for o in client.operators().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    o.username,
+                    o.role.as_str(),
+                    if o.disabled { "disabled" } else { "active" }
                 );
             }
         }
@@ -838,6 +905,7 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                     text_ko: ko,
                     text_en: en,
                     ends_at,
+                    center_ids: Vec::new(),
                 })
                 .await?;
             println!("notice {} posted to every desk", notice.id);

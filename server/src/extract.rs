@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
+use gymgate_shared::api::Role;
 use gymgate_shared::{CenterId, DeskId, MemberId};
 
 use crate::error::AppError;
@@ -127,18 +128,132 @@ impl FromRequestParts<AppState> for DeskAuth {
     }
 }
 
-/// An operator, from the admin token in the server's config.
-pub struct AdminAuth;
+/// The console's session cookie: HttpOnly (scripts cannot read it), SameSite=Strict (no
+/// other site's page sends it); changes also need the session's CSRF token in a header.
+pub const CONSOLE_COOKIE: &str = "gymgate_console";
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
-impl FromRequestParts<AppState> for AdminAuth {
-    type Rejection = AppError;
+/// Who is acting on the admin API: an operator logged in to the console, or automation with
+/// the admin token (which can do everything).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `operator:<username>` or `admin-token`: what the audit log and histories say.
+    pub name: String,
+    pub role: Role,
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+/// The console cookie's value in a request, if any.
+pub fn console_token(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == CONSOLE_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
+}
+
+async fn actor(parts: &Parts, state: &AppState) -> Result<Actor, AppError> {
+    if parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+    {
         let token = bearer(parts)?;
-        if tokens::same_secret(token, &state.config.admin_token) {
-            Ok(AdminAuth)
+        return if tokens::same_secret(token, &state.config.admin_token) {
+            Ok(Actor {
+                name: "admin-token".into(),
+                role: Role::Admin,
+            })
         } else {
             Err(AppError::unauthorized("invalid_token", "wrong admin token"))
+        };
+    }
+    let token = console_token(parts).ok_or_else(|| {
+        AppError::unauthorized(
+            "login_required",
+            "로그인이 필요합니다 / log in to the console (or send the admin token)",
+        )
+    })?;
+    let hash = tokens::hash(token);
+    let now = chrono::Utc::now();
+    let (operator, csrf, _) = state
+        .store
+        .read(move |conn| crate::store::operators::session(conn, &hash, now))
+        .await?
+        .ok_or_else(|| {
+            AppError::unauthorized(
+                "session_expired",
+                "로그인이 끝났습니다. 다시 로그인해 주세요 / your session ended; log in again",
+            )
+        })?;
+    let safe = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if !safe {
+        let given = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !tokens::same_secret(given, &csrf) {
+            return Err(AppError::forbidden(
+                "csrf_failed",
+                "요청을 확인할 수 없습니다. 페이지를 새로 고쳐 주세요 / missing or wrong CSRF token; reload the page",
+            ));
         }
     }
+    Ok(Actor {
+        name: format!("operator:{}", operator.username),
+        role: operator.role,
+    })
 }
+
+async fn actor_with(parts: &Parts, state: &AppState, needed: Role) -> Result<Actor, AppError> {
+    let actor = actor(parts, state).await?;
+    if actor.role < needed {
+        return Err(AppError::forbidden(
+            "role_forbidden",
+            format!(
+                "이 작업은 {} 권한이 필요합니다 / this needs the {} role (you are {})",
+                needed.as_str(),
+                needed.as_str(),
+                actor.role.as_str()
+            ),
+        ));
+    }
+    Ok(actor)
+}
+
+macro_rules! role_extractor {
+    ($name:ident, $role:expr, $doc:literal) => {
+        #[doc = $doc]
+        pub struct $name(pub Actor);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = AppError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, AppError> {
+                Ok($name(actor_with(parts, state, $role).await?))
+            }
+        }
+    };
+}
+
+role_extractor!(AsViewer, Role::Viewer, "Anyone on the console: reads.");
+role_extractor!(
+    AsSupport,
+    Role::Support,
+    "Support or admin: members, check-ins, disputes, notices."
+);
+role_extractor!(
+    AsAdmin,
+    Role::Admin,
+    "Admin (or the admin token): centers, desks, imports, accounts, settings."
+);

@@ -44,6 +44,13 @@ impl MemberSessions {
         known.insert(token_hash, session);
     }
 
+    /// Forgets a member's sessions (their PIN was reset: the tokens were deleted too).
+    pub fn forget_member(&self, member: &MemberId) {
+        if let Ok(mut known) = self.known.lock() {
+            known.retain(|_, s| &s.member_id != member);
+        }
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.known.lock().map(|k| k.len()).unwrap_or(0)

@@ -28,6 +28,70 @@ pub struct TapStats {
     pub answered: std::sync::atomic::AtomicU64,
     /// Of those, the ones the server failed to store (5xx).
     pub failed: std::sync::atomic::AtomicU64,
+    /// Taps per minute over the last day (this node's): the console's "taps per minute" and
+    /// an incident's "taps refused".
+    minutes: std::sync::Mutex<std::collections::VecDeque<Minute>>,
+}
+
+/// One minute's taps on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Minute {
+    /// Minutes since the Unix epoch.
+    pub minute: i64,
+    pub answered: u32,
+    pub refused: u32,
+    pub failed: u32,
+}
+
+/// A day of minutes: bounded, whatever the traffic.
+const MINUTES_KEPT: usize = 24 * 60;
+
+impl TapStats {
+    /// Counts one answered tap in its minute.
+    pub fn count(&self, at: chrono::DateTime<chrono::Utc>, refused: bool, failed: bool) {
+        let minute = at.timestamp().div_euclid(60);
+        let Ok(mut minutes) = self.minutes.lock() else {
+            return;
+        };
+        if minutes.back().is_none_or(|m| m.minute < minute) {
+            minutes.push_back(Minute {
+                minute,
+                answered: 0,
+                refused: 0,
+                failed: 0,
+            });
+            while minutes.len() > MINUTES_KEPT {
+                minutes.pop_front();
+            }
+        }
+        if let Some(last) = minutes.iter_mut().rev().find(|m| m.minute == minute) {
+            last.answered += 1;
+            last.refused += u32::from(refused);
+            last.failed += u32::from(failed);
+        }
+    }
+
+    /// The minutes in `[from, to)` that saw taps, oldest first.
+    pub fn between(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<Minute> {
+        let (from, to) = (
+            from.timestamp().div_euclid(60),
+            to.timestamp().div_euclid(60),
+        );
+        self.minutes.lock().map_or_else(
+            |_| Vec::new(),
+            |minutes| {
+                minutes
+                    .iter()
+                    .filter(|m| m.minute >= from && m.minute <= to)
+                    .copied()
+                    .collect()
+            },
+        )
+    }
 }
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();

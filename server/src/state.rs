@@ -46,6 +46,10 @@ pub struct Inner {
     pub lookup_limiter: RateLimiter<DeskId>,
     /// This node among the nodes sharing the database.
     pub node: crate::cluster::Node,
+    /// Each desk's clock minus the server's at its last hello (this node's desks).
+    pub desk_clocks: Mutex<std::collections::HashMap<DeskId, i64>>,
+    /// Console logins per address per minute (each costs an argon2 verification).
+    pub console_login_limiter: RateLimiter<IpAddr>,
 }
 
 impl std::ops::Deref for AppState {
@@ -103,6 +107,8 @@ impl AppState {
             tap_stats: Default::default(),
             member_sessions: MemberSessions::default(),
             node,
+            desk_clocks: Mutex::default(),
+            console_login_limiter: RateLimiter::new(30, minute),
         }))
     }
 }
@@ -111,6 +117,17 @@ impl AppState {
     /// The address a request comes from, seen through the trusted proxies.
     pub fn client_ip(&self, peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
         crate::client_ip::client_ip(peer.ip(), headers, &self.config.trusted_proxies)
+    }
+
+    /// Paired desks only call this, so the map holds at most one entry per desk.
+    pub fn remember_desk_clock(&self, desk: &DeskId, skew: chrono::Duration) {
+        if let Ok(mut clocks) = self.desk_clocks.lock() {
+            clocks.insert(desk.clone(), skew.num_seconds());
+        }
+    }
+
+    pub fn desk_clock(&self, desk: &DeskId) -> Option<i64> {
+        self.desk_clocks.lock().ok()?.get(desk).copied()
     }
 
     /// What the last integrity check found wrong with the database, if anything.

@@ -18,6 +18,9 @@ const T = {
     offlineTitle: "서버에 연결할 수 없습니다",
     offlineHint: "인터넷 연결을 확인한 뒤 다시 시도해 주세요. 급하면 데스크에 수동 체크인을 요청하세요. 다시 시도해도 두 번 입장 처리되지 않습니다.",
     networkDown: "서버와 연결이 끊겼습니다. 다시 연결하는 중입니다…",
+    supportTitle: "도움이 필요하면 gymgate 고객 지원",
+    supportCall: (phone) => `전화 ${phone}`,
+    supportChat: "채팅 상담",
     loginWrong: "회원번호 또는 PIN이 맞지 않습니다.", tooMany: "시도가 너무 많습니다. 잠시 후 다시 해 주세요.",
     loginDelayed: (s) => `PIN이 여러 번 틀렸습니다. ${s}초 뒤에 다시 시도해 주세요.`,
     loginLocked: "PIN을 여러 번 잘못 입력해 계정이 잠겼습니다. 24시간 뒤 다시 시도하거나 고객센터에 잠금 해제를 요청해 주세요. 잠긴 동안에도 센터 데스크에서 회원번호로 입장할 수 있습니다.",
@@ -56,6 +59,9 @@ const T = {
     offlineTitle: "Cannot reach the server",
     offlineHint: "Check your connection and try again. If you are in a hurry, ask the desk for a manual check-in. Trying again never checks you in twice.",
     networkDown: "Lost the connection to the server; reconnecting…",
+    supportTitle: "Need help? gymgate support",
+    supportCall: (phone) => `Call ${phone}`,
+    supportChat: "Chat with us",
     loginWrong: "Member number or PIN is wrong.", tooMany: "Too many tries; please wait a moment.",
     loginDelayed: (s) => `Too many wrong PINs. Please try again in ${s} seconds.`,
     loginLocked: "Too many wrong PINs: your account is locked. Try again in 24 hours or ask support to unlock it. Meanwhile the front desk can still check you in with your member number.",
@@ -121,6 +127,53 @@ function show(view) {
   for (const v of ["login", "home", "result", "pass"]) $(`view-${v}`).hidden = v !== view;
   $("logout").hidden = !state.token;
   if (view === "pass") startPass(); else stopPass();
+  renderSupport();
+}
+
+// ---- support contact ----
+// Kept on the phone, so the offline and error screens show it with the server down.
+async function loadSupport() {
+  try {
+    const response = await fetch("/api/v1/support");
+    if (response.ok) store.setItem("gymgate.support", JSON.stringify(await response.json()));
+  } catch (_) { /* offline: the kept one shows */ }
+  renderSupport();
+}
+
+function renderSupport() {
+  const box = $("support-contact");
+  let contact = null;
+  try { contact = JSON.parse(store.getItem("gymgate.support") || "null"); } catch (_) { contact = null; }
+  const status = $("view-result").hidden ? "" : $("view-result").dataset.status;
+  const trouble = !$("network").hidden || Boolean($("login-error").textContent)
+    || ["offline", "refused", "denied", "disputed", "expired", "voided"].includes(status)
+    || (!$("view-pass").hidden && !$("pass-offline").hidden);
+  const usable = contact && (contact.phone || contact.chat_url);
+  box.hidden = !(trouble && usable);
+  if (box.hidden) return;
+  const parts = [document.createElement("b")];
+  parts[0].textContent = t().supportTitle;
+  if (contact.phone) {
+    const call = document.createElement("a");
+    call.href = "tel:" + contact.phone.replace(/[^0-9+]/g, "");
+    call.textContent = t().supportCall(contact.phone);
+    call.id = "support-phone";
+    parts.push(call);
+  }
+  if (contact.chat_url && contact.chat_url.startsWith("https://")) {
+    const chat = document.createElement("a");
+    chat.href = contact.chat_url; chat.rel = "noopener"; chat.target = "_blank";
+    chat.textContent = t().supportChat;
+    chat.id = "support-chat";
+    parts.push(chat);
+  }
+  if (contact.hours) {
+    const hours = document.createElement("span");
+    hours.className = "hint";
+    hours.textContent = contact.hours;
+    parts.push(hours);
+  }
+  box.replaceChildren(...parts);
 }
 
 function translate() {
@@ -139,6 +192,7 @@ function translate() {
 function setNetwork(down) {
   $("network").hidden = !down;
   $("network").textContent = down ? t().networkDown : "";
+  renderSupport();
 }
 
 // ---- login ----
@@ -164,6 +218,7 @@ $("login-form").addEventListener("submit", async (e) => {
   } catch (_) {
     $("login-error").textContent = t().offlineTitle;
   }
+  renderSupport();
 });
 
 $("logout").addEventListener("click", () => {
@@ -510,6 +565,7 @@ if ("serviceWorker" in navigator) {
 
 // ---- start ----
 translate();
+loadSupport();
 loadNotices();
 setInterval(loadNotices, 60000);
 if (state.token) loadHome(); else show("login");

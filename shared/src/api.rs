@@ -501,6 +501,9 @@ pub struct NewNotice {
     pub text_en: String,
     #[serde(default)]
     pub ends_at: Option<DateTime<Utc>>,
+    /// The centers whose desks get it; empty: every center.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub center_ids: Vec<CenterId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -575,4 +578,252 @@ pub struct IncidentNotes {
     pub action: Option<String>,
     #[serde(default)]
     pub follow_up: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operators' console (`/console`) and the admin API behind it.
+
+/// What an operator may do: `viewer` reads; `support` also acts on members, check-ins,
+/// disputes and notices; `admin` does everything (centers, desks, imports, accounts, settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Support,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Support => "support",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "support" => Some(Role::Support),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewOperator {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorUpdate {
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleLogin {
+    pub username: String,
+    pub password: String,
+}
+
+/// Who is logged in to the console, and the token every change must carry in
+/// `X-CSRF-Token` (the session itself is an HttpOnly cookie).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSession {
+    pub username: String,
+    pub role: Role,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One change made through the console or the admin API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    /// `operator:<username>` or `admin-token`.
+    pub actor: String,
+    pub action: String,
+    #[serde(default)]
+    pub member_no: Option<String>,
+    #[serde(default)]
+    pub center_id: Option<CenterId>,
+    /// What was changed (a check-in id, a desk id, an operator's name…).
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub before: Option<serde_json::Value>,
+    #[serde(default)]
+    pub after: Option<serde_json::Value>,
+}
+
+/// A member in the console's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberSummary {
+    pub member_no: String,
+    pub name: String,
+    pub phone: String,
+    pub plan: String,
+    pub valid_until: NaiveDate,
+    pub blocked: bool,
+}
+
+/// A page of members; `next` is the member number to continue after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberPage {
+    pub members: Vec<MemberSummary>,
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// A member as support sees them: the pass, the PIN lock and the visits with their history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberDetail {
+    pub member: Member,
+    pub phone: String,
+    #[serde(default)]
+    pub blocked_reason: Option<String>,
+    pub pin_lock: PinLock,
+    /// Newest first.
+    pub visits: Vec<Checkin>,
+}
+
+/// Voiding a visit, or correcting one (a voided or denied visit made to count again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitCorrection {
+    pub reason: String,
+}
+
+/// A new PIN, shown once to the operator who reset it (only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinReset {
+    pub member_no: String,
+    pub pin: String,
+}
+
+/// Several disputes decided at once (the same decision and reason for each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkDisputes {
+    pub checkin_ids: Vec<CheckinId>,
+    pub accept: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkResult {
+    pub decided: Vec<CheckinId>,
+    /// Ids left alone, with why (already decided, not safe to decide in bulk…).
+    pub skipped: Vec<(CheckinId, String)>,
+}
+
+/// Who members and staff can reach: shown in the member app's offline and error screens and
+/// on the desks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportContact {
+    #[serde(default)]
+    pub phone: String,
+    /// A chat link (e.g. a KakaoTalk channel).
+    #[serde(default)]
+    pub chat_url: String,
+    #[serde(default)]
+    pub hours: String,
+}
+
+/// One center's visits in a month (Korean calendar).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementRow {
+    pub center_id: CenterId,
+    pub center_name: String,
+    /// Visits that count (paid), disputes accepted included.
+    pub admitted: u64,
+    pub voided: u64,
+    pub denied: u64,
+    pub expired: u64,
+    pub disputed_accepted: u64,
+    pub disputed_rejected: u64,
+    /// Disputes no one has decided yet (not paid until accepted).
+    pub disputed_open: u64,
+}
+
+/// A center's monthly statement, with the digest the desk can check (docs/settlement.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub month: String,
+    pub totals: SettlementRow,
+    pub days: Vec<crate::settlement::DayDigest>,
+    pub digest: String,
+}
+
+/// A desk on the console's "now" page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NowDesk {
+    pub desk: AdminDesk,
+    /// The desk's clock minus the server's at its last hello, in seconds.
+    #[serde(default)]
+    pub clock_skew_s: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NowCenter {
+    pub id: CenterId,
+    pub name: String,
+    pub desks: Vec<NowDesk>,
+}
+
+/// Taps in one minute on the node that answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TapMinute {
+    pub at: DateTime<Utc>,
+    pub answered: u32,
+    pub refused: u32,
+    pub failed: u32,
+}
+
+/// The console's live page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NowView {
+    pub at: DateTime<Utc>,
+    pub centers: Vec<NowCenter>,
+    pub open_incidents: Vec<IncidentView>,
+    pub taps: Vec<TapMinute>,
+}
+
+/// What an incident did, filled in by the server while it lasts and after.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentImpact {
+    /// Taps answered with a refusal or a failure while it lasted (this node's count).
+    pub taps_refused: u64,
+    pub taps_failed: u64,
+    pub centers_affected: u64,
+    pub desks_affected: u64,
+    /// Check-ins made offline while it lasted that reached the server afterwards.
+    pub offline_synced: u64,
+    pub disputes_raised: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentView {
+    #[serde(flatten)]
+    pub incident: Incident,
+    pub impact: IncidentImpact,
+    /// A bilingual notice prepared for an incident that affects members, to post as it is.
+    #[serde(default)]
+    pub notice_draft: Option<NewNotice>,
 }

@@ -9,6 +9,7 @@ pub mod kst;
 pub mod pass;
 pub mod policy;
 pub mod protocol;
+pub mod settlement;
 pub mod timefmt;
 
 pub use ids::{CenterId, CheckinId, DeskId, LocalId, MemberId, NoticeId};

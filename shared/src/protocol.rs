@@ -32,6 +32,9 @@ pub enum DeskMessage {
         /// Check-ins waiting in the desk's outbox as it connects.
         #[serde(default, skip_serializing_if = "is_zero")]
         outbox: u64,
+        /// The desk PC's clock as it says hello, so operators see a PC whose clock is off.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clock: Option<DateTime<Utc>>,
     },
     /// Cumulative: every event up to `seq` is stored on the desk.
     Ack {
@@ -108,6 +111,10 @@ pub enum ServerMessage {
         /// the one it uses stops answering, tries the next.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         servers: Vec<String>,
+        /// Whom staff can call or message (set by operators); changes arrive as `support`
+        /// events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        support: Option<crate::api::SupportContact>,
     },
     Event(Event),
     Recorded {
@@ -169,6 +176,8 @@ pub enum EventKind {
     Notice,
     /// A member's offline passes issued before a time are no longer valid (e.g. blocked).
     Revocation,
+    /// Operators changed whom staff and members can reach.
+    Support,
     /// A kind a newer server sends that this program does not know: its event still takes
     /// its place in the order (the cursor moves past it), it is just not shown.
     #[serde(other)]
@@ -183,6 +192,7 @@ impl EventKind {
             EventKind::Member => "member",
             EventKind::Notice => "notice",
             EventKind::Revocation => "revocation",
+            EventKind::Support => "support",
             EventKind::Unknown => "unknown",
         }
     }
@@ -194,6 +204,7 @@ impl EventKind {
             "member" => Some(EventKind::Member),
             "notice" => Some(EventKind::Notice),
             "revocation" => Some(EventKind::Revocation),
+            "support" => Some(EventKind::Support),
             _ => None,
         }
     }
@@ -216,6 +227,7 @@ pub enum EventPayload {
     Member(RosterMember),
     Notice(Notice),
     Revocation(Revocation),
+    Support(crate::api::SupportContact),
 }
 
 impl EventPayload {
@@ -226,6 +238,7 @@ impl EventPayload {
             EventPayload::Member(_) => EventKind::Member,
             EventPayload::Notice(_) => EventKind::Notice,
             EventPayload::Revocation(_) => EventKind::Revocation,
+            EventPayload::Support(_) => EventKind::Support,
         }
     }
 
@@ -237,6 +250,7 @@ impl EventPayload {
             EventPayload::Member(member) => serde_json::to_string(member),
             EventPayload::Notice(notice) => serde_json::to_string(notice),
             EventPayload::Revocation(revocation) => serde_json::to_string(revocation),
+            EventPayload::Support(contact) => serde_json::to_string(contact),
         }
     }
 }
@@ -254,6 +268,7 @@ impl Event {
             EventKind::Member => EventPayload::Member(serde_json::from_value(data)?),
             EventKind::Notice => EventPayload::Notice(serde_json::from_value(data)?),
             EventKind::Revocation => EventPayload::Revocation(serde_json::from_value(data)?),
+            EventKind::Support => EventPayload::Support(serde_json::from_value(data)?),
             EventKind::Unknown => {
                 return Err(serde_json::Error::custom(
                     "an event kind this desk does not know",
@@ -333,6 +348,7 @@ mod tests {
     fn desk_messages_round_trip() {
         round_trip(
             &DeskMessage::Hello {
+                clock: None,
                 protocol: 1,
                 epoch: Some("e1".into()),
                 last_seq: 41,
@@ -343,6 +359,7 @@ mod tests {
         );
         round_trip(
             &DeskMessage::Hello {
+                clock: None,
                 protocol: 1,
                 epoch: Some("e1".into()),
                 last_seq: 41,
@@ -354,6 +371,7 @@ mod tests {
         );
         round_trip(
             &DeskMessage::Hello {
+                clock: None,
                 protocol: 1,
                 epoch: None,
                 last_seq: 0,
@@ -390,6 +408,7 @@ mod tests {
     fn server_messages_round_trip() {
         round_trip(
             &ServerMessage::Welcome {
+                support: None,
                 desk_id: DeskId::new("d1"),
                 center_id: CenterId::new("ctr1"),
                 epoch: "e1".into(),
@@ -404,6 +423,7 @@ mod tests {
         );
         round_trip(
             &ServerMessage::Welcome {
+                support: None,
                 desk_id: DeskId::new("d1"),
                 center_id: CenterId::new("ctr1"),
                 epoch: "e1".into(),

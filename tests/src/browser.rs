@@ -19,6 +19,15 @@ impl Browser {
     /// Starts a phone-sized browser. Outside CI, a machine without Chromium skips the test
     /// (`None`) with a loud message; in CI (`CI` set) a missing browser is a failure.
     pub async fn start() -> anyhow::Result<Option<Browser>> {
+        Self::start_sized(true).await
+    }
+
+    /// An operator's desktop browser (1366 × 900), for the console.
+    pub async fn start_desktop() -> anyhow::Result<Option<Browser>> {
+        Self::start_sized(false).await
+    }
+
+    async fn start_sized(phone: bool) -> anyhow::Result<Option<Browser>> {
         if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists()
         {
             if std::env::var_os("CI").is_some() {
@@ -44,21 +53,23 @@ impl Browser {
             .spawn()
             .context("cannot start chromedriver")?;
         let profile = tempfile::tempdir()?;
-        let capabilities = serde_json::json!({
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                // A phone's viewport (headless windows cannot be narrower than 500 px).
-                "mobileEmulation": {
-                    "deviceMetrics": { "width": 360, "height": 740, "pixelRatio": 2.0, "touch": true }
-                },
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=500,900",
-                    "--lang=ko-KR", format!("--user-data-dir={}", profile.path().display()),
-                ]
-            }
+        let mut options = serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                if phone { "--window-size=500,900" } else { "--window-size=1366,900" },
+                "--lang=ko-KR", format!("--user-data-dir={}", profile.path().display()),
+            ]
         });
+        if phone {
+            // A phone's viewport (headless windows cannot be narrower than 500 px).
+            options["mobileEmulation"] = serde_json::json!({
+                "deviceMetrics": { "width": 360, "height": 740, "pixelRatio": 2.0, "touch": true }
+            });
+        }
+        let capabilities = serde_json::json!({ "goog:chromeOptions": options });
         let serde_json::Value::Object(capabilities) = capabilities else {
             bail!("capabilities must be an object");
         };

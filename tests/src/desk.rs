@@ -71,6 +71,7 @@ impl DeskClient {
             last_seq,
             app_version: Some("test-desk".into()),
             outbox: 0,
+            clock: Some(chrono::Utc::now()),
         })
         .await?;
         match self.next().await? {

@@ -2,6 +2,7 @@
 //! processes), a desk client speaking the WebSocket protocol, and a member client.
 
 pub mod browser;
+pub mod console;
 pub mod desk;
 pub mod desk_core;
 pub mod member;
@@ -10,6 +11,7 @@ pub mod proxy;
 pub mod server;
 pub mod webhook;
 
+pub use console::ConsoleClient;
 pub use desk::DeskClient;
 pub use desk_core::RunningDesk;
 pub use member::MemberClient;

@@ -303,6 +303,7 @@ async fn notices_are_in_the_incident_log_until_cleared() -> anyhow::Result<()> {
             text_ko: "결제 시스템 점검 중".into(),
             text_en: "Payments under maintenance".into(),
             ends_at: None,
+            center_ids: Vec::new(),
         })
         .await?;
     let key = format!("notice:{}", notice.id);

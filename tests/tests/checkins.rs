@@ -379,6 +379,7 @@ async fn a_blocked_member_is_announced_to_desks_that_know_them() -> anyhow::Resu
             text_ko: "서버 점검: 체크인은 계속 저장됩니다".into(),
             text_en: "Maintenance: check-ins are still saved".into(),
             ends_at: None,
+            center_ids: Vec::new(),
         })
         .await?;
     let event = ws.next_event().await?;

@@ -435,6 +435,7 @@ async fn a_desk_that_stops_reading_is_dropped_and_the_others_carry_on() -> anyho
                 text_ko: text_ko.clone(),
                 text_en: format!("bulk notice {}", posted + i),
                 ends_at: None,
+                center_ids: Vec::new(),
             })
             .collect();
         let batch = notices.iter().map(|n| admin.post_notice(n));

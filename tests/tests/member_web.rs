@@ -99,6 +99,7 @@ async fn a_refused_tap_shows_the_reason_in_korean() -> anyhow::Result<()> {
             text_ko: "오늘 22시부터 서버 점검이 있습니다".into(),
             text_en: "Server maintenance from 22:00 today".into(),
             ends_at: None,
+            center_ids: Vec::new(),
         })
         .await?;
     log_in(&browser, &server.url(), "EXP1").await?;

@@ -113,6 +113,7 @@ async fn operators_see_each_desks_presence_version_and_backlog() -> anyhow::Resu
         last_seq: 0,
         app_version: Some("1.2.3".into()),
         outbox: 4,
+        clock: None,
     })
     .await?;
     ws.next().await?; // welcome

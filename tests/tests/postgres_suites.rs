@@ -1,7 +1,9 @@
-//! The delivery, check-in, security and fault suites again, with every server on PostgreSQL:
+//! The delivery, check-in, console, security and fault suites again, with every server on PostgreSQL:
 //! this binary's name (`postgres_…`) tells the harness (`gymgate_tests::postgres`). Each
 //! server gets a database of its own in the cluster `GYMGATE_TEST_POSTGRES` names.
 
+#[path = "console.rs"]
+mod console;
 #[path = "checkins.rs"]
 mod checkins;
 #[path = "delivery.rs"]

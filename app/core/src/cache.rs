@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use gymgate_shared::api::{CheckinCard, DeskSnapshot, Notice, RosterMember};
+use gymgate_shared::api::{CheckinCard, DeskSnapshot, Notice, RosterMember, SupportContact};
 use gymgate_shared::kst;
 use gymgate_shared::pass::PassKey;
 use gymgate_shared::protocol::{Event, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
@@ -88,8 +88,20 @@ fn migrations() -> Migrations<'static> {
              CREATE TABLE seen_passes (fingerprint TEXT PRIMARY KEY, at TEXT NOT NULL);
              ALTER TABLE cursor ADD COLUMN clock_offset_ms INTEGER NOT NULL DEFAULT 0;",
         ),
+        // The server's check-ins as this desk saw them, without who (ids, times, statuses),
+        // kept LEDGER_DAYS so a center can check its monthly statement against its own
+        // record (docs/settlement.md); and settings operators send (the support contact).
+        M::up(
+            "CREATE TABLE ledger (id TEXT PRIMARY KEY, rev INTEGER NOT NULL, at TEXT NOT NULL,
+                                  status TEXT NOT NULL);
+             CREATE INDEX ledger_at ON ledger (at);
+             CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        ),
     ])
 }
+
+/// How long the ledger keeps a check-in: a month's statement and the month before.
+pub const LEDGER_DAYS: i64 = 62;
 
 /// Where the desk stands in its center's event log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -451,6 +463,7 @@ impl Cache {
             }
             EventPayload::Member(member) => store_member(&tx, member)?,
             EventPayload::Notice(notice) => store_notice(&tx, notice)?,
+            EventPayload::Support(contact) => set_support(&tx, contact)?,
             EventPayload::Revocation(revocation) => {
                 tx.execute(
                     "INSERT INTO revocations (member_id, revoked_at) VALUES (?1, ?2)
@@ -569,10 +582,77 @@ impl Cache {
                 AND (state IN ('accepted', 'duplicate') OR acknowledged = 1)",
             [&settled],
         )?;
+        let ledger = ts(now - chrono::Duration::days(LEDGER_DAYS));
+        let ledger = self
+            .conn
+            .execute("DELETE FROM ledger WHERE at < ?1", [ledger])?;
         Ok(outbox
+            + ledger
             + self
                 .conn
                 .execute("DELETE FROM checkins WHERE at < ?1", [cutoff])?)
+    }
+
+    /// The statement digests of the Korean days in `[from, to)` this cache holds, computed
+    /// as the server computes them (docs/settlement.md).
+    pub fn statement_days(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<gymgate_shared::settlement::DayDigest>, CacheError> {
+        let center: Option<String> =
+            self.conn
+                .query_row("SELECT center_id FROM cursor WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+        let Some(center) = center else {
+            return Ok(Vec::new());
+        };
+        let mut statement = self
+            .conn
+            .prepare("SELECT id, at, status FROM ledger WHERE at >= ?1 AND at < ?2")?;
+        let rows = statement.query_map(
+            params![ts(kst::start_of(from)), ts(kst::start_of(to))],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )?;
+        let mut counted = Vec::new();
+        for row in rows {
+            let (id, at, status) = row?;
+            let (Some(at), Some(status)) = (
+                parse_ts(&at),
+                gymgate_shared::api::CheckinStatus::parse(&status),
+            ) else {
+                continue;
+            };
+            counted.push(gymgate_shared::settlement::Counted { id, at, status });
+        }
+        Ok(gymgate_shared::settlement::day_digests(
+            &CenterId::new(center),
+            &counted,
+        ))
+    }
+
+    /// Whom staff can reach, as operators last set it.
+    pub fn support(&self) -> Result<Option<SupportContact>, CacheError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'support'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    pub fn set_support(&mut self, contact: &SupportContact) -> Result<(), CacheError> {
+        set_support(&self.conn, contact)
     }
 
     /// Puts an item in the outbox (used when salvaging a damaged cache); `owner` is the desk
@@ -793,6 +873,14 @@ impl Cache {
     }
 }
 
+fn set_support(conn: &Connection, contact: &SupportContact) -> Result<(), CacheError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO settings (key, value) VALUES ('support', ?1)",
+        [serde_json::to_string(contact)?],
+    )?;
+    Ok(())
+}
+
 fn store_card(conn: &Connection, card: &CheckinCard) -> Result<(), CacheError> {
     let checkin = &card.checkin;
     // The server's card replaces the provisional one made offline under the local id.
@@ -800,6 +888,25 @@ fn store_card(conn: &Connection, card: &CheckinCard) -> Result<(), CacheError> {
         && local_id.as_str() != checkin.id.as_str()
     {
         conn.execute("DELETE FROM checkins WHERE id = ?1", [local_id.as_str()])?;
+    }
+    // A card made offline (keyed by its local id) is not the server's check-in yet.
+    let provisional = checkin
+        .local_id
+        .as_ref()
+        .is_some_and(|l| l.as_str() == checkin.id.as_str());
+    if !provisional {
+        conn.execute(
+            "INSERT INTO ledger (id, rev, at, status) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, at = excluded.at,
+                                            status = excluded.status
+             WHERE excluded.rev >= ledger.rev",
+            params![
+                checkin.id.as_str(),
+                checkin.rev,
+                ts(checkin.at),
+                checkin.status.as_str()
+            ],
+        )?;
     }
     let stored_rev: Option<u32> = conn
         .query_row(

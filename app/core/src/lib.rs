@@ -121,6 +121,8 @@ pub struct DeskState {
     pub pending: usize,
     pub conflicts: Vec<Conflict>,
     pub notices: Vec<Notice>,
+    /// Whom staff can call or message, as operators last set it.
+    pub support: Option<gymgate_shared::api::SupportContact>,
     pub cursor: Cursor,
     pub roster_size: usize,
 }
@@ -137,6 +139,8 @@ pub enum CoreEvent {
     Updated(CheckinCard),
     Member(RosterMember),
     Notices(Vec<Notice>),
+    /// Operators changed whom staff can reach.
+    Support(gymgate_shared::api::SupportContact),
     /// The desk re-synced from a snapshot: replace everything shown.
     Resynced(DeskState),
     Recorded {
@@ -301,6 +305,7 @@ pub(crate) async fn load_state(cache: &CacheHandle) -> Result<DeskState, CacheEr
                 pending: c.pending_count()?,
                 conflicts: c.conflicts()?,
                 notices: c.notices()?,
+                support: c.support()?,
                 cursor,
                 roster_size: 0,
             })
@@ -649,6 +654,16 @@ impl DeskCore {
 
     /// Unpairing: the cache forgets members (see [`cache::Cache::forget_members`]) and the
     /// search index empties. Call before [`DeskCore::shutdown`].
+    /// This desk's statement digests for the Korean days in `[from, to)` it holds, to compare
+    /// with the center's monthly statement (docs/settlement.md).
+    pub async fn statement_days(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<gymgate_shared::settlement::DayDigest>, CacheError> {
+        self.0.cache.call(move |c| c.statement_days(from, to)).await
+    }
+
     pub async fn forget_members(&self) -> Result<(), CacheError> {
         self.0.cache.call(|c| c.forget_members()).await?;
         if let Ok(mut roster) = self.0.roster.write() {

@@ -310,6 +310,7 @@ async fn send_as(
             last_seq: 0,
             app_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             outbox: records.len() as u64,
+            clock: Some(Utc::now()),
         },
     )
     .await?;
@@ -403,6 +404,7 @@ async fn session(
         last_seq: cursor.last_seq,
         app_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         outbox: outbox as u64,
+        clock: Some(Utc::now()),
     };
     if let Err(end) = send(&mut socket, &hello).await {
         return end;
@@ -418,6 +420,7 @@ async fn session(
                 server_time,
                 pass_keys,
                 servers,
+                support,
                 ..
             })) => {
                 if !servers.is_empty() && servers != ctx.pairing.servers {
@@ -435,6 +438,13 @@ async fn session(
                     .await
                 {
                     return SessionEnd::Lost(format!("cache: {e}"));
+                }
+                if let Some(contact) = support {
+                    let stored = contact.clone();
+                    if let Err(e) = ctx.cache.call(move |c| c.set_support(&stored)).await {
+                        return SessionEnd::Lost(format!("cache: {e}"));
+                    }
+                    emit(ctx, CoreEvent::Support(contact)).await;
                 }
                 resumed
             }
@@ -598,7 +608,9 @@ async fn on_message(
                                 roster.upsert(card.member.clone())
                             }
                             EventPayload::Member(member) => roster.upsert(member.clone()),
-                            EventPayload::Notice(_) | EventPayload::Revocation(_) => {}
+                            EventPayload::Notice(_)
+                            | EventPayload::Revocation(_)
+                            | EventPayload::Support(_) => {}
                         }
                     }
                     let event = match *payload {
@@ -606,6 +618,7 @@ async fn on_message(
                         EventPayload::CheckinUpdated(card) => CoreEvent::Updated(card),
                         EventPayload::Member(member) => CoreEvent::Member(member),
                         EventPayload::Revocation(_) => CoreEvent::Synced { at: Utc::now() },
+                        EventPayload::Support(contact) => CoreEvent::Support(contact),
                         EventPayload::Notice(_) => {
                             let notices = ctx
                                 .cache

@@ -294,6 +294,38 @@ impl Strings {
         }
     }
 
+    /// Whom to reach, as operators set it; `None` when they set nothing.
+    pub fn support_line(&self, contact: &gymgate_shared::api::SupportContact) -> Option<String> {
+        let mut parts = Vec::new();
+        if !contact.phone.is_empty() {
+            parts.push(if self.ko() {
+                format!("전화 {}", contact.phone)
+            } else {
+                format!("call {}", contact.phone)
+            });
+        }
+        if !contact.chat_url.is_empty() {
+            parts.push(if self.ko() {
+                format!("채팅 {}", contact.chat_url)
+            } else {
+                format!("chat {}", contact.chat_url)
+            });
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        let hours = if contact.hours.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", contact.hours)
+        };
+        Some(if self.ko() {
+            format!("본사 고객 지원: {}{hours}", parts.join(" · "))
+        } else {
+            format!("gymgate support: {}{hours}", parts.join(" · "))
+        })
+    }
+
     pub fn next_try(&self, seconds: i64) -> String {
         if self.ko() {
             format!("{seconds}초 후 다시 연결")

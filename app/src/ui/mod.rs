@@ -77,6 +77,8 @@ pub struct Running {
     pub pending: usize,
     pub conflicts: Vec<Conflict>,
     pub notices: Vec<Notice>,
+    /// Whom staff can call or message (operators set it; shown while offline).
+    pub support: Option<gymgate_shared::api::SupportContact>,
     pub last_sync: Option<DateTime<Utc>>,
     pub view: View,
     pub search: search::Search,
@@ -116,6 +118,7 @@ impl Running {
             pending: 0,
             conflicts: Vec::new(),
             notices: Vec::new(),
+            support: None,
             last_sync: None,
             view: View::Board,
             search: search::Search::default(),
@@ -138,6 +141,7 @@ impl Running {
         self.pending = state.pending;
         self.conflicts = state.conflicts;
         self.notices = state.notices;
+        self.support = state.support.or(self.support.take());
         self.last_sync = state.cursor.synced_at;
     }
 
@@ -711,6 +715,7 @@ impl App {
             CoreEvent::Updated(card) => running.upsert_card(card, false),
             CoreEvent::Member(_) => {}
             CoreEvent::Notices(notices) => running.notices = notices,
+            CoreEvent::Support(contact) => running.support = Some(contact),
             CoreEvent::Resynced(state) => {
                 running.featured = None;
                 running.apply_state(state);
@@ -746,8 +751,16 @@ impl App {
             banners = banners.push(
                 container(
                     row![
-                        text(s.offline_banner(since, running.pending)).size(20),
-                        space::horizontal(),
+                        column![text(s.offline_banner(since, running.pending)).size(20)]
+                            .push(
+                                running
+                                    .support
+                                    .as_ref()
+                                    .and_then(|c| s.support_line(c))
+                                    .map(|line| text(line).size(17)),
+                            )
+                            .spacing(4)
+                            .width(Length::Fill),
                         button(text(s.retry_now).size(16))
                             .padding([6, 14])
                             .style(iced::widget::button::secondary)

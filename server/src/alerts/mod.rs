@@ -15,6 +15,7 @@ use gymgate_shared::api::IncidentKind;
 use gymgate_shared::policy::OpeningHours;
 
 pub use engine::Change;
+pub use engine::{CENTER_OFFLINE, COMMIT_LATENCY, NODE_DOWN, TAP_FAILURES};
 pub use webhook::Webhook;
 
 use crate::state::AppState;

@@ -210,9 +210,14 @@ impl Session {
                 last_seq,
                 app_version,
                 outbox,
+                clock,
             }) => {
                 self.app_version = app_version.map(|v| v.chars().take(40).collect());
                 self.outbox = outbox;
+                if let Some(clock) = clock {
+                    self.state
+                        .remember_desk_clock(&self.desk.desk_id, clock - Utc::now());
+                }
                 if protocol != PROTOCOL_VERSION {
                     return Err(End::protocol(
                         "unsupported_protocol",
@@ -241,13 +246,23 @@ impl Session {
         self.kicked = subscription.kicked.clone();
         self.remember_presence().await;
         let center_id = self.desk.center_id.clone();
-        let center = match self
+        let (center, support) = match self
             .state
             .store
-            .read(move |conn| centers::load(conn, &center_id))
+            .read(move |conn| {
+                let center = centers::load(conn, &center_id)?;
+                Ok(center.map(|c| (c, crate::store::settings::support(conn))))
+            })
             .await
         {
-            Ok(Some(center)) => center,
+            Ok(Some((center, support))) => {
+                // A support contact that cannot be read must not keep the desk out.
+                let support = support.unwrap_or_else(|error| {
+                    tracing::warn!(%error, "cannot read the support contact for a desk");
+                    None
+                });
+                (center, support)
+            }
             Ok(None) => {
                 return Err(End::protocol(
                     "unknown_center",
@@ -276,6 +291,7 @@ impl Session {
             resumed,
             pass_keys: self.state.passes.keys().to_vec(),
             servers: self.state.config.public_urls.clone(),
+            support,
         };
         self.send_message(&welcome).await?;
         self.catch_up(&mut subscription.live).await?;

@@ -18,10 +18,12 @@ use gymgate_shared::protocol::EventPayload;
 use gymgate_shared::{CenterId, CheckinId, DeskId, MemberId, NoticeId};
 
 use crate::error::AppError;
-use crate::extract::{AdminAuth, ApiJson};
+use crate::extract::Actor;
+use crate::extract::{ApiJson, AsAdmin, AsSupport, AsViewer};
 use crate::members::{announce_member, hash_members, store_member, validate_member};
 use crate::pins::Priority;
 use crate::state::AppState;
+use crate::store::audit::Subject;
 use crate::store::centers::{self, CenterRow};
 use crate::store::{
     WriteCtx, checkins as stored_checkins, desks, imports, incidents, logins, members, notices,
@@ -91,7 +93,7 @@ fn admin_center(c: CenterRow) -> AdminCenter {
 
 async fn list_centers(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: AsViewer,
 ) -> Result<Json<Vec<AdminCenter>>, AppError> {
     let centers = state.store.read(centers::list).await?;
     Ok(Json(centers.into_iter().map(admin_center).collect()))
@@ -99,7 +101,7 @@ async fn list_centers(
 
 async fn add_center(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsAdmin(actor): AsAdmin,
     ApiJson(new): ApiJson<NewCenter>,
 ) -> Result<(StatusCode, Json<AdminCenter>), AppError> {
     let name = new.name.trim().to_owned();
@@ -134,7 +136,15 @@ async fn add_center(
                 },
                 ctx.now,
             )?;
-            centers::load(ctx.tx, &id)?.ok_or_else(|| AppError::Internal("center vanished".into()))
+            let center = centers::load(ctx.tx, &id)?
+                .ok_or_else(|| AppError::Internal("center vanished".into()))?;
+            let after = serde_json::to_value(admin_center(center.clone()))?;
+            let subject = Subject {
+                center_id: Some(id.clone()),
+                ..Subject::default()
+            };
+            ctx.audit(&actor.name, "center.add", &subject, None, Some(&after))?;
+            Ok(center)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(admin_center(center))))
@@ -168,16 +178,52 @@ pub async fn issue_pairing_code(
 
 async fn new_pairing_code(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsAdmin(actor): AsAdmin,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<PairingCode>), AppError> {
     let code = issue_pairing_code(&state, CenterId::new(id), tokens::new_pairing_code()).await?;
+    // The code itself stays out of the log: it pairs a desk until it expires.
+    let subject = Subject {
+        center_id: Some(code.center_id.clone()),
+        ..Subject::default()
+    };
+    let after = serde_json::json!({ "expires_at": code.expires_at });
+    state
+        .store
+        .writer
+        .write(move |ctx| {
+            ctx.audit(
+                &actor.name,
+                "pairing_code.issue",
+                &subject,
+                None,
+                Some(&after),
+            )
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(code)))
+}
+
+/// A desk as operators see it.
+pub(super) fn admin_desk(desk: desks::DeskRow, is_online: bool) -> AdminDesk {
+    AdminDesk {
+        online: is_online,
+        offline_since: if is_online { None } else { desk.last_seen },
+        app_version: desk.app_version,
+        outbox_backlog: desk.outbox_backlog,
+        id: desk.id,
+        center_id: desk.center_id,
+        name: desk.name,
+        paired_at: desk.paired_at,
+        revoked: desk.revoked,
+        last_seen: desk.last_seen,
+        acked_seq: desk.acked_seq,
+    }
 }
 
 async fn list_desks(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: AsViewer,
 ) -> Result<Json<Vec<AdminDesk>>, AppError> {
     let online = state.hub.online_desks();
     let rows = state.store.read(desks::list).await?;
@@ -185,19 +231,7 @@ async fn list_desks(
         .into_iter()
         .map(|desk| {
             let is_online = online.contains(&desk.id);
-            AdminDesk {
-                online: is_online,
-                offline_since: if is_online { None } else { desk.last_seen },
-                app_version: desk.app_version,
-                outbox_backlog: desk.outbox_backlog,
-                id: desk.id,
-                center_id: desk.center_id,
-                name: desk.name,
-                paired_at: desk.paired_at,
-                revoked: desk.revoked,
-                last_seen: desk.last_seen,
-                acked_seq: desk.acked_seq,
-            }
+            admin_desk(desk, is_online)
         })
         .collect();
     Ok(Json(desks))
@@ -205,7 +239,7 @@ async fn list_desks(
 
 async fn revoke_desk(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsAdmin(actor): AsAdmin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let desk_id = DeskId::new(id);
@@ -217,6 +251,17 @@ async fn revoke_desk(
             if !desks::revoke(ctx.tx, &target, ctx.now)? {
                 return Err(AppError::not_found("unknown_desk", "no such desk"));
             }
+            let subject = Subject {
+                target: Some(target.to_string()),
+                ..Subject::default()
+            };
+            ctx.audit(
+                &actor.name,
+                "desk.revoke",
+                &subject,
+                Some(&serde_json::json!({ "revoked": false })),
+                Some(&serde_json::json!({ "revoked": true })),
+            )?;
             Ok(())
         })
         .await?;
@@ -226,7 +271,7 @@ async fn revoke_desk(
 
 async fn add_member(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsSupport(actor): AsSupport,
     ApiJson(new): ApiJson<NewMember>,
 ) -> Result<StatusCode, AppError> {
     let new = validate_member(new).map_err(|m| AppError::bad_request("invalid_member", m))?;
@@ -237,14 +282,27 @@ async fn add_member(
     state
         .store
         .writer
-        .write(move |ctx| store_member(ctx, &member, false))
+        .write(move |ctx| -> Result<(), AppError> {
+            store_member(ctx, &member, false)?;
+            let subject = Subject {
+                member_no: Some(member.new.member_no.clone()),
+                ..Subject::default()
+            };
+            let after = serde_json::json!({
+                "name": member.new.name,
+                "plan": member.new.plan,
+                "valid_from": member.new.valid_from,
+                "valid_until": member.new.valid_until,
+            });
+            Ok(ctx.audit(&actor.name, "member.add", &subject, None, Some(&after))?)
+        })
         .await?;
     Ok(StatusCode::CREATED)
 }
 
 async fn block_member(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsSupport(actor): AsSupport,
     Path(member_no): Path<String>,
     ApiJson(request): ApiJson<BlockRequest>,
 ) -> Result<StatusCode, AppError> {
@@ -254,6 +312,21 @@ async fn block_member(
         .write(move |ctx| -> Result<(), AppError> {
             let member = members::load_by_no(ctx.tx, &member_no)?
                 .ok_or_else(|| AppError::not_found("unknown_member", "no such member"))?;
+            let subject = Subject {
+                member_no: Some(member_no.clone()),
+                ..Subject::default()
+            };
+            ctx.audit(
+                &actor.name,
+                if request.blocked {
+                    "member.block"
+                } else {
+                    "member.unblock"
+                },
+                &subject,
+                Some(&serde_json::json!({ "blocked": member.blocked })),
+                Some(&serde_json::json!({ "blocked": request.blocked, "reason": request.reason })),
+            )?;
             members::set_blocked(
                 ctx.tx,
                 &member.id,
@@ -287,10 +360,20 @@ fn revoke_passes(ctx: &mut WriteCtx<'_>, member: &MemberId) -> Result<(), AppErr
 /// Stores the CSV as an import job and answers at once (202); the job runs on the server.
 async fn import_members(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsAdmin(actor): AsAdmin,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ImportJob>), AppError> {
     let job = crate::imports::start(&state, body).await?;
+    let subject = Subject {
+        target: Some(job.id.clone()),
+        ..Subject::default()
+    };
+    let after = serde_json::json!({ "lines": job.lines, "encoding": job.encoding });
+    state
+        .store
+        .writer
+        .write(move |ctx| ctx.audit(&actor.name, "members.import", &subject, None, Some(&after)))
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
@@ -299,7 +382,7 @@ const LIST_ERRORS: usize = 20;
 
 async fn list_imports(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: AsViewer,
 ) -> Result<Json<Vec<ImportJob>>, AppError> {
     let jobs = state
         .store
@@ -318,7 +401,7 @@ async fn load_import(state: &AppState, id: String) -> Result<ImportJob, AppError
 
 async fn import_job(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: AsViewer,
     Path(id): Path<String>,
 ) -> Result<Json<ImportJob>, AppError> {
     Ok(Json(load_import(&state, id).await?))
@@ -327,7 +410,7 @@ async fn import_job(
 /// The lines that were not imported, as a spreadsheet.
 async fn import_errors_csv(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: AsViewer,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     let job = load_import(&state, id).await?;
@@ -374,7 +457,7 @@ async fn read_pin_lock(state: &AppState, member_no: String) -> Result<PinLock, A
 
 async fn pin_lock(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: AsViewer,
     Path(member_no): Path<String>,
 ) -> Result<Json<PinLock>, AppError> {
     Ok(Json(read_pin_lock(&state, member_no).await?))
@@ -383,14 +466,30 @@ async fn pin_lock(
 /// Lifts a member's PIN lock and forgets their wrong PINs; answers the lock as it was.
 async fn unlock_member(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsSupport(actor): AsSupport,
     Path(member_no): Path<String>,
 ) -> Result<Json<PinLock>, AppError> {
     let before = read_pin_lock(&state, member_no.clone()).await?;
+    let before_json = serde_json::to_value(&before)?;
     state
         .store
         .writer
-        .write(move |ctx| logins::clear(ctx.tx, &member_no))
+        .write(move |ctx| -> Result<(), AppError> {
+            logins::clear(ctx.tx, &member_no)?;
+            let subject = Subject {
+                member_no: Some(member_no),
+                ..Subject::default()
+            };
+            let after = serde_json::json!({ "failures": 0, "locked_until": null });
+            ctx.audit(
+                &actor.name,
+                "member.unlock",
+                &subject,
+                Some(&before_json),
+                Some(&after),
+            )?;
+            Ok(())
+        })
         .await?;
     tracing::info!(member_no = %before.member_no, was_locked = before.locked_until.is_some(), "PIN lock lifted by an operator");
     Ok(Json(before))
@@ -399,7 +498,7 @@ async fn unlock_member(
 /// Disputed visits waiting for an operator, oldest first.
 async fn list_disputes(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: AsViewer,
 ) -> Result<Json<Vec<AdminDispute>>, AppError> {
     let disputes = state
         .store
@@ -410,22 +509,52 @@ async fn list_disputes(
 
 async fn resolve(
     state: &AppState,
+    actor: &Actor,
     id: String,
     accept: bool,
     decision: DisputeDecision,
 ) -> Result<Checkin, AppError> {
     let id = CheckinId::new(id);
+    let by = actor.name.clone();
     state
         .store
         .writer
-        .write(move |ctx| checkins::resolve_dispute(ctx, &id, accept, decision.reason, "operator"))
+        .write(move |ctx| resolve_audited(ctx, &by, &id, accept, decision.reason))
         .await
+}
+
+/// Resolves one dispute and logs it, in the caller's transaction.
+pub(super) fn resolve_audited(
+    ctx: &mut WriteCtx<'_>,
+    by: &str,
+    id: &CheckinId,
+    accept: bool,
+    reason: Option<String>,
+) -> Result<Checkin, AppError> {
+    let checkin = checkins::resolve_dispute(ctx, id, accept, reason.clone(), by)?;
+    let subject = Subject {
+        member_no: members::load(ctx.tx, &checkin.member_id)?.map(|m| m.member_no),
+        center_id: Some(checkin.center_id.clone()),
+        target: Some(checkin.id.to_string()),
+    };
+    ctx.audit(
+        by,
+        if accept {
+            "dispute.accept"
+        } else {
+            "dispute.reject"
+        },
+        &subject,
+        Some(&serde_json::json!({ "status": "disputed" })),
+        Some(&serde_json::json!({ "status": checkin.status.as_str(), "reason": reason })),
+    )?;
+    Ok(checkin)
 }
 
 /// Accepting needs no body; a reason is welcome.
 async fn accept_dispute(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsSupport(actor): AsSupport,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Checkin>, AppError> {
@@ -435,43 +564,62 @@ async fn accept_dispute(
         serde_json::from_slice(&body)
             .map_err(|e| AppError::bad_request("invalid_body", format!("invalid JSON: {e}")))?
     };
-    Ok(Json(resolve(&state, id, true, decision).await?))
+    Ok(Json(resolve(&state, &actor, id, true, decision).await?))
 }
 
 async fn reject_dispute(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsSupport(actor): AsSupport,
     Path(id): Path<String>,
     ApiJson(decision): ApiJson<DisputeDecision>,
 ) -> Result<Json<Checkin>, AppError> {
-    Ok(Json(resolve(&state, id, false, decision).await?))
+    Ok(Json(resolve(&state, &actor, id, false, decision).await?))
 }
 
 async fn list_notices(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: AsViewer,
 ) -> Result<Json<Vec<Notice>>, AppError> {
     let notices = state
         .store
-        .read(|conn| notices::active(conn, Utc::now()))
+        .read(|conn| notices::active(conn, Utc::now(), notices::Audience::Operators))
         .await?;
     Ok(Json(notices))
 }
 
-/// Appends a notice event to every center's log, so every desk hears it now or on resume.
-fn broadcast_notice(ctx: &mut WriteCtx<'_>, notice: &Notice) -> Result<(), AppError> {
+/// Appends a notice event to its centers' logs (every center's when `only` is empty), so
+/// their desks hear it now or on resume.
+fn broadcast_notice(
+    ctx: &mut WriteCtx<'_>,
+    notice: &Notice,
+    only: &[CenterId],
+) -> Result<(), AppError> {
     let payload = EventPayload::Notice(notice.clone());
     for center in centers::ids(ctx.tx)? {
-        ctx.append_event(&center, &payload)?;
+        if only.is_empty() || only.contains(&center) {
+            ctx.append_event(&center, &payload)?;
+        }
     }
     Ok(())
 }
 
 async fn post_notice(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsSupport(actor): AsSupport,
     ApiJson(new): ApiJson<NewNotice>,
 ) -> Result<(StatusCode, Json<Notice>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(publish_notice(&state, &actor, new).await?),
+    ))
+}
+
+/// Posts a notice (to all centers or some) and opens its incident.
+pub(super) async fn publish_notice(
+    state: &AppState,
+    actor: &Actor,
+    new: NewNotice,
+) -> Result<Notice, AppError> {
     if new.text_ko.trim().is_empty() || new.text_en.trim().is_empty() {
         return Err(AppError::bad_request(
             "invalid_notice",
@@ -484,10 +632,22 @@ async fn post_notice(
             "a notice is at most 1000 characters",
         ));
     }
-    let notice = state
+    if new.center_ids.len() > 10_000 {
+        return Err(AppError::bad_request("invalid_notice", "too many centers"));
+    }
+    let by = actor.name.clone();
+    state
         .store
         .writer
         .write(move |ctx| -> Result<Notice, AppError> {
+            for center in &new.center_ids {
+                if centers::load(ctx.tx, center)?.is_none() {
+                    return Err(AppError::not_found(
+                        "unknown_center",
+                        format!("no center {center}"),
+                    ));
+                }
+            }
             let notice = Notice {
                 id: NoticeId::generate(),
                 severity: new.severity,
@@ -497,8 +657,14 @@ async fn post_notice(
                 ends_at: new.ends_at,
                 cleared: false,
             };
-            notices::insert(ctx.tx, &notice)?;
-            broadcast_notice(ctx, &notice)?;
+            notices::insert(ctx.tx, &notice, &new.center_ids)?;
+            broadcast_notice(ctx, &notice, &new.center_ids)?;
+            let subject = Subject {
+                target: Some(notice.id.to_string()),
+                ..Subject::default()
+            };
+            let after = serde_json::json!({ "notice": notice, "center_ids": new.center_ids });
+            ctx.audit(&by, "notice.post", &subject, None, Some(&after))?;
             incidents::open(
                 ctx.tx,
                 IncidentKind::Notice,
@@ -509,13 +675,12 @@ async fn post_notice(
             )?;
             Ok(notice)
         })
-        .await?;
-    Ok((StatusCode::CREATED, Json(notice)))
+        .await
 }
 
 async fn clear_notice(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsSupport(actor): AsSupport,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let id = NoticeId::new(id);
@@ -523,7 +688,7 @@ async fn clear_notice(
         .store
         .writer
         .write(move |ctx| -> Result<(), AppError> {
-            let mut notice = notices::load(ctx.tx, &id)?
+            let (mut notice, only) = notices::load(ctx.tx, &id)?
                 .ok_or_else(|| AppError::not_found("unknown_notice", "no such notice"))?;
             if notice.cleared {
                 return Ok(());
@@ -531,7 +696,18 @@ async fn clear_notice(
             notices::clear(ctx.tx, &id, ctx.now)?;
             notice.cleared = true;
             incidents::close(ctx.tx, &notice_key(&id), ctx.now)?;
-            broadcast_notice(ctx, &notice)
+            let subject = Subject {
+                target: Some(id.to_string()),
+                ..Subject::default()
+            };
+            ctx.audit(
+                &actor.name,
+                "notice.clear",
+                &subject,
+                Some(&serde_json::json!({ "cleared": false })),
+                Some(&serde_json::json!({ "cleared": true })),
+            )?;
+            broadcast_notice(ctx, &notice, &only)
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -554,7 +730,7 @@ fn default_incident_limit() -> u32 {
 /// The incident log, newest first.
 async fn list_incidents(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: AsViewer,
     axum::extract::Query(query): axum::extract::Query<IncidentQuery>,
 ) -> Result<Json<Vec<Incident>>, AppError> {
     let limit = query.limit.clamp(1, 1000);
@@ -568,7 +744,7 @@ async fn list_incidents(
 /// An operator's cause, action and follow-up for an incident.
 async fn annotate_incident(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AsSupport(actor): AsSupport,
     Path(id): Path<String>,
     ApiJson(notes): ApiJson<IncidentNotes>,
 ) -> Result<Json<Incident>, AppError> {
@@ -589,8 +765,25 @@ async fn annotate_incident(
         .store
         .writer
         .write(move |ctx| -> Result<Incident, AppError> {
-            incidents::annotate(ctx.tx, &id, &notes)?
-                .ok_or_else(|| AppError::not_found("unknown_incident", "no such incident"))
+            let before = incidents::load(ctx.tx, &id)?
+                .ok_or_else(|| AppError::not_found("unknown_incident", "no such incident"))?;
+            let after = incidents::annotate(ctx.tx, &id, &notes)?
+                .ok_or_else(|| AppError::not_found("unknown_incident", "no such incident"))?;
+            let notes_of = |i: &Incident| {
+                serde_json::json!({ "cause": i.cause, "action": i.action, "follow_up": i.follow_up })
+            };
+            let subject = Subject {
+                target: Some(id.clone()),
+                ..Subject::default()
+            };
+            ctx.audit(
+                &actor.name,
+                "incident.annotate",
+                &subject,
+                Some(&notes_of(&before)),
+                Some(&notes_of(&after)),
+            )?;
+            Ok(after)
         })
         .await?;
     Ok(Json(incident))

@@ -267,7 +267,7 @@ async fn centers(
 async fn notices(State(state): State<AppState>) -> Result<Json<Vec<Notice>>, AppError> {
     let notices = state
         .store
-        .read(|conn| notices::active(conn, Utc::now()))
+        .read(|conn| notices::active(conn, Utc::now(), notices::Audience::Members))
         .await?;
     Ok(Json(notices))
 }
@@ -318,6 +318,11 @@ async fn tap(
     if outcome == "failed" {
         state.tap_stats.failed.fetch_add(1, Ordering::Relaxed);
     }
+    state.tap_stats.count(
+        chrono::Utc::now(),
+        outcome == "refused",
+        outcome == "failed",
+    );
     metrics::histogram!(crate::metrics::TAP_SECONDS).record(started.elapsed().as_secs_f64());
     let result = result?;
     let status = if result.created {

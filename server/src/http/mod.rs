@@ -3,6 +3,7 @@
 
 mod admin;
 pub use admin::issue_pairing_code;
+mod console;
 mod member;
 mod web;
 
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(member::routes())
         .merge(crate::desk::routes())
         .merge(admin::routes(state.config.limits.max_import_bytes))
+        .merge(console::routes())
         .fallback(|| async { AppError::not_found("not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             (

@@ -377,6 +377,90 @@ pub fn use_pass(
     Ok(())
 }
 
+/// A member's check-ins, newest first (the console's member page).
+pub fn of_member(
+    conn: &mut dyn Conn,
+    member: &MemberId,
+    limit: u32,
+) -> Result<Vec<Checkin>, StoreError> {
+    conn.all(
+        &format!("{SELECT} WHERE c.member_id = ?1 ORDER BY c.at DESC, c.id DESC LIMIT ?2"),
+        &[member, &limit],
+        from_row,
+    )
+}
+
+/// A check-in as settlement counts it.
+pub struct Settled {
+    pub id: CheckinId,
+    pub at: DateTime<Utc>,
+    pub status: CheckinStatus,
+    /// It was disputed once (and may have been decided since).
+    pub was_disputed: bool,
+}
+
+/// One center's check-ins in `[from, to)` (settlement): read from the center's index range.
+pub fn of_center_between(
+    conn: &mut dyn Conn,
+    center: &CenterId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Settled>, StoreError> {
+    conn.all(
+        "SELECT id, at, status, dispute_reason IS NOT NULL FROM checkins
+         WHERE center_id = ?1 AND at >= ?2 AND at < ?3",
+        &[center, &ts(from), &ts(to)],
+        |r| {
+            let status: String = r.get(2)?;
+            Ok(Settled {
+                id: r.get(0)?,
+                at: parse_ts(&r.get::<String>(1)?)?,
+                status: CheckinStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status:?}")))?,
+                was_disputed: r.get(3)?,
+            })
+        },
+    )
+}
+
+/// What offline check-ins made in `[from, to]` did once they reached the server (from
+/// `from` on): how many, at how many centers and desks, and how many became disputes.
+pub struct OfflineImpact {
+    pub synced: u64,
+    pub centers: u64,
+    pub desks: u64,
+    pub disputes: u64,
+}
+
+pub fn offline_impact(
+    conn: &mut dyn Conn,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<OfflineImpact, StoreError> {
+    conn.one(
+        "SELECT COUNT(*), COUNT(DISTINCT center_id), COUNT(DISTINCT desk_id),
+                COALESCE(SUM(CASE WHEN dispute_reason IS NOT NULL THEN 1 ELSE 0 END), 0)
+         FROM checkins WHERE synced_at >= ?1 AND at >= ?1 AND at <= ?2",
+        &[&ts(from), &ts(to)],
+        |r| {
+            Ok(OfflineImpact {
+                synced: r.get(0)?,
+                centers: r.get(1)?,
+                desks: r.get(2)?,
+                disputes: r.get(3)?,
+            })
+        },
+    )
+    .map(|found| {
+        found.unwrap_or(OfflineImpact {
+            synced: 0,
+            centers: 0,
+            desks: 0,
+            disputes: 0,
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,7 @@ pub fn by_token(
 }
 
 /// A desk as stored, for operators.
+#[derive(Debug, Clone)]
 pub struct DeskRow {
     pub id: DeskId,
     pub center_id: CenterId,
@@ -180,4 +181,12 @@ pub fn record_lookup(
         &[&ts(now), desk, &kind, &results],
     )?;
     Ok(())
+}
+
+/// A center's paired desks (not revoked).
+pub fn count_paired(conn: &mut dyn Conn, center: &CenterId) -> Result<u64, StoreError> {
+    conn.value(
+        "SELECT COUNT(*) FROM desks WHERE center_id = ?1 AND revoked = 0",
+        &[center],
+    )
 }

@@ -314,3 +314,83 @@ pub fn lookup(
         .take(limit)
         .collect())
 }
+
+/// A member in the console's lists.
+pub fn summary(m: &MemberRow) -> gymgate_shared::api::MemberSummary {
+    gymgate_shared::api::MemberSummary {
+        member_no: m.member_no.clone(),
+        name: m.name.clone(),
+        phone: m.phone.clone(),
+        plan: m.plan.clone(),
+        valid_until: m.valid_until,
+        blocked: m.blocked,
+    }
+}
+
+/// Members in member-number order after `after`: one index range, however many members.
+pub fn page(conn: &mut dyn Conn, after: &str, limit: u32) -> Result<Vec<MemberRow>, StoreError> {
+    conn.all(
+        &format!("{SELECT} WHERE m.member_no > ?1 ORDER BY m.member_no LIMIT ?2"),
+        &[&after, &limit],
+        from_row,
+    )
+}
+
+/// The smallest text greater than every text starting with `prefix`, for index ranges.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// Members whose number, name or phone starts with `query` (a phone typed as digits only
+/// is also tried as 010-1234-5678), by member number, at most `limit`.
+pub fn search(conn: &mut dyn Conn, query: &str, limit: u32) -> Result<Vec<MemberRow>, StoreError> {
+    let mut prefixes = vec![query.to_owned()];
+    let digits: String = query.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() == query.len() && digits.len() == 11 {
+        prefixes.push(format!(
+            "{}-{}-{}",
+            &digits[..3],
+            &digits[3..7],
+            &digits[7..]
+        ));
+    }
+    let mut found: Vec<MemberRow> = Vec::new();
+    for column in ["m.member_no", "m.name", "m.phone"] {
+        for prefix in &prefixes {
+            let rows = conn.all(
+                &format!("{SELECT} WHERE {column} >= ?1 AND {column} < ?2 LIMIT ?3"),
+                &[prefix, &prefix_end(prefix), &limit],
+                from_row,
+            )?;
+            for row in rows {
+                if !found.iter().any(|f| f.id == row.id) {
+                    found.push(row);
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| a.member_no.cmp(&b.member_no));
+    found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(found)
+}
+
+/// A new PIN's hash; the member's old tokens stop working.
+pub fn set_pin(conn: &mut dyn Conn, id: &MemberId, pin_hash: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE members SET pin_hash = ?2 WHERE id = ?1",
+        &[id, &pin_hash],
+    )?;
+    conn.execute("DELETE FROM member_tokens WHERE member_id = ?1", &[id])?;
+    Ok(())
+}
+
+/// Why operators blocked a member, if they did and said.
+pub fn blocked_reason(conn: &mut dyn Conn, id: &MemberId) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .one(
+            "SELECT blocked_reason FROM members WHERE id = ?1",
+            &[id],
+            |r| r.get::<Option<String>>(0),
+        )?
+        .flatten())
+}

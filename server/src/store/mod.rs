@@ -6,6 +6,7 @@
 //! in groups, and a job's caller hears back only after that commit, so a `201` means the
 //! check-in is on disk. Reads run on blocking threads beside it.
 
+pub mod audit;
 pub mod centers;
 pub mod checkins;
 pub mod desks;
@@ -16,10 +17,12 @@ pub mod logins;
 pub mod members;
 pub mod nodes;
 pub mod notices;
+pub mod operators;
 pub mod pass_keys;
 pub(crate) mod postgres;
 pub mod retention;
 pub(crate) mod schema;
+pub mod settings;
 pub mod snapshot;
 pub mod sql;
 pub(crate) mod sqlite;

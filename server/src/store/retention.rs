@@ -91,6 +91,11 @@ pub async fn prune_in_chunks(
     .await?;
     pruned.tokens += deleted;
     pruned.jobs += jobs;
+    // Console sessions past their end (a few per operator a day: one job).
+    pruned.tokens += writer
+        .write(move |ctx| super::operators::prune_sessions(ctx.tx, now))
+        .await?;
+    pruned.jobs += 1;
     Ok(pruned)
 }
 

@@ -56,7 +56,7 @@ pub fn load(
         Ok(Some(Snapshot {
             roster: roster(conn, center, now)?,
             today,
-            notices: notices::active(conn, now)?,
+            notices: notices::active(conn, now, notices::Audience::Center(center))?,
             center: center_row,
         }))
     })();

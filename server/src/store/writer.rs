@@ -46,6 +46,19 @@ pub struct WriteCtx<'a> {
 }
 
 impl WriteCtx<'_> {
+    /// Logs a change an operator (or the admin token) made, in this transaction: the change
+    /// and its record are stored together or not at all.
+    pub fn audit(
+        &mut self,
+        actor: &str,
+        action: &str,
+        subject: &super::audit::Subject,
+        before: Option<&serde_json::Value>,
+        after: Option<&serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        super::audit::record(self.tx, self.now, actor, action, subject, before, after)
+    }
+
     /// Appends an event to a center's log with the next seq, in this transaction.
     pub fn append_event(
         &mut self,
@@ -61,9 +74,10 @@ impl WriteCtx<'_> {
                 Some(card.checkin.id.clone()),
             ),
             EventPayload::CheckinUpdated(card) => (Some(card.checkin.member_id.clone()), None),
-            EventPayload::Member(_) | EventPayload::Notice(_) | EventPayload::Revocation(_) => {
-                (None, None)
-            }
+            EventPayload::Member(_)
+            | EventPayload::Notice(_)
+            | EventPayload::Revocation(_)
+            | EventPayload::Support(_) => (None, None),
         };
         self.events.push(StoredEvent {
             center_id: center_id.clone(),

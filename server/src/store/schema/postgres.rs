@@ -218,6 +218,44 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT COLLATE "C" NOT NULL
     );
     "#,
+    // 2: the operators' console (as SQLite's migration 13).
+    r#"
+    CREATE TABLE operators (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        username TEXT COLLATE "C" NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at TEXT COLLATE "C" NOT NULL,
+        disabled_at TEXT COLLATE "C",
+        failures BIGINT NOT NULL DEFAULT 0,
+        locked_until TEXT COLLATE "C"
+    );
+    CREATE TABLE operator_sessions (
+        token_hash BYTEA PRIMARY KEY,
+        operator_id TEXT COLLATE "C" NOT NULL,
+        csrf_token TEXT NOT NULL,
+        created_at TEXT COLLATE "C" NOT NULL,
+        expires_at TEXT COLLATE "C" NOT NULL
+    );
+    CREATE INDEX operator_sessions_expiry ON operator_sessions (expires_at);
+    CREATE TABLE audit (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        at TEXT COLLATE "C" NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        member_no TEXT COLLATE "C",
+        center_id TEXT COLLATE "C",
+        target TEXT,
+        before TEXT,
+        after TEXT
+    );
+    CREATE INDEX audit_member ON audit (member_no, id) WHERE member_no IS NOT NULL;
+    CREATE INDEX audit_center ON audit (center_id, id) WHERE center_id IS NOT NULL;
+    CREATE TABLE settings (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+    ALTER TABLE notices ADD COLUMN center_ids TEXT;
+    CREATE INDEX members_phone ON members (phone);
+    CREATE INDEX checkins_synced ON checkins (synced_at) WHERE synced_at IS NOT NULL;
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.

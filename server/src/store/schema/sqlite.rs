@@ -286,6 +286,52 @@ pub fn migrations() -> Migrations<'static> {
              ALTER TABLE desks ADD COLUMN node_id TEXT;
              CREATE INDEX desks_node ON desks (node_id) WHERE node_id IS NOT NULL;",
         ),
+        // The operators' console:
+        // - operator accounts (argon2 hashes, a lock after repeated wrong passwords) and their
+        //   sessions (only a hash of the cookie's token);
+        // - the audit log: every change through the console or the admin API, who, before,
+        //   after, found by member or center;
+        // - settings operators change (the support contact);
+        // - notices for some centers only;
+        // - members found by phone; offline check-ins found by when they reached the server
+        //   (an incident's impact).
+        M::up(
+            "CREATE TABLE operators (
+                 id TEXT PRIMARY KEY,
+                 username TEXT NOT NULL UNIQUE,
+                 role TEXT NOT NULL,
+                 password_hash TEXT NOT NULL,
+                 created_at TEXT NOT NULL,
+                 disabled_at TEXT,
+                 failures INTEGER NOT NULL DEFAULT 0,
+                 locked_until TEXT
+             );
+             CREATE TABLE operator_sessions (
+                 token_hash BLOB PRIMARY KEY,
+                 operator_id TEXT NOT NULL,
+                 csrf_token TEXT NOT NULL,
+                 created_at TEXT NOT NULL,
+                 expires_at TEXT NOT NULL
+             );
+             CREATE INDEX operator_sessions_expiry ON operator_sessions (expires_at);
+             CREATE TABLE audit (
+                 id TEXT PRIMARY KEY,
+                 at TEXT NOT NULL,
+                 actor TEXT NOT NULL,
+                 action TEXT NOT NULL,
+                 member_no TEXT,
+                 center_id TEXT,
+                 target TEXT,
+                 before TEXT,
+                 after TEXT
+             );
+             CREATE INDEX audit_member ON audit (member_no, id) WHERE member_no IS NOT NULL;
+             CREATE INDEX audit_center ON audit (center_id, id) WHERE center_id IS NOT NULL;
+             CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             ALTER TABLE notices ADD COLUMN center_ids TEXT;
+             CREATE INDEX members_phone ON members (phone);
+             CREATE INDEX checkins_synced ON checkins (synced_at) WHERE synced_at IS NOT NULL;",
+        ),
     ])
 }
 

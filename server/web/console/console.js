@@ -1,0 +1,543 @@
+// The operators' console: plain DOM, no build step. Every text from the server goes in with
+// textContent (never innerHTML), so a member's name cannot run as markup.
+"use strict";
+
+const state = { session: null, tab: "now", memberNext: null, source: null, centers: [] };
+
+// Korean first for the codes the API answers with; the server's own message otherwise.
+const ERRORS = {
+  wrong_login: "아이디 또는 비밀번호가 맞지 않습니다. (10번 틀리면 15분 동안 잠깁니다)",
+  login_required: "로그인이 필요합니다.",
+  session_expired: "로그인이 끝났습니다. 다시 로그인해 주세요.",
+  csrf_failed: "요청을 확인할 수 없습니다. 페이지를 새로 고쳐 주세요.",
+  role_forbidden: "이 작업을 할 권한이 없습니다.",
+  rate_limited: "요청이 너무 많습니다. 잠시 뒤 다시 해 주세요.",
+  reason_required: "사유를 적어 주세요.",
+  invalid_transition: "지금 상태에서는 할 수 없는 변경입니다.",
+  not_disputed: "이미 처리된 분쟁입니다.",
+  unknown_member: "그런 회원이 없습니다.",
+  unknown_checkin: "그런 입장 기록이 없습니다.",
+  unknown_center: "그런 센터가 없습니다.",
+  username_taken: "이미 있는 아이디입니다.",
+  weak_password: "비밀번호는 10자 이상이어야 합니다.",
+  invalid_username: "아이디는 2~40자(글자·숫자·._-@)입니다.",
+  invalid_notice: "공지에는 한국어와 영어 문장이 모두 필요합니다.",
+  invalid_month: "월을 골라 주세요.",
+  invalid_chat_url: "채팅 링크는 https:// 로 시작해야 합니다.",
+  invalid_phone: "전화번호에는 숫자와 -만 씁니다.",
+  cannot_disable_self: "자기 계정은 끌 수 없습니다.",
+  storage_unavailable: "서버가 지금 저장할 수 없습니다. 잠시 뒤 다시 해 주세요.",
+  network: "서버에 연결할 수 없습니다. 네트워크를 확인하고 다시 해 주세요.",
+};
+
+const STATUS = {
+  admitted: "입장", pending: "확인 대기", denied: "거절", voided: "취소", expired: "만료", disputed: "분쟁",
+};
+
+const TEMPLATES = [
+  { name: "서버 점검 예고 / planned maintenance", severity: "warning",
+    ko: "오늘 22:00부터 30분 동안 서버 점검이 있습니다. 점검 중에도 데스크에서 입장할 수 있습니다.",
+    en: "Server maintenance today from 22:00 for 30 minutes. You can still check in at the desk meanwhile." },
+  { name: "일시 장애 / temporary outage", severity: "warning",
+    ko: "일시적인 서버 문제로 앱 입장이 늦어질 수 있습니다. 회원님의 정보와 입장 기록은 안전합니다. 앱이 안 되면 '오프라인 입장권'을 데스크에 보여 주세요.",
+    en: "A temporary server problem may slow down app check-in. Your data and visits are safe. If the app fails, show your offline pass at the desk." },
+  { name: "복구 완료 / resolved", severity: "info",
+    ko: "서버 문제가 해결되었습니다. 불편을 드려 죄송합니다.",
+    en: "The server problem is resolved. We are sorry for the trouble." },
+];
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "checked") el.checked = true;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+const $ = (sel) => document.querySelector(sel);
+
+function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString("ko-KR", { timeZone: "Asia/Seoul", hour12: false });
+}
+
+function toast(text, bad) {
+  const el = $("#toast");
+  el.textContent = text;
+  el.className = bad ? "bad" : "";
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.hidden = true; }, 6000);
+}
+
+class ApiError extends Error {
+  constructor(code, message) { super(message); this.code = code; }
+  get korean() { return ERRORS[this.code] || this.message; }
+}
+
+async function api(path, options = {}) {
+  const method = options.method || "GET";
+  const headers = { accept: "application/json" };
+  if (options.body !== undefined) headers["content-type"] = "application/json";
+  if (method !== "GET" && state.session) headers["x-csrf-token"] = state.session.csrf_token;
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers, credentials: "same-origin",
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+  } catch (_) {
+    throw new ApiError("network", ERRORS.network);
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
+  if (!response.ok) {
+    const error = (body && body.error) || {};
+    const code = error.code || "http_" + response.status;
+    if (code === "session_expired" || code === "login_required") showLogin();
+    throw new ApiError(code, error.message || "오류 " + response.status);
+  }
+  return body;
+}
+
+async function act(work, done) {
+  try {
+    const result = await work();
+    if (done) toast(done);
+    return result;
+  } catch (error) {
+    toast(error instanceof ApiError ? error.korean : String(error), true);
+    return undefined;
+  }
+}
+
+// ----- login ---------------------------------------------------------------------------------
+
+function showLogin() {
+  state.session = null;
+  if (state.source) { state.source.close(); state.source = null; }
+  $("#view-app").hidden = true;
+  $("#view-login").hidden = false;
+}
+
+async function showApp(session) {
+  state.session = session;
+  $("#view-login").hidden = true;
+  $("#view-app").hidden = false;
+  $("#who").textContent = `${session.username} (${session.role})`;
+  for (const button of document.querySelectorAll(".tabs button[data-role]")) {
+    button.hidden = session.role !== button.dataset.role;
+  }
+  startLive();
+  await openTab(state.tab);
+}
+
+$("#login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("#login-error").textContent = "";
+  try {
+    const session = await api("/api/v1/console/login", {
+      method: "POST",
+      body: { username: $("#login-username").value, password: $("#login-password").value },
+    });
+    $("#login-password").value = "";
+    await showApp(session);
+  } catch (error) {
+    $("#login-error").textContent = error instanceof ApiError ? error.korean : String(error);
+  }
+});
+
+$("#logout").addEventListener("click", async () => {
+  await act(() => api("/api/v1/console/logout", { method: "POST" }));
+  showLogin();
+});
+
+// ----- tabs ----------------------------------------------------------------------------------
+
+const LOADERS = {
+  now: async () => renderNow(await api("/api/v1/admin/now")),
+  incidents: loadIncidents,
+  notices: loadNotices,
+  members: async () => { if (!$("#member-rows").children.length) await searchMembers(false); },
+  disputes: loadDisputes,
+  settlement: loadSettlement,
+  audit: loadAudit,
+  accounts: loadAccounts,
+  support: loadSupport,
+};
+
+async function openTab(tab) {
+  state.tab = tab;
+  for (const button of document.querySelectorAll(".tabs button")) {
+    button.setAttribute("aria-selected", String(button.dataset.tab === tab));
+  }
+  for (const section of document.querySelectorAll(".tab")) section.hidden = section.id !== "tab-" + tab;
+  await act(LOADERS[tab]);
+}
+
+for (const button of document.querySelectorAll(".tabs button")) {
+  button.addEventListener("click", () => openTab(button.dataset.tab));
+}
+
+// ----- now -----------------------------------------------------------------------------------
+
+function startLive() {
+  if (state.source) state.source.close();
+  const source = new EventSource("/api/v1/admin/now/stream");
+  state.source = source;
+  source.addEventListener("now", (event) => {
+    $("#live").dataset.live = "true";
+    $("#live").textContent = "실시간 Live";
+    try { renderNow(JSON.parse(event.data)); } catch (_) { /* a torn message: the next one comes in 2 s */ }
+  });
+  source.addEventListener("error", () => {
+    $("#live").dataset.live = "false";
+    $("#live").textContent = "연결 끊김 — 다시 연결 중 / reconnecting";
+  });
+}
+
+function impactLine(impact) {
+  return h("div", { class: "impact" },
+    h("span", {}, "거절된 입장 ", h("b", {}, impact.taps_refused), " · 실패 ", h("b", {}, impact.taps_failed)),
+    h("span", {}, "영향 센터 ", h("b", {}, impact.centers_affected), " · 데스크 ", h("b", {}, impact.desks_affected)),
+    h("span", {}, "나중에 동기화된 오프라인 입장 ", h("b", {}, impact.offline_synced)),
+    h("span", {}, "생긴 분쟁 ", h("b", {}, impact.disputes_raised)));
+}
+
+function renderNow(view) {
+  state.centers = view.centers.map((c) => ({ id: c.id, name: c.name }));
+  $("#now-at").textContent = when(view.at);
+  const incidents = $("#now-incidents");
+  incidents.replaceChildren(...view.open_incidents.map((i) =>
+    h("div", { class: "card incident" }, h("b", {}, "진행 중 장애: ", i.title), impactLine(i.impact))));
+  const max = Math.max(1, ...view.taps.map((m) => m.answered));
+  $("#now-taps").replaceChildren(...view.taps.map((m) => {
+    const bar = h("div", { class: m.failed ? "bar failed" : "bar", title: `${when(m.at)} ${m.answered}건 (실패 ${m.failed})` });
+    bar.style.height = `${Math.round((m.answered / max) * 60)}px`;
+    return bar;
+  }), h("span", { class: "muted" }, view.taps.length ? ` 최근 ${view.taps.reduce((a, m) => a + m.answered, 0)}건` : " 최근 15분 입장 없음"));
+  const rows = [];
+  for (const center of view.centers) {
+    if (!center.desks.length) {
+      rows.push(h("tr", {}, h("td", {}, center.name), h("td", { class: "muted", colspan: 5 }, "연결된 데스크 없음 / no desk")));
+    }
+    for (const { desk, clock_skew_s } of center.desks) {
+      const status = desk.online
+        ? h("span", { class: "ok" }, "온라인 online")
+        : h("span", { class: "bad" }, "오프라인 offline", desk.offline_since ? ` (${when(desk.offline_since)}부터)` : "");
+      const skew = clock_skew_s === null || clock_skew_s === undefined ? "—"
+        : h("span", { class: Math.abs(clock_skew_s) > 120 ? "warn" : "" }, `${clock_skew_s > 0 ? "+" : ""}${clock_skew_s}초`);
+      rows.push(h("tr", { class: "desk", "data-id": desk.id, "data-online": String(desk.online) },
+        h("td", {}, center.name), h("td", {}, desk.name), h("td", { class: "desk-status" }, status),
+        h("td", {}, desk.app_version || "—"),
+        h("td", { class: desk.outbox_backlog > 0 ? "warn" : "" }, desk.outbox_backlog), h("td", {}, skew)));
+    }
+  }
+  $("#now-desks").replaceChildren(...rows);
+}
+
+// ----- incidents -----------------------------------------------------------------------------
+
+async function loadIncidents() {
+  const list = await api("/api/v1/admin/incidents/view?limit=50");
+  $("#incident-list").replaceChildren(...list.map((view) => {
+    const notes = {};
+    const field = (key, label) => {
+      notes[key] = h("textarea", { maxlength: 4000, class: "incident-" + key });
+      notes[key].value = view[key] || "";
+      return h("label", {}, label, notes[key]);
+    };
+    const save = h("button", { class: "secondary incident-save", type: "button", onclick: () => act(async () => {
+      await api(`/api/v1/admin/incidents/${encodeURIComponent(view.id)}`, {
+        method: "PATCH",
+        body: { cause: notes.cause.value, action: notes.action.value, follow_up: notes.follow_up.value },
+      });
+    }, "저장했습니다. / Saved.") }, "메모 저장 ", h("small", {}, "Save notes"));
+    const draft = view.notice_draft && h("div", { class: "card" },
+      h("b", {}, "준비된 공지 / prepared notice"), h("p", {}, view.notice_draft.text_ko), h("p", { class: "muted" }, view.notice_draft.text_en),
+      h("button", { class: "primary incident-notice", type: "button", onclick: () => act(async () => {
+        await api("/api/v1/admin/notices", { method: "POST", body: view.notice_draft });
+      }, "공지를 올렸습니다. / Notice posted.") }, "이 공지 올리기 ", h("small", {}, "Post it")));
+    return h("div", { class: view.ended_at ? "card incident ended" : "card incident", "data-id": view.id },
+      h("b", {}, view.title), " ",
+      h("span", { class: "muted" }, `${when(view.started_at)} – ${view.ended_at ? when(view.ended_at) : "진행 중 ongoing"}`),
+      impactLine(view.impact), draft,
+      field("cause", "원인 Cause"), field("action", "조치 Action"), field("follow_up", "재발 방지 Follow-up"), save);
+  }));
+  if (!list.length) $("#incident-list").replaceChildren(h("p", { class: "muted" }, "기록된 장애가 없습니다. / No incidents."));
+}
+
+// ----- notices -------------------------------------------------------------------------------
+
+for (const [i, t] of TEMPLATES.entries()) $("#notice-template").append(h("option", { value: i }, t.name));
+$("#notice-template").addEventListener("change", () => {
+  const t = TEMPLATES[$("#notice-template").value];
+  if (!t) return;
+  $("#notice-ko").value = t.ko;
+  $("#notice-en").value = t.en;
+  $("#notice-severity").value = t.severity;
+});
+
+async function loadNotices() {
+  const [notices, centers] = await Promise.all([api("/api/v1/admin/notices"), api("/api/v1/admin/centers")]);
+  const box = $("#notice-centers");
+  box.replaceChildren(...centers.map((c) => h("label", {}, h("input", { type: "checkbox", value: c.id, class: "notice-center" }), c.name)));
+  $("#notice-list").replaceChildren(...notices.map((n) => h("li", { "data-id": n.id },
+    h("b", {}, n.text_ko), h("div", { class: "muted" }, n.text_en),
+    h("button", { class: "secondary notice-clear", type: "button", onclick: () => act(async () => {
+      await api(`/api/v1/admin/notices/${encodeURIComponent(n.id)}`, { method: "DELETE" });
+      await loadNotices();
+    }, "공지를 내렸습니다. / Cleared.") }, "내리기 ", h("small", {}, "Clear")))));
+}
+
+$("#notice-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  act(async () => {
+    const center_ids = [...document.querySelectorAll(".notice-center:checked")].map((c) => c.value);
+    await api("/api/v1/admin/notices", {
+      method: "POST",
+      body: { severity: $("#notice-severity").value, text_ko: $("#notice-ko").value, text_en: $("#notice-en").value, center_ids },
+    });
+    $("#notice-ko").value = ""; $("#notice-en").value = ""; $("#notice-template").value = "";
+    await loadNotices();
+  }, "공지를 올렸습니다. / Notice posted.");
+});
+
+// ----- members -------------------------------------------------------------------------------
+
+async function searchMembers(more) {
+  const q = $("#member-q").value.trim();
+  const params = new URLSearchParams({ limit: "50" });
+  if (q) params.set("q", q);
+  if (more && state.memberNext) params.set("after", state.memberNext);
+  const page = await api("/api/v1/admin/members?" + params);
+  const rows = page.members.map((m) => h("tr", { class: "member", "data-no": m.member_no, tabindex: 0,
+    onclick: () => act(() => showMember(m.member_no)),
+    onkeydown: (e) => { if (e.key === "Enter") act(() => showMember(m.member_no)); } },
+  h("td", {}, m.member_no), h("td", {}, m.name), h("td", {}, m.phone), h("td", {}, m.plan), h("td", {}, m.valid_until),
+  h("td", {}, m.blocked ? h("span", { class: "bad" }, "차단 blocked") : "정상")));
+  if (more) $("#member-rows").append(...rows); else $("#member-rows").replaceChildren(...rows);
+  state.memberNext = page.next;
+  $("#member-more").hidden = !page.next;
+  if (!more && !rows.length) $("#member-rows").replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "찾은 회원이 없습니다. / No member found.")));
+}
+
+$("#member-form").addEventListener("submit", (event) => { event.preventDefault(); act(() => searchMembers(false)); });
+$("#member-more").addEventListener("click", () => act(() => searchMembers(true)));
+
+function reasonBox(label, onConfirm) {
+  const input = h("input", { class: "visit-reason", placeholder: "사유 (필수) / reason", maxlength: 500 });
+  const box = h("div", { class: "inline-reason" }, input,
+    h("button", { class: "danger visit-confirm", type: "button", onclick: () => {
+      if (!input.value.trim()) { toast(ERRORS.reason_required, true); return; }
+      onConfirm(input.value.trim());
+    } }, label),
+    h("button", { class: "secondary", type: "button", onclick: () => box.remove() }, "그만두기"));
+  setTimeout(() => input.focus(), 0);
+  return box;
+}
+
+async function showMember(memberNo) {
+  const d = await api(`/api/v1/admin/members/${encodeURIComponent(memberNo)}`);
+  const m = d.member;
+  const panel = $("#member-detail");
+  const reload = () => showMember(memberNo);
+  const lock = d.pin_lock.locked_until
+    ? h("span", { class: "bad" }, `PIN 잠김 (${when(d.pin_lock.locked_until)}까지)`)
+    : h("span", {}, `틀린 PIN ${d.pin_lock.failures}회`);
+  const pinOut = h("div", { id: "member-new-pin" });
+  const actions = h("div", { class: "row" },
+    h("button", { class: "secondary member-unlock", type: "button", onclick: () => act(async () => {
+      await api(`/api/v1/admin/members/${encodeURIComponent(memberNo)}/unlock`, { method: "POST" }); await reload();
+    }, "PIN 잠금을 풀었습니다.") }, "PIN 잠금 풀기 ", h("small", {}, "Unlock")),
+    h("button", { class: "secondary member-reset-pin", type: "button", onclick: () => act(async () => {
+      const reset = await api(`/api/v1/admin/members/${encodeURIComponent(memberNo)}/reset-pin`, { method: "POST" });
+      pinOut.replaceChildren(h("p", {}, "새 PIN (한 번만 보입니다, 회원에게 알려 주세요) / new PIN, shown once:"), h("div", { class: "pin" }, reset.pin));
+    }) }, "PIN 초기화 ", h("small", {}, "Reset PIN")),
+    h("button", { class: m.blocked ? "secondary member-block" : "danger member-block", type: "button", onclick: (e) => {
+      e.currentTarget.after(reasonBox(m.blocked ? "차단 풀기" : "차단", (reason) => act(async () => {
+        await api(`/api/v1/admin/members/${encodeURIComponent(memberNo)}/block`, { method: "POST", body: { blocked: !m.blocked, reason } });
+        await reload();
+      }, m.blocked ? "차단을 풀었습니다." : "차단했습니다.")));
+    } }, m.blocked ? "차단 풀기 " : "차단 ", h("small", {}, m.blocked ? "Unblock" : "Block")));
+  const visits = d.visits.map((c) => {
+    const cell = h("td", { class: "visit-actions" });
+    if (c.status === "admitted" || c.status === "pending") {
+      cell.append(h("button", { class: "danger visit-void", type: "button", onclick: (e) => {
+        e.currentTarget.after(reasonBox("취소 확정 Void", (reason) => act(async () => {
+          await api(`/api/v1/admin/checkins/${encodeURIComponent(c.id)}/void`, { method: "POST", body: { reason } });
+          await reload();
+        }, "입장을 취소했습니다. / Visit voided.")));
+      } }, "취소 ", h("small", {}, "Void")));
+    } else if (["voided", "denied", "expired"].includes(c.status)) {
+      cell.append(h("button", { class: "secondary visit-correct", type: "button", onclick: (e) => {
+        e.currentTarget.after(reasonBox("정정 확정 Correct", (reason) => act(async () => {
+          await api(`/api/v1/admin/checkins/${encodeURIComponent(c.id)}/correct`, { method: "POST", body: { reason } });
+          await reload();
+        }, "입장으로 정정했습니다. / Corrected to admitted.")));
+      } }, "입장으로 정정 ", h("small", {}, "Correct")));
+    }
+    return h("tr", { class: "visit", "data-id": c.id, "data-status": c.status },
+      h("td", {}, when(c.at)), h("td", {}, c.center_name), h("td", {}, c.method),
+      h("td", {}, h("b", {}, STATUS[c.status] || c.status), h("ul", { class: "history" },
+        c.history.map((x) => h("li", {}, `${when(x.at)} ${STATUS[x.status] || x.status} · ${x.by}${x.reason ? " · " + x.reason : ""}`)))),
+      cell);
+  });
+  panel.replaceChildren(
+    h("h2", {}, `${m.name} `, h("small", {}, m.member_no)),
+    h("p", {}, `${m.plan} · ${m.valid_from} ~ ${m.valid_until} · 이번 달 남은 횟수 ${m.visits_left === null ? "무제한" : m.visits_left + "회"} · ${d.phone}`),
+    h("p", {}, m.blocked ? h("span", { class: "bad" }, `차단됨${d.blocked_reason ? " (" + d.blocked_reason + ")" : ""}`) : "정상 이용 중", " · ", lock),
+    actions, pinOut,
+    h("h3", {}, "입장 기록 ", h("small", {}, "Visits, with every change and who made it")),
+    h("table", { class: "grid" }, h("thead", {}, h("tr", {}, h("th", {}, "시각"), h("th", {}, "센터"), h("th", {}, "방법"), h("th", {}, "상태와 기록"), h("th", {}, ""))),
+      h("tbody", { id: "visit-rows" }, visits)));
+  panel.hidden = false;
+  panel.dataset.memberNo = memberNo;
+}
+
+// ----- disputes ------------------------------------------------------------------------------
+
+async function loadDisputes() {
+  const list = await api("/api/v1/admin/disputes");
+  $("#dispute-rows").replaceChildren(...list.map((d) => {
+    const c = d.checkin;
+    const decide = (accept) => (e) => {
+      e.currentTarget.closest("td").append(reasonBox(accept ? "승인 확정 Accept" : "거절 확정 Reject", (reason) => act(async () => {
+        await api(`/api/v1/admin/disputes/${encodeURIComponent(c.id)}/${accept ? "accept" : "reject"}`, { method: "POST", body: { reason } });
+        await loadDisputes();
+      }, accept ? "승인했습니다. 정산에 들어갑니다." : "거절했습니다.")));
+    };
+    return h("tr", { class: "dispute", "data-id": c.id },
+      h("td", {}, h("input", { type: "checkbox", class: "dispute-pick", value: c.id })),
+      h("td", {}, `${d.member_name} (${d.member_no})`),
+      h("td", {}, `${c.center_name} · ${d.desk_name || "—"}`),
+      h("td", {}, when(c.at)), h("td", {}, c.dispute ? when(c.dispute.synced_at) : ""),
+      h("td", {}, c.dispute ? c.dispute.reason : ""),
+      h("td", {}, h("button", { class: "secondary dispute-accept", type: "button", onclick: decide(true) }, "승인"), " ",
+        h("button", { class: "danger dispute-reject", type: "button", onclick: decide(false) }, "거절")));
+  }));
+  if (!list.length) $("#dispute-rows").replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "처리할 분쟁이 없습니다. / Nothing to decide.")));
+}
+
+async function bulk(accept) {
+  const ids = [...document.querySelectorAll(".dispute-pick:checked")].map((c) => c.value);
+  if (!ids.length) { toast("먼저 분쟁을 골라 주세요. / Pick some first.", true); return; }
+  const reason = $("#dispute-bulk-reason").value.trim();
+  if (!accept && !reason) { toast(ERRORS.reason_required, true); return; }
+  await act(async () => {
+    const result = await api("/api/v1/admin/disputes/bulk", { method: "POST", body: { checkin_ids: ids, accept, reason: reason || null } });
+    const skipped = result.skipped.length ? ` ${result.skipped.length}건은 하나씩 처리해야 합니다 (신원 관련).` : "";
+    toast(`${result.decided.length}건 처리했습니다.${skipped}`, result.skipped.length > 0);
+    await loadDisputes();
+  });
+}
+$("#dispute-bulk-accept").addEventListener("click", () => bulk(true));
+$("#dispute-bulk-reject").addEventListener("click", () => bulk(false));
+
+// ----- settlement ----------------------------------------------------------------------------
+
+function thisMonth() {
+  const seoul = new Date(Date.now() + 9 * 3600 * 1000);
+  return seoul.toISOString().slice(0, 7);
+}
+
+async function loadSettlement() {
+  if (!$("#settle-month").value) $("#settle-month").value = thisMonth();
+  const month = $("#settle-month").value;
+  $("#settle-csv").href = `/api/v1/admin/settlement.csv?month=${encodeURIComponent(month)}`;
+  const list = await api(`/api/v1/admin/settlement?month=${encodeURIComponent(month)}`);
+  $("#settle-rows").replaceChildren(...list.map((s) => {
+    const t = s.totals;
+    return h("tr", { class: "settle", "data-center": t.center_id },
+      h("td", {}, t.center_name), h("td", { class: "settle-admitted" }, t.admitted), h("td", {}, t.voided), h("td", {}, t.denied),
+      h("td", {}, t.expired), h("td", {}, t.disputed_accepted), h("td", {}, t.disputed_rejected), h("td", {}, t.disputed_open),
+      h("td", {}, h("button", { class: "link settle-statement", type: "button", onclick: () => showStatement(s) }, "명세 보기")));
+  }));
+}
+
+function showStatement(s) {
+  const box = $("#statement");
+  box.replaceChildren(
+    h("h3", {}, `${s.totals.center_name} ${s.month} 명세 `, h("small", {}, "Statement")),
+    h("p", {}, `정산 입장 ${s.totals.admitted}건 (분쟁 승인 ${s.totals.disputed_accepted}건 포함), 취소 ${s.totals.voided}, 거절 ${s.totals.denied}, 만료 ${s.totals.expired}, 분쟁 미결 ${s.totals.disputed_open}`),
+    h("p", {}, "월 다이제스트 / month digest: ", h("span", { class: "digest", id: "statement-digest" }, s.digest)),
+    h("p", { class: "muted" }, "데스크 프로그램이 자기 기록으로 같은 날짜별 값을 계산해 빠지거나 두 번 센 입장이 없는지 확인합니다 (docs/settlement.md)."),
+    h("table", { class: "grid" }, h("thead", {}, h("tr", {}, h("th", {}, "날짜 Day"), h("th", {}, "건수 Check-ins"), h("th", {}, "다이제스트 Digest"))),
+      h("tbody", {}, s.days.map((d) => h("tr", {}, h("td", {}, d.date), h("td", {}, d.count), h("td", { class: "digest" }, d.digest))))));
+  box.hidden = false;
+}
+
+$("#settle-form").addEventListener("submit", (event) => { event.preventDefault(); act(loadSettlement); });
+$("#settle-month").addEventListener("change", () => act(loadSettlement));
+
+// ----- audit ---------------------------------------------------------------------------------
+
+async function loadAudit() {
+  const params = new URLSearchParams({ limit: "200" });
+  if ($("#audit-member").value.trim()) params.set("member_no", $("#audit-member").value.trim());
+  if ($("#audit-center").value.trim()) params.set("center_id", $("#audit-center").value.trim());
+  const list = await api("/api/v1/admin/audit?" + params);
+  const json = (v) => (v === null || v === undefined ? "" : JSON.stringify(v));
+  $("#audit-rows").replaceChildren(...list.map((a) => h("tr", { class: "audit", "data-action": a.action },
+    h("td", {}, when(a.at)), h("td", {}, a.actor), h("td", {}, a.action),
+    h("td", {}, [a.member_no && `회원 ${a.member_no}`, a.center_id && `센터 ${a.center_id}`, a.target].filter(Boolean).join(" · ")),
+    h("td", { class: "digest" }, json(a.before)), h("td", { class: "digest" }, json(a.after)))));
+}
+$("#audit-form").addEventListener("submit", (event) => { event.preventDefault(); act(loadAudit); });
+
+// ----- accounts, support -----------------------------------------------------------------------
+
+async function loadAccounts() {
+  const list = await api("/api/v1/admin/operators");
+  $("#account-rows").replaceChildren(...list.map((o) => h("tr", { class: "account", "data-username": o.username },
+    h("td", {}, o.username), h("td", {}, o.role), h("td", {}, o.disabled ? h("span", { class: "bad" }, "꺼짐 disabled") : "사용 중"),
+    h("td", {}, h("button", { class: "secondary", type: "button", onclick: () => act(async () => {
+      await api(`/api/v1/admin/operators/${encodeURIComponent(o.username)}`, { method: "PATCH", body: { disabled: !o.disabled } });
+      await loadAccounts();
+    }, "바꿨습니다.") }, o.disabled ? "켜기 Enable" : "끄기 Disable")))));
+}
+
+$("#account-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  act(async () => {
+    await api("/api/v1/admin/operators", { method: "POST", body: {
+      username: $("#account-username").value, password: $("#account-password").value, role: $("#account-role").value } });
+    $("#account-username").value = ""; $("#account-password").value = "";
+    await loadAccounts();
+  }, "계정을 만들었습니다. / Account added.");
+});
+
+async function loadSupport() {
+  const contact = await api("/api/v1/admin/support");
+  $("#support-phone").value = contact.phone || "";
+  $("#support-chat").value = contact.chat_url || "";
+  $("#support-hours").value = contact.hours || "";
+}
+
+$("#support-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  act(() => api("/api/v1/admin/support", { method: "PUT", body: {
+    phone: $("#support-phone").value, chat_url: $("#support-chat").value, hours: $("#support-hours").value } }),
+  "저장했습니다. 회원 앱과 데스크에 보입니다. / Saved.");
+});
+
+// ----- start ---------------------------------------------------------------------------------
+
+(async () => {
+  try {
+    await showApp(await api("/api/v1/console/session"));
+  } catch (_) {
+    showLogin();
+  }
+})();
