@@ -130,6 +130,76 @@ fn offline_shows_the_banner_and_the_outbox_count() {
     assert!(ui.find(KO.online).is_ok());
 }
 
+#[test]
+fn offline_the_banner_says_whom_to_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = running_app(dir.path().to_owned());
+    let contact = gymgate_shared::api::SupportContact {
+        phone: "1588-1234".into(),
+        chat_url: "https://pf.kakao.com/_gymgate".into(),
+        hours: "매일 06:00-24:00".into(),
+    };
+    let line = KO.support_line(&contact).expect("a line");
+    assert_eq!(
+        line,
+        "본사 고객 지원: 전화 1588-1234 · 채팅 https://pf.kakao.com/_gymgate (매일 06:00-24:00)"
+    );
+    app.update(Message::Core(CoreEvent::Support(contact)));
+    let mut ui = simulator(app.view());
+    assert!(ui.find(line.as_str()).is_err(), "online: no banner");
+    drop(ui);
+    app.update(Message::Core(CoreEvent::Link(LinkStatus::Offline {
+        since: Utc::now(),
+        retry_at: Utc::now() + chrono::Duration::seconds(5),
+        reason: "connection refused".into(),
+    })));
+    let mut ui = simulator(app.view());
+    assert!(ui.find(line.as_str()).is_ok(), "offline: whom to call");
+}
+
+#[tokio::test]
+async fn the_settings_page_shows_this_desks_statement_check()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let mut app = running_app(dir.path().to_owned());
+    let (tx, _events) = tokio::sync::mpsc::channel(64);
+    let (core, _state, _link) = start(
+        dir.path(),
+        pairing("http://127.0.0.1:1"),
+        Default::default(),
+        tx,
+    )
+    .await?;
+    app.update(Message::Core(CoreEvent::Ready(core, Box::default())));
+    // Opening the settings reads the digests from the cache.
+    let commands = app.update(Message::Navigate(View::Settings));
+    let load = commands
+        .into_iter()
+        .find(|c| matches!(c, Command::LoadStatement(_)))
+        .ok_or("no LoadStatement")?;
+    let answer = run_command(load, dir.path().to_owned()).await;
+    assert!(matches!(&answer, Message::Statement(days) if days.is_empty()));
+    app.update(answer);
+    let mut ui = simulator(app.view());
+    assert!(ui.find(KO.statement_none).is_ok());
+    drop(ui);
+    let today = gymgate_shared::kst::date_of(Utc::now());
+    app.update(Message::Statement(vec![
+        gymgate_shared::settlement::DayDigest {
+            date: today,
+            count: 3,
+            digest: "9170bea21935c8d68fa80589adb424a2".into(),
+        },
+    ]));
+    let mut ui = simulator(app.view());
+    assert!(ui.find(KO.statement_check).is_ok());
+    assert!(
+        ui.find(format!("{today} · 3건 · 9170bea21935c8d6").as_str())
+            .is_ok()
+    );
+    Ok(())
+}
+
 /// A card for a check-in made elsewhere (a member's tap) at `at`.
 fn tapped(id: &str, name: &str, at: chrono::DateTime<Utc>) -> CheckinCard {
     CheckinCard {

@@ -79,7 +79,7 @@ pub fn tap(
         }],
         dispute: None,
     };
-    checkins::insert(ctx.tx, &checkin, Some(idempotency_key))?;
+    checkins::insert(ctx.tx, &checkin, Some(idempotency_key), None)?;
     let after = VisitHistory {
         visits_this_month: history.visits_this_month + 1,
         visited_this_center_today: true,
@@ -283,7 +283,7 @@ fn judge_record(
         history: history_entries,
         dispute,
     };
-    checkins::insert(ctx.tx, &checkin, None)?;
+    checkins::insert(ctx.tx, &checkin, None, Some(ctx.now))?;
     if let Ok(Some(fingerprint)) = &pass {
         // This showing is used now: the same code at another desk is caught as replayed.
         checkins::use_pass(ctx.tx, fingerprint, &checkin.id, ctx.now)?;

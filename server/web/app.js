@@ -151,6 +151,9 @@ function renderSupport() {
   const usable = contact && (contact.phone || contact.chat_url);
   box.hidden = !(trouble && usable);
   if (box.hidden) return;
+  // Inside the screen being shown (the result and pass screens cover the page).
+  const host = ["result", "pass", "login", "home"].map((v) => $(`view-${v}`)).find((v) => !v.hidden);
+  if (host && box.parentElement !== host) host.append(box);
   const parts = [document.createElement("b")];
   parts[0].textContent = t().supportTitle;
   if (contact.phone) {

@@ -619,3 +619,100 @@ async fn a_notice_for_some_centers_reaches_only_their_desks() -> anyhow::Result<
     assert_eq!(texts, vec!["전체 공지"]);
     Ok(())
 }
+
+/// An incident fills in its own impact (offline visits synced afterwards, disputes, centers
+/// and desks) and offers a bilingual notice, which an operator posts as it is.
+#[tokio::test]
+async fn an_incident_shows_its_impact_and_offers_a_notice() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("IN", 2, Some(8)).await?;
+    let before_member = MemberClient::login(&url, &numbers[0], PIN).await?;
+    let other = MemberClient::login(&url, &numbers[1], PIN).await?;
+    before_member
+        .tap(center.id.as_str(), "before")
+        .await?
+        .checkin()?;
+    operator(&fx, "help", Role::Support).await?;
+
+    // The server stops; the desk lets two members in meanwhile (one was in already today).
+    let data = server.stop().await?;
+    let during = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let server = TestServer::start_in(data, |_| {}).await?;
+    let url = server.url();
+    let (mut ws, _) = DeskClient::join(&url, &desk.token, None, 0).await?;
+    let mut statuses = Vec::new();
+    for member in [&other.session.member.id, &before_member.session.member.id] {
+        ws.send(&DeskMessage::Record(OutboxRecord {
+            local_id: LocalId::generate(),
+            member_id: member.clone(),
+            at: during,
+            method: RecordMethod::Roster,
+            proof: None,
+        }))
+        .await?;
+        loop {
+            if let ServerMessage::Recorded { status, .. } = ws.next().await? {
+                statuses.push(status);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        statuses,
+        vec![RecordStatus::Accepted, RecordStatus::Conflict]
+    );
+
+    let help = ConsoleClient::login(&url, "help", PASSWORD).await?;
+    let views = help.get("/api/v1/admin/incidents/view").await?;
+    assert_eq!(views.status, StatusCode::OK);
+    let restart = views
+        .body
+        .as_array()
+        .and_then(|list| list.iter().find(|v| v["kind"] == "restart"))
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no restart incident: {:?}", views.body))?;
+    let impact = &restart["impact"];
+    assert_eq!(impact["offline_synced"], 2, "{impact}");
+    assert_eq!(impact["disputes_raised"], 1, "{impact}");
+    assert_eq!(impact["centers_affected"], 1, "{impact}");
+    assert_eq!(impact["desks_affected"], 1, "{impact}");
+    let draft = restart["notice_draft"].clone();
+    assert!(
+        draft["text_ko"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("안전"),
+        "{draft}"
+    );
+    assert!(
+        draft["text_en"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("safe"),
+        "{draft}"
+    );
+
+    // One action posts it; desks and members get it.
+    let posted = help
+        .send(Method::POST, "/api/v1/admin/notices", draft.clone())
+        .await?;
+    assert_eq!(posted.status, StatusCode::CREATED, "{:?}", posted.body);
+    let event = loop {
+        let event = ws.next_event().await?;
+        if event.kind == EventKind::Notice {
+            break event;
+        }
+    };
+    assert_eq!(event.data["text_ko"], draft["text_ko"]);
+    let notices: Vec<gymgate_shared::api::Notice> = reqwest::get(format!("{url}/api/v1/notices"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(notices.len(), 1);
+    Ok(())
+}

@@ -216,6 +216,14 @@ async fn an_unreachable_server_is_told_honestly_and_retrying_works() -> anyhow::
     let server = TestServer::start().await?;
     let proxy = gymgate_tests::Proxy::start(server.addr).await?;
     let fx = Fixture::new(server.url());
+    // Set before the center exists, so the center's log holds only the check-in (below).
+    fx.admin
+        .set_support(&gymgate_shared::api::SupportContact {
+            phone: "1588-1234".into(),
+            chat_url: "https://pf.kakao.com/_gymgate".into(),
+            hours: "매일 06:00-24:00".into(),
+        })
+        .await?;
     let center = fx.center("강남점").await?;
     let members = fx.members("U", 1, None).await?;
     log_in(
@@ -224,6 +232,14 @@ async fn an_unreachable_server_is_told_honestly_and_retrying_works() -> anyhow::
         &members[0],
     )
     .await?;
+    // Nothing wrong: no support box.
+    assert!(
+        !browser
+            .wait_for("#support-contact")
+            .await?
+            .is_displayed()
+            .await?
+    );
 
     proxy.cut();
     browser.click("#enter-button").await?;
@@ -240,6 +256,14 @@ async fn an_unreachable_server_is_told_honestly_and_retrying_works() -> anyhow::
             .await?
             .contains("데스크에 수동 체크인")
     );
+    // With the server out of reach, the support contact kept on the phone shows.
+    assert_eq!(browser.text("#support-phone").await?, "전화 1588-1234");
+    assert_eq!(
+        browser.text("#support-chat").await?,
+        "채팅 상담",
+        "the chat link shows too"
+    );
+    browser.screenshot("member-offline-support.png").await?;
 
     proxy.restore();
     browser.click("#result-retry").await?;

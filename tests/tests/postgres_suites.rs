@@ -2,10 +2,10 @@
 //! this binary's name (`postgres_…`) tells the harness (`gymgate_tests::postgres`). Each
 //! server gets a database of its own in the cluster `GYMGATE_TEST_POSTGRES` names.
 
-#[path = "console.rs"]
-mod console;
 #[path = "checkins.rs"]
 mod checkins;
+#[path = "console.rs"]
+mod console;
 #[path = "delivery.rs"]
 mod delivery;
 #[path = "faults.rs"]

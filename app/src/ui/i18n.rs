@@ -19,6 +19,8 @@ pub struct Strings {
     pub check_in: &'static str,
     pub conflicts: &'static str,
     pub settings: &'static str,
+    pub statement_check: &'static str,
+    pub statement_none: &'static str,
     pub back: &'static str,
     pub void: &'static str,
     pub admit: &'static str,
@@ -97,6 +99,8 @@ pub const KO: Strings = Strings {
     check_in: "체크인",
     conflicts: "확인 필요",
     settings: "설정",
+    statement_check: "정산 확인 (최근 14일, 본사 명세의 날짜별 다이제스트와 같아야 합니다)",
+    statement_none: "이 PC에 기록된 입장이 아직 없습니다.",
     back: "돌아가기 (Esc)",
     void: "입장 취소",
     admit: "승인",
@@ -185,6 +189,8 @@ pub const EN: Strings = Strings {
     check_in: "Check in",
     conflicts: "Needs review",
     settings: "Settings",
+    statement_check: "Statement check (last 14 days; should equal the day digests on the monthly statement)",
+    statement_none: "No check-ins recorded on this PC yet.",
     back: "Back (Esc)",
     void: "Void",
     admit: "Admit",
@@ -324,6 +330,14 @@ impl Strings {
         } else {
             format!("gymgate support: {}{hours}", parts.join(" · "))
         })
+    }
+
+    pub fn statement_count(&self, count: usize) -> String {
+        if self.ko() {
+            format!("{count}건")
+        } else {
+            format!("{count} check-ins")
+        }
     }
 
     pub fn next_try(&self, seconds: i64) -> String {

@@ -251,6 +251,8 @@ pub enum Message {
     Conflicts(conflicts::Message),
     Acknowledged(Result<Vec<Conflict>, String>),
     Settings(settings::Message),
+    /// This desk's statement digests, read for the settings page.
+    Statement(Vec<gymgate_shared::settlement::DayDigest>),
     Navigate(View),
     RetryNow,
     DismissToast,
@@ -280,6 +282,8 @@ pub enum Command {
     Decide(DeskCore, CheckinId, Decision, Option<String>),
     Acknowledge(DeskCore, LocalId),
     SaveSettings(Settings),
+    /// Read this desk's statement digests for the last days.
+    LoadStatement(DeskCore),
     /// Stop the core and forget the pairing.
     Unpair(Option<DeskCore>),
     FocusSearch,
@@ -588,8 +592,18 @@ impl App {
                     match view {
                         View::Search => return vec![Command::FocusSearch],
                         View::Board => return vec![Command::FocusScan],
-                        View::Conflicts | View::Settings => {}
+                        View::Settings => {
+                            if let Some(core) = running.core.clone() {
+                                return vec![Command::LoadStatement(core)];
+                            }
+                        }
+                        View::Conflicts => {}
                     }
+                }
+            }
+            Message::Statement(days) => {
+                if let Some(running) = self.running_mut() {
+                    running.settings_screen.statement = Some(days);
                 }
             }
             Message::RetryNow => {
@@ -1054,6 +1068,18 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
                 Ok(result) => result.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             })
+        }
+        Command::LoadStatement(core) => {
+            let today = gymgate_shared::kst::date_of(core.now());
+            let from = today - chrono::Duration::days(settings::STATEMENT_DAYS - 1);
+            let to = today + chrono::Duration::days(1);
+            match core.statement_days(from, to).await {
+                Ok(days) => Message::Statement(days),
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the statement check from the cache");
+                    Message::Done(Err(error.to_string()))
+                }
+            }
         }
         Command::Unpair(core) => {
             if let Some(core) = core {

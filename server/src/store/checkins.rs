@@ -148,11 +148,13 @@ pub fn todays(
 }
 
 /// Stores a new check-in; a tap's keeps the Idempotency-Key that created it, so a retry with
-/// the same key finds it.
+/// the same key finds it. A desk's offline record keeps when it reached the server
+/// (`synced_at`), so an incident can count the visits that came in after it.
 pub fn insert(
     conn: &mut dyn Conn,
     checkin: &Checkin,
     idempotency_key: Option<&str>,
+    synced_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO checkins (id, member_id, center_id, status, method, at, rev, local_id,
@@ -171,7 +173,12 @@ pub fn insert(
             &serde_json::to_string(&checkin.history)?,
             &idempotency_key,
             &checkin.dispute.as_ref().map(|d| d.reason.as_str()),
-            &checkin.dispute.as_ref().map(|d| ts(d.synced_at)),
+            &checkin
+                .dispute
+                .as_ref()
+                .map(|d| d.synced_at)
+                .or(synced_at)
+                .map(ts),
         ],
     )?;
     Ok(())

@@ -6,6 +6,7 @@ use iced::{Alignment, Element};
 use crate::ui::i18n::Strings;
 use crate::ui::theme;
 use gymgate_desk_core::config::{Language, Settings};
+use gymgate_shared::settlement::DayDigest;
 
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -23,7 +24,13 @@ pub enum Event {
 #[derive(Debug, Clone, Default)]
 pub struct SettingsScreen {
     pub confirm_unpair: bool,
+    /// This desk's statement digests for recent days, to compare with the center's monthly
+    /// statement (docs/settlement.md); `None` until read from the cache.
+    pub statement: Option<Vec<DayDigest>>,
 }
+
+/// Days of the statement check shown.
+pub const STATEMENT_DAYS: i64 = 14;
 
 impl SettingsScreen {
     pub fn update(&mut self, settings: &Settings, message: Message) -> Option<Event> {
@@ -88,6 +95,27 @@ impl SettingsScreen {
         if self.confirm_unpair {
             page = page.push(text(s.unpair_confirm).size(17).color(theme::RED));
         }
-        page.into()
+        page = page.push(text(s.statement_check).size(20));
+        match &self.statement {
+            None => {}
+            Some(days) if days.is_empty() => page = page.push(text(s.statement_none).size(16)),
+            Some(days) => {
+                let mut list = column![].spacing(4);
+                // Newest first; the digest's first 16 characters are enough to compare by eye.
+                for day in days.iter().rev() {
+                    list = list.push(
+                        text(format!(
+                            "{} · {} · {}",
+                            day.date,
+                            s.statement_count(day.count),
+                            day.digest.get(..16).unwrap_or(&day.digest)
+                        ))
+                        .size(16),
+                    );
+                }
+                page = page.push(list);
+            }
+        }
+        iced::widget::scrollable(page).into()
     }
 }
