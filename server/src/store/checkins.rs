@@ -525,7 +525,7 @@ mod tests {
         let first = checkin("k2", "c1", day(5), CheckinStatus::Admitted);
         let second = checkin("k3", "c1", day(9), CheckinStatus::Admitted);
         for c in [&voided, &elsewhere, &first, &second] {
-            insert(&mut conn, c, None).expect("insert");
+            insert(&mut conn, c, None, None).expect("insert");
         }
         let mut first_visit = |c: &Checkin| {
             card(&mut conn, c.clone())
