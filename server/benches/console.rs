@@ -13,6 +13,9 @@ const MEMBERS: usize = 100_000;
 const ROUNDS: usize = 200;
 const TOKEN: &str = "bench-admin-token-0123456789";
 
+/// The path of the i-th request of a case.
+type RequestPath = Box<dyn Fn(usize) -> String>;
+
 fn percentiles(mut samples: Vec<Duration>) -> String {
     samples.sort();
     let at = |p: f64| {
@@ -105,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(Instant::now() < deadline, "the server did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let cases: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    let cases: Vec<(&str, RequestPath)> = vec![
         (
             "first page",
             Box::new(|_| "/api/v1/admin/members?limit=50".into()),
