@@ -698,3 +698,87 @@ async fn unpairing_clears_the_members_from_this_pc() -> Result<(), Box<dyn std::
     assert!(cache.roster()?.is_empty(), "no member left in the cache");
     Ok(())
 }
+
+/// Issue 18: a member nobody can verify (not on this PC, phone dead) is let in on staff's
+/// judgement from the search screen, by keyboard: F6, the member number (from the search),
+/// what staff checked, Enter. The item goes to the outbox with its own method.
+#[tokio::test]
+async fn staff_let_a_member_in_on_judgement_from_the_keyboard()
+-> Result<(), Box<dyn std::error::Error>> {
+    use gymgate_desk::ui::screen::search;
+    use iced::keyboard::key::Named;
+    let dir = tempfile::tempdir()?;
+    let (events, _events) = tokio::sync::mpsc::channel(64);
+    let (core, state, link) = start(
+        dir.path(),
+        pairing("http://127.0.0.1:1"),
+        Default::default(),
+        events,
+    )
+    .await?;
+    let link = tokio::spawn(link);
+    let mut app = running_app(dir.path().to_owned());
+    app.update(Message::Core(CoreEvent::Ready(
+        core.clone(),
+        Box::new(state),
+    )));
+    app.update(key(Named::F2));
+    app.update(Message::Search(search::Message::Query("100234".into())));
+    let mut ui = simulator(app.view());
+    assert!(
+        ui.find(KO.manual_open).is_ok(),
+        "the way in is always on the screen"
+    );
+    drop(ui);
+
+    // F6 opens the form with the number typed; the note field gets the focus.
+    let commands = app.update(key(Named::F6));
+    assert!(
+        commands
+            .iter()
+            .any(|c| matches!(c, Command::Focus(id) if *id == search::MANUAL_NOTE_ID))
+    );
+    let manual = app
+        .running()
+        .and_then(|r| r.search.manual.clone())
+        .ok_or("no form")?;
+    assert_eq!(manual.member_no, "100234");
+    // Enter with no note: told what is missing, nothing recorded.
+    let commands = app.update(Message::Search(search::Message::ManualSubmit));
+    assert!(commands.is_empty());
+    let mut ui = simulator(app.view());
+    assert!(ui.find(KO.manual_missing).is_ok());
+    drop(ui);
+    app.update(Message::Search(search::Message::ManualPick(0)));
+    let commands = app.update(Message::Search(search::Message::ManualSubmit));
+    let [Command::CheckInManual(_, member_no, note, _)] = commands.as_slice() else {
+        return Err(format!("expected one manual check-in, got {commands:?}").into());
+    };
+    assert_eq!(
+        (member_no.as_str(), note.as_str()),
+        ("100234", KO.manual_notes[0])
+    );
+    let answer = run_command(commands[0].clone(), dir.path().to_owned()).await;
+    let Message::CheckedIn(Ok(card)) = &answer else {
+        return Err(format!("not checked in: {answer:?}").into());
+    };
+    assert_eq!(card.checkin.method, CheckinMethod::Manual);
+    app.update(answer);
+    assert_eq!(
+        core.state().await?.pending,
+        1,
+        "in the outbox, sent when online"
+    );
+    // Esc closes a form that was opened again, back to the search.
+    app.update(key(Named::F6));
+    app.update(key(Named::Escape));
+    assert!(
+        app.running()
+            .and_then(|r| r.search.manual.clone())
+            .is_none()
+    );
+    assert_eq!(app.running().map(|r| r.view), Some(View::Search));
+    core.shutdown();
+    link.await?;
+    Ok(())
+}

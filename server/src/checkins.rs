@@ -153,6 +153,22 @@ pub fn record(
     item: &OutboxRecord,
     pass_keys: &[PassKey],
 ) -> Result<RecordResult, AppError> {
+    // Staff typed a member number: the member is whoever holds it here.
+    let resolved;
+    let item = match (&item.method, &item.manual) {
+        (RecordMethod::Manual, Some(manual)) => {
+            let member_no = manual.member_no.trim();
+            let member_id = members::id_of(ctx.tx, member_no)?
+                // Kept in the record under the number, so support can find it.
+                .unwrap_or_else(|| MemberId::new(format!("no:{member_no}")));
+            resolved = OutboxRecord {
+                member_id,
+                ..item.clone()
+            };
+            &resolved
+        }
+        _ => item,
+    };
     members::lock(ctx.tx, &item.member_id)?;
     if let Some(earlier) = checkins::earlier_record(ctx.tx, &item.local_id)? {
         if &earlier.desk_id != desk_id {
@@ -207,14 +223,23 @@ fn judge_record(
     if !in_window(at, ctx.now) {
         return rejected("time_out_of_range");
     }
+    let manual = match (item.method, &item.manual) {
+        (RecordMethod::Manual, Some(manual)) => Some(manual),
+        (RecordMethod::Manual, None) => return rejected("manual_entry_missing"),
+        _ => None,
+    };
     let Some(member) = members::load(ctx.tx, &item.member_id)? else {
-        return rejected("unknown_member");
+        return rejected(if manual.is_some() {
+            "unknown_member_no"
+        } else {
+            "unknown_member"
+        });
     };
     // A scanned pass is checked again, as the desk checked it, at the time the desk scanned
     // it. A pass that fails here still stands for a member at the door: the visit is kept as
     // disputed, like any other the rules refuse.
     let pass = match item.method {
-        RecordMethod::Roster => Ok(None),
+        RecordMethod::Roster | RecordMethod::Manual => Ok(None),
         RecordMethod::Pass => match recheck_pass(&member, item, at, pass_keys) {
             Ok(fingerprint) => {
                 if checkins::pass_used(ctx.tx, &fingerprint)? {
@@ -233,13 +258,21 @@ fn judge_record(
     let method = match item.method {
         RecordMethod::Roster => CheckinMethod::Roster,
         RecordMethod::Pass => CheckinMethod::Pass,
+        RecordMethod::Manual => CheckinMethod::Manual,
     };
     let by = format!("desk:{desk_id}");
     let admitted_offline = CheckinChange {
         at,
         status: CheckinStatus::Admitted,
         by: by.clone(),
-        reason: Some("recorded offline".into()),
+        reason: Some(match manual {
+            // What staff saw stays with the visit, for operators and support.
+            Some(manual) => format!(
+                "staff judgement: {}",
+                manual.note.trim().chars().take(200).collect::<String>()
+            ),
+            None => "recorded offline".into(),
+        }),
     };
     let refusal = match &pass {
         Err(problem) => Some(problem.code().to_owned()),

@@ -131,6 +131,8 @@ pub enum CheckinMethod {
     Roster,
     /// Staff scanned the member's offline pass.
     Pass,
+    /// Staff let the member in on their own judgement (member number typed, ID seen).
+    Manual,
 }
 
 impl CheckinMethod {
@@ -139,6 +141,7 @@ impl CheckinMethod {
             CheckinMethod::App => "app",
             CheckinMethod::Roster => "roster",
             CheckinMethod::Pass => "pass",
+            CheckinMethod::Manual => "manual",
         }
     }
 
@@ -147,6 +150,7 @@ impl CheckinMethod {
             "app" => Some(CheckinMethod::App),
             "roster" => Some(CheckinMethod::Roster),
             "pass" => Some(CheckinMethod::Pass),
+            "manual" => Some(CheckinMethod::Manual),
             _ => None,
         }
     }

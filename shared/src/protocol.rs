@@ -62,6 +62,9 @@ pub enum Decision {
 pub enum RecordMethod {
     Roster,
     Pass,
+    /// Staff let the member in on their own judgement: not in the cache, no pass to scan
+    /// (a dead phone). The record carries the member number and what staff saw (`manual`).
+    Manual,
 }
 
 impl RecordMethod {
@@ -69,6 +72,7 @@ impl RecordMethod {
         match self {
             RecordMethod::Roster => "roster",
             RecordMethod::Pass => "pass",
+            RecordMethod::Manual => "manual",
         }
     }
 
@@ -76,6 +80,7 @@ impl RecordMethod {
         match text {
             "roster" => Some(RecordMethod::Roster),
             "pass" => Some(RecordMethod::Pass),
+            "manual" => Some(RecordMethod::Manual),
             _ => None,
         }
     }
@@ -91,6 +96,19 @@ pub struct OutboxRecord {
     /// The scanned offline pass, for `method: "pass"`.
     #[serde(default)]
     pub proof: Option<String>,
+    /// For `method: "manual"`: who staff say came in, and why they let them in. `member_id`
+    /// is then empty: the server finds the member by number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<ManualEntry>,
+}
+
+/// A check-in on staff's judgement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualEntry {
+    /// As the member told it (or as on their membership card).
+    pub member_no: String,
+    /// What staff checked and why they let the member in ("신분증 확인 · 휴대폰 방전").
+    pub note: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -399,6 +417,7 @@ mod tests {
                 at: at(),
                 method: RecordMethod::Roster,
                 proof: None,
+                manual: None,
             }),
             json!({"type": "record", "local_id": "l1", "member_id": "m1", "at": "2026-03-10T01:02:03Z", "method": "roster", "proof": null}),
         );

@@ -107,6 +107,7 @@ pub async fn visited_yesterday(
             at: chrono::Utc::now() - chrono::Duration::days(1),
             method: RecordMethod::Roster,
             proof: None,
+            manual: None,
         }))
         .await?;
         loop {

@@ -263,6 +263,7 @@ async fn outbox_records_are_accepted_once_and_conflicts_are_reported() -> anyhow
             at: Utc::now() - chrono::Duration::minutes(5),
             method,
             proof: None,
+            manual: None,
         })
     };
     let recorded = |message: ServerMessage| match message {

@@ -36,6 +36,7 @@ async fn record(
         at: chrono::Utc::now() - chrono::Duration::seconds(20),
         method: RecordMethod::Roster,
         proof: None,
+        manual: None,
     }))
     .await?;
     loop {
@@ -653,6 +654,7 @@ async fn an_incident_shows_its_impact_and_offers_a_notice() -> anyhow::Result<()
             at: during,
             method: RecordMethod::Roster,
             proof: None,
+            manual: None,
         }))
         .await?;
         loop {

@@ -78,6 +78,7 @@ async fn an_operator_works_the_console_in_chromium() -> anyhow::Result<()> {
             at: chrono::Utc::now() - chrono::Duration::seconds(30),
             method: RecordMethod::Roster,
             proof: None,
+            manual: None,
         }))
         .await?;
     let disputed = loop {

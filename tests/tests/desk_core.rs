@@ -597,3 +597,104 @@ async fn check_ins_are_dated_by_the_servers_clock_not_the_pcs() -> anyhow::Resul
     stub.abort();
     Ok(())
 }
+
+/// Issue 18: a member whose phone is dead and who is not on this PC is let in on staff's
+/// judgement while the desk is offline. On sync the server finds the member by number and
+/// judges the visit like any other: a good one counts (its card shows who it was), one the
+/// rules refuse is disputed, an unknown number comes back to staff; nothing is lost.
+#[tokio::test]
+async fn staff_let_in_an_unknown_member_on_judgement_and_the_server_judges_it() -> anyhow::Result<()>
+{
+    let server = TestServer::start().await?;
+    let proxy = Proxy::start(server.addr).await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("J", 2, Some(8)).await?;
+    let already_in = MemberClient::login(&server.url(), &numbers[1], PIN).await?;
+    already_in.tap(center.id.as_str(), "app").await?.checkin()?;
+    let data = tempfile::tempdir()?;
+    let mut desk = RunningDesk::start(data.path(), pairing(&proxy.url(), &paired)).await?;
+    desk.wait_online().await?;
+    proxy.cut();
+    desk.wait_offline().await?;
+    // Nobody on this PC: the roster is empty, nothing to decide with.
+    assert!(desk.core.search(numbers[0].clone()).await.is_empty());
+    assert!(desk.core.check_in_manual(" ", "신분증 확인").await.is_err());
+    let card = desk
+        .core
+        .check_in_manual(&numbers[0], "신분증 확인 · 휴대폰 방전")
+        .await?;
+    assert_eq!(
+        card.checkin.method,
+        gymgate_shared::api::CheckinMethod::Manual
+    );
+    assert_eq!(card.member.member_no, numbers[0]);
+    desk.core
+        .check_in_manual(&numbers[1], "신분증 확인 · 앱 오류")
+        .await?;
+    desk.core
+        .check_in_manual("NOPE999", "회원카드 확인")
+        .await?;
+    assert_eq!(desk.core.state().await?.pending, 3);
+
+    proxy.restore();
+    let mut outcomes = Vec::new();
+    while outcomes.len() < 3 {
+        outcomes.push(
+            desk.wait_for("recorded", |e| match e {
+                CoreEvent::Recorded { status, reason, .. } => Some((*status, reason.clone())),
+                _ => None,
+            })
+            .await?,
+        );
+    }
+    outcomes.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(
+        outcomes,
+        vec![
+            (RecordStatus::Accepted, None),
+            (
+                RecordStatus::Conflict,
+                Some("already_checked_in_today".into())
+            ),
+            (RecordStatus::Rejected, Some("unknown_member_no".into())),
+        ]
+    );
+    // The server's card replaced the provisional one: it knows who it was.
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    loop {
+        let today = desk.core.state().await?.today;
+        if let Some(card) = today.iter().find(|c| c.member.member_no == numbers[0])
+            && card.member.name == "회원0"
+        {
+            assert_eq!(card.checkin.status, CheckinStatus::Admitted);
+            assert_eq!(
+                card.checkin.method,
+                gymgate_shared::api::CheckinMethod::Manual
+            );
+            assert_eq!(
+                card.checkin.history[0].reason.as_deref(),
+                Some("staff judgement: 신분증 확인 · 휴대폰 방전")
+            );
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no server card: {today:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The refused one waits for operators; the unknown number waits for staff.
+    let disputes = fx.admin.disputes().await?;
+    assert_eq!(disputes.len(), 1);
+    assert_eq!(disputes[0].member_no, numbers[1]);
+    assert_eq!(
+        disputes[0].checkin.method,
+        gymgate_shared::api::CheckinMethod::Manual
+    );
+    let state = desk.core.state().await?;
+    assert_eq!(state.pending, 0);
+    assert_eq!(state.conflicts.len(), 2);
+    desk.stop().await
+}

@@ -235,6 +235,7 @@ async fn a_record_with_a_forged_pass_proof_is_disputed_and_counts_for_nothing() 
             at: chrono::Utc::now(),
             method: RecordMethod::Pass,
             proof: Some(proof.into()),
+            manual: None,
         }))
         .await?;
         loop {

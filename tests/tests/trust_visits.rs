@@ -180,6 +180,7 @@ fn record(member: &gymgate_shared::MemberId) -> DeskMessage {
         at: chrono::Utc::now() - chrono::Duration::minutes(3),
         method: RecordMethod::Roster,
         proof: None,
+        manual: None,
     })
 }
 

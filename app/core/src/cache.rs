@@ -673,7 +673,7 @@ impl Cache {
                 member_name,
                 ts(record.at),
                 record.method.as_str(),
-                record.proof,
+                proof_column(record),
                 owner.map(|(d, _)| d.as_str()),
                 owner.map(|(_, c)| c.as_str()),
             ],
@@ -715,7 +715,7 @@ impl Cache {
                 card.member.name,
                 ts(record.at),
                 record.method.as_str(),
-                record.proof,
+                proof_column(record),
             ],
         )?;
         store_card(&tx, card)?;
@@ -1018,12 +1018,31 @@ fn outbox_record(
     method: &str,
     proof: Option<String>,
 ) -> OutboxRecord {
+    let method = RecordMethod::parse(method).unwrap_or(RecordMethod::Roster);
+    // The `proof` column holds what backs the record: the scanned pass, or for a check-in on
+    // staff's judgement the member number and staff's note.
+    let (proof, manual) = match method {
+        RecordMethod::Manual => (
+            None,
+            proof.as_deref().and_then(|p| serde_json::from_str(p).ok()),
+        ),
+        _ => (proof, None),
+    };
     OutboxRecord {
         local_id: LocalId::new(local_id),
         member_id: MemberId::new(member_id),
         at: parse_ts(at).unwrap_or_else(Utc::now),
-        method: RecordMethod::parse(method).unwrap_or(RecordMethod::Roster),
+        method,
         proof,
+        manual,
+    }
+}
+
+/// What the outbox's `proof` column keeps for a record (see [`outbox_record`]).
+fn proof_column(record: &OutboxRecord) -> Option<String> {
+    match (&record.method, &record.manual) {
+        (RecordMethod::Manual, Some(manual)) => serde_json::to_string(manual).ok(),
+        _ => record.proof.clone(),
     }
 }
 
@@ -1256,6 +1275,7 @@ mod tests {
                 at: Utc::now(),
                 method: RecordMethod::Roster,
                 proof: None,
+                manual: None,
             })
             .collect();
         for record in &records {
@@ -1326,6 +1346,7 @@ mod tests {
             at: Utc::now(),
             method: RecordMethod::Roster,
             proof: None,
+            manual: None,
         };
         let mut provisional = card(record.local_id.as_str(), 0, CheckinStatus::Admitted);
         provisional.checkin.local_id = Some(record.local_id.clone());

@@ -22,8 +22,10 @@ use gymgate_shared::api::{
 };
 use gymgate_shared::pass::{self, PassError};
 use gymgate_shared::policy::{self, OpeningHours, PassFacts, Refusal, VisitHistory};
-use gymgate_shared::protocol::{Decision, DeskMessage, OutboxRecord, RecordMethod, RecordStatus};
-use gymgate_shared::{CheckinId, LocalId, MemberId};
+use gymgate_shared::protocol::{
+    Decision, DeskMessage, ManualEntry, OutboxRecord, RecordMethod, RecordStatus,
+};
+use gymgate_shared::{CheckinId, LocalId, MemberId, kst};
 use tokio::sync::mpsc;
 
 use cache::{CacheError, Claim, Conflict, Cursor, Recovered};
@@ -172,6 +174,9 @@ pub enum CoreEvent {
 pub enum CheckinError {
     #[error("this member is not in this desk's roster")]
     UnknownMember,
+    /// A check-in on staff's judgement needs the member number and what staff checked.
+    #[error("a member number and a note are needed")]
+    ManualIncomplete,
     #[error("{}", .0.message_ko())]
     Refused(Refusal),
     #[error("could not save the check-in on this PC: {0}")]
@@ -534,12 +539,76 @@ impl DeskCore {
             at: now,
             method,
             proof,
+            manual: None,
         };
         let card = self.provisional_card(&member, &local_id, now, &history, method);
         let (r, c) = (record.clone(), card.clone());
         self.0
             .cache
             .call(move |cache| cache.add_checkin_with(&r, &c, fingerprint.as_deref()))
+            .await?;
+        let _ = self.0.commands.send(LinkCommand::Flush);
+        Ok(card)
+    }
+
+    /// A member not in this PC's cache, with no pass to scan (a dead phone), let in on staff's
+    /// judgement: the member number they gave and what staff checked go to the outbox with
+    /// their own method. The server finds the member by number and judges the visit like any
+    /// other on sync; one its rules refuse is kept as disputed, an unknown number comes back
+    /// to staff's list of conflicts. Nothing is decided here, so it works with no data at all.
+    pub async fn check_in_manual(
+        &self,
+        member_no: &str,
+        note: &str,
+    ) -> Result<CheckinCard, CheckinError> {
+        let member_no: String = member_no.trim().chars().take(20).collect();
+        let note: String = note.trim().chars().take(200).collect();
+        if member_no.is_empty() || note.is_empty() {
+            return Err(CheckinError::ManualIncomplete);
+        }
+        let now = self.now();
+        let local_id = LocalId::generate();
+        let record = OutboxRecord {
+            local_id: local_id.clone(),
+            member_id: MemberId::new(""),
+            at: now,
+            method: RecordMethod::Manual,
+            proof: None,
+            manual: Some(ManualEntry {
+                member_no: member_no.clone(),
+                note: note.clone(),
+            }),
+        };
+        // Who it is the server will say; until then the card shows the number staff typed.
+        let member = RosterMember {
+            id: MemberId::new(""),
+            member_no,
+            name: String::new(),
+            phone_last4: String::new(),
+            plan: String::new(),
+            valid_from: kst::date_of(now),
+            valid_until: kst::date_of(now),
+            visits_per_month: None,
+            visits_left: None,
+            blocked: false,
+            birthday: None,
+            photo_url: None,
+        };
+        let mut card = self.provisional_card(
+            &member,
+            &local_id,
+            now,
+            &VisitHistory::default(),
+            RecordMethod::Manual,
+        );
+        card.flags.clear();
+        if let Some(first) = card.checkin.history.first_mut() {
+            first.reason = Some(format!("staff judgement: {note}"));
+        }
+        let (r, c) = (record.clone(), card.clone());
+        self.0
+            .cache
+            .call(move |cache| cache.add_checkin_with(&r, &c, None))
             .await?;
         let _ = self.0.commands.send(LinkCommand::Flush);
         Ok(card)
@@ -606,6 +675,7 @@ impl DeskCore {
                 method: match method {
                     RecordMethod::Roster => CheckinMethod::Roster,
                     RecordMethod::Pass => CheckinMethod::Pass,
+                    RecordMethod::Manual => CheckinMethod::Manual,
                 },
                 at: now,
                 rev: 0,
@@ -652,8 +722,6 @@ impl DeskCore {
         let _ = self.0.commands.send(LinkCommand::RetryNow);
     }
 
-    /// Unpairing: the cache forgets members (see [`cache::Cache::forget_members`]) and the
-    /// search index empties. Call before [`DeskCore::shutdown`].
     /// This desk's statement digests for the Korean days in `[from, to)` it holds, to compare
     /// with the center's monthly statement (docs/settlement.md).
     pub async fn statement_days(
@@ -664,6 +732,8 @@ impl DeskCore {
         self.0.cache.call(move |c| c.statement_days(from, to)).await
     }
 
+    /// Unpairing: the cache forgets members (see [`cache::Cache::forget_members`]) and the
+    /// search index empties. Call before [`DeskCore::shutdown`].
     pub async fn forget_members(&self) -> Result<(), CacheError> {
         self.0.cache.call(|c| c.forget_members()).await?;
         if let Ok(mut roster) = self.0.roster.write() {

@@ -71,6 +71,14 @@ pub struct Strings {
     pub core_failed: &'static str,
     pub retry_now: &'static str,
     pub no_results: &'static str,
+    pub manual_open: &'static str,
+    pub manual_title: &'static str,
+    pub manual_hint: &'static str,
+    pub manual_member_no: &'static str,
+    pub manual_note: &'static str,
+    pub manual_notes: [&'static str; 3],
+    pub manual_missing: &'static str,
+    pub manual_confirm: &'static str,
     pub starting: &'static str,
     pub cache_recovered: &'static str,
     pub saved_offline: &'static str,
@@ -161,6 +169,18 @@ pub const KO: Strings = Strings {
     core_failed: "이 PC의 데스크 데이터를 열 수 없습니다. 프로그램을 다시 시작해 주세요. 계속되면 운영팀에 알려 주세요.",
     retry_now: "지금 다시 연결",
     no_results: "찾는 회원이 없습니다. 최근 90일 안에 이 센터를 방문한 회원만 검색됩니다.",
+    manual_open: "직원 판단으로 입장 (F6)",
+    manual_title: "직원 판단으로 입장",
+    manual_hint: "앱도 오프라인 패스도 없고 이 PC에서 찾을 수 없는 회원: 신분증을 확인하고 회원번호를 적어 주세요. 서버에 연결되면 본사가 확인하고, 규칙에 맞지 않으면 본사가 검토합니다. 입장 기록은 없어지지 않습니다.",
+    manual_member_no: "회원번호",
+    manual_note: "확인한 내용 (신분증 등)",
+    manual_notes: [
+        "신분증 확인 · 휴대폰 방전",
+        "신분증 확인 · 앱 오류",
+        "회원카드 확인",
+    ],
+    manual_missing: "회원번호와 확인한 내용을 모두 적어 주세요.",
+    manual_confirm: "입장 처리 (Enter)",
     starting: "시작하는 중…",
     cache_recovered: "이 PC의 저장 파일이 손상되어 새로 만들었습니다. 서버에서 다시 받아옵니다.",
     saved_offline: "이 PC에 저장했습니다. 연결되면 자동으로 전송됩니다.",
@@ -251,6 +271,18 @@ pub const EN: Strings = Strings {
     core_failed: "The desk's data on this PC cannot be opened. Restart the program; if it goes on, tell the operations team.",
     retry_now: "Reconnect now",
     no_results: "No member found. Only members who visited this center in the last 90 days are listed.",
+    manual_open: "Let in on staff judgement (F6)",
+    manual_title: "Let in on staff judgement",
+    manual_hint: "No app, no offline pass, and not on this PC: check their ID and type their member number. The server checks it once connected; if the rules refuse it, the head office reviews it. The visit is never lost.",
+    manual_member_no: "Member number",
+    manual_note: "What you checked (ID card…)",
+    manual_notes: [
+        "ID checked · phone dead",
+        "ID checked · app error",
+        "Membership card checked",
+    ],
+    manual_missing: "Type both the member number and what you checked.",
+    manual_confirm: "Check in (Enter)",
     starting: "Starting…",
     cache_recovered: "This PC's saved data was damaged and has been replaced; it is being reloaded from the server.",
     saved_offline: "Saved on this PC; it will be sent automatically once connected.",
@@ -438,6 +470,7 @@ impl Strings {
         match error {
             CheckinError::Refused(refusal) => self.refusal(*refusal),
             CheckinError::UnknownMember => self.member_not_in_roster.to_owned(),
+            CheckinError::ManualIncomplete => self.manual_missing.to_owned(),
             CheckinError::Cache(cause) => {
                 tracing::error!(error = %cause, "a check-in could not be saved on this PC");
                 self.not_saved_on_pc.to_owned()
@@ -517,6 +550,8 @@ impl Strings {
             (Roster, false) => "Checked in at the desk",
             (Pass, true) => "오프라인 패스로 입장",
             (Pass, false) => "Entered with the offline pass",
+            (Manual, true) => "직원 판단으로 입장",
+            (Manual, false) => "Let in on staff judgement",
         }
     }
 
@@ -577,6 +612,14 @@ impl Strings {
             "unknown_member" => (
                 "서버에 없는 회원입니다.",
                 "The server does not know this member.",
+            ),
+            "unknown_member_no" => (
+                "서버에 없는 회원번호입니다. 번호를 다시 확인하고 본사에 문의하세요.",
+                "No member has this number. Check it again and call the head office.",
+            ),
+            "manual_entry_missing" => (
+                "회원번호 없이 기록되었습니다. 본사에 문의하세요.",
+                "Recorded without a member number; call the head office.",
             ),
             "time_out_of_range" => (
                 "기록 시각이 너무 오래되었거나 PC 시계가 틀립니다.",

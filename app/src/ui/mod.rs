@@ -274,6 +274,8 @@ pub enum Command {
     CheckIn(DeskCore, MemberId, config::Language),
     /// A member the server found, new to this center.
     CheckInFound(DeskCore, Box<LookupResult>, config::Language),
+    /// On staff's judgement: member number and what staff checked.
+    CheckInManual(DeskCore, String, String, config::Language),
     Scan(DeskCore, String, config::Language),
     /// Wait a moment after typing before asking the server (typing makes many queries).
     PauseThenLookup(String),
@@ -288,6 +290,8 @@ pub enum Command {
     Unpair(Option<DeskCore>),
     FocusSearch,
     FocusScan,
+    /// A text field by id.
+    Focus(&'static str),
     FocusDecideReason,
     FocusNext,
     FocusPrevious,
@@ -389,6 +393,11 @@ impl App {
                 }
             }
             Message::Core(event) => return self.on_core(event),
+            Message::Search(search::Message::ManualPick(i)) => {
+                if let (Some(running), Some(note)) = (self.running_mut(), s.manual_notes.get(i)) {
+                    running.search.pick_note(note);
+                }
+            }
             Message::Search(message) => {
                 let Some(running) = self.running_mut() else {
                     return vec![];
@@ -420,6 +429,24 @@ impl App {
                     Some(search::Event::CheckInFound(found)) => {
                         if let Some(core) = &running.core {
                             return vec![Command::CheckInFound(core.clone(), found, s.lang)];
+                        }
+                    }
+                    Some(search::Event::ManualOpened) => {
+                        return vec![Command::Focus(if running.search.query.trim().is_empty() {
+                            search::MANUAL_NO_ID
+                        } else {
+                            search::MANUAL_NOTE_ID
+                        })];
+                    }
+                    Some(search::Event::ManualClosed) => return vec![Command::FocusSearch],
+                    Some(search::Event::CheckInManual { member_no, note }) => {
+                        if let Some(core) = &running.core {
+                            return vec![Command::CheckInManual(
+                                core.clone(),
+                                member_no,
+                                note,
+                                s.lang,
+                            )];
                         }
                     }
                     None => {}
@@ -664,6 +691,17 @@ impl App {
                     vec![]
                 }
             };
+        }
+        if running.view == View::Search {
+            match &key {
+                Key::Named(Named::F6) if running.search.manual.is_none() => {
+                    return self.update(Message::Search(search::Message::OpenManual));
+                }
+                Key::Named(Named::Escape) if running.search.manual.is_some() => {
+                    return self.update(Message::Search(search::Message::ManualCancel));
+                }
+                _ => {}
+            }
         }
         match key {
             Key::Named(Named::Escape) => {
@@ -1027,6 +1065,14 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
             Ok(card) => Message::CheckedIn(Ok(card)),
             Err(error) => Message::CheckedIn(Err(i18n::strings(language).checkin_error(&error))),
         },
+        Command::CheckInManual(core, member_no, note, language) => {
+            match core.check_in_manual(&member_no, &note).await {
+                Ok(card) => Message::CheckedIn(Ok(card)),
+                Err(error) => {
+                    Message::CheckedIn(Err(i18n::strings(language).checkin_error(&error)))
+                }
+            }
+        }
         Command::Scan(core, text, language) => {
             let s = i18n::strings(language);
             Message::Scanned(match core.scan(&text).await {
@@ -1099,6 +1145,7 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
         Command::FocusSearch
         | Command::FocusScan
         | Command::FocusDecideReason
+        | Command::Focus(_)
         | Command::FocusNext
         | Command::FocusPrevious => Message::Done(Ok(())),
     }
@@ -1115,6 +1162,7 @@ pub fn tasks(app: &App, commands: Vec<Command>) -> Task<Message> {
         Command::FocusSearch => iced::widget::operation::focus(search::INPUT_ID),
         Command::FocusScan => iced::widget::operation::focus(board::SCAN_ID),
         Command::FocusDecideReason => iced::widget::operation::focus(decide::OTHER_ID),
+        Command::Focus(id) => iced::widget::operation::focus(id),
         Command::FocusNext => iced::widget::operation::focus_next(),
         Command::FocusPrevious => iced::widget::operation::focus_previous(),
         command => Task::future(run_command(command, app.data_dir.clone())),
