@@ -23,6 +23,7 @@ mod member_sessions;
 mod members;
 mod metrics;
 mod passes;
+mod photos;
 mod pins;
 mod rate_limit;
 mod server;

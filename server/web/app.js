@@ -226,7 +226,7 @@ $("login-form").addEventListener("submit", async (e) => {
 
 $("logout").addEventListener("click", () => {
   state.token = null; state.member = null; store.removeItem("gymgate.token");
-  store.removeItem("gymgate.member"); store.removeItem("gymgate.pass");
+  store.removeItem("gymgate.member"); store.removeItem("gymgate.pass"); store.removeItem("gymgate.photo");
   stopFeed(); show("login");
 });
 
@@ -244,7 +244,37 @@ function renderPass() {
   const plan = document.createElement("div"); plan.className = "plan"; plan.textContent = `${m.plan} · ${left}`;
   const meta = document.createElement("div"); meta.className = "meta";
   meta.textContent = `${t().until(m.valid_until)} · #${m.member_no}` + (m.blocked ? ` · ${t().blocked}` : "");
+  const photo = store.getItem("gymgate.photo");
+  if (photo) {
+    const img = document.createElement("img"); img.className = "photo"; img.id = "home-photo";
+    img.src = photo; img.alt = m.name;
+    $("pass").append(img);
+  }
   $("pass").append(name, plan, meta);
+  const passPhoto = $("pass-photo");
+  passPhoto.hidden = !photo;
+  if (photo) { passPhoto.src = photo; passPhoto.alt = m.name; }
+}
+
+// The member's own photo, kept on the phone (a small JPEG as a data URL) so the pass shows
+// it offline too.
+async function loadPhoto() {
+  try {
+    const response = await fetch("/api/v1/me/photo", { headers: { authorization: `Bearer ${state.token}` } });
+    if (response.status === 404) store.removeItem("gymgate.photo");
+    else if (response.ok) {
+      const blob = await response.blob();
+      if (blob.type === "image/jpeg" && blob.size < 512 * 1024) {
+        const url = await new Promise((resolve, reject) => {
+          const reader = new FileReader();
+          reader.onload = () => resolve(reader.result); reader.onerror = reject;
+          reader.readAsDataURL(blob);
+        });
+        store.setItem("gymgate.photo", url);
+      }
+    }
+  } catch (_) { /* offline: the kept one shows */ }
+  renderPass();
 }
 
 function renderCenters() {
@@ -276,6 +306,7 @@ async function loadHome() {
     store.setItem("gymgate.centers", JSON.stringify(state.centers));
     setNetwork(false);
     refreshPass();
+    loadPhoto();
   } catch (_) {
     // No network, or the server is down: what this phone knows, and the pass to show.
     state.member = JSON.parse(store.getItem("gymgate.member") || "null");

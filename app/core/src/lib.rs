@@ -286,6 +286,25 @@ struct Inner {
     clock_offset: Arc<AtomicI64>,
     /// The server address the link uses now (several nodes: the one that answers).
     server: Arc<RwLock<String>>,
+    /// Members' photos, next to the cache: shown offline too.
+    photos: PathBuf,
+}
+
+/// Photos live in this folder of the data directory.
+pub const PHOTOS_DIR: &str = "photos";
+/// A thumbnail from the server is a few tens of KB; more is not a photo of ours.
+const MAX_PHOTO_BYTES: usize = 1024 * 1024;
+
+/// `<member id>-<version>.jpg` from a photo URL (`…/photos/<id>?v=<version>`), with only safe
+/// characters: the name comes from the server and must not reach outside the folder.
+pub fn photo_file_name(member_id: &str, url: &str) -> Option<String> {
+    let version = url.split_once("?v=").map_or("0", |(_, v)| v);
+    let safe = |text: &str| {
+        !text.is_empty()
+            && text.len() <= 64
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    (safe(member_id) && safe(version)).then(|| format!("{member_id}-{version}.jpg"))
 }
 
 /// A cheap, cloneable handle to a running desk core.
@@ -366,6 +385,7 @@ pub async fn start(
         pairing: pairing.clone(),
         clock_offset: clock_offset.clone(),
         server: server.clone(),
+        photos: data_dir.join(PHOTOS_DIR),
     }));
     let link = link::run(LinkContext {
         home: pairing.server_url.clone(),
@@ -614,6 +634,67 @@ impl DeskCore {
         Ok(card)
     }
 
+    /// The member's photo on this PC, fetched from the server first if it is not here yet
+    /// (with this desk's token). `None`: the member has no photo, or it is not here and the
+    /// server cannot be reached now (the card shows the initial meanwhile).
+    pub async fn photo(&self, member: &RosterMember) -> Option<PathBuf> {
+        let url = member.photo_url.as_deref()?;
+        let path = self
+            .0
+            .photos
+            .join(photo_file_name(member.id.as_str(), url)?);
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Some(path);
+        }
+        match self.fetch_photo(url, &path).await {
+            Ok(()) => Some(path),
+            Err(error) => {
+                tracing::debug!(member = %member.id, %error, "photo not fetched");
+                None
+            }
+        }
+    }
+
+    async fn fetch_photo(&self, url: &str, path: &Path) -> Result<(), String> {
+        let pairing = &self.0.pairing;
+        let server = self
+            .0
+            .server
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| pairing.server_url.clone());
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client
+            .get(format!("{server}{url}"))
+            .bearer_auth(&pairing.token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("server answered {}", response.status()));
+        }
+        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        // The server sends small JPEGs; anything else is not kept.
+        if bytes.len() > MAX_PHOTO_BYTES || !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            return Err("not a photo".into());
+        }
+        let dir = self.0.photos.clone();
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            // Written whole, then renamed: a crash never leaves half a photo under the name.
+            let partial = path.with_extension("part");
+            std::fs::write(&partial, &bytes)?;
+            std::fs::rename(&partial, &path)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+    }
+
     /// Any active pass holder, from the server (online only): by member number, or by name
     /// and the last four phone digits ("김민준 1234").
     pub async fn lookup(&self, query: &str) -> Result<Vec<LookupResult>, LookupError> {
@@ -735,6 +816,12 @@ impl DeskCore {
     /// Unpairing: the cache forgets members (see [`cache::Cache::forget_members`]) and the
     /// search index empties. Call before [`DeskCore::shutdown`].
     pub async fn forget_members(&self) -> Result<(), CacheError> {
+        // Photos are member data too.
+        if let Err(error) = tokio::fs::remove_dir_all(&self.0.photos).await
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::error!(%error, "cannot delete the members' photos");
+        }
         self.0.cache.call(|c| c.forget_members()).await?;
         if let Ok(mut roster) = self.0.roster.write() {
             *roster = RosterIndex::new(Vec::new());

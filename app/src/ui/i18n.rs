@@ -364,6 +364,15 @@ impl Strings {
         })
     }
 
+    /// A check-in on staff's judgement before the server said who it was.
+    pub fn unconfirmed_member(&self, member_no: &str) -> String {
+        if self.ko() {
+            format!("회원번호 {member_no} (확인 전)")
+        } else {
+            format!("Member no. {member_no} (not confirmed yet)")
+        }
+    }
+
     pub fn statement_count(&self, count: usize) -> String {
         if self.ko() {
             format!("{count}건")

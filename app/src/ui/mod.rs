@@ -94,6 +94,10 @@ pub struct Running {
     pub missed: Option<Missed>,
     /// A void or deny waiting for its reason and confirmation (shown instead of the board).
     pub deciding: Option<decide::Deciding>,
+    /// Members' photos on this PC, by member (fetched once, kept next to the cache).
+    pub photos: std::collections::HashMap<MemberId, PathBuf>,
+    /// Photo URLs asked for already (each once per run, found or not).
+    pub photos_asked: std::collections::HashSet<String>,
 }
 
 /// Since the link last came back: check-ins made before that moment that arrived after it.
@@ -128,7 +132,28 @@ impl Running {
             scan_outcome: None,
             missed: None,
             deciding: None,
+            photos: Default::default(),
+            photos_asked: Default::default(),
         }
+    }
+
+    /// Asks the core for the photos of these members that are not shown yet.
+    fn want_photos<'a>(
+        &mut self,
+        members: impl IntoIterator<Item = &'a RosterMember>,
+    ) -> Vec<Command> {
+        let Some(core) = self.core.clone() else {
+            return vec![];
+        };
+        members
+            .into_iter()
+            .filter(|m| {
+                m.photo_url
+                    .as_ref()
+                    .is_some_and(|url| self.photos_asked.insert(url.clone()))
+            })
+            .map(|m| Command::Photo(core.clone(), Box::new(m.clone())))
+            .collect()
     }
 
     fn online(&self) -> bool {
@@ -251,6 +276,8 @@ pub enum Message {
     Conflicts(conflicts::Message),
     Acknowledged(Result<Vec<Conflict>, String>),
     Settings(settings::Message),
+    /// A member's photo is on this PC now (`None`: not available).
+    Photo(MemberId, Option<PathBuf>),
     /// This desk's statement digests, read for the settings page.
     Statement(Vec<gymgate_shared::settlement::DayDigest>),
     Navigate(View),
@@ -286,6 +313,8 @@ pub enum Command {
     SaveSettings(Settings),
     /// Read this desk's statement digests for the last days.
     LoadStatement(DeskCore),
+    /// A member's photo from this PC, or fetched from the server.
+    Photo(DeskCore, Box<RosterMember>),
     /// Stop the core and forget the pairing.
     Unpair(Option<DeskCore>),
     FocusSearch,
@@ -527,10 +556,13 @@ impl App {
                     running.pending += 1;
                     running.search.query.clear();
                     running.search.results.clear();
+                    let mut commands = running.want_photos([&card.member]);
                     running.upsert_card(card, true);
                     if sound {
                         self.chime.play();
                     }
+                    commands.push(Command::FocusSearch);
+                    return commands;
                 }
                 return vec![Command::FocusSearch];
             }
@@ -626,6 +658,11 @@ impl App {
                         }
                         View::Conflicts => {}
                     }
+                }
+            }
+            Message::Photo(member, path) => {
+                if let (Some(running), Some(path)) = (self.running_mut(), path) {
+                    running.photos.insert(member, path);
                 }
             }
             Message::Statement(days) => {
@@ -734,9 +771,13 @@ impl App {
             CoreEvent::Ready(core, state) => {
                 running.core = Some(core);
                 running.apply_state(*state);
+                let today: Vec<RosterMember> =
+                    running.today.iter().map(|c| c.member.clone()).collect();
+                let mut commands = running.want_photos(&today);
                 if running.view == View::Board {
-                    return vec![Command::FocusScan];
+                    commands.push(Command::FocusScan);
                 }
+                return commands;
             }
             // Logged where it happened; staff get what to do.
             CoreEvent::Failed(_) => running.toast = Some(s.core_failed.to_owned()),
@@ -759,18 +800,28 @@ impl App {
                 {
                     missed.count += 1;
                 }
+                let photos = running.want_photos([&card.member]);
                 running.upsert_card(card, true);
                 if sound && !ours {
                     self.chime.arrived(std::time::Instant::now());
                 }
+                return photos;
             }
-            CoreEvent::Updated(card) => running.upsert_card(card, false),
-            CoreEvent::Member(_) => {}
+            CoreEvent::Updated(card) => {
+                let photos = running.want_photos([&card.member]);
+                running.upsert_card(card, false);
+                return photos;
+            }
+            // Fetched now, so the card shows the photo when the member comes in offline.
+            CoreEvent::Member(member) => return running.want_photos([&member]),
             CoreEvent::Notices(notices) => running.notices = notices,
             CoreEvent::Support(contact) => running.support = Some(contact),
             CoreEvent::Resynced(state) => {
                 running.featured = None;
                 running.apply_state(state);
+                let today: Vec<RosterMember> =
+                    running.today.iter().map(|c| c.member.clone()).collect();
+                return running.want_photos(&today);
             }
             CoreEvent::Recorded { .. } => {}
             CoreEvent::Outbox { pending, conflicts } => {
@@ -859,6 +910,7 @@ impl App {
             (None, View::Board) => board::view(
                 running.featured_card(),
                 &running.today,
+                &running.photos,
                 &running.scan,
                 running.scan_outcome.as_ref(),
                 running.missed.filter(|m| m.count > 0),
@@ -1114,6 +1166,10 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
                 Ok(result) => result.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             })
+        }
+        Command::Photo(core, member) => {
+            let path = core.photo(&member).await;
+            Message::Photo(member.id.clone(), path)
         }
         Command::LoadStatement(core) => {
             let today = gymgate_shared::kst::date_of(core.now());

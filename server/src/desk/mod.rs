@@ -21,11 +21,46 @@ mod session;
 
 const MAX_DESK_NAME: usize = 100;
 
+/// A member's photo for a desk of a center the member has visited; any other member is
+/// reported as having no photo (a desk learns nothing about other centers' members).
+async fn photo(
+    State(state): State<AppState>,
+    desk: DeskAuth,
+    axum::extract::Path(member_id): axum::extract::Path<String>,
+) -> Result<Response, AppError> {
+    use axum::response::IntoResponse;
+    let member = gymgate_shared::MemberId::new(member_id);
+    let center = desk.center_id.clone();
+    let jpeg = state
+        .store
+        .read(move |conn| {
+            if !checkins::visited_before(conn, &member, &center, Utc::now())? {
+                return Ok(None);
+            }
+            crate::store::photos::get(conn, &member)
+        })
+        .await?
+        .ok_or_else(|| AppError::not_found("no_photo", "no photo for this member"))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/jpeg"),
+            // The URL carries the photo's version: a new photo is a new URL.
+            (
+                axum::http::header::CACHE_CONTROL,
+                "private, max-age=31536000, immutable",
+            ),
+        ],
+        jpeg,
+    )
+        .into_response())
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/desks/pair", post(pair))
         .route("/api/v1/desk/snapshot", get(snapshot))
         .route("/api/v1/desk/lookup", get(lookup))
+        .route("/api/v1/desk/photos/{member_id}", get(photo))
         .route("/ws/desk", get(websocket))
 }
 

@@ -76,6 +76,12 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/admin/members/{member_no}/reset-pin",
             post(reset_pin),
         )
+        .route(
+            "/api/v1/admin/members/{member_no}/photo",
+            axum::routing::put(put_photo).delete(delete_photo).layer(
+                axum::extract::DefaultBodyLimit::max(crate::photos::MAX_UPLOAD_BYTES),
+            ),
+        )
         .route("/api/v1/admin/checkins/{id}/void", post(void_visit))
         .route("/api/v1/admin/checkins/{id}/correct", post(correct_visit))
         .route("/api/v1/admin/disputes/bulk", post(bulk_disputes))
@@ -546,6 +552,88 @@ async fn reset_pin(
         .await?;
     state.member_sessions.forget_member(&member_id);
     Ok(Json(PinReset { member_no, pin }))
+}
+
+/// A member's photo (JPEG or PNG, at most 5 MB and 6000 pixels a side): decoded and kept as a
+/// small JPEG with no metadata; desks that know the member hear of it and fetch it.
+async fn put_photo(
+    State(state): State<AppState>,
+    AsSupport(actor): AsSupport,
+    Path(member_no): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, AppError> {
+    // Decoding is CPU work: off the async threads.
+    let jpeg = tokio::task::spawn_blocking(move || crate::photos::thumbnail(&body))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|problem| {
+            let code = match problem {
+                crate::photos::PhotoError::NotAnImage => "not_an_image",
+                crate::photos::PhotoError::TooLarge => "image_too_large",
+                crate::photos::PhotoError::Damaged => "image_damaged",
+            };
+            AppError::bad_request(code, problem.to_string())
+        })?;
+    let url = state
+        .store
+        .writer
+        .write(move |ctx| -> Result<String, AppError> {
+            let member = members::load_by_no(ctx.tx, &member_no)?
+                .ok_or_else(|| AppError::not_found("unknown_member", "no such member"))?;
+            let url = format!(
+                "/api/v1/desk/photos/{}?v={}",
+                member.id,
+                crate::photos::version(&jpeg)
+            );
+            crate::store::photos::put(ctx.tx, &member.id, &jpeg, ctx.now)?;
+            members::set_photo_url(ctx.tx, &member.id, Some(&url))?;
+            crate::members::announce_member(ctx, &member.id)?;
+            let subject = Subject {
+                member_no: Some(member_no),
+                ..Subject::default()
+            };
+            ctx.audit(
+                &actor.name,
+                "member.photo",
+                &subject,
+                Some(&serde_json::json!({ "photo": member.photo_url.is_some() })),
+                Some(&serde_json::json!({ "photo": true, "bytes": jpeg.len() })),
+            )?;
+            Ok(url)
+        })
+        .await?;
+    Ok(Json(serde_json::json!({ "photo_url": url })))
+}
+
+async fn delete_photo(
+    State(state): State<AppState>,
+    AsSupport(actor): AsSupport,
+    Path(member_no): Path<String>,
+) -> Result<StatusCode, AppError> {
+    state
+        .store
+        .writer
+        .write(move |ctx| -> Result<(), AppError> {
+            let member = members::load_by_no(ctx.tx, &member_no)?
+                .ok_or_else(|| AppError::not_found("unknown_member", "no such member"))?;
+            let had = crate::store::photos::delete(ctx.tx, &member.id)?;
+            members::set_photo_url(ctx.tx, &member.id, None)?;
+            crate::members::announce_member(ctx, &member.id)?;
+            let subject = Subject {
+                member_no: Some(member_no),
+                ..Subject::default()
+            };
+            ctx.audit(
+                &actor.name,
+                "member.photo_delete",
+                &subject,
+                Some(&serde_json::json!({ "photo": had })),
+                Some(&serde_json::json!({ "photo": false })),
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn change_visit(

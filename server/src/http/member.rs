@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/checkins/{id}", get(checkin))
         .route("/api/v1/me/events", get(member_events))
         .route("/api/v1/me/pass", post(issue_pass))
+        .route("/api/v1/me/photo", get(my_photo))
 }
 
 /// A pass certificate for the phone whose public key comes in the body, so the member has
@@ -235,6 +237,26 @@ fn locked(until: chrono::DateTime<Utc>) -> AppError {
                 .format("%Y-%m-%d %H:%M")
         ),
     )
+}
+
+/// The member's own photo, shown on their pass (`404 no_photo` when there is none).
+async fn my_photo(
+    State(state): State<AppState>,
+    auth: MemberAuth,
+) -> Result<impl IntoResponse, AppError> {
+    let member = auth.member_id;
+    let jpeg = state
+        .store
+        .read(move |conn| crate::store::photos::get(conn, &member))
+        .await?
+        .ok_or_else(|| AppError::not_found("no_photo", "no photo for this member"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "private, no-cache"),
+        ],
+        jpeg,
+    ))
 }
 
 async fn me(State(state): State<AppState>, auth: MemberAuth) -> Result<Json<Member>, AppError> {

@@ -394,3 +394,16 @@ pub fn blocked_reason(conn: &mut dyn Conn, id: &MemberId) -> Result<Option<Strin
         )?
         .flatten())
 }
+
+/// Where desks fetch the member's photo (`None`: no photo, the card shows the initial).
+pub fn set_photo_url(
+    conn: &mut dyn Conn,
+    id: &MemberId,
+    url: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE members SET photo_url = ?2 WHERE id = ?1",
+        &[id, &url],
+    )?;
+    Ok(())
+}

@@ -19,6 +19,7 @@ pub mod nodes;
 pub mod notices;
 pub mod operators;
 pub mod pass_keys;
+pub mod photos;
 pub(crate) mod postgres;
 pub mod retention;
 pub(crate) mod schema;

@@ -1,12 +1,15 @@
 //! The live board: the newest check-in as a big card, today's list beside it.
 
-use gymgate_shared::CheckinId;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use gymgate_shared::api::{CheckinCard, CheckinFlag, CheckinStatus};
 use gymgate_shared::protocol::Decision;
+use gymgate_shared::{CheckinId, MemberId};
 use iced::widget::{
-    button, column, container, mouse_area, row, scrollable, space, text, text_input,
+    button, column, container, image, mouse_area, row, scrollable, space, text, text_input,
 };
-use iced::{Alignment, Color, Element, Length};
+use iced::{Alignment, Color, ContentFit, Element, Length};
 
 use crate::ui::i18n::{Strings, clock};
 use crate::ui::theme;
@@ -92,28 +95,77 @@ impl CardScale {
     }
 }
 
-pub fn big_card<'a>(card: &'a CheckinCard, s: &'a Strings) -> Element<'a, Message> {
+pub fn big_card<'a>(
+    card: &'a CheckinCard,
+    photo: Option<&'a PathBuf>,
+    s: &'a Strings,
+) -> Element<'a, Message> {
     iced::widget::responsive(move |size| {
-        container(card_body(card, s, &CardScale::for_height(size.height)))
-            .width(Length::Fill)
-            .height(Length::Fill)
-            .style(theme::card)
-            .into()
+        container(card_body(
+            card,
+            photo,
+            s,
+            &CardScale::for_height(size.height),
+        ))
+        .width(Length::Fill)
+        .height(Length::Fill)
+        .style(theme::card)
+        .into()
     })
     .into()
 }
 
-fn card_body<'a>(card: &'a CheckinCard, s: &'a Strings, scale: &CardScale) -> Element<'a, Message> {
+/// Who the card is for: the name, or for a check-in on staff's judgement not confirmed yet,
+/// the member number staff typed.
+pub fn shown_name(card: &CheckinCard, s: &Strings) -> String {
+    if card.member.name.is_empty() {
+        s.unconfirmed_member(&card.member.member_no)
+    } else {
+        card.member.name.clone()
+    }
+}
+
+/// The member's photo, or their initial when there is none on this PC.
+fn avatar<'a>(
+    card: &CheckinCard,
+    photo: Option<&'a PathBuf>,
+    side: f32,
+    initial_size: f32,
+) -> Element<'a, Message> {
+    match photo {
+        Some(path) => container(
+            image(image::Handle::from_path(path))
+                .width(side)
+                .height(side)
+                .content_fit(ContentFit::Cover),
+        )
+        .center(side)
+        .style(theme::avatar)
+        .into(),
+        None => {
+            let initial: String = card
+                .member
+                .name
+                .chars()
+                .next()
+                .map(String::from)
+                .unwrap_or_else(|| "?".into());
+            container(text(initial).size(initial_size))
+                .center(side)
+                .style(theme::avatar)
+                .into()
+        }
+    }
+}
+
+fn card_body<'a>(
+    card: &'a CheckinCard,
+    photo: Option<&'a PathBuf>,
+    s: &'a Strings,
+    scale: &CardScale,
+) -> Element<'a, Message> {
     let member = &card.member;
-    let initial: String = member
-        .name
-        .chars()
-        .next()
-        .map(String::from)
-        .unwrap_or_default();
-    let avatar = container(text(initial).size(scale.initial))
-        .center(scale.avatar)
-        .style(theme::avatar);
+    let avatar = avatar(card, photo, scale.avatar, scale.initial);
     let (status, color) = status_text(card.checkin.status, s);
     let mut chips = row![].spacing(8);
     for flag in &card.flags {
@@ -165,7 +217,7 @@ fn card_body<'a>(card: &'a CheckinCard, s: &'a Strings, scale: &CardScale) -> El
         row![
             avatar,
             column![
-                text(&member.name).size(scale.name).font(theme::BOLD),
+                text(shown_name(card, s)).size(scale.name).font(theme::BOLD),
                 text(s.plan_line(&member.plan, member.visits_left)).size(scale.plan),
                 text(
                     [
@@ -252,6 +304,7 @@ fn scan_bar<'a>(
 pub fn view<'a>(
     featured: Option<&'a CheckinCard>,
     today: &'a [CheckinCard],
+    photos: &'a HashMap<MemberId, PathBuf>,
     scan: &'a str,
     scan_outcome: Option<&'a (bool, String)>,
     missed: Option<crate::ui::Missed>,
@@ -265,7 +318,8 @@ pub fn view<'a>(
                 .size(18)
                 .color(theme::MUTED)
                 .width(60),
-            text(&card.member.name).size(20),
+            avatar(card, photos.get(&card.member.id), 36.0, 18.0),
+            text(shown_name(card, s)).size(20),
             space::horizontal(),
             text(if provisional(card) {
                 s.not_synced
@@ -300,7 +354,7 @@ pub fn view<'a>(
         .height(Length::Fill)
         .style(theme::card);
     let main = match featured {
-        Some(card) => big_card(card, s),
+        Some(card) => big_card(card, photos.get(&card.member.id), s),
         None => empty_card(s),
     };
     column![

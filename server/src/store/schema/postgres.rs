@@ -255,6 +255,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE notices ADD COLUMN center_ids TEXT;
     CREATE INDEX members_phone ON members (phone);
     CREATE INDEX checkins_synced ON checkins (synced_at) WHERE synced_at IS NOT NULL;
+    CREATE TABLE member_photos (
+        member_id TEXT COLLATE "C" PRIMARY KEY,
+        jpeg BYTEA NOT NULL,
+        updated_at TEXT COLLATE "C" NOT NULL
+    );
     "#,
 ];
 

@@ -294,7 +294,8 @@ pub fn migrations() -> Migrations<'static> {
         // - settings operators change (the support contact);
         // - notices for some centers only;
         // - members found by phone; offline check-ins found by when they reached the server
-        //   (an incident's impact).
+        //   (an incident's impact);
+        // - members' photos (a small JPEG each, re-encoded from the upload).
         M::up(
             "CREATE TABLE operators (
                  id TEXT PRIMARY KEY,
@@ -330,7 +331,12 @@ pub fn migrations() -> Migrations<'static> {
              CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              ALTER TABLE notices ADD COLUMN center_ids TEXT;
              CREATE INDEX members_phone ON members (phone);
-             CREATE INDEX checkins_synced ON checkins (synced_at) WHERE synced_at IS NOT NULL;",
+             CREATE INDEX checkins_synced ON checkins (synced_at) WHERE synced_at IS NOT NULL;
+             CREATE TABLE member_photos (
+                 member_id TEXT PRIMARY KEY,
+                 jpeg BLOB NOT NULL,
+                 updated_at TEXT NOT NULL
+             );",
         ),
     ])
 }
