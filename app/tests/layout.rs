@@ -63,6 +63,23 @@ fn card(i: usize, name: &str, minutes_ago: i64) -> CheckinCard {
     }
 }
 
+/// A head and shoulders on a plain background, as a member photo would show.
+fn likeness() -> image::RgbImage {
+    image::RgbImage::from_fn(320, 320, |x, y| {
+        let (x, y) = (x as f32, y as f32);
+        let head = (x - 160.0).powi(2) + (y - 125.0).powi(2) < 62.0_f32.powi(2);
+        let shoulders =
+            (x - 160.0).powi(2) / 130.0_f32.powi(2) + (y - 330.0).powi(2) / 120.0_f32.powi(2) < 1.0;
+        if head {
+            image::Rgb([233, 196, 160])
+        } else if shoulders {
+            image::Rgb([52, 92, 160])
+        } else {
+            image::Rgb([214, 222, 232])
+        }
+    })
+}
+
 fn busy_desk(dir: &std::path::Path, newest: CheckinStatus) -> App {
     let (mut app, _) = App::new(dir.to_owned(), None, Chime::silent());
     let mut running = Running::new(Pairing {
@@ -96,6 +113,11 @@ fn busy_desk(dir: &std::path::Path, newest: CheckinStatus) -> App {
         }
         app.update(Message::Core(CoreEvent::Checkin(card)));
     }
+    // The newest member has a photo on this PC (a drawn likeness stands in for one).
+    let photo = dir.join("photos").join("m39-1.jpg");
+    std::fs::create_dir_all(dir.join("photos")).expect("photos folder");
+    likeness().save(&photo).expect("save the photo");
+    app.update(Message::Photo(MemberId::new("m39"), Some(photo)));
     app.update(Message::Core(CoreEvent::Link(LinkStatus::Offline {
         since: Utc::now() - chrono::Duration::minutes(4),
         retry_at: Utc::now() + chrono::Duration::seconds(8),
@@ -228,6 +250,47 @@ fn the_reason_panel_fits_every_screen() {
         }
         if let Ok(shots) = std::env::var("GYMGATE_LAYOUT_SHOTS") {
             let path = std::path::Path::new(&shots).join(format!("decide-{width}x{height}"));
+            ui.snapshot(&iced::Theme::Light)
+                .and_then(|shot| shot.matches_image(&path))
+                .expect("a snapshot");
+        }
+    }
+}
+
+/// The form for letting a member in on staff's judgement fits the smallest screen too.
+#[test]
+fn the_judgement_form_fits_every_screen() {
+    use gymgate_desk::ui::View;
+    use gymgate_desk::ui::screen::search;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = busy_desk(dir.path(), CheckinStatus::Admitted);
+    app.update(Message::Navigate(View::Search));
+    app.update(Message::Search(search::Message::Query("100234".into())));
+    app.update(Message::Search(search::Message::OpenManual));
+    app.update(Message::Search(search::Message::ManualSubmit));
+    let mut must_see: Vec<String> = KO.manual_notes.iter().map(|n| (*n).to_owned()).collect();
+    must_see.extend(
+        [
+            KO.manual_title,
+            KO.manual_hint,
+            KO.manual_member_no,
+            KO.manual_missing,
+            KO.manual_confirm,
+            KO.go_back,
+        ]
+        .map(str::to_owned),
+    );
+    for (width, height) in SIZES {
+        let size = Size::new(width, height);
+        let mut ui = at_size(size, app.view());
+        for text in &must_see {
+            let found = ui
+                .find(text.as_str())
+                .unwrap_or_else(|e| panic!("{text:?} not shown at {width}×{height}: {e}"));
+            fully_visible(text, found.bounds(), found.visible_bounds(), size);
+        }
+        if let Ok(shots) = std::env::var("GYMGATE_LAYOUT_SHOTS") {
+            let path = std::path::Path::new(&shots).join(format!("manual-{width}x{height}"));
             ui.snapshot(&iced::Theme::Light)
                 .and_then(|shot| shot.matches_image(&path))
                 .expect("a snapshot");

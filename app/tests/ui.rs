@@ -782,3 +782,53 @@ async fn staff_let_a_member_in_on_judgement_from_the_keyboard()
     link.await?;
     Ok(())
 }
+
+/// Issue 18: a member's photo kept on this PC shows on their card with the server out of
+/// reach (the core finds it next to the cache; nothing is fetched).
+#[tokio::test]
+async fn a_photo_kept_on_this_pc_shows_offline() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let mut card = tapped("c1", "김민준", Utc::now());
+    let url = format!("/api/v1/desk/photos/{}?v=abc123", card.member.id);
+    let file =
+        gymgate_desk_core::photo_file_name(card.member.id.as_str(), &url).ok_or("no name")?;
+    std::fs::create_dir_all(dir.path().join(gymgate_desk_core::PHOTOS_DIR))?;
+    let kept = dir.path().join(gymgate_desk_core::PHOTOS_DIR).join(file);
+    image::RgbImage::from_pixel(8, 8, image::Rgb([10, 20, 30])).save(&kept)?;
+    let (events, _events) = tokio::sync::mpsc::channel(64);
+    let (core, state, link) = start(
+        dir.path(),
+        pairing("http://127.0.0.1:1"),
+        Default::default(),
+        events,
+    )
+    .await?;
+    let link = tokio::spawn(link);
+    let mut app = running_app(dir.path().to_owned());
+    app.update(Message::Core(CoreEvent::Ready(
+        core.clone(),
+        Box::new(state),
+    )));
+    card.member.photo_url = Some(url.clone());
+    let commands = app.update(Message::Core(CoreEvent::Checkin(card.clone())));
+    let photo = commands
+        .into_iter()
+        .find(|c| matches!(c, Command::Photo(..)))
+        .ok_or("the card asks for its photo")?;
+    let answer = run_command(photo, dir.path().to_owned()).await;
+    assert!(
+        matches!(&answer, Message::Photo(id, Some(path)) if *id == card.member.id && *path == kept)
+    );
+    app.update(answer);
+    assert_eq!(
+        app.running()
+            .and_then(|r| r.photos.get(&card.member.id).cloned()),
+        Some(kept)
+    );
+    // Asked once: the same card again does not ask again.
+    let again = app.update(Message::Core(CoreEvent::Updated(card)));
+    assert!(!again.iter().any(|c| matches!(c, Command::Photo(..))));
+    core.shutdown();
+    link.await?;
+    Ok(())
+}

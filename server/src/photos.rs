@@ -87,7 +87,9 @@ mod tests {
             .write_to(&mut Cursor::new(&mut plain), ImageFormat::Jpeg)
             .expect("encode");
         let segment: &[u8] = b"Exif\0\0GPS 37.5665N 126.97";
-        let length = u16::try_from(segment.len() + 2).expect("short").to_be_bytes();
+        let length = u16::try_from(segment.len() + 2)
+            .expect("short")
+            .to_be_bytes();
         let mut exif = vec![0xFF, 0xD8, 0xFF, 0xE1, length[0], length[1]];
         exif.extend_from_slice(segment);
         exif.extend_from_slice(&plain[2..]);
