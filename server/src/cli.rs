@@ -400,7 +400,8 @@ enum MemberCommand {
         birthday: Option<chrono::NaiveDate>,
     },
     /// CSV (UTF-8 or CP949, as Excel saves it) with the header
-    /// member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday.
+    /// member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday[,photo];
+    /// or a zip holding that CSV and the photo files (JPEG/PNG) its `photo` column names.
     /// Runs as a job on the server; this shows its progress (Ctrl-C leaves it running).
     Import {
         file: PathBuf,

@@ -87,7 +87,8 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: gymgate_shared::protocol::MAX_FRAME_BYTES,
             max_body_bytes: 64 * 1024,
-            max_import_bytes: 32 * 1024 * 1024,
+            // A zip of a member list with photos: ~2,500 photos of 50 KB.
+            max_import_bytes: 128 * 1024 * 1024,
             hello_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),

@@ -33,7 +33,11 @@ const REQUIRED: [&str; 7] = [
     "valid_from",
     "valid_until",
 ];
-const OPTIONAL: [&str; 2] = ["visits_per_month", "birthday"];
+const OPTIONAL: [&str; 3] = ["visits_per_month", "birthday", "photo"];
+/// Files a zip may hold (the CSV and photos), and what one file may unpack to: a zip bomb
+/// stops there.
+const MAX_ZIP_ENTRIES: usize = 20_000;
+const MAX_ZIP_CSV_BYTES: u64 = 64 * 1024 * 1024;
 /// PINs hashed at once for an import: one core's worth, so taps and logins keep the other.
 const HASH_PARALLEL: usize = 1;
 /// Tries of a chunk whose commit failed (disk full, I/O) before the job is marked failed.
@@ -150,6 +154,15 @@ impl CsvFile {
                         .map(str::to_owned),
                 }),
         )
+    }
+
+    /// The photo file the `index`-th data line names, if any.
+    pub fn photo(&self, text: &str, index: usize) -> Option<String> {
+        let (_, range) = self.lines.get(index)?;
+        let fields = parse_line(text.get(range.clone())?).ok()?;
+        self.field(&fields, "photo")
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
     }
 
     fn field<'f>(&self, fields: &'f [String], name: &str) -> Option<&'f str> {
@@ -315,7 +328,9 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
                 let mut errors = Vec::new();
                 for index in next..end {
                     match parsed.member(&body, index) {
-                        Some(Ok(member)) => valid.push((parsed.lines[index].0, member)),
+                        Some(Ok(member)) => {
+                            valid.push((parsed.lines[index].0, member, parsed.photo(&body, index)))
+                        }
                         Some(Err(error)) => errors.push(error),
                         None => {}
                     }
@@ -325,12 +340,22 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
             .await
             .map_err(|e| format!("the import task failed: {e}"))?
         };
-        let (lines, members): (Vec<u64>, Vec<NewMember>) = valid.into_iter().unzip();
+        let (lines, (members, photos)): (Vec<u64>, (Vec<NewMember>, Vec<Option<String>>)) = valid
+            .into_iter()
+            .map(|(line, member, photo)| (line, (member, photo)))
+            .unzip();
         let hashed =
             members::hash_members(&state.pins, members, Priority::Background, HASH_PARALLEL)
                 .await
                 .map_err(|e| format!("PIN을 처리할 수 없습니다 / cannot hash PINs: {e}"))?;
-        let rows: Arc<Vec<(u64, ValidMember)>> = Arc::new(lines.into_iter().zip(hashed).collect());
+        let rows: Arc<Vec<(u64, ValidMember, Option<String>)>> = Arc::new(
+            lines
+                .into_iter()
+                .zip(hashed)
+                .zip(photos)
+                .map(|((line, member), photo)| (line, member, photo))
+                .collect(),
+        );
         let mut tries = 0;
         loop {
             let (job, rows, chunk_errors) = (id.to_owned(), rows.clone(), errors.clone());
@@ -339,10 +364,25 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
                 .writer
                 .write(move |ctx| -> Result<(), AppError> {
                     let (mut created, mut updated, mut failed) = (0, 0, chunk_errors);
-                    for (line, member) in rows.iter() {
+                    for (line, member, photo) in rows.iter() {
                         match members::store_member(ctx, member, true) {
-                            Ok(true) => created += 1,
-                            Ok(false) => updated += 1,
+                            Ok(new) => {
+                                if new {
+                                    created += 1;
+                                } else {
+                                    updated += 1;
+                                }
+                                if let Some(name) = photo
+                                    && let Some(problem) =
+                                        use_photo(ctx, &job, &member.new.member_no, name)?
+                                {
+                                    failed.push(ImportError {
+                                        line: *line,
+                                        message: problem,
+                                        member_no: Some(member.new.member_no.clone()),
+                                    });
+                                }
+                            }
                             Err(AppError::Store(e)) => return Err(AppError::Store(e)),
                             Err(e) => failed.push(ImportError {
                                 line: *line,
@@ -379,15 +419,116 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
     Ok(Finish::Done)
 }
 
-/// Answers the upload: decodes and checks the file, stores it as a queued job.
+/// Gives an imported member the photo their line names (from the job's zip). Returns what to
+/// report when it cannot: the member is imported either way.
+fn use_photo(
+    ctx: &mut crate::store::WriteCtx<'_>,
+    job: &str,
+    member_no: &str,
+    name: &str,
+) -> Result<Option<String>, AppError> {
+    let problem = match imports::photo(ctx.tx, job, name)? {
+        Some(Ok(jpeg)) => {
+            let Some(id) = crate::store::members::id_of(ctx.tx, member_no)? else {
+                return Ok(None);
+            };
+            let url = format!(
+                "/api/v1/desk/photos/{id}?v={}",
+                crate::photos::version(&jpeg)
+            );
+            crate::store::photos::put(ctx.tx, &id, &jpeg, ctx.now)?;
+            crate::store::members::set_photo_url(ctx.tx, &id, Some(&url))?;
+            members::announce_member(ctx, &id)?;
+            return Ok(None);
+        }
+        Some(Err(problem)) => problem,
+        None => format!("zip에 {name:?} 파일이 없습니다 / the zip has no file {name:?}"),
+    };
+    Ok(Some(format!(
+        "사진만 가져오지 못했습니다(회원은 가져옴): {problem} / photo not imported (the member was): {problem}"
+    )))
+}
+
+/// A zip of a CSV and the photos it names: the CSV's bytes, and each photo file (by its name
+/// in the zip) as a thumbnail, or why it cannot be used.
+type Unpacked = (Vec<u8>, Vec<(String, Result<Vec<u8>, String>)>);
+
+fn unpack(bytes: &[u8]) -> Result<Unpacked, String> {
+    use std::io::Read;
+    let refused =
+        |why: &str| format!("zip 파일을 읽을 수 없습니다: {why} / cannot read the zip: {why}");
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| refused(&e.to_string()))?;
+    if archive.len() > MAX_ZIP_ENTRIES {
+        return Err(refused("too many files"));
+    }
+    let mut csv = None;
+    let mut photos = Vec::new();
+    for index in 0..archive.len() {
+        let mut entry = archive
+            .by_index(index)
+            .map_err(|e| refused(&e.to_string()))?;
+        if !entry.is_file() {
+            continue;
+        }
+        let name = entry.name().to_owned();
+        let lower = name.to_lowercase();
+        if lower.ends_with(".csv") {
+            if csv.is_some() {
+                return Err("zip에 CSV 파일이 둘 이상 있습니다. 하나만 넣어 주세요 / the zip holds more than one CSV file; keep one".into());
+            }
+            let mut text = Vec::new();
+            entry
+                .by_ref()
+                .take(MAX_ZIP_CSV_BYTES)
+                .read_to_end(&mut text)
+                .map_err(|e| refused(&e.to_string()))?;
+            csv = Some(text);
+        } else if [".jpg", ".jpeg", ".png"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
+        {
+            let mut data = Vec::new();
+            let limit = crate::photos::MAX_UPLOAD_BYTES as u64;
+            entry
+                .by_ref()
+                .take(limit + 1)
+                .read_to_end(&mut data)
+                .map_err(|e| refused(&e.to_string()))?;
+            let photo = if data.len() as u64 > limit {
+                Err("5MB보다 큰 사진입니다 / the photo is over 5 MB".to_owned())
+            } else {
+                crate::photos::thumbnail(&data).map_err(|e| e.to_string())
+            };
+            // Lines may name a photo by its path in the zip or by its file name alone.
+            let base = name.rsplit('/').next().unwrap_or(&name).to_owned();
+            if base != name {
+                photos.push((base, photo.clone()));
+            }
+            photos.push((name, photo));
+        }
+    }
+    let csv =
+        csv.ok_or_else(|| "zip에 CSV 파일이 없습니다 / the zip holds no CSV file".to_owned())?;
+    Ok((csv, photos))
+}
+
+/// Answers the upload: decodes and checks the file, stores it as a queued job. A zip holds
+/// the CSV and the photo files its `photo` column names (photos are decoded now, so a bad
+/// one is known before the job runs).
 pub async fn start(state: &AppState, bytes: axum::body::Bytes) -> Result<ImportJob, AppError> {
-    let (text, encoding, lines) = tokio::task::spawn_blocking(move || {
+    let (text, encoding, lines, photos) = tokio::task::spawn_blocking(move || {
+        let (csv, photos) = if bytes.starts_with(b"PK\x03\x04") {
+            unpack(&bytes).map_err(|m| AppError::bad_request("invalid_zip", m))?
+        } else {
+            (bytes.to_vec(), Vec::new())
+        };
         let (text, encoding) =
-            decode(&bytes).map_err(|m| AppError::bad_request("invalid_encoding", m))?;
+            decode(&csv).map_err(|m| AppError::bad_request("invalid_encoding", m))?;
         let lines = CsvFile::read(&text)
             .map_err(|m| AppError::bad_request("invalid_csv", m))?
             .len();
-        Ok::<_, AppError>((text, encoding, lines))
+        Ok::<_, AppError>((text, encoding, lines, photos))
     })
     .await
     .map_err(|e| AppError::Internal(format!("the import task failed: {e}")))??;
@@ -397,6 +538,10 @@ pub async fn start(state: &AppState, bytes: axum::body::Bytes) -> Result<ImportJ
         .writer
         .write(move |ctx| -> Result<ImportJob, AppError> {
             imports::create(ctx.tx, &id, encoding, lines as u64, &text, ctx.now)?;
+            for (name, photo) in &photos {
+                let photo = photo.as_deref().map_err(String::as_str);
+                imports::put_photo(ctx.tx, &id, name, photo)?;
+            }
             imports::load(ctx.tx, &id)?
                 .ok_or_else(|| AppError::Internal("the import job vanished".into()))
         })

@@ -239,3 +239,113 @@ async fn the_member_app_shows_the_members_own_photo_on_the_pass() -> anyhow::Res
     browser.screenshot("member-pass-photo.png").await?;
     browser.close().await
 }
+
+/// A member list with photos comes as one zip: the CSV and the photo files its `photo` column
+/// names. Members come in either way; a missing or bad photo is reported on its line.
+#[tokio::test]
+async fn a_zip_import_brings_members_with_their_photos() -> anyhow::Result<()> {
+    use std::io::Write;
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let today = gymgate_shared::kst::date_of(chrono::Utc::now());
+    let (from, until) = (
+        today - chrono::Duration::days(10),
+        today + chrono::Duration::days(300),
+    );
+    let csv = format!(
+        "member_no,name,phone,pin,plan,visits_per_month,valid_from,valid_until,birthday,photo\n\
+         Z1,사진있음,010-1111-0001,{PIN},월 8회,8,{from},{until},,photos/z1.png\n\
+         Z2,사진깨짐,010-1111-0002,{PIN},월 8회,8,{from},{until},,z2.jpg\n\
+         Z3,사진없음,010-1111-0003,{PIN},월 8회,8,{from},{until},,nowhere.png\n\
+         Z4,사진안씀,010-1111-0004,{PIN},월 8회,8,{from},{until},,\n"
+    );
+    let mut zipped = Vec::new();
+    {
+        let mut writer = zip::ZipWriter::new(Cursor::new(&mut zipped));
+        let options = zip::write::SimpleFileOptions::default();
+        writer.start_file("members.csv", options)?;
+        writer.write_all(csv.as_bytes())?;
+        writer.start_file("photos/z1.png", options)?;
+        writer.write_all(&png(600, 800))?;
+        writer.start_file("z2.jpg", options)?;
+        writer.write_all(b"\xFF\xD8\xFF\xE0 this is not really a jpeg")?;
+        writer.finish()?;
+    }
+    let http = reqwest::Client::new();
+    let job: serde_json::Value = http
+        .post(format!("{url}/api/v1/admin/members/import"))
+        .bearer_auth(gymgate_tests::ADMIN_TOKEN)
+        .body(zipped)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = job["id"].as_str().unwrap_or_default().to_owned();
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT * 3;
+    let job = loop {
+        let job: serde_json::Value = http
+            .get(format!("{url}/api/v1/admin/imports/{id}"))
+            .bearer_auth(gymgate_tests::ADMIN_TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if job["state"] == "done" {
+            break job;
+        }
+        anyhow::ensure!(job["state"] != "failed", "import failed: {job}");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "import never finished: {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["created"], 4, "{job}");
+    let errors = job["errors"].as_array().cloned().unwrap_or_default();
+    let lines: Vec<u64> = errors.iter().filter_map(|e| e["line"].as_u64()).collect();
+    assert_eq!(lines, vec![3, 4], "{errors:?}");
+    assert!(
+        errors.iter().all(|e| e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("사진만 가져오지 못했습니다")),
+        "{errors:?}"
+    );
+    for (no, has) in [("Z1", true), ("Z2", false), ("Z3", false), ("Z4", false)] {
+        let member = MemberClient::login(&url, no, PIN).await?;
+        let photo = http
+            .get(format!("{url}/api/v1/me/photo"))
+            .bearer_auth(&member.token)
+            .send()
+            .await?;
+        assert_eq!(photo.status() == StatusCode::OK, has, "{no}");
+        if has {
+            let jpeg = photo.bytes().await?;
+            assert_eq!(image::load_from_memory(&jpeg)?.height(), 320);
+        }
+    }
+    // A zip without a CSV is refused at once, saying so.
+    let mut empty = Vec::new();
+    {
+        let mut writer = zip::ZipWriter::new(Cursor::new(&mut empty));
+        writer.start_file("a.png", zip::write::SimpleFileOptions::default())?;
+        writer.write_all(&png(4, 4))?;
+        writer.finish()?;
+    }
+    let refused = http
+        .post(format!("{url}/api/v1/admin/members/import"))
+        .bearer_auth(gymgate_tests::ADMIN_TOKEN)
+        .body(empty)
+        .send()
+        .await?;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = refused.json().await?;
+    assert_eq!(body["error"]["code"], "invalid_zip");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CSV")
+    );
+    Ok(())
+}

@@ -117,6 +117,7 @@ pub fn set_state(
              WHERE id = ?1",
             &[&id, &state.as_str(), &message, &ts(now)],
         )?;
+        drop_photos(conn, id)?;
     } else {
         conn.execute(
             "UPDATE import_jobs SET state = ?2, message = ?3 WHERE id = ?1",
@@ -163,5 +164,47 @@ pub fn progress(
             &errors.len(),
         ],
     )?;
+    Ok(())
+}
+/// A photo that came in an import's zip, kept until the job has used it: the thumbnail, or
+/// why the file could not be used.
+pub fn put_photo(
+    conn: &mut dyn Conn,
+    job: &str,
+    name: &str,
+    photo: Result<&[u8], &str>,
+) -> Result<(), StoreError> {
+    let (jpeg, problem) = match photo {
+        Ok(jpeg) => (Some(jpeg), None),
+        Err(problem) => (None, Some(problem)),
+    };
+    conn.execute(
+        "INSERT INTO import_photos (job_id, name, jpeg, problem) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (job_id, name) DO NOTHING",
+        &[&job, &name, &jpeg, &problem],
+    )?;
+    Ok(())
+}
+
+/// The photo `name` of a job: `None` when the zip had no such file.
+pub fn photo(
+    conn: &mut dyn Conn,
+    job: &str,
+    name: &str,
+) -> Result<Option<Result<Vec<u8>, String>>, StoreError> {
+    let row = conn.one(
+        "SELECT jpeg, problem FROM import_photos WHERE job_id = ?1 AND name = ?2",
+        &[&job, &name],
+        |r| Ok((r.get::<Option<Vec<u8>>>(0)?, r.get::<Option<String>>(1)?)),
+    )?;
+    Ok(row.map(|(jpeg, problem)| match jpeg {
+        Some(jpeg) => Ok(jpeg),
+        None => Err(problem.unwrap_or_default()),
+    }))
+}
+
+/// A finished job's photos are not needed any more.
+pub fn drop_photos(conn: &mut dyn Conn, job: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM import_photos WHERE job_id = ?1", &[&job])?;
     Ok(())
 }

@@ -260,6 +260,13 @@ const MIGRATIONS: &[&str] = &[
         jpeg BYTEA NOT NULL,
         updated_at TEXT COLLATE "C" NOT NULL
     );
+    CREATE TABLE import_photos (
+        job_id TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        jpeg BYTEA,
+        problem TEXT,
+        PRIMARY KEY (job_id, name)
+    );
     "#,
 ];
 

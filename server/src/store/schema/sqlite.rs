@@ -336,6 +336,13 @@ pub fn migrations() -> Migrations<'static> {
                  member_id TEXT PRIMARY KEY,
                  jpeg BLOB NOT NULL,
                  updated_at TEXT NOT NULL
+             );
+             CREATE TABLE import_photos (
+                 job_id TEXT NOT NULL,
+                 name TEXT NOT NULL,
+                 jpeg BLOB,
+                 problem TEXT,
+                 PRIMARY KEY (job_id, name)
              );",
         ),
     ])
