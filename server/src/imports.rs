@@ -340,10 +340,12 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
             .await
             .map_err(|e| format!("the import task failed: {e}"))?
         };
-        let (lines, (members, photos)): (Vec<u64>, (Vec<NewMember>, Vec<Option<String>>)) = valid
-            .into_iter()
-            .map(|(line, member, photo)| (line, (member, photo)))
-            .unzip();
+        let (mut lines, mut members, mut photos) = (Vec::new(), Vec::new(), Vec::new());
+        for (line, member, photo) in valid {
+            lines.push(line);
+            members.push(member);
+            photos.push(photo);
+        }
         let hashed =
             members::hash_members(&state.pins, members, Priority::Background, HASH_PARALLEL)
                 .await
