@@ -1,0 +1,214 @@
+//! The live page (desks, open incidents, taps per minute) and incidents with their impact.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use gymgate_shared::CenterId;
+use gymgate_shared::api::{
+    IncidentImpact, IncidentKind, IncidentView, NewNotice, NowCenter, NowDesk, NowView, Severity,
+    TapMinute,
+};
+
+use crate::error::AppError;
+use crate::extract::AsViewer;
+use crate::state::AppState;
+use crate::store::{centers, checkins as stored_checkins, desks, incidents};
+
+use super::super::admin;
+
+/// How often the live page is sent again.
+const NOW_EVERY: Duration = Duration::from_secs(2);
+
+/// Minutes of taps the live page shows.
+const TAP_MINUTES: i64 = 15;
+
+pub(super) async fn now_view(state: &AppState) -> Result<NowView, AppError> {
+    let at = Utc::now();
+    let online = state.hub.online_desks();
+    let (all_centers, all_desks, open) = state
+        .store
+        .read(|conn| {
+            Ok((
+                centers::list(conn)?,
+                desks::list(conn)?,
+                incidents::list(conn, 200)?,
+            ))
+        })
+        .await?;
+    let centers = all_centers
+        .into_iter()
+        .map(|c| NowCenter {
+            desks: all_desks
+                .iter()
+                .filter(|d| d.center_id == c.id && !d.revoked)
+                .map(|d| {
+                    let is_online = online.contains(&d.id);
+                    NowDesk {
+                        clock_skew_s: state.desk_clock(&d.id),
+                        desk: admin::admin_desk(d.clone(), is_online),
+                    }
+                })
+                .collect(),
+            id: c.id,
+            name: c.name,
+        })
+        .collect();
+    let open: Vec<_> = open.into_iter().filter(|i| i.ended_at.is_none()).collect();
+    let open_incidents = views(state, open).await?;
+    let taps = state
+        .tap_stats
+        .between(at - chrono::Duration::minutes(TAP_MINUTES), at)
+        .into_iter()
+        .map(|m| TapMinute {
+            at: DateTime::from_timestamp(m.minute * 60, 0).unwrap_or(at),
+            answered: m.answered,
+            refused: m.refused,
+            failed: m.failed,
+        })
+        .collect();
+    Ok(NowView {
+        at,
+        centers,
+        open_incidents,
+        taps,
+    })
+}
+
+pub(super) async fn now(
+    State(state): State<AppState>,
+    _: AsViewer,
+) -> Result<Json<NowView>, AppError> {
+    Ok(Json(now_view(&state).await?))
+}
+
+/// The live page, sent again every two seconds while the console is open.
+pub(super) async fn now_stream(
+    State(state): State<AppState>,
+    _: AsViewer,
+) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
+    let shutdown = state.shutdown.clone();
+    let stream = futures_util::stream::unfold((state, true), |(state, first)| async move {
+        if !first {
+            tokio::time::sleep(NOW_EVERY).await;
+        }
+        let event = match now_view(&state).await {
+            Ok(view) => SseEvent::default()
+                .event("now")
+                .json_data(&view)
+                .unwrap_or_else(|_| SseEvent::default().comment("unreadable")),
+            Err(error) => SseEvent::default()
+                .event("trouble")
+                .data(error.public_message()),
+        };
+        Some((Ok(event), (state, false)))
+    });
+    Sse::new(stream.take_until(shutdown.cancelled_owned()))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// The prepared notice for an incident that affects members, if it does.
+pub(super) fn notice_draft(incident: &gymgate_shared::api::Incident) -> Option<NewNotice> {
+    let key = incident.key.as_str();
+    let server_trouble = incident.kind == IncidentKind::Restart
+        || key == crate::alerts::TAP_FAILURES
+        || key == crate::alerts::COMMIT_LATENCY
+        || key.starts_with(crate::alerts::NODE_DOWN);
+    if server_trouble {
+        return Some(NewNotice {
+            severity: Severity::Warning,
+            text_ko: "일시적인 서버 문제로 입장 처리가 늦어지거나 실패할 수 있습니다. 회원님의 정보와 입장 기록은 안전하게 보관되어 있습니다. 앱에서 입장이 안 되면 '오프라인 입장권'을 데스크에 보여 주세요.".into(),
+            text_en: "A temporary server problem may slow down or fail check-ins. Your data and visits are safe. If the app cannot check you in, show your offline pass at the desk.".into(),
+            ends_at: None,
+            center_ids: Vec::new(),
+        });
+    }
+    if let Some(center) = key.strip_prefix(crate::alerts::CENTER_OFFLINE) {
+        return Some(NewNotice {
+            severity: Severity::Info,
+            text_ko: "이 센터 데스크의 인터넷 연결이 끊겼습니다. 입장은 데스크에서 계속 처리되며, 회원님의 입장 기록은 연결이 돌아오면 자동으로 반영됩니다. 앱 대신 회원번호나 '오프라인 입장권'으로 입장해 주세요.".into(),
+            text_en: "This center's desk is offline. Check-in continues at the desk, and your visit is recorded once it reconnects. Give your member number or show your offline pass.".into(),
+            ends_at: None,
+            center_ids: vec![CenterId::new(center)],
+        });
+    }
+    None
+}
+
+pub(super) async fn views(
+    state: &AppState,
+    list: Vec<gymgate_shared::api::Incident>,
+) -> Result<Vec<IncidentView>, AppError> {
+    let now = Utc::now();
+    let windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = list
+        .iter()
+        .map(|i| (i.started_at, i.ended_at.unwrap_or(now)))
+        .collect();
+    let offline_centers: Vec<Option<CenterId>> = list
+        .iter()
+        .map(|i| {
+            i.key
+                .strip_prefix(crate::alerts::CENTER_OFFLINE)
+                .map(CenterId::new)
+        })
+        .collect();
+    let stored = state
+        .store
+        .read(move |conn| {
+            let mut out = Vec::with_capacity(windows.len());
+            for ((from, to), center) in windows.iter().zip(&offline_centers) {
+                let offline = stored_checkins::offline_impact(conn, *from, *to)?;
+                let center_desks = match center {
+                    Some(center) => desks::count_paired(conn, center)?,
+                    None => 0,
+                };
+                out.push((offline, center_desks));
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(list
+        .into_iter()
+        .zip(stored)
+        .map(|(incident, (offline, center_desks))| {
+            let to = incident.ended_at.unwrap_or(now);
+            let minutes = state.tap_stats.between(incident.started_at, to);
+            let is_center = incident.key.starts_with(crate::alerts::CENTER_OFFLINE);
+            let impact = IncidentImpact {
+                taps_refused: minutes.iter().map(|m| u64::from(m.refused)).sum(),
+                taps_failed: minutes.iter().map(|m| u64::from(m.failed)).sum(),
+                centers_affected: offline.centers.max(u64::from(is_center)),
+                desks_affected: offline.desks.max(center_desks),
+                offline_synced: offline.synced,
+                disputes_raised: offline.disputes,
+            };
+            IncidentView {
+                notice_draft: notice_draft(&incident),
+                incident,
+                impact,
+            }
+        })
+        .collect())
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct LimitQuery {
+    limit: Option<u32>,
+}
+
+pub(super) async fn incident_views(
+    State(state): State<AppState>,
+    _: AsViewer,
+    Query(query): Query<LimitQuery>,
+) -> Result<Json<Vec<IncidentView>>, AppError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let list = state
+        .store
+        .read(move |conn| incidents::list(conn, limit))
+        .await?;
+    Ok(Json(views(&state, list).await?))
+}
