@@ -221,19 +221,21 @@ impl App {
                     running.search.set_remote(&query, remote);
                 }
             }
-            Message::Board(board::Message::ScanInput(text)) => {
-                if let Some(running) = self.running_mut() {
-                    running.scan = text;
-                }
-            }
-            Message::Board(board::Message::ScanSubmit) => {
-                if let Some(running) = self.running_mut() {
-                    let text = std::mem::take(&mut running.scan);
-                    if let Some(core) = &running.core
-                        && !text.trim().is_empty()
-                    {
-                        return vec![Command::Scan(core.clone(), text, s.lang)];
+            Message::Board(message) => {
+                let Some(running) = self.running_mut() else {
+                    return vec![];
+                };
+                match board::update(&mut running.scan, message) {
+                    Some(board::Event::Scan(text)) => {
+                        if let Some(core) = &running.core {
+                            return vec![Command::Scan(core.clone(), text, s.lang)];
+                        }
                     }
+                    Some(board::Event::Show(id)) => running.featured = Some(id),
+                    Some(board::Event::Decide(id, decision)) => {
+                        return running.start_decision(id, decision);
+                    }
+                    None => {}
                 }
             }
             Message::Scanned(Ok(card)) => {
@@ -298,16 +300,6 @@ impl App {
                     running.search.outcome = Some((false, error));
                 }
             }
-            Message::Board(board::Message::Show(id)) => {
-                if let Some(running) = self.running_mut() {
-                    running.featured = Some(id);
-                }
-            }
-            Message::Board(board::Message::Decide(id, decision)) => {
-                if let Some(running) = self.running_mut() {
-                    return running.start_decision(id, decision);
-                }
-            }
             Message::Decide(message) => {
                 let Some(running) = self.running_mut() else {
                     return vec![];
@@ -335,11 +327,13 @@ impl App {
                     decide::Event::Cancel => vec![Command::FocusScan],
                 };
             }
-            Message::Conflicts(conflicts::Message::Acknowledge(local_id)) => {
-                if let Some(core) = self.running().and_then(|r| r.core.clone()) {
-                    return vec![Command::Acknowledge(core, local_id)];
+            Message::Conflicts(message) => match conflicts::update(message) {
+                conflicts::Event::Acknowledge(local_id) => {
+                    if let Some(core) = self.running().and_then(|r| r.core.clone()) {
+                        return vec![Command::Acknowledge(core, local_id)];
+                    }
                 }
-            }
+            },
             Message::Acknowledged(Ok(conflicts)) => {
                 if let Some(running) = self.running_mut() {
                     running.conflicts = conflicts;

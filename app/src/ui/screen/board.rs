@@ -28,6 +28,34 @@ pub enum Message {
     ScanSubmit,
 }
 
+/// What the board asks its parent to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Show this check-in big.
+    Show(CheckinId),
+    /// Start admitting, denying or voiding it (the reason is asked next).
+    Decide(CheckinId, Decision),
+    /// A whole code was scanned: check it.
+    Scan(String),
+}
+
+/// The board keeps the scan field's text (`scan`, held by the parent with the rest of the
+/// running desk's state); everything else is an event for the parent.
+pub fn update(scan: &mut String, message: Message) -> Option<Event> {
+    match message {
+        Message::ScanInput(text) => {
+            *scan = text;
+            None
+        }
+        Message::ScanSubmit => {
+            let text = std::mem::take(scan);
+            (!text.trim().is_empty()).then_some(Event::Scan(text))
+        }
+        Message::Show(id) => Some(Event::Show(id)),
+        Message::Decide(id, decision) => Some(Event::Decide(id, decision)),
+    }
+}
+
 fn status_text(status: CheckinStatus, s: &Strings) -> (&'static str, Color) {
     match status {
         CheckinStatus::Admitted => (s.admitted, theme::GREEN),

@@ -13,6 +13,19 @@ pub enum Message {
     Acknowledge(LocalId),
 }
 
+/// What the list asks its parent to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Staff have seen this one: take it off the list.
+    Acknowledge(LocalId),
+}
+
+pub fn update(message: Message) -> Event {
+    match message {
+        Message::Acknowledge(local_id) => Event::Acknowledge(local_id),
+    }
+}
+
 pub fn view<'a>(conflicts: &'a [Conflict], s: &'a Strings) -> Element<'a, Message> {
     let mut list = column![].spacing(10);
     for conflict in conflicts {
