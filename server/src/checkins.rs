@@ -123,17 +123,7 @@ pub fn decide(
     let reason = reason
         .map(|r| r.chars().take(500).collect::<String>())
         .filter(|r| !r.trim().is_empty());
-    checkin.status = next;
-    checkin.rev += 1;
-    checkin.history.push(CheckinChange {
-        at: ctx.now,
-        status: next,
-        by: format!("desk:{desk_id}"),
-        reason,
-    });
-    checkins::update(ctx.tx, &checkin)?;
-    let card = checkins::card(ctx.tx, checkin.clone())?;
-    ctx.append_event(desk_center, &EventPayload::CheckinUpdated(card))?;
+    change_status(ctx, &mut checkin, next, format!("desk:{desk_id}"), reason)?;
     Ok(checkin)
 }
 
@@ -398,18 +388,7 @@ pub fn resolve_dispute(
     } else {
         CheckinStatus::Denied
     };
-    checkin.status = next;
-    checkin.rev += 1;
-    checkin.history.push(CheckinChange {
-        at: ctx.now,
-        status: next,
-        by: by.to_owned(),
-        reason,
-    });
-    checkins::update(ctx.tx, &checkin)?;
-    let card = checkins::card(ctx.tx, checkin.clone())?;
-    let center = checkin.center_id.clone();
-    ctx.append_event(&center, &EventPayload::CheckinUpdated(card))?;
+    change_status(ctx, &mut checkin, next, by.to_owned(), reason)?;
     Ok(checkin)
 }
 
@@ -434,20 +413,15 @@ pub fn expire_pending(
         if checkin.status != CheckinStatus::Pending {
             continue;
         }
-        checkin.status = CheckinStatus::Expired;
-        checkin.rev += 1;
-        checkin.history.push(CheckinChange {
-            at: ctx.now,
-            status: CheckinStatus::Expired,
-            by: "server".into(),
-            reason: Some(format!(
+        change_status(
+            ctx,
+            &mut checkin,
+            CheckinStatus::Expired,
+            "server".into(),
+            Some(format!(
                 "no one at the desk admitted or denied it within {waited}"
             )),
-        });
-        checkins::update(ctx.tx, &checkin)?;
-        let card = checkins::card(ctx.tx, checkin.clone())?;
-        let center = checkin.center_id.clone();
-        ctx.append_event(&center, &EventPayload::CheckinUpdated(card))?;
+        )?;
     }
     Ok(ids.len())
 }
@@ -493,17 +467,30 @@ pub fn correct_by_operator(
             ));
         }
     };
+    change_status(ctx, &mut checkin, next, by.to_owned(), Some(reason))?;
+    Ok((checkin, before))
+}
+
+/// Moves a check-in to `next` with who and why in its history, stores it, and tells the
+/// center's desks and the member (`checkin_updated`): the one way every change is made.
+fn change_status(
+    ctx: &mut WriteCtx<'_>,
+    checkin: &mut Checkin,
+    next: CheckinStatus,
+    by: String,
+    reason: Option<String>,
+) -> Result<(), AppError> {
     checkin.status = next;
     checkin.rev += 1;
     checkin.history.push(CheckinChange {
         at: ctx.now,
         status: next,
-        by: by.to_owned(),
-        reason: Some(reason),
+        by,
+        reason,
     });
-    checkins::update(ctx.tx, &checkin)?;
+    checkins::update(ctx.tx, checkin)?;
     let card = checkins::card(ctx.tx, checkin.clone())?;
     let center = checkin.center_id.clone();
     ctx.append_event(&center, &EventPayload::CheckinUpdated(card))?;
-    Ok((checkin, before))
+    Ok(())
 }

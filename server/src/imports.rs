@@ -431,16 +431,9 @@ fn use_photo(
 ) -> Result<Option<String>, AppError> {
     let problem = match imports::photo(ctx.tx, job, name)? {
         Some(Ok(jpeg)) => {
-            let Some(id) = crate::store::members::id_of(ctx.tx, member_no)? else {
-                return Ok(None);
-            };
-            let url = format!(
-                "/api/v1/desk/photos/{id}?v={}",
-                crate::photos::version(&jpeg)
-            );
-            crate::store::photos::put(ctx.tx, &id, &jpeg, ctx.now)?;
-            crate::store::members::set_photo_url(ctx.tx, &id, Some(&url))?;
-            members::announce_member(ctx, &id)?;
+            if let Some(id) = crate::store::members::id_of(ctx.tx, member_no)? {
+                members::set_photo(ctx, &id, Some(&jpeg))?;
+            }
             return Ok(None);
         }
         Some(Err(problem)) => problem,

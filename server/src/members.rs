@@ -128,6 +128,41 @@ pub(crate) fn store_member(
     }
 }
 
+/// The member with this number, or the API's `404 unknown_member`.
+pub(crate) fn by_no(
+    conn: &mut dyn crate::store::Conn,
+    member_no: &str,
+) -> Result<stored::MemberRow, AppError> {
+    stored::load_by_no(conn, member_no)?
+        .ok_or_else(|| AppError::not_found("unknown_member", "no such member"))
+}
+
+/// Gives a member a photo (an already re-encoded thumbnail) or takes it away (`None`), and
+/// tells the desks that know them; returns the photo's URL. The URL carries the photo's
+/// version, so desks fetch a changed photo again.
+pub(crate) fn set_photo(
+    ctx: &mut WriteCtx<'_>,
+    id: &MemberId,
+    jpeg: Option<&[u8]>,
+) -> Result<Option<String>, AppError> {
+    let url = match jpeg {
+        Some(jpeg) => {
+            crate::store::photos::put(ctx.tx, id, jpeg, ctx.now)?;
+            Some(format!(
+                "/api/v1/desk/photos/{id}?v={}",
+                crate::photos::version(jpeg)
+            ))
+        }
+        None => {
+            crate::store::photos::delete(ctx.tx, id)?;
+            None
+        }
+    };
+    stored::set_photo_url(ctx.tx, id, url.as_deref())?;
+    announce_member(ctx, id)?;
+    Ok(url)
+}
+
 /// Sends a `member` event to every center whose desks have this member in their roster.
 pub(crate) fn announce_member(ctx: &mut WriteCtx<'_>, id: &MemberId) -> Result<(), AppError> {
     let Some(member) = stored::load(ctx.tx, id)? else {

@@ -28,22 +28,19 @@ pub fn is_counted(status: CheckinStatus) -> bool {
     )
 }
 
-/// One Korean day's digest (lowercase hex SHA-256): a hash chain over the day's counted
-/// check-ins ordered by time, then id. Returns the digest and how many check-ins it covers.
-pub fn day_digest(center: &CenterId, date: NaiveDate, checkins: &[Counted]) -> (String, usize) {
-    let mut lines: Vec<String> = checkins
-        .iter()
-        .filter(|c| is_counted(c.status) && crate::kst::date_of(c.at) == date)
-        .map(|c| {
-            format!(
-                "{}|{}|{}\n",
-                c.id,
-                crate::timefmt::to_text(c.at),
-                c.status.as_str()
-            )
-        })
-        .collect();
-    // Times are fixed-width text, so text order is time order; the id breaks ties.
+/// The line a counted check-in adds to its day's chain.
+fn line(c: &Counted) -> String {
+    format!(
+        "{}|{}|{}\n",
+        c.id,
+        crate::timefmt::to_text(c.at),
+        c.status.as_str()
+    )
+}
+
+/// The chain over one day's lines: sorted as bytes (times are fixed-width text, so text
+/// order is time order; the id breaks ties), hashed one after the other.
+fn chain(center: &CenterId, date: NaiveDate, mut lines: Vec<String>) -> DayDigest {
     lines.sort();
     let mut head: [u8; 32] =
         Sha256::digest(format!("gymgate-settlement-v1\n{center}\n{date}\n")).into();
@@ -53,7 +50,23 @@ pub fn day_digest(center: &CenterId, date: NaiveDate, checkins: &[Counted]) -> (
         next.update(line.as_bytes());
         head = next.finalize().into();
     }
-    (hex(&head), lines.len())
+    DayDigest {
+        date,
+        count: lines.len(),
+        digest: hex(&head),
+    }
+}
+
+/// One Korean day's digest (lowercase hex SHA-256): a hash chain over the day's counted
+/// check-ins ordered by time, then id. Returns the digest and how many check-ins it covers.
+pub fn day_digest(center: &CenterId, date: NaiveDate, checkins: &[Counted]) -> (String, usize) {
+    let lines = checkins
+        .iter()
+        .filter(|c| is_counted(c.status) && crate::kst::date_of(c.at) == date)
+        .map(line)
+        .collect();
+    let day = chain(center, date, lines);
+    (day.digest, day.count)
 }
 
 /// A day on the statement.
@@ -64,25 +77,16 @@ pub struct DayDigest {
     pub digest: String,
 }
 
-/// Every day of `checkins` that has a counted check-in, in date order.
+/// Every day of `checkins` that has a counted check-in, in date order (one pass over them).
 pub fn day_digests(center: &CenterId, checkins: &[Counted]) -> Vec<DayDigest> {
-    let mut dates: Vec<NaiveDate> = checkins
-        .iter()
-        .filter(|c| is_counted(c.status))
-        .map(|c| crate::kst::date_of(c.at))
-        .collect();
-    dates.sort();
-    dates.dedup();
-    dates
-        .into_iter()
-        .map(|date| {
-            let (digest, count) = day_digest(center, date, checkins);
-            DayDigest {
-                date,
-                count,
-                digest,
-            }
-        })
+    let mut days: std::collections::BTreeMap<NaiveDate, Vec<String>> = Default::default();
+    for c in checkins.iter().filter(|c| is_counted(c.status)) {
+        days.entry(crate::kst::date_of(c.at))
+            .or_default()
+            .push(line(c));
+    }
+    days.into_iter()
+        .map(|(date, lines)| chain(center, date, lines))
         .collect()
 }
 

@@ -310,8 +310,7 @@ async fn block_member(
         .store
         .writer
         .write(move |ctx| -> Result<(), AppError> {
-            let member = members::load_by_no(ctx.tx, &member_no)?
-                .ok_or_else(|| AppError::not_found("unknown_member", "no such member"))?;
+            let member = crate::members::by_no(ctx.tx, &member_no)?;
             let subject = Subject {
                 member_no: Some(member_no.clone()),
                 ..Subject::default()

@@ -116,8 +116,7 @@ pub(super) async fn reset_pin(
         .store
         .writer
         .write(move |ctx| -> Result<gymgate_shared::MemberId, AppError> {
-            let member = members::load_by_no(ctx.tx, &no)?
-                .ok_or_else(|| AppError::not_found("unknown_member", "no such member"))?;
+            let member = crate::members::by_no(ctx.tx, &no)?;
             members::set_pin(ctx.tx, &member.id, &hash)?;
             logins::clear(ctx.tx, &no)?;
             let subject = Subject {
@@ -163,16 +162,8 @@ pub(super) async fn put_photo(
         .store
         .writer
         .write(move |ctx| -> Result<String, AppError> {
-            let member = members::load_by_no(ctx.tx, &member_no)?
-                .ok_or_else(|| AppError::not_found("unknown_member", "no such member"))?;
-            let url = format!(
-                "/api/v1/desk/photos/{}?v={}",
-                member.id,
-                crate::photos::version(&jpeg)
-            );
-            crate::store::photos::put(ctx.tx, &member.id, &jpeg, ctx.now)?;
-            members::set_photo_url(ctx.tx, &member.id, Some(&url))?;
-            crate::members::announce_member(ctx, &member.id)?;
+            let member = crate::members::by_no(ctx.tx, &member_no)?;
+            let url = crate::members::set_photo(ctx, &member.id, Some(&jpeg))?.unwrap_or_default();
             let subject = Subject {
                 member_no: Some(member_no),
                 ..Subject::default()
@@ -199,11 +190,9 @@ pub(super) async fn delete_photo(
         .store
         .writer
         .write(move |ctx| -> Result<(), AppError> {
-            let member = members::load_by_no(ctx.tx, &member_no)?
-                .ok_or_else(|| AppError::not_found("unknown_member", "no such member"))?;
-            let had = crate::store::photos::delete(ctx.tx, &member.id)?;
-            members::set_photo_url(ctx.tx, &member.id, None)?;
-            crate::members::announce_member(ctx, &member.id)?;
+            let member = crate::members::by_no(ctx.tx, &member_no)?;
+            let had = member.photo_url.is_some();
+            crate::members::set_photo(ctx, &member.id, None)?;
             let subject = Subject {
                 member_no: Some(member_no),
                 ..Subject::default()
