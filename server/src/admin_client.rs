@@ -210,12 +210,23 @@ impl AdminClient {
             .await
     }
 
-    /// Accepts (`true`: the visit counts) or rejects a disputed visit.
+    /// Accepts (`true`: the visit counts) or rejects a disputed visit. Accepting runs the
+    /// rules again; one they refuse is accepted only with `override_rules` and a reason.
     pub async fn resolve_dispute(
         &self,
         checkin_id: &str,
         accept: bool,
         reason: Option<String>,
+    ) -> Result<Checkin, AdminError> {
+        self.decide_dispute(checkin_id, accept, reason, false).await
+    }
+
+    pub async fn decide_dispute(
+        &self,
+        checkin_id: &str,
+        accept: bool,
+        reason: Option<String>,
+        override_rules: bool,
     ) -> Result<Checkin, AdminError> {
         let verb = if accept { "accept" } else { "reject" };
         self.json(
@@ -223,7 +234,10 @@ impl AdminClient {
                 Method::POST,
                 &format!("/api/v1/admin/disputes/{checkin_id}/{verb}"),
             )
-            .json(&DisputeDecision { reason }),
+            .json(&DisputeDecision {
+                reason,
+                override_rules,
+            }),
         )
         .await
     }

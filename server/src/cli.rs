@@ -36,6 +36,30 @@ enum Command {
     /// Copy the database of a running (or stopped) server to a file with SQLite's online
     /// backup API, then check the copy. Run it on the server's host.
     Backup(BackupArgs),
+    /// Put a backup in place as the database of a stopped server, with a new epoch (desks
+    /// re-sync and send their visits again); the files it replaces are moved aside, not
+    /// deleted.
+    Restore(RestoreArgs),
+    /// Give a PostgreSQL database a new epoch after promoting a standby or a point-in-time
+    /// recovery (GYMGATE_DATABASE_URL from the environment or --secrets-file), before the
+    /// nodes serve from it.
+    NewEpoch(NewEpochArgs),
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    #[arg(long, env = "GYMGATE_DATA_DIR", default_value = "gymgate-data")]
+    data_dir: PathBuf,
+    /// The backup file (`gymgate-server backup --to …`).
+    #[arg(long)]
+    from: PathBuf,
+}
+
+#[derive(Args)]
+struct NewEpochArgs {
+    /// A file of KEY=value lines (mode 600) holding GYMGATE_DATABASE_URL.
+    #[arg(long, env = "GYMGATE_SECRETS_FILE")]
+    secrets_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -322,6 +346,9 @@ enum DisputeCommand {
         checkin_id: String,
         #[arg(long)]
         reason: Option<String>,
+        /// Count it although the rules refuse it now (needs --reason; audited).
+        #[arg(long = "override")]
+        override_rules: bool,
     },
     /// The visit does not count; the reason is shown to the center and the member.
     Reject {
@@ -528,7 +555,43 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Admin(args)) => admin(args).await,
         Some(Command::Probe(args)) => probe(args).await,
         Some(Command::Backup(args)) => backup(args).await,
+        Some(Command::Restore(args)) => restore(args).await,
+        Some(Command::NewEpoch(args)) => new_epoch(args).await,
     }
+}
+
+async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let db = args.data_dir.join("gymgate.db");
+    let from = args.from.clone();
+    let report = tokio::task::spawn_blocking(move || crate::store::restore(&from, &db))
+        .await
+        .context("the restore task failed")??;
+    if let Some(aside) = &report.replaced_to {
+        println!("the database it replaced is kept in {}", aside.display());
+    }
+    println!(
+        "restored {} into {} with the new epoch {}; start the server: desks re-sync from a \
+         snapshot and send their check-ins again (each is stored once)",
+        args.from.display(),
+        args.data_dir.display(),
+        report.epoch
+    );
+    Ok(())
+}
+
+async fn new_epoch(args: NewEpochArgs) -> anyhow::Result<()> {
+    let secrets = Secrets::load(args.secrets_file.as_deref())?;
+    let Some(url) = secrets.get("GYMGATE_DATABASE_URL") else {
+        bail!("set GYMGATE_DATABASE_URL (environment, or a --secrets-file readable only by you)");
+    };
+    let epoch = tokio::task::spawn_blocking(move || crate::store::new_epoch_postgres(&url))
+        .await
+        .context("the task failed")??;
+    println!(
+        "the database has the new epoch {epoch}; start (or restart) the nodes: desks re-sync \
+         and send their check-ins again"
+    );
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -965,8 +1028,14 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        AdminCommand::Dispute(DisputeCommand::Accept { checkin_id, reason }) => {
-            let checkin = client.resolve_dispute(&checkin_id, true, reason).await?;
+        AdminCommand::Dispute(DisputeCommand::Accept {
+            checkin_id,
+            reason,
+            override_rules,
+        }) => {
+            let checkin = client
+                .decide_dispute(&checkin_id, true, reason, override_rules)
+                .await?;
             println!("visit {} accepted: it counts", checkin.id);
         }
         AdminCommand::Dispute(DisputeCommand::Reject { checkin_id, reason }) => {

@@ -48,6 +48,8 @@ pub struct Config {
     pub logins: LoginPolicy,
     pub connections: ConnectionLimits,
     pub alerts: AlertConfig,
+    /// Console accounts with the admin role act only once they have a second factor (TOTP).
+    pub require_admin_totp: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +82,13 @@ pub struct Limits {
     pub passes_per_member_per_hour: u32,
     /// Pass-holder lookups one desk may make per minute.
     pub lookups_per_desk_per_minute: u32,
+    /// And per Korean day: a desk checks in new visitors, it does not read the member list.
+    pub lookups_per_desk_per_day: u64,
+    /// A whole request, its body included, must arrive and be answered within this (a body
+    /// sent a byte at a time cannot hold a connection); the answer may stream on after it.
+    pub request_timeout: Duration,
+    /// The same for uploads of member lists (large zips over slow links).
+    pub import_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -101,6 +110,9 @@ impl Default for Limits {
             import_chunk: 100,
             passes_per_member_per_hour: 30,
             lookups_per_desk_per_minute: 30,
+            lookups_per_desk_per_day: 300,
+            request_timeout: Duration::from_secs(30),
+            import_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -131,6 +143,7 @@ impl Config {
             logins: LoginPolicy::default(),
             connections: ConnectionLimits::default(),
             alerts: AlertConfig::default(),
+            require_admin_totp: true,
         }
     }
 }
@@ -143,6 +156,9 @@ pub struct AlertConfig {
     pub sms_url: Option<String>,
     pub rules: Rules,
     pub check_every: Duration,
+    /// The desks' lookups (fifteen days of them) are read this often for the "desk reading
+    /// members" alert; between reads the last answer stands.
+    pub lookups_every: Duration,
     pub delivery: Delivery,
     pub clock: Clock,
 }
@@ -154,6 +170,7 @@ impl Default for AlertConfig {
             sms_url: None,
             rules: Rules::default(),
             check_every: Duration::from_secs(15),
+            lookups_every: Duration::from_secs(60),
             delivery: Delivery::default(),
             clock: Clock::System,
         }
@@ -210,6 +227,10 @@ pub struct Rules {
     pub login_failures_per_minute: u64,
     /// A node whose heartbeat is older than this (and that did not stop) is down.
     pub node_down_after: chrono::Duration,
+    /// A desk with at least this many lookups in the last 24 hours, and `lookup_factor`
+    /// times its daily average of the 14 days before, is alerted (a desk reading members).
+    pub lookup_floor: u64,
+    pub lookup_factor: f64,
 }
 
 impl Default for Rules {
@@ -223,6 +244,8 @@ impl Default for Rules {
             window: chrono::Duration::minutes(5),
             login_failures_per_minute: 60,
             node_down_after: chrono::Duration::seconds(30),
+            lookup_floor: 60,
+            lookup_factor: 5.0,
         }
     }
 }

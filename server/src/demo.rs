@@ -124,13 +124,20 @@ pub async fn seed(state: &AppState) -> Result<CenterId, AppError> {
                 let member = ValidMember {
                     new,
                     pin_hash: pin_hash.clone(),
+                    replace_pin: false,
                 };
                 store_member(ctx, &member, false)?;
             }
             Ok(id)
         })
         .await?;
-    crate::http::issue_pairing_code(state, center_id.clone(), DEMO_PAIRING_CODE.to_owned()).await?;
+    crate::http::issue_pairing_code(
+        state,
+        "demo",
+        center_id.clone(),
+        DEMO_PAIRING_CODE.to_owned(),
+    )
+    .await?;
     Ok(center_id)
 }
 

@@ -23,6 +23,9 @@ pub enum AppError {
     Conflict { code: &'static str, message: String },
     #[error("too many requests; try again in a moment")]
     RateLimited,
+    /// A limit with its own code and words (429).
+    #[error("{message}")]
+    Limited { code: &'static str, message: String },
     /// Too soon after wrong PINs: try again after `retry_after`.
     #[error("too many wrong PINs; try again in {} seconds", .retry_after.as_secs().max(1))]
     LoginDelayed { retry_after: std::time::Duration },
@@ -30,6 +33,11 @@ pub enum AppError {
     Unavailable { code: &'static str, message: String },
     #[error("the request body is too large")]
     TooLarge,
+    /// The request (its body included) did not arrive and get its answer in time.
+    #[error(
+        "요청이 제시간에 도착하지 않았습니다. 다시 시도해 주세요 / the request took too long to arrive; try again"
+    )]
+    Timeout,
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -81,9 +89,11 @@ impl AppError {
             | AppError::NotFound { code, .. }
             | AppError::Conflict { code, .. } => code,
             AppError::RateLimited => "rate_limited",
+            AppError::Limited { code, .. } => code,
             AppError::LoginDelayed { .. } => "login_delayed",
             AppError::Unavailable { code, .. } => code,
             AppError::TooLarge => "body_too_large",
+            AppError::Timeout => "request_timeout",
             AppError::Store(e) if e.is_unavailable() => "storage_unavailable",
             AppError::Store(_) | AppError::Internal(_) => "internal_error",
         }
@@ -96,9 +106,12 @@ impl AppError {
             AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
-            AppError::RateLimited | AppError::LoginDelayed { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RateLimited | AppError::Limited { .. } | AppError::LoginDelayed { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

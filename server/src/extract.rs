@@ -50,6 +50,8 @@ fn bearer(parts: &Parts) -> Result<&str, AppError> {
 /// A member, from a member token.
 pub struct MemberAuth {
     pub member_id: MemberId,
+    /// When the token stops working: a long-lived response ends then.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl FromRequestParts<AppState> for MemberAuth {
@@ -88,6 +90,7 @@ impl FromRequestParts<AppState> for MemberAuth {
         }
         Ok(MemberAuth {
             member_id: session.member_id,
+            expires_at: session.expires_at,
         })
     }
 }
@@ -140,6 +143,28 @@ pub struct Actor {
     /// `operator:<username>` or `admin-token`: what the audit log and histories say.
     pub name: String,
     pub role: Role,
+    /// The hash of the console session's token (`None` for the admin token): what a
+    /// long-lived response checks again, so it ends with the session.
+    pub session: Option<Vec<u8>>,
+    /// Whether the account has a second factor (the admin token needs none).
+    pub second_factor: bool,
+}
+
+impl Actor {
+    /// Whether this caller may still act as it did when the request began: the console
+    /// session still open (not logged out, expired, or ended by disabling the account) and the
+    /// role unchanged.
+    pub async fn still_valid(&self, state: &AppState) -> Result<bool, AppError> {
+        let Some(hash) = self.session.clone() else {
+            return Ok(true);
+        };
+        let now = chrono::Utc::now();
+        let found = state
+            .store
+            .read(move |conn| crate::store::operators::session(conn, &hash, now))
+            .await?;
+        Ok(found.is_some_and(|(operator, _, _)| operator.role == self.role))
+    }
 }
 
 /// The console cookie's value in a request, if any.
@@ -166,6 +191,8 @@ async fn actor(parts: &Parts, state: &AppState) -> Result<Actor, AppError> {
             Ok(Actor {
                 name: "admin-token".into(),
                 role: Role::Admin,
+                session: None,
+                second_factor: true,
             })
         } else {
             Err(AppError::unauthorized("invalid_token", "wrong admin token"))
@@ -179,9 +206,10 @@ async fn actor(parts: &Parts, state: &AppState) -> Result<Actor, AppError> {
     })?;
     let hash = tokens::hash(token);
     let now = chrono::Utc::now();
+    let key = hash.clone();
     let (operator, csrf, _) = state
         .store
-        .read(move |conn| crate::store::operators::session(conn, &hash, now))
+        .read(move |conn| crate::store::operators::session(conn, &key, now))
         .await?
         .ok_or_else(|| {
             AppError::unauthorized(
@@ -209,11 +237,19 @@ async fn actor(parts: &Parts, state: &AppState) -> Result<Actor, AppError> {
     Ok(Actor {
         name: format!("operator:{}", operator.username),
         role: operator.role,
+        session: Some(hash),
+        second_factor: operator.totp,
     })
 }
 
 async fn actor_with(parts: &Parts, state: &AppState, needed: Role) -> Result<Actor, AppError> {
     let actor = actor(parts, state).await?;
+    if needed == Role::Admin && !actor.second_factor && state.config.require_admin_totp {
+        return Err(AppError::forbidden(
+            "totp_setup_required",
+            "관리자 계정은 2단계 인증(인증 앱)을 먼저 설정해야 합니다: 설정 → 2단계 인증 / an admin account must set up its second factor first (Settings → two-step)",
+        ));
+    }
     if actor.role < needed {
         return Err(AppError::forbidden(
             "role_forbidden",

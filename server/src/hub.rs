@@ -180,6 +180,14 @@ impl Hub {
         }
     }
 
+    /// Ends every live feed of a member (their sessions ended: a PIN change, a block): the
+    /// streams close, and the app's reconnect meets the login it now needs.
+    pub fn end_member_feeds(&self, member_id: &MemberId) {
+        if let Ok(mut members) = self.members.lock() {
+            members.remove(member_id);
+        }
+    }
+
     pub fn subscribe(
         self: &Arc<Self>,
         center_id: &CenterId,

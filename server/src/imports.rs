@@ -22,6 +22,8 @@ use crate::members::{self, ValidMember};
 use crate::pins::Priority;
 use crate::state::AppState;
 use crate::store::imports;
+use crate::store::members as store_members;
+use gymgate_shared::MemberId;
 
 /// Columns every import needs; `visits_per_month` and `birthday` may be left out.
 const REQUIRED: [&str; 7] = [
@@ -33,7 +35,9 @@ const REQUIRED: [&str; 7] = [
     "valid_from",
     "valid_until",
 ];
-const OPTIONAL: [&str; 3] = ["visits_per_month", "birthday", "photo"];
+/// `reset_pin`: an existing member's PIN is replaced only where this says so (1, y, yes,
+/// true, 예); otherwise the `pin` column counts for new members only.
+const OPTIONAL: [&str; 4] = ["visits_per_month", "birthday", "photo", "reset_pin"];
 /// Files a zip may hold (the CSV and photos), and what one file may unpack to: a zip bomb
 /// stops there.
 const MAX_ZIP_ENTRIES: usize = 20_000;
@@ -163,6 +167,22 @@ impl CsvFile {
         self.field(&fields, "photo")
             .filter(|p| !p.is_empty())
             .map(str::to_owned)
+    }
+
+    /// Whether the `index`-th data line asks for an existing member's PIN to be replaced.
+    pub fn reset_pin(&self, text: &str, index: usize) -> bool {
+        let Some((_, range)) = self.lines.get(index) else {
+            return false;
+        };
+        let Some(fields) = text.get(range.clone()).and_then(|l| parse_line(l).ok()) else {
+            return false;
+        };
+        self.field(&fields, "reset_pin").is_some_and(|v| {
+            matches!(
+                v.to_lowercase().as_str(),
+                "1" | "y" | "yes" | "true" | "예" | "o"
+            )
+        })
     }
 
     fn field<'f>(&self, fields: &'f [String], name: &str) -> Option<&'f str> {
@@ -328,9 +348,12 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
                 let mut errors = Vec::new();
                 for index in next..end {
                     match parsed.member(&body, index) {
-                        Some(Ok(member)) => {
-                            valid.push((parsed.lines[index].0, member, parsed.photo(&body, index)))
-                        }
+                        Some(Ok(member)) => valid.push((
+                            parsed.lines[index].0,
+                            member,
+                            parsed.photo(&body, index),
+                            parsed.reset_pin(&body, index),
+                        )),
                         Some(Err(error)) => errors.push(error),
                         None => {}
                     }
@@ -341,10 +364,12 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
             .map_err(|e| format!("the import task failed: {e}"))?
         };
         let (mut lines, mut members, mut photos) = (Vec::new(), Vec::new(), Vec::new());
-        for (line, member, photo) in valid {
+        let mut resets = Vec::new();
+        for (line, member, photo, reset) in valid {
             lines.push(line);
             members.push(member);
             photos.push(photo);
+            resets.push(reset);
         }
         let hashed =
             members::hash_members(&state.pins, members, Priority::Background, HASH_PARALLEL)
@@ -355,7 +380,11 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
                 .into_iter()
                 .zip(hashed)
                 .zip(photos)
-                .map(|((line, member), photo)| (line, member, photo))
+                .zip(resets)
+                .map(|(((line, mut member), photo), reset)| {
+                    member.replace_pin = reset;
+                    (line, member, photo)
+                })
                 .collect(),
         );
         let mut tries = 0;
@@ -364,15 +393,23 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
             let committed = state
                 .store
                 .writer
-                .write(move |ctx| -> Result<(), AppError> {
+                .write(move |ctx| -> Result<Vec<MemberId>, AppError> {
                     let (mut created, mut updated, mut failed) = (0, 0, chunk_errors);
+                    let mut pins_changed = Vec::new();
                     for (line, member, photo) in rows.iter() {
                         match members::store_member(ctx, member, true) {
-                            Ok(new) => {
-                                if new {
-                                    created += 1;
-                                } else {
-                                    updated += 1;
+                            Ok(stored) => {
+                                match stored {
+                                    members::Stored::Created => created += 1,
+                                    members::Stored::Updated { pin_changed } => {
+                                        updated += 1;
+                                        if pin_changed
+                                            && let Some(id) =
+                                                store_members::id_of(ctx.tx, &member.new.member_no)?
+                                        {
+                                            pins_changed.push(id);
+                                        }
+                                    }
                                 }
                                 if let Some(name) = photo
                                     && let Some(problem) =
@@ -395,11 +432,16 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
                     }
                     failed.sort_by_key(|e| e.line);
                     imports::progress(ctx.tx, &job, end as u64, created, updated, &failed)?;
-                    Ok(())
+                    Ok(pins_changed)
                 })
                 .await;
             match committed {
-                Ok(()) => break,
+                Ok(pins_changed) => {
+                    for member in &pins_changed {
+                        state.end_member_sessions(member);
+                    }
+                    break;
+                }
                 Err(error) if tries + 1 < COMMIT_TRIES => {
                     tries += 1;
                     tracing::warn!(job = %id, %error, tries, "an import chunk was not stored; retrying");
@@ -511,7 +553,12 @@ fn unpack(bytes: &[u8]) -> Result<Unpacked, String> {
 /// Answers the upload: decodes and checks the file, stores it as a queued job. A zip holds
 /// the CSV and the photo files its `photo` column names (photos are decoded now, so a bad
 /// one is known before the job runs).
-pub async fn start(state: &AppState, bytes: axum::body::Bytes) -> Result<ImportJob, AppError> {
+/// Stores an upload as an import job, audited by `actor` in the same transaction.
+pub async fn start(
+    state: &AppState,
+    actor: &str,
+    bytes: axum::body::Bytes,
+) -> Result<ImportJob, AppError> {
     let (text, encoding, lines, photos) = tokio::task::spawn_blocking(move || {
         let (csv, photos) = if bytes.starts_with(b"PK\x03\x04") {
             unpack(&bytes).map_err(|m| AppError::bad_request("invalid_zip", m))?
@@ -528,6 +575,7 @@ pub async fn start(state: &AppState, bytes: axum::body::Bytes) -> Result<ImportJ
     .await
     .map_err(|e| AppError::Internal(format!("the import task failed: {e}")))??;
     let id = uuid::Uuid::now_v7().to_string();
+    let actor = actor.to_owned();
     let job = state
         .store
         .writer
@@ -537,6 +585,12 @@ pub async fn start(state: &AppState, bytes: axum::body::Bytes) -> Result<ImportJ
                 let photo = photo.as_deref().map_err(String::as_str);
                 imports::put_photo(ctx.tx, &id, name, photo)?;
             }
+            let subject = crate::store::audit::Subject {
+                target: Some(id.clone()),
+                ..Default::default()
+            };
+            let after = serde_json::json!({ "lines": lines, "encoding": encoding });
+            ctx.audit(&actor, "members.import", &subject, None, Some(&after))?;
             imports::load(ctx.tx, &id)?
                 .ok_or_else(|| AppError::Internal("the import job vanished".into()))
         })

@@ -30,6 +30,7 @@ mod server;
 mod state;
 mod store;
 mod tokens;
+mod totp;
 
 pub use admin_client::{AdminClient, AdminError};
 pub use cli::main_exit_code;

@@ -140,6 +140,7 @@ impl LoginGuard {
     /// at once past the address's limits or while the same number is being checked, and
     /// queued (briefly) behind the address's other checks.
     pub async fn admit(&self, address: IpAddr, member_no: &str) -> Result<Admitted, AppError> {
+        let address = crate::client_ip::network(address);
         if !self.attempts.allow(&address) || self.failures.is_over(&address) {
             return Err(AppError::RateLimited);
         }
@@ -159,7 +160,7 @@ impl LoginGuard {
     }
 
     pub fn failed(&self, address: IpAddr) {
-        self.failures.hit(&address);
+        self.failures.hit(&crate::client_ip::network(address));
         self.failed_total.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -182,6 +183,39 @@ pub fn plausible_pin(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Finding 7. One IPv6 /64 is one address to the limits: walking through its addresses
+    /// gets no more attempts. And a table filled by a flood from 70,000 networks still lets a
+    /// fresh address log in (before: a full table refused every new address, server-wide).
+    #[tokio::test]
+    async fn finding_7_a_64_is_one_address_and_a_full_table_shuts_out_nobody() {
+        let guard = LoginGuard::new(LoginPolicy::default());
+        let mut admitted = 0;
+        for i in 0..1_000u16 {
+            let address = IpAddr::from([0x2001, 0xdb8, 0, 1, i, i, 1, 1]);
+            if guard.admit(address, &format!("M{i}")).await.is_ok() {
+                admitted += 1;
+            }
+        }
+        assert_eq!(
+            admitted, 30,
+            "addresses of one /64 each got their own attempts"
+        );
+
+        for i in 0..70_000u32 {
+            let [a, b] = [(i >> 16) as u16, i as u16];
+            let address = IpAddr::from([0x2001, 0xdb8, 0x100 + a, b, 0, 0, 0, 1]);
+            let _ = guard.admit(address, "flood").await;
+        }
+        assert!(guard.attempts.len() <= crate::rate_limit::DEFAULT_CAPACITY);
+        let fresh = IpAddr::from([198, 51, 100, 7]);
+        assert!(
+            guard.admit(fresh, "100234").await.is_ok(),
+            "a fresh address was refused after the flood filled the table"
+        );
+        guard.failed(fresh);
+        assert!(guard.failures.len() <= crate::rate_limit::DEFAULT_CAPACITY);
+    }
 
     #[test]
     fn delays_grow_after_the_free_failures_and_stop_at_the_cap() {

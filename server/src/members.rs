@@ -15,6 +15,19 @@ use crate::store::{WriteCtx, checkins};
 pub(crate) struct ValidMember {
     pub(crate) new: NewMember,
     pub(crate) pin_hash: String,
+    /// An existing member's PIN is replaced only when asked (an import line's `reset_pin`):
+    /// a monthly re-import must not undo the resets support made since.
+    pub(crate) replace_pin: bool,
+}
+
+/// What storing a member did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    Created,
+    /// Updated; `pin_changed`: their sessions ended and their passes were revoked.
+    Updated {
+        pin_changed: bool,
+    },
 }
 
 pub(crate) fn validate_member(new: NewMember) -> Result<NewMember, String> {
@@ -72,7 +85,11 @@ pub(crate) async fn hash_members(
     futures_util::stream::iter(members)
         .map(|new| async move {
             let pin_hash = pins.hash_with(new.pin.clone(), priority).await?;
-            Ok(ValidMember { new, pin_hash })
+            Ok(ValidMember {
+                new,
+                pin_hash,
+                replace_pin: false,
+            })
         })
         .buffered(parallel.max(1))
         .collect::<Vec<Result<ValidMember, AppError>>>()
@@ -92,13 +109,15 @@ fn plan_id(ctx: &mut WriteCtx<'_>, name: &str, visits: Option<u32>) -> Result<i6
     }
 }
 
-/// Inserts or (with `update`) updates a member; true when created. Updated members are
-/// announced to the desks whose roster holds them.
+/// Inserts or (with `update`) updates a member. Updated members are announced to the desks
+/// whose roster holds them; an existing member's PIN changes only with `replace_pin`, and then
+/// like every PIN change (sessions ended, passes revoked). The caller ends the sessions this
+/// node remembers once the change is committed ([`crate::state::AppState::end_member_sessions`]).
 pub(crate) fn store_member(
     ctx: &mut WriteCtx<'_>,
     m: &ValidMember,
     update: bool,
-) -> Result<bool, AppError> {
+) -> Result<Stored, AppError> {
     let new = &m.new;
     let plan = plan_id(ctx, &new.plan, new.visits_per_month)?;
     let fields = MemberFields {
@@ -117,15 +136,49 @@ pub(crate) fn store_member(
             format!("member {} already exists", new.member_no),
         )),
         Some(id) => {
-            stored::update(ctx.tx, &id, &fields)?;
-            announce_member(ctx, &id)?;
-            Ok(false)
+            stored::update(ctx.tx, &id, &fields, false)?;
+            if m.replace_pin {
+                change_pin(ctx, &id, &m.pin_hash)?;
+            } else {
+                announce_member(ctx, &id)?;
+            }
+            Ok(Stored::Updated {
+                pin_changed: m.replace_pin,
+            })
         }
         None => {
             stored::insert(ctx.tx, &MemberId::generate(), &fields, ctx.now)?;
-            Ok(true)
+            Ok(Stored::Created)
         }
     }
+}
+
+/// Every PIN change goes through here: the new hash, the member's tokens deleted (their
+/// sessions end) and every offline pass issued before now revoked, all in the change's
+/// transaction. The caller then ends what this node remembers of the sessions.
+pub(crate) fn change_pin(
+    ctx: &mut WriteCtx<'_>,
+    id: &MemberId,
+    pin_hash: &str,
+) -> Result<(), AppError> {
+    stored::set_pin(ctx.tx, id, pin_hash)?;
+    revoke_passes(ctx, id)?;
+    announce_member(ctx, id)
+}
+
+/// Every offline pass of the member issued until now stops working: the server refuses them
+/// from now on, and every desk hears it (a `revocation` event to every center), so a desk
+/// refuses them offline too.
+pub(crate) fn revoke_passes(ctx: &mut WriteCtx<'_>, member: &MemberId) -> Result<(), AppError> {
+    stored::revoke_passes(ctx.tx, member, ctx.now)?;
+    let payload = EventPayload::Revocation(gymgate_shared::api::Revocation {
+        member_id: member.clone(),
+        revoked_at: ctx.now,
+    });
+    for center in crate::store::centers::ids(ctx.tx)? {
+        ctx.append_event(&center, &payload)?;
+    }
+    Ok(())
 }
 
 /// The member with this number, or the API's `404 unknown_member`.

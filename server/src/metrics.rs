@@ -19,6 +19,8 @@ pub const SEND_QUEUE_DROPS: &str = "gymgate_send_queue_drops_total";
 pub const ALERT_MESSAGES: &str = "gymgate_alert_messages_total";
 pub const ACCEPT_ERRORS: &str = "gymgate_accept_errors_total";
 pub const CONNECTIONS_REFUSED: &str = "gymgate_connections_refused_total";
+/// Times a full rate-limit table forgot its oldest windows to take a new key (a flood).
+pub const LIMITER_EVICTIONS: &str = "gymgate_limiter_evictions_total";
 pub const LOGINS: &str = "gymgate_member_logins_total";
 
 /// Tap outcomes for in-process readers (the alert rules), per server rather than per process.

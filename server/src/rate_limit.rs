@@ -1,7 +1,15 @@
 //! Fixed-window counters per key (member, address) and in-flight counters, in memory and with
 //! a hard cap on how many keys they hold: a client that sends a new key every time (bogus
-//! member numbers, many source addresses) can fill the table but never grow it. A restart
-//! forgets the counts, which is harmless for limits measured in minutes.
+//! member numbers, many source addresses) can fill the table but never grow it. A full table
+//! makes room by forgetting its oldest windows, never by refusing a key it has not seen: a
+//! flood of new keys must not shut out the innocent (it costs the flood its own counts, and is
+//! alerted on elsewhere). A restart forgets the counts, which is harmless for limits measured
+//! in minutes.
+//!
+//! Hand-written rather than `governor`'s keyed limiter: that store grows with every new key
+//! until someone calls `retain_recent`, so a flood of keys grows it between sweeps, and the
+//! failure counters here are hit after the fact (a wrong PIN), which GCRA's "may I?" does not
+//! model. Addresses are keyed by [`crate::client_ip::network`] (an IPv6 /64 is one key).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -33,8 +41,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     }
 
     /// Counts one hit for `key`; false when the key is over its limit in this window. With
-    /// the table full of live keys a new key is refused: under a flood that large, failing
-    /// closed is what keeps memory bounded (and the flood is alerted on elsewhere).
+    /// the table full, the oldest eighth of the windows is forgotten to make room.
     pub fn allow(&self, key: &K) -> bool {
         self.count(key, 1)
     }
@@ -48,8 +55,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         };
         match hits.get(key) {
             Some((start, count)) => now.duration_since(*start) < self.window && *count >= self.max,
-            // A key the full table cannot take could not be counted either.
-            None => hits.len() >= self.capacity,
+            None => false,
         }
     }
 
@@ -67,7 +73,14 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             let window = self.window;
             hits.retain(|_, (start, _)| now.duration_since(*start) < window);
             if hits.len() >= self.capacity {
-                return false;
+                // Forget the oldest eighth at once, so a flood of new keys pays for this scan
+                // once per capacity/8 keys, not on every request.
+                let mut starts: Vec<Instant> = hits.values().map(|(start, _)| *start).collect();
+                let cut = starts.len() / 8;
+                let (_, oldest_kept, _) = starts.select_nth_unstable(cut);
+                let oldest_kept = *oldest_kept;
+                hits.retain(|_, (start, _)| *start > oldest_kept);
+                metrics::counter!(crate::metrics::LIMITER_EVICTIONS).increment(1);
             }
         }
         let entry = hits.entry(key.clone()).or_insert((now, 0));
@@ -195,18 +208,24 @@ mod tests {
         assert!(limiter.allow(&a));
     }
 
+    /// Finding 7. A table full of live keys takes a new key (forgetting its oldest windows)
+    /// and never grows past its capacity: a flood of new keys shuts out nobody.
     #[test]
-    fn a_full_table_refuses_new_keys_instead_of_growing() {
+    fn finding_7_a_full_table_evicts_instead_of_refusing_and_never_grows() {
         let limiter = RateLimiter::with_capacity(5, Duration::from_secs(60), 100);
         for i in 0..100u32 {
             assert!(limiter.allow(&i));
         }
         for i in 100..10_000u32 {
-            assert!(!limiter.allow(&i), "key {i} taken into a full table");
+            assert!(limiter.allow(&i), "key {i} refused by a full table");
+            assert!(limiter.len() <= 100);
         }
-        assert_eq!(limiter.len(), 100);
-        // Keys already held still count normally.
-        assert!(limiter.allow(&7));
+        // A key held now still counts normally (its first hit was in the flood).
+        for _ in 0..4 {
+            assert!(limiter.allow(&9_999));
+        }
+        assert!(!limiter.allow(&9_999));
+        assert!(!limiter.is_over(&123_456), "an unseen key is never over");
     }
 
     #[test]

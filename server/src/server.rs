@@ -4,7 +4,11 @@
 //! between requests) stays open for ever: 1,100 of them once exhausted a 1,024-descriptor
 //! limit. Here every connection must send its request headers within `header_timeout`, also
 //! between requests on a kept-alive connection, and one address holds at most
-//! `max_per_address` connections (trusted proxies excepted: they carry everyone).
+//! `max_per_address` connections. A trusted proxy carries everyone, so it is not capped
+//! itself: each request it forwards counts against the client address it names (for as long
+//! as the answer streams, or the desk's WebSocket lives), so one client behind the proxy is
+//! held to the same cap. (The whole request, body included, has its own time limit in
+//! `http::router`.)
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -125,10 +129,15 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         let done = done_rx.clone();
         let header_timeout = limits.header_timeout;
+        let proxied = limits.exempt.contains(&address).then(|| Proxied {
+            counts: counts.clone(),
+            proxies: limits.exempt.clone(),
+            max: limits.max_per_address,
+        });
         tokio::spawn(async move {
             let _slot = slot;
             let _done = done;
-            serve_connection(stream, peer, router, header_timeout, &mut stop).await;
+            serve_connection(stream, peer, router, header_timeout, proxied, &mut stop).await;
         });
     }
     drop(stop_rx);
@@ -137,16 +146,56 @@ pub async fn serve(
     done_tx.closed().await;
 }
 
+/// A connection from a trusted proxy: its requests count against the client they are for.
+struct Proxied {
+    counts: Arc<Counts>,
+    proxies: Vec<IpAddr>,
+    max: usize,
+}
+
+/// The place a proxied request holds in the per-address count; a desk's WebSocket handler
+/// keeps it for the life of the socket.
+#[derive(Clone)]
+pub struct ClientSlot(#[allow(dead_code)] Arc<Slot>);
+
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
     header_timeout: Duration,
+    proxied: Option<Proxied>,
     stop: &mut watch::Receiver<()>,
 ) {
+    let proxied = proxied.map(Arc::new);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(request.map(Body::new))
+        let router = router.clone();
+        let proxied = proxied.clone();
+        async move {
+            let Some(proxied) = proxied else {
+                return router.oneshot(request.map(Body::new)).await;
+            };
+            let client =
+                crate::client_ip::client_ip(peer.ip(), request.headers(), &proxied.proxies);
+            let Some(slot) = proxied
+                .counts
+                .take(crate::client_ip::network(client), proxied.max)
+            else {
+                metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
+                return Ok(too_many_response());
+            };
+            let slot = ClientSlot(Arc::new(slot));
+            request.extensions_mut().insert(slot.clone());
+            let response = router.oneshot(request.map(Body::new)).await?;
+            // Held until the answer has streamed out (server-sent events last long).
+            Ok(response.map(|body| {
+                use http_body_util::BodyExt;
+                Body::new(body.map_frame(move |frame| {
+                    let _held = &slot;
+                    frame
+                }))
+            }))
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -171,10 +220,28 @@ async fn serve_connection(
     }
 }
 
+const TOO_MANY: &str = "{\"error\":{\"code\":\"too_many_connections\",\
+                        \"message\":\"too many open connections from this address\"}}";
+
+/// A proxied request over its client's cap.
+fn too_many_response() -> axum::response::Response {
+    let mut response = axum::response::Response::new(Body::from(TOO_MANY));
+    *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("5"),
+    );
+    response
+}
+
 /// Tells a connection over the per-address cap why it is closed, briefly, and closes it.
 async fn refuse(mut stream: TcpStream) {
-    const BODY: &str = "{\"error\":{\"code\":\"too_many_connections\",\
-                        \"message\":\"too many open connections from this address\"}}";
+    const BODY: &str = TOO_MANY;
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          retry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",

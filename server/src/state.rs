@@ -130,6 +130,14 @@ impl AppState {
         self.desk_clocks.lock().ok()?.get(desk).copied()
     }
 
+    /// A member's sessions ended (their PIN changed): tokens this node remembers are
+    /// forgotten and their live streams close. (The tokens themselves were deleted in the
+    /// change's transaction.)
+    pub fn end_member_sessions(&self, member: &MemberId) {
+        self.member_sessions.forget_member(member);
+        self.hub.end_member_feeds(member);
+    }
+
     /// What the last integrity check found wrong with the database, if anything.
     pub fn damage(&self) -> Option<String> {
         self.damage.lock().ok().and_then(|d| d.clone())

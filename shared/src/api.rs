@@ -469,6 +469,10 @@ pub struct ImportError {
 pub struct DisputeDecision {
     #[serde(default)]
     pub reason: Option<String>,
+    /// Accept even though the rules refuse the visit now (a second visit that day, the
+    /// month used up…): needs a reason, and the audit log names the rule overridden.
+    #[serde(default)]
+    pub override_rules: bool,
 }
 
 /// A disputed visit as operators review it.
@@ -573,8 +577,10 @@ pub struct Incident {
     pub follow_up: String,
 }
 
-/// An operator's notes on an incident; fields left out stay as they were.
+/// An operator's notes on an incident; fields left out stay as they were (unknown fields are
+/// refused).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IncidentNotes {
     #[serde(default)]
     pub cause: Option<String>,
@@ -630,9 +636,15 @@ pub struct Operator {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub disabled: bool,
+    /// Whether the account has a second factor (TOTP); admins need one to act.
+    #[serde(default)]
+    pub totp: bool,
 }
 
+/// A PATCH of an operator account. Unknown fields are refused (`400 invalid_body`), so a
+/// misspelt field is not taken as "no change".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OperatorUpdate {
     #[serde(default)]
     pub role: Option<Role>,
@@ -644,6 +656,45 @@ pub struct OperatorUpdate {
 pub struct ConsoleLogin {
     pub username: String,
     pub password: String,
+    /// The authenticator app's 6 digits, for an account with a second factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<String>,
+    /// Or one of the account's one-time recovery codes (a lost phone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
+}
+
+/// An operator changes their own password (the current one proves it is them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChange {
+    pub current: String,
+    pub new: String,
+}
+
+/// A new password an admin set for an account, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordReset {
+    pub username: String,
+    pub password: String,
+}
+
+/// A second factor being set up: the secret for the authenticator app (base32, and as an
+/// `otpauth://` link for a QR code). It counts once a code from it is confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpSetup {
+    pub secret: String,
+    pub otpauth_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpConfirm {
+    pub code: String,
+}
+
+/// One-time recovery codes, shown once when the second factor is confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryCodes {
+    pub codes: Vec<String>,
 }
 
 /// Who is logged in to the console, and the token every change must carry in
@@ -654,6 +705,9 @@ pub struct ConsoleSession {
     pub role: Role,
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
+    /// Whether the account has a second factor; an admin without one must set it up first.
+    #[serde(default)]
+    pub totp: bool,
 }
 
 /// One change made through the console or the admin API.
@@ -712,6 +766,9 @@ pub struct MemberDetail {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VisitCorrection {
     pub reason: String,
+    /// Make the visit count even though the rules refuse it now (see [`DisputeDecision`]).
+    #[serde(default)]
+    pub override_rules: bool,
 }
 
 /// A new PIN, shown once to the operator who reset it (only its hash is kept).

@@ -46,10 +46,30 @@ impl TestServer {
         Ok(server)
     }
 
+    /// [`TestServer::start_in`] on a given address (a server restarted where desks and
+    /// proxies already point).
+    pub async fn start_in_at(
+        data: tempfile::TempDir,
+        addr: SocketAddr,
+        tune: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestServer> {
+        let server = Self::start_on(data, Some(addr), tune).await?;
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
     /// [`TestServer::start_in`] without waiting for `/readyz` (for servers that must not
     /// become ready).
     pub async fn start_unchecked(
         data: tempfile::TempDir,
+        tune: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestServer> {
+        Self::start_on(data, None, tune).await
+    }
+
+    async fn start_on(
+        data: tempfile::TempDir,
+        addr: Option<SocketAddr>,
         tune: impl FnOnce(&mut Config),
     ) -> anyhow::Result<TestServer> {
         let mut config = Config::new(data.path().join("gymgate.db"), ADMIN_TOKEN);
@@ -71,7 +91,10 @@ impl TestServer {
             config.database_url = postgres_or_note(data.path()).await?;
         }
         tune(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = match addr {
+            Some(addr) => TcpListener::bind(addr).await?,
+            None => TcpListener::bind("127.0.0.1:0").await?,
+        };
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let (started_tx, started_rx) = oneshot::channel();

@@ -120,6 +120,28 @@ async fn an_operator_works_the_console_in_chromium() -> anyhow::Result<()> {
     browser.wait_for("#view-app:not([hidden])").await?;
     assert!(browser.text("#who").await?.contains("ops.kim (admin)"));
 
+    // An admin sets up the second factor first: the page opens there, shows the key (and
+    // its QR code), takes a code from the app and shows the recovery codes once.
+    browser
+        .wait_for("#tab-me:not([hidden]) #totp-needed:not([hidden])")
+        .await?;
+    browser.click("#totp-start").await?;
+    browser
+        .wait_for("#totp-setup:not([hidden]) #totp-qr svg")
+        .await?;
+    let secret = browser.text("#totp-secret").await?;
+    browser
+        .type_into(
+            "#totp-code",
+            &gymgate_tests::console::totp_now(secret.trim())?,
+        )
+        .await?;
+    browser.click("#totp-confirm").await?;
+    browser.wait_for("#totp-codes:not([hidden])").await?;
+    let codes = browser.text("#totp-code-list").await?;
+    assert_eq!(codes.lines().count(), 10, "{codes}");
+    browser.click("button[data-tab=\"now\"]").await?;
+
     // Now: the desk is online; it drops; it comes back (the page follows by itself).
     let desk_row = format!("tr.desk[data-id=\"{}\"]", desk.desk_id);
     browser

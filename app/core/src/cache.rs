@@ -484,6 +484,36 @@ impl Cache {
     /// the snapshot's head: what a desk does when it cannot resume.
     pub fn apply_snapshot(&mut self, snapshot: &DeskSnapshot) -> Result<(), CacheError> {
         let tx = self.conn.transaction()?;
+        // Another history of the same server (a restored backup, a promoted standby): the
+        // server may have lost visits it had accepted from this desk. They are sent again
+        // (the server stores each once, by local_id), so none is lost with the old history.
+        const RESEND: &str = "state IN ('accepted', 'duplicate')
+               AND desk_id IS (SELECT desk_id FROM cursor WHERE id = 1)
+               AND (SELECT epoch FROM cursor WHERE id = 1) IS NOT NULL
+               AND (SELECT epoch FROM cursor WHERE id = 1) <> ?1";
+        // Their old check-in ids belong to the old history: the ledger forgets them and
+        // learns the new ones when the server stores the items again.
+        tx.execute(
+            &format!(
+                "DELETE FROM ledger WHERE id IN (SELECT checkin_id FROM outbox WHERE {RESEND})"
+            ),
+            [&snapshot.epoch],
+        )?;
+        let resent = tx.execute(
+            "UPDATE outbox SET state = 'pending', checkin_id = NULL, reason = NULL,
+                               resolved_at = NULL
+             WHERE state IN ('accepted', 'duplicate')
+               AND desk_id IS (SELECT desk_id FROM cursor WHERE id = 1)
+               AND (SELECT epoch FROM cursor WHERE id = 1) IS NOT NULL
+               AND (SELECT epoch FROM cursor WHERE id = 1) <> ?1",
+            [&snapshot.epoch],
+        )?;
+        if resent > 0 {
+            tracing::warn!(
+                resent,
+                "the server's history changed; accepted check-ins will be sent again"
+            );
+        }
         tx.execute("DELETE FROM roster", [])?;
         // Cards of another database, or older than the snapshot, would show visits that do
         // not exist (or twice); only this desk's unsent check-ins keep their cards.

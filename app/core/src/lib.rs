@@ -209,6 +209,9 @@ pub enum LookupError {
     Unreachable,
     #[error("too many lookups; wait a moment")]
     TooMany,
+    /// The desk made its lookups for today (operators set the cap).
+    #[error("this desk's lookups for today are used up")]
+    DailyLimit,
     #[error("this desk is not paired any more")]
     Unpaired,
 }
@@ -722,7 +725,14 @@ impl DeskCore {
         let response = request.send().await.map_err(|_| LookupError::Unreachable)?;
         match response.status().as_u16() {
             200 => response.json().await.map_err(|_| LookupError::Unreachable),
-            429 => Err(LookupError::TooMany),
+            429 => {
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                if body["error"]["code"] == "lookup_daily_limit" {
+                    Err(LookupError::DailyLimit)
+                } else {
+                    Err(LookupError::TooMany)
+                }
+            }
             401 => Err(LookupError::Unpaired),
             _ => Err(LookupError::Unreachable),
         }

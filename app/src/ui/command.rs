@@ -116,6 +116,9 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
                 Err(LookupError::TooMany) => {
                     search::Remote::Unavailable(s.remote_too_many.to_owned())
                 }
+                Err(LookupError::DailyLimit) => {
+                    search::Remote::Unavailable(s.remote_daily_limit.to_owned())
+                }
                 Err(LookupError::NotAQuery) => search::Remote::Idle,
                 Err(LookupError::Unreachable | LookupError::Unpaired) => {
                     search::Remote::Unavailable(s.remote_unreachable.to_owned())

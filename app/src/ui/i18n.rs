@@ -92,6 +92,7 @@ pub struct Strings {
     pub remote_offline: &'static str,
     pub remote_unreachable: &'static str,
     pub remote_too_many: &'static str,
+    pub remote_daily_limit: &'static str,
 }
 
 pub const KO: Strings = Strings {
@@ -194,6 +195,7 @@ pub const KO: Strings = Strings {
     remote_offline: "오프라인입니다: 최근 이 센터를 방문한 회원만 찾을 수 있습니다. 처음 온 회원은 회원 앱의 패스(QR)를 스캔해 주세요.",
     remote_unreachable: "서버에 연결할 수 없어 이 PC에 있는 회원만 보여 줍니다. 회원 앱의 패스(QR)를 스캔할 수 있습니다.",
     remote_too_many: "서버 검색이 너무 잦습니다. 잠시 후 다시 해 주세요.",
+    remote_daily_limit: "오늘 이 데스크의 회원 조회 한도를 다 썼습니다. 회원의 오프라인 입장권(QR)을 스캔하거나 운영팀에 문의해 주세요.",
 };
 
 pub const EN: Strings = Strings {
@@ -296,6 +298,7 @@ pub const EN: Strings = Strings {
     remote_offline: "Offline: only recent visitors of this center can be found. For a first visit, scan the member's pass (QR) in the app.",
     remote_unreachable: "The server cannot be reached; showing members on this PC only. The member's pass (QR) can be scanned.",
     remote_too_many: "Too many server searches; wait a moment.",
+    remote_daily_limit: "This desk has used up today's member lookups. Scan the member's offline pass (QR), or ask the operations team.",
 };
 
 pub fn strings(lang: Language) -> &'static Strings {

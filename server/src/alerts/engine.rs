@@ -43,6 +43,12 @@ pub struct Sample {
     pub database_damage: Option<String>,
     /// The nodes sharing the database (one on SQLite).
     pub nodes: Vec<NodeHealth>,
+    /// Desks looking up far more members than they usually do; `None` when they could not
+    /// be read this time (their alerts stay as they were).
+    pub lookup_outliers: Option<Vec<crate::store::desks::LookupOutlier>>,
+    /// Console accounts locked by wrong passwords from many addresses (name, until); `None`
+    /// when they could not be read this time.
+    pub locked_operators: Option<Vec<(String, DateTime<Utc>)>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,21 +119,33 @@ impl Engine {
         let mut firing: HashMap<String, Firing> = HashMap::new();
         match &sample.centers {
             Some(centers) => self.centers_offline(now, centers, &mut firing),
-            None => {
-                // Unknown this time: keep whatever center alerts are up.
-                for (key, alert) in &self.active {
-                    if key.starts_with(CENTER_OFFLINE) {
-                        firing.insert(
-                            key.clone(),
-                            Firing {
-                                text_ko: alert.text_ko.clone(),
-                                text_en: alert.text_en.clone(),
-                                since: alert.since,
-                            },
-                        );
-                    }
+            // Unknown this time: keep whatever center alerts are up.
+            None => self.keep(CENTER_OFFLINE, &mut firing),
+        }
+        match &sample.lookup_outliers {
+            Some(outliers) => Self::lookups(now, outliers, &mut firing),
+            None => self.keep(DESK_LOOKUPS, &mut firing),
+        }
+        match &sample.locked_operators {
+            Some(locked) => {
+                for (name, until) in locked {
+                    firing.insert(
+                        format!("{OPERATOR_LOCKED}{name}"),
+                        Firing {
+                            text_ko: format!(
+                                "운영자 계정 {name} 잠김 ({}까지): 여러 주소에서 비밀번호를 대입 중 — 감사 기록을 확인하세요",
+                                until.with_timezone(&gymgate_shared::kst::offset()).format("%H:%M")
+                            ),
+                            text_en: format!(
+                                "operator account {name} locked until {}: passwords guessed from many addresses; check the audit log",
+                                until.format("%H:%M UTC")
+                            ),
+                            since: now,
+                        },
+                    );
                 }
             }
+            None => self.keep(OPERATOR_LOCKED, &mut firing),
         }
         self.rates(sample, &mut firing);
         self.damage(sample, &mut firing);
@@ -318,6 +336,48 @@ impl Engine {
         }
     }
 
+    /// Alerts whose condition could not be read this time stay up as they are.
+    fn keep(&self, prefix: &str, firing: &mut HashMap<String, Firing>) {
+        for (key, alert) in &self.active {
+            if key.starts_with(prefix) {
+                firing.insert(
+                    key.clone(),
+                    Firing {
+                        text_ko: alert.text_ko.clone(),
+                        text_en: alert.text_en.clone(),
+                        since: alert.since,
+                    },
+                );
+            }
+        }
+    }
+
+    /// A desk reading members: someone may be copying the member list through it.
+    fn lookups(
+        now: DateTime<Utc>,
+        outliers: &[crate::store::desks::LookupOutlier],
+        firing: &mut HashMap<String, Firing>,
+    ) {
+        for desk in outliers {
+            let usual = desk.usual.round();
+            firing.insert(
+                format!("{DESK_LOOKUPS}{}", desk.desk_id),
+                Firing {
+                    text_ko: format!(
+                        "{} {}: 하루 회원 조회 {}회 (평소 하루 {usual}회) — 회원 정보 유출 의심, 감사 기록을 확인하세요",
+                        desk.center_name, desk.desk_name, desk.last_day
+                    ),
+                    text_en: format!(
+                        "{} {}: {} member lookups in a day (usually {usual}); possible member-data \
+                         scraping, check the audit log",
+                        desk.center_name, desk.desk_name, desk.last_day
+                    ),
+                    since: now,
+                },
+            );
+        }
+    }
+
     fn damage(&mut self, sample: &Sample, firing: &mut HashMap<String, Firing>) {
         let Some(damage) = &sample.database_damage else {
             self.damaged_since = None;
@@ -345,6 +405,8 @@ pub const TAP_FAILURES: &str = "tap_failures";
 pub const COMMIT_LATENCY: &str = "commit_latency";
 pub const PIN_GUESSING: &str = "pin_guessing";
 pub const DATABASE_DAMAGED: &str = "database_damaged";
+pub const DESK_LOOKUPS: &str = "desk_lookups:";
+pub const OPERATOR_LOCKED: &str = "operator_locked:";
 
 #[cfg(test)]
 mod tests {
@@ -378,6 +440,8 @@ mod tests {
             login_failures: 0,
             database_damage: None,
             nodes: Vec::new(),
+            lookup_outliers: Some(Vec::new()),
+            locked_operators: Some(Vec::new()),
         }
     }
 

@@ -52,6 +52,8 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
     let mut every = tokio::time::interval(config.check_every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heartbeat = tokio::time::Instant::now();
+    let mut lookups_read: Option<tokio::time::Instant> = None;
+    let mut lookup_outliers = None;
     loop {
         tokio::select! {
             _ = every.tick() => {}
@@ -119,6 +121,34 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
                 None
             }
         };
+        if lookups_read.is_none_or(|at: tokio::time::Instant| at.elapsed() >= config.lookups_every)
+        {
+            lookups_read = Some(tokio::time::Instant::now());
+            let rules = &config.rules;
+            let (floor, factor) = (rules.lookup_floor, rules.lookup_factor);
+            lookup_outliers = match state
+                .store
+                .read(move |conn| crate::store::desks::lookup_outliers(conn, now, floor, factor))
+                .await
+            {
+                Ok(outliers) => Some(outliers),
+                Err(error) => {
+                    tracing::warn!(%error, "alerting cannot read the desks' lookups this time");
+                    None
+                }
+            };
+        }
+        let locked_operators = match state
+            .store
+            .read(move |conn| crate::store::operators::locked(conn, now))
+            .await
+        {
+            Ok(locked) => Some(locked),
+            Err(error) => {
+                tracing::warn!(%error, "alerting cannot read locked operator accounts this time");
+                None
+            }
+        };
         let stats = &state.store.writer.stats;
         let sample = engine::Sample {
             now,
@@ -130,6 +160,8 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             login_failures: state.logins.failed_total(),
             database_damage: state.damage(),
             nodes,
+            lookup_outliers: lookup_outliers.clone(),
+            locked_operators,
         };
         let changes = engine.step(&sample);
         let heartbeat = last_heartbeat.elapsed() >= HEARTBEAT_EVERY;

@@ -72,9 +72,11 @@ async fn pair(
 ) -> Result<Json<PairResponse>, AppError> {
     // Codes are 10 characters from 32 symbols; limiting attempts per address makes guessing
     // one hopeless.
-    if !state.pair_limiter.allow(&state.client_ip(peer, &headers)) {
+    let from = state.client_ip(peer, &headers);
+    if !state.pair_limiter.allow(&crate::client_ip::network(from)) {
         return Err(AppError::RateLimited);
     }
+    let from = from.to_string();
     let name = request
         .name
         .trim()
@@ -118,6 +120,14 @@ async fn pair(
                 &code_hash,
                 ctx.now,
             )?;
+            // Who paired what, from where: a desk reads the center's members from now on.
+            let subject = crate::store::audit::Subject {
+                center_id: Some(code.center_id.clone()),
+                target: Some(format!("desk:{desk_id}")),
+                ..Default::default()
+            };
+            let after = serde_json::json!({ "desk_id": desk_id, "name": name, "from": from });
+            ctx.audit("pairing-code", "desk.pair", &subject, None, Some(&after))?;
             Ok(PairResponse {
                 desk_id,
                 center_id: code.center_id,
@@ -137,8 +147,11 @@ struct LookupQuery {
 }
 
 /// Any active pass holder, for a member new to this center: by exact member number, or by
-/// name and the last four digits of their phone. Rate-limited per desk; every lookup is kept
-/// (desk, kind of query, when, how many found) for audit, never the query itself.
+/// name and the last four digits of their phone. The answer holds what check-in needs (name,
+/// photo, pass) and not what a desk that never saw the member has no need for (birthday,
+/// phone digits): those come with the member's first check-in here. Limited per desk per
+/// minute and per Korean day; every lookup is kept (desk, kind, when, how many), and every
+/// member found is named in the audit log under the desk, so support sees who looked.
 async fn lookup(
     State(state): State<AppState>,
     desk: DeskAuth,
@@ -174,8 +187,26 @@ async fn lookup(
     if !state.lookup_limiter.allow(&desk.desk_id) {
         return Err(AppError::RateLimited);
     }
-    let center = desk.center_id.clone();
     let now = Utc::now();
+    let (day_start, _) = gymgate_shared::kst::day_bounds(now);
+    let desk_id = desk.desk_id.clone();
+    let today = state
+        .store
+        .read(move |conn| desks::lookups_since(conn, &desk_id, day_start))
+        .await?;
+    if today >= state.config.limits.lookups_per_desk_per_day {
+        return Err(AppError::Limited {
+            code: "lookup_daily_limit",
+            message: format!(
+                "오늘 이 데스크의 회원 조회 한도({}회)를 넘었습니다. 내일 다시 되거나, 급하면 운영팀에 \
+                 문의해 주세요 / this desk has made its {} lookups for today; ask the operations \
+                 team if you need more",
+                state.config.limits.lookups_per_desk_per_day,
+                state.config.limits.lookups_per_desk_per_day
+            ),
+        });
+    }
+    let center = desk.center_id.clone();
     let found = state
         .store
         .read(move |conn| {
@@ -191,28 +222,48 @@ async fn lookup(
             for member in members {
                 let history = checkins::visit_history(conn, &member.id, None, now)?;
                 let first = !checkins::visited_before(conn, &member.id, &center, now)?;
+                let mut shown = member.roster(&history);
+                shown.birthday = None;
+                shown.phone_last4 = String::new();
                 found.push(LookupResult {
+                    // No birthday given, so no birthday flag either.
                     flags: gymgate_shared::policy::flags(
                         first,
                         member.valid_until,
-                        member.birthday,
+                        None,
                         false,
                         now,
                     ),
-                    member: member.roster(&history),
+                    member: shown,
                 });
             }
             Ok(found)
         })
         .await?;
     let (desk_id, results) = (desk.desk_id.clone(), found.len());
+    let (center_id, desk_name) = (desk.center_id.clone(), desk.name.clone());
+    let found_nos: Vec<String> = found.iter().map(|f| f.member.member_no.clone()).collect();
     state
         .store
         .writer
         .write(move |ctx| -> Result<(), AppError> {
-            Ok(desks::record_lookup(
-                ctx.tx, &desk_id, kind, results, ctx.now,
-            )?)
+            desks::record_lookup(ctx.tx, &desk_id, kind, results, ctx.now)?;
+            for member_no in found_nos {
+                let subject = crate::store::audit::Subject {
+                    member_no: Some(member_no),
+                    center_id: Some(center_id.clone()),
+                    target: Some(format!("desk:{desk_id}")),
+                };
+                let after = serde_json::json!({ "kind": kind, "desk": desk_name });
+                ctx.audit(
+                    &format!("desk:{desk_id}"),
+                    "desk.lookup",
+                    &subject,
+                    None,
+                    Some(&after),
+                )?;
+            }
+            Ok(())
         })
         .await?;
     Ok(Json(found))
@@ -248,6 +299,7 @@ async fn snapshot(
 async fn websocket(
     State(state): State<AppState>,
     desk: DeskAuth,
+    slot: Option<axum::Extension<crate::server::ClientSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let limits = &state.config.limits;
@@ -262,6 +314,11 @@ async fn websocket(
         .max_frame_size(limits.max_frame_bytes)
         .on_upgrade(move |socket| {
             let tasks = state.desk_tasks.clone();
-            tasks.track_future(session::serve(socket, desk, state))
+            tasks.track_future(async move {
+                // Behind a proxy, the desk's place in its address's count lasts as long as
+                // its socket.
+                let _slot = slot;
+                session::serve(socket, desk, state).await
+            })
         })
 }

@@ -7,7 +7,6 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use gymgate_shared::api::Revocation;
 use gymgate_shared::api::{
     AdminCenter, AdminDesk, AdminDispute, BlockRequest, Checkin, DisputeDecision, ImportJob,
     Incident, IncidentKind, IncidentNotes, NewCenter, NewMember, NewNotice, Notice, PairingCode,
@@ -15,7 +14,7 @@ use gymgate_shared::api::{
 };
 use gymgate_shared::policy::OpeningHours;
 use gymgate_shared::protocol::EventPayload;
-use gymgate_shared::{CenterId, CheckinId, DeskId, MemberId, NoticeId};
+use gymgate_shared::{CenterId, CheckinId, DeskId, NoticeId};
 
 use crate::error::AppError;
 use crate::extract::Actor;
@@ -150,14 +149,17 @@ async fn add_center(
     Ok((StatusCode::CREATED, Json(admin_center(center))))
 }
 
-/// Issues a single-use pairing code for a center. Only its hash is kept.
+/// Issues a single-use pairing code for a center. Only its hash is kept; the audit row
+/// (who, which center, until when; never the code) is written in the same transaction.
 pub async fn issue_pairing_code(
     state: &AppState,
+    actor: &str,
     center_id: CenterId,
     code: String,
 ) -> Result<PairingCode, AppError> {
     let ttl = state.config.pairing_code_ttl;
     let hash = tokens::hash(&tokens::normalize_pairing_code(&code));
+    let actor = actor.to_owned();
     state
         .store
         .writer
@@ -167,6 +169,12 @@ pub async fn issue_pairing_code(
             }
             let expires_at = ctx.now + ttl;
             desks::put_pairing_code(ctx.tx, &hash, &center_id, ctx.now, expires_at)?;
+            let subject = Subject {
+                center_id: Some(center_id.clone()),
+                ..Subject::default()
+            };
+            let after = serde_json::json!({ "expires_at": expires_at });
+            ctx.audit(&actor, "pairing_code.issue", &subject, None, Some(&after))?;
             Ok(PairingCode {
                 center_id,
                 code,
@@ -181,26 +189,13 @@ async fn new_pairing_code(
     AsAdmin(actor): AsAdmin,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<PairingCode>), AppError> {
-    let code = issue_pairing_code(&state, CenterId::new(id), tokens::new_pairing_code()).await?;
-    // The code itself stays out of the log: it pairs a desk until it expires.
-    let subject = Subject {
-        center_id: Some(code.center_id.clone()),
-        ..Subject::default()
-    };
-    let after = serde_json::json!({ "expires_at": code.expires_at });
-    state
-        .store
-        .writer
-        .write(move |ctx| {
-            ctx.audit(
-                &actor.name,
-                "pairing_code.issue",
-                &subject,
-                None,
-                Some(&after),
-            )
-        })
-        .await?;
+    let code = issue_pairing_code(
+        &state,
+        &actor.name,
+        CenterId::new(id),
+        tokens::new_pairing_code(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(code)))
 }
 
@@ -333,27 +328,12 @@ async fn block_member(
                 request.reason.as_deref(),
             )?;
             if request.blocked {
-                revoke_passes(ctx, &member.id)?;
+                crate::members::revoke_passes(ctx, &member.id)?;
             }
             announce_member(ctx, &member.id)
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Every offline pass of the member issued until now stops working: the server refuses them
-/// from now on, and every desk hears it (a `revocation` event to every center), so a desk
-/// refuses them offline too.
-fn revoke_passes(ctx: &mut WriteCtx<'_>, member: &MemberId) -> Result<(), AppError> {
-    members::revoke_passes(ctx.tx, member, ctx.now)?;
-    let payload = EventPayload::Revocation(Revocation {
-        member_id: member.clone(),
-        revoked_at: ctx.now,
-    });
-    for center in centers::ids(ctx.tx)? {
-        ctx.append_event(&center, &payload)?;
-    }
-    Ok(())
 }
 
 /// Stores the CSV as an import job and answers at once (202); the job runs on the server.
@@ -362,17 +342,7 @@ async fn import_members(
     AsAdmin(actor): AsAdmin,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ImportJob>), AppError> {
-    let job = crate::imports::start(&state, body).await?;
-    let subject = Subject {
-        target: Some(job.id.clone()),
-        ..Subject::default()
-    };
-    let after = serde_json::json!({ "lines": job.lines, "encoding": job.encoding });
-    state
-        .store
-        .writer
-        .write(move |ctx| ctx.audit(&actor.name, "members.import", &subject, None, Some(&after)))
-        .await?;
+    let job = crate::imports::start(&state, &actor.name, body).await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
@@ -518,7 +488,16 @@ async fn resolve(
     state
         .store
         .writer
-        .write(move |ctx| resolve_audited(ctx, &by, &id, accept, decision.reason))
+        .write(move |ctx| {
+            resolve_audited(
+                ctx,
+                &by,
+                &id,
+                accept,
+                decision.reason,
+                decision.override_rules,
+            )
+        })
         .await
 }
 
@@ -529,8 +508,12 @@ pub(super) fn resolve_audited(
     id: &CheckinId,
     accept: bool,
     reason: Option<String>,
+    override_rules: bool,
 ) -> Result<Checkin, AppError> {
-    let checkin = checkins::resolve_dispute(ctx, id, accept, reason.clone(), by)?;
+    let checkins::Resolved {
+        checkin,
+        overridden,
+    } = checkins::resolve_dispute(ctx, id, accept, reason.clone(), override_rules, by)?;
     let subject = Subject {
         member_no: members::load(ctx.tx, &checkin.member_id)?.map(|m| m.member_no),
         center_id: Some(checkin.center_id.clone()),
@@ -545,7 +528,11 @@ pub(super) fn resolve_audited(
         },
         &subject,
         Some(&serde_json::json!({ "status": "disputed" })),
-        Some(&serde_json::json!({ "status": checkin.status.as_str(), "reason": reason })),
+        Some(&serde_json::json!({
+            "status": checkin.status.as_str(),
+            "reason": reason,
+            "overridden_rule": overridden.map(|r| r.code()),
+        })),
     )?;
     Ok(checkin)
 }
@@ -748,6 +735,12 @@ async fn annotate_incident(
     ApiJson(notes): ApiJson<IncidentNotes>,
 ) -> Result<Json<Incident>, AppError> {
     let fields = [&notes.cause, &notes.action, &notes.follow_up];
+    if fields.iter().all(|f| f.is_none()) {
+        return Err(AppError::bad_request(
+            "invalid_body",
+            "바꿀 항목(cause, action, follow_up)이 없습니다 / nothing to change: send cause, action or follow_up",
+        ));
+    }
     if fields.iter().any(|f| {
         f.as_ref()
             .is_some_and(|t| t.chars().count() > incidents::MAX_NOTE_CHARS)

@@ -125,8 +125,18 @@ async fn member_events(
             }
         }
     });
-    Sse::new(stream.take_until(state.shutdown.clone().cancelled_owned()))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    // The stream ends with the token: at its expiry here, and at once when the member's
+    // sessions are ended (a PIN change or a block closes the member's feeds in the hub).
+    let left = (auth.expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    let expiry = tokio::time::sleep(left);
+    Sse::new(
+        stream
+            .take_until(state.shutdown.clone().cancelled_owned())
+            .take_until(expiry),
+    )
+    .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 async fn login(

@@ -18,6 +18,10 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
+    let (request_timeout, import_timeout) = (
+        state.config.limits.request_timeout,
+        state.config.limits.import_timeout,
+    );
     Router::new()
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -51,8 +55,32 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                let limit = if request.uri().path() == IMPORT_PATH {
+                    import_timeout
+                } else {
+                    request_timeout
+                };
+                match tokio::time::timeout(limit, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => AppError::Timeout.into_response(),
+                }
+            },
+        ))
+        // No browser guesses a type the server did not say (a JSON answer or a photo taken
+        // for a script or a page).
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+        )
         .with_state(state)
 }
+
+/// Member lists (zips of photos) may take longer to upload than other requests.
+const IMPORT_PATH: &str = "/api/v1/admin/members/import";
 
 /// Ready when the database passed its last integrity check, answers a read, and the writer
 /// is running.

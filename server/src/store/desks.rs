@@ -183,6 +183,68 @@ pub fn record_lookup(
     Ok(())
 }
 
+/// Lookups a desk made since `since`.
+pub fn lookups_since(
+    conn: &mut dyn Conn,
+    desk: &DeskId,
+    since: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    conn.value(
+        "SELECT COUNT(*) FROM desk_lookups WHERE desk_id = ?1 AND at >= ?2",
+        &[desk, &ts(since)],
+    )
+}
+
+/// A desk looking up far more members than it usually does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupOutlier {
+    pub desk_id: DeskId,
+    pub desk_name: String,
+    pub center_name: String,
+    /// Lookups in the last 24 hours.
+    pub last_day: u64,
+    /// Its daily average over the 14 days before.
+    pub usual: f64,
+}
+
+/// Desks with at least `floor` lookups in the 24 hours before `now` and more than `factor`
+/// times their daily average of the 14 days before that (a new desk's average is taken as
+/// one a day).
+pub fn lookup_outliers(
+    conn: &mut dyn Conn,
+    now: DateTime<Utc>,
+    floor: u64,
+    factor: f64,
+) -> Result<Vec<LookupOutlier>, StoreError> {
+    let day = now - chrono::Duration::hours(24);
+    let from = day - chrono::Duration::days(14);
+    let rows: Vec<(DeskId, i64, i64, String, String)> = conn.all(
+        "SELECT l.desk_id,
+                SUM(CASE WHEN l.at >= ?2 THEN 1 ELSE 0 END),
+                SUM(CASE WHEN l.at < ?2 THEN 1 ELSE 0 END),
+                d.name, c.name
+         FROM desk_lookups l JOIN desks d ON d.id = l.desk_id JOIN centers c ON c.id = d.center_id
+         WHERE l.at >= ?1
+         GROUP BY l.desk_id, d.name, c.name",
+        &[&ts(from), &ts(day)],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(desk_id, last_day, before, desk_name, center_name)| {
+            let last_day = u64::try_from(last_day).unwrap_or(0);
+            let usual = (before.max(0) as f64 / 14.0).max(1.0);
+            (last_day >= floor && last_day as f64 > factor * usual).then_some(LookupOutlier {
+                desk_id,
+                desk_name,
+                center_name,
+                last_day,
+                usual,
+            })
+        })
+        .collect())
+}
+
 /// A center's paired desks (not revoked).
 pub fn count_paired(conn: &mut dyn Conn, center: &CenterId) -> Result<u64, StoreError> {
     conn.value(

@@ -115,11 +115,25 @@ pub fn load_by_no(conn: &mut dyn Conn, member_no: &str) -> Result<Option<MemberR
     )
 }
 
-/// Members with exactly this name (a desk's lookup narrows them by phone digits), at most 200.
-pub fn by_name(conn: &mut dyn Conn, name: &str) -> Result<Vec<MemberRow>, StoreError> {
+/// Active members with exactly this name whose phone ends in `last4`, at most `limit`. The
+/// phone digits and validity are asked in SQL, before the limit: a common name with hundreds
+/// of holders still finds the one the digits name.
+pub fn by_name(
+    conn: &mut dyn Conn,
+    name: &str,
+    last4: &str,
+    today: NaiveDate,
+    limit: usize,
+) -> Result<Vec<MemberRow>, StoreError> {
+    // Phones hold digits, '-', ' ' and '+' only (members::validate_member).
+    let digits = format!("%{last4}");
     conn.all(
-        &format!("{SELECT} WHERE m.name = ?1 LIMIT 200"),
-        &[&name],
+        &format!(
+            "{SELECT} WHERE m.name = ?1 AND m.valid_until >= ?2
+               AND replace(replace(replace(m.phone, '-', ''), ' ', ''), '+', '') LIKE ?3
+             ORDER BY m.member_no LIMIT ?4"
+        ),
+        &[&name, &today.to_string(), &digits, &limit],
         from_row,
     )
 }
@@ -224,22 +238,30 @@ pub fn insert(
     Ok(())
 }
 
-/// Updates everything but the member number.
-pub fn update(conn: &mut dyn Conn, id: &MemberId, m: &MemberFields<'_>) -> Result<(), StoreError> {
+/// Updates everything but the member number, and the PIN only when `with_pin` (an import
+/// keeps the PIN support may have reset, unless its line asks for a new one).
+pub fn update(
+    conn: &mut dyn Conn,
+    id: &MemberId,
+    m: &MemberFields<'_>,
+    with_pin: bool,
+) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE members SET name = ?2, phone = ?3, pin_hash = ?4, plan_id = ?5,
-         valid_from = ?6, valid_until = ?7, birthday = ?8 WHERE id = ?1",
+        "UPDATE members SET name = ?2, phone = ?3, plan_id = ?4,
+         valid_from = ?5, valid_until = ?6, birthday = ?7 WHERE id = ?1",
         &[
             id,
             &m.name,
             &m.phone,
-            &m.pin_hash,
             &m.plan_id,
             &m.valid_from.to_string(),
             &m.valid_until.to_string(),
             &m.birthday.map(|b| b.to_string()),
         ],
     )?;
+    if with_pin {
+        set_pin(conn, id, m.pin_hash)?;
+    }
     Ok(())
 }
 
@@ -296,8 +318,8 @@ pub fn lookup(
 ) -> Result<Vec<MemberRow>, StoreError> {
     let found: Vec<MemberRow> = if let Some(no) = member_no {
         load_by_no(conn, no)?.into_iter().collect()
-    } else if let Some((name, _)) = name_and_last4 {
-        by_name(conn, name)?
+    } else if let Some((name, last4)) = name_and_last4 {
+        by_name(conn, name, last4, today, limit)?
     } else {
         Vec::new()
     };
@@ -406,4 +428,64 @@ pub fn set_photo_url(
         &[id, &url],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::test_database;
+
+    /// Finding 13. 250 active members share one common name; the one whose phone ends in the
+    /// digits staff typed comes last. The digits and validity are asked before the limit, so
+    /// that member is found (before: `LIMIT 200` first, then the digits, and nobody found).
+    #[test]
+    fn finding_13_lookup_by_a_common_name_finds_the_member_the_digits_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, mut conn) = test_database(&dir, &[]);
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).expect("date");
+        let fields = |no: &'static str, phone: &'static str, until: NaiveDate| MemberFields {
+            member_no: no,
+            name: "김민준",
+            phone,
+            pin_hash: "x",
+            plan_id: 1,
+            valid_from: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+            valid_until: until,
+            birthday: None,
+        };
+        let until = NaiveDate::from_ymd_opt(2027, 1, 1).expect("date");
+        for i in 0..250 {
+            let no: &'static str = Box::leak(format!("A{i:04}").into_boxed_str());
+            let phone: &'static str = Box::leak(format!("010-1000-{i:04}").into_boxed_str());
+            insert(
+                &mut conn,
+                &MemberId::generate(),
+                &fields(no, phone, until),
+                Utc::now(),
+            )
+            .expect("member");
+        }
+        // The same digits on a lapsed pass: not a pass holder today.
+        let lapsed = NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
+        insert(
+            &mut conn,
+            &MemberId::generate(),
+            &fields("Z0001", "010 5555 9999", lapsed),
+            Utc::now(),
+        )
+        .expect("member");
+        insert(
+            &mut conn,
+            &MemberId::generate(),
+            &fields("Z9999", "+82-10-7777-9999", until),
+            Utc::now(),
+        )
+        .expect("member");
+        let found = lookup(&mut conn, None, Some(("김민준", "9999")), today, 10).expect("lookup");
+        let numbers: Vec<&str> = found.iter().map(|m| m.member_no.as_str()).collect();
+        assert_eq!(numbers, ["Z9999"]);
+        let found = lookup(&mut conn, None, Some(("김민준", "0042")), today, 10).expect("lookup");
+        assert_eq!(found.len(), 1);
+        drop(store);
+    }
 }

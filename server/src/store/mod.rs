@@ -38,7 +38,12 @@ use chrono::Utc;
 
 pub use events::StoredEvent;
 pub use sql::Conn;
-pub use sqlite::backup;
+pub use sqlite::{backup, restore};
+
+/// Gives a PostgreSQL database a fresh epoch (after promoting a standby); returns it.
+pub fn new_epoch_postgres(url: &str) -> Result<String, StoreError> {
+    postgres::new_epoch(url)
+}
 pub use writer::{Publisher, WriteCtx, Writer};
 
 #[derive(Debug, thiserror::Error)]

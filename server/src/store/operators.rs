@@ -13,10 +13,15 @@ pub struct OperatorRow {
     pub operator: Operator,
     pub password_hash: String,
     pub locked_until: Option<DateTime<Utc>>,
+    /// The second factor's secret (base32), once confirmed; one being set up.
+    pub totp_secret: Option<String>,
+    pub totp_pending: Option<String>,
+    /// The last TOTP step a code was accepted for: a code works once.
+    pub totp_step: i64,
 }
 
 const SELECT: &str = "SELECT id, username, role, password_hash, created_at, disabled_at, \
-     locked_until FROM operators";
+     locked_until, totp_secret, totp_pending, totp_step FROM operators";
 
 fn from_row(row: &dyn Row) -> Result<OperatorRow, StoreError> {
     let role: String = row.get(2)?;
@@ -29,9 +34,13 @@ fn from_row(row: &dyn Row) -> Result<OperatorRow, StoreError> {
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown operator role {role:?}")))?,
             created_at: parse_ts(&row.get::<String>(4)?)?,
             disabled: row.get::<Option<String>>(5)?.is_some(),
+            totp: row.get::<Option<String>>(7)?.is_some(),
         },
         password_hash: row.get(3)?,
         locked_until: locked.as_deref().map(parse_ts).transpose()?,
+        totp_secret: row.get(7)?,
+        totp_pending: row.get(8)?,
+        totp_step: row.get(9)?,
     })
 }
 
@@ -173,6 +182,167 @@ pub fn session(
         Some(row) if !row.operator.disabled => Ok(Some((row.operator, csrf, parse_ts(&expires)?))),
         _ => Ok(None),
     }
+}
+
+/// Wrong passwords for an account name (as typed) from one address, in the current window:
+/// how many, and when the last one was.
+pub fn address_failures(
+    conn: &mut dyn Conn,
+    username: &str,
+    address: &str,
+    since: DateTime<Utc>,
+) -> Result<Option<(u32, DateTime<Utc>)>, StoreError> {
+    let row: Option<(u32, String)> = conn.one(
+        "SELECT failures, last_at FROM operator_failures
+         WHERE username = ?1 AND address = ?2 AND first_at >= ?3",
+        &[&username, &address, &ts(since)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    row.map(|(n, last)| Ok((n, parse_ts(&last)?))).transpose()
+}
+
+/// Counts a wrong password for (name, address); a window older than `since` starts over.
+/// Rows of finished windows are dropped on the way, so the table holds only live guessing.
+pub fn record_address_failure(
+    conn: &mut dyn Conn,
+    username: &str,
+    address: &str,
+    now: DateTime<Utc>,
+    since: DateTime<Utc>,
+) -> Result<u32, StoreError> {
+    conn.execute(
+        "DELETE FROM operator_failures WHERE last_at < ?1",
+        &[&ts(since)],
+    )?;
+    conn.value(
+        "INSERT INTO operator_failures (username, address, failures, first_at, last_at)
+         VALUES (?1, ?2, 1, ?3, ?3)
+         ON CONFLICT (username, address) DO UPDATE SET
+             failures = CASE WHEN operator_failures.first_at < ?4 THEN 1
+                             ELSE operator_failures.failures + 1 END,
+             first_at = CASE WHEN operator_failures.first_at < ?4 THEN ?3
+                             ELSE operator_failures.first_at END,
+             last_at = ?3
+         RETURNING failures",
+        &[&username, &address, &ts(now), &ts(since)],
+    )
+}
+
+pub fn clear_address_failures(
+    conn: &mut dyn Conn,
+    username: &str,
+    address: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM operator_failures WHERE username = ?1 AND address = ?2",
+        &[&username, &address],
+    )?;
+    Ok(())
+}
+
+/// A new password; every session of the account ends but `keep` (the one that changed it).
+pub fn set_password(
+    conn: &mut dyn Conn,
+    id: &str,
+    password_hash: &str,
+    keep: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE operators SET password_hash = ?2, failures = 0, locked_until = NULL WHERE id = ?1",
+        &[&id, &password_hash],
+    )?;
+    conn.execute(
+        "DELETE FROM operator_sessions WHERE operator_id = ?1 AND token_hash IS NOT ?2",
+        &[&id, &keep],
+    )?;
+    Ok(())
+}
+
+/// A second factor being set up (not required until confirmed).
+pub fn set_totp_pending(conn: &mut dyn Conn, id: &str, secret: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE operators SET totp_pending = ?2 WHERE id = ?1",
+        &[&id, &secret],
+    )?;
+    Ok(())
+}
+
+/// The set-up secret becomes the account's second factor, with fresh recovery codes.
+pub fn confirm_totp(
+    conn: &mut dyn Conn,
+    id: &str,
+    step: u64,
+    recovery_hashes: &[Vec<u8>],
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE operators SET totp_secret = totp_pending, totp_pending = NULL, totp_step = ?2
+         WHERE id = ?1 AND totp_pending IS NOT NULL",
+        &[&id, &step],
+    )?;
+    conn.execute(
+        "DELETE FROM operator_recovery_codes WHERE operator_id = ?1",
+        &[&id],
+    )?;
+    for hash in recovery_hashes {
+        conn.execute(
+            "INSERT INTO operator_recovery_codes (operator_id, code_hash) VALUES (?1, ?2)",
+            &[&id, hash],
+        )?;
+    }
+    Ok(())
+}
+
+/// The step of a code just accepted: an earlier or equal step is refused from now on.
+pub fn use_totp_step(conn: &mut dyn Conn, id: &str, step: u64) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE operators SET totp_step = ?2 WHERE id = ?1 AND totp_step < ?2",
+        &[&id, &step],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Uses one recovery code; false when it is not one of the account's unused codes.
+pub fn use_recovery_code(
+    conn: &mut dyn Conn,
+    id: &str,
+    code_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE operator_recovery_codes SET used_at = ?3
+         WHERE operator_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+        &[&id, &code_hash, &ts(now)],
+    )?;
+    Ok(changed == 1)
+}
+
+/// An admin takes the second factor away (a lost phone, recovery codes gone): the account
+/// sets it up again at its next login.
+pub fn clear_totp(conn: &mut dyn Conn, id: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE operators SET totp_secret = NULL, totp_pending = NULL, totp_step = 0 WHERE id = ?1",
+        &[&id],
+    )?;
+    conn.execute(
+        "DELETE FROM operator_recovery_codes WHERE operator_id = ?1",
+        &[&id],
+    )?;
+    Ok(())
+}
+
+/// Accounts locked now (the alert names them).
+pub fn locked(
+    conn: &mut dyn Conn,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    let rows: Vec<(String, String)> = conn.all(
+        "SELECT username, locked_until FROM operators WHERE locked_until > ?1 ORDER BY username",
+        &[&ts(now)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    rows.into_iter()
+        .map(|(name, until)| Ok((name, parse_ts(&until)?)))
+        .collect()
 }
 
 pub fn end_session(conn: &mut dyn Conn, token_hash: &[u8]) -> Result<(), StoreError> {

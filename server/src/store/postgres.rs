@@ -452,6 +452,17 @@ pub(super) fn open(url: &str) -> Result<(Postgres, String), StoreError> {
     ))
 }
 
+/// Gives the database a fresh epoch (a promoted standby, a point-in-time recovery: a history
+/// that forked from the one desks followed); returns it.
+pub(super) fn new_epoch(url: &str) -> Result<String, StoreError> {
+    let mut conn = connect(url, "gymgate new-epoch")?;
+    (&mut conn as &mut dyn Conn).value(
+        "UPDATE meta SET value = md5(random()::text || clock_timestamp()::text)
+         WHERE key = 'epoch' RETURNING value",
+        &[],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::renumber;

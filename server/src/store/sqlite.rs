@@ -320,6 +320,10 @@ pub fn backup(source: &Path, destination: &Path) -> Result<BackupReport, StoreEr
                 "the copy fails its check: {check}"
             )));
         }
+        // The copy is a history of its own from here: put back in place, its event numbers
+        // are reused by new taps, and a desk that followed the live database past the copy
+        // must see another epoch (re-sync, send its visits again), never the same one.
+        new_epoch(&to)?;
         drop(to);
         std::fs::File::open(&partial)
             .and_then(|f| f.sync_all())
@@ -333,6 +337,98 @@ pub fn backup(source: &Path, destination: &Path) -> Result<BackupReport, StoreEr
         let _ = std::fs::remove_file(&partial);
     }
     result
+}
+
+/// Gives a database a fresh epoch; returns it.
+fn new_epoch(conn: &Connection) -> Result<String, StoreError> {
+    Ok(conn.query_row(
+        "UPDATE meta SET value = lower(hex(randomblob(16))) WHERE key = 'epoch' RETURNING value",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// What a restore did.
+#[derive(Debug)]
+pub struct RestoreReport {
+    /// Where the database it replaced went (with its `-wal`/`-shm`), if there was one.
+    pub replaced_to: Option<PathBuf>,
+    pub epoch: String,
+}
+
+/// Puts the backup `from` in place as the database `db` (the server stopped): checks the
+/// backup, moves the files it replaces into a folder beside them (never deleted), copies the
+/// backup in with SQLite's backup API and gives it a fresh epoch, so restoring the same file
+/// twice still makes two histories no desk can mix up.
+pub fn restore(from: &Path, db: &Path) -> Result<RestoreReport, StoreError> {
+    let fail = |what: String| StoreError::Backup(what);
+    if !from.is_file() {
+        return Err(fail(format!("no backup file at {}", from.display())));
+    }
+    let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let check: String = source
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| {
+            fail(format!(
+                "{} is not a readable database: {e}",
+                from.display()
+            ))
+        })?;
+    if check != "ok" {
+        return Err(fail(format!("the backup fails its check: {check}")));
+    }
+    let dir = db.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| fail(format!("cannot make {}: {e}", dir.display())))?;
+    let side = |suffix: &str| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let mut replaced_to = None;
+    let present: Vec<PathBuf> = [db.to_owned(), side("-wal"), side("-shm")]
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
+    if !present.is_empty() {
+        let aside = dir.join(format!(
+            "replaced-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ));
+        std::fs::create_dir_all(&aside)
+            .map_err(|e| fail(format!("cannot make {}: {e}", aside.display())))?;
+        for file in present {
+            let name = file.file_name().map(ToOwned::to_owned).unwrap_or_default();
+            std::fs::rename(&file, aside.join(name))
+                .map_err(|e| fail(format!("cannot move {} aside: {e}", file.display())))?;
+        }
+        replaced_to = Some(aside);
+    }
+    let partial = side(".partial");
+    let _ = std::fs::remove_file(&partial);
+    let result = (|| -> Result<String, StoreError> {
+        let mut to = Connection::open(&partial)?;
+        let step = rusqlite::backup::Backup::new(&source, &mut to)?.step(-1)?;
+        if step != rusqlite::backup::StepResult::Done {
+            return Err(fail(format!(
+                "the backup could not be read whole ({step:?})"
+            )));
+        }
+        let epoch = new_epoch(&to)?;
+        drop(to);
+        std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| fail(format!("cannot sync the copy: {e}")))?;
+        std::fs::rename(&partial, db).map_err(|e| fail(format!("cannot name the copy: {e}")))?;
+        Ok(epoch)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    Ok(RestoreReport {
+        replaced_to,
+        epoch: result?,
+    })
 }
 
 /// How SQLite would run `sql` with `parameters`: the plan's steps joined by " / ", for tests

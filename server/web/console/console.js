@@ -6,13 +6,20 @@ const state = { session: null, tab: "now", memberNext: null, source: null, cente
 
 // Korean first for the codes the API answers with; the server's own message otherwise.
 const ERRORS = {
-  wrong_login: "아이디 또는 비밀번호가 맞지 않습니다. (10번 틀리면 15분 동안 잠깁니다)",
+  wrong_login: "아이디 또는 비밀번호가 맞지 않습니다. (여러 번 틀리면 잠시 기다려야 합니다)",
   login_required: "로그인이 필요합니다.",
   session_expired: "로그인이 끝났습니다. 다시 로그인해 주세요.",
   csrf_failed: "요청을 확인할 수 없습니다. 페이지를 새로 고쳐 주세요.",
   role_forbidden: "이 작업을 할 권한이 없습니다.",
   rate_limited: "요청이 너무 많습니다. 잠시 뒤 다시 해 주세요.",
   reason_required: "사유를 적어 주세요.",
+  totp_required: "인증 앱의 6자리 코드를 입력해 주세요.",
+  wrong_totp: "인증 코드가 맞지 않거나 이미 쓰였습니다. 새 코드를 입력해 주세요.",
+  totp_setup_required: "관리자 계정은 먼저 '내 계정'에서 2단계 인증을 설정해야 합니다.",
+  login_delayed: "비밀번호가 여러 번 틀렸습니다. 잠시 후 다시 시도해 주세요.",
+  wrong_password: "지금 비밀번호가 맞지 않습니다.",
+  weak_password: "비밀번호는 10자 이상이어야 합니다.",
+  rules_refuse: "규칙상 인정할 수 없는 방문입니다.",
   invalid_transition: "지금 상태에서는 할 수 없는 변경입니다.",
   not_disputed: "이미 처리된 분쟁입니다.",
   unknown_member: "그런 회원이 없습니다.",
@@ -140,6 +147,8 @@ async function showApp(session) {
     button.hidden = session.role !== button.dataset.role;
   }
   startLive();
+  // An admin without a second factor can do nothing else yet: straight to setting it up.
+  if (session.role === "admin" && !session.totp) state.tab = "me";
   await openTab(state.tab);
 }
 
@@ -147,13 +156,22 @@ $("#login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("#login-error").textContent = "";
   try {
-    const session = await api("/api/v1/console/login", {
-      method: "POST",
-      body: { username: $("#login-username").value, password: $("#login-password").value },
-    });
+    const body = { username: $("#login-username").value, password: $("#login-password").value };
+    const second = $("#login-totp").value.trim();
+    if (second) {
+      // Six digits are the app's code; anything else is a recovery code.
+      if (/^\d{6}$/.test(second.replace(/\s/g, ""))) body.totp = second; else body.recovery_code = second;
+    }
+    const session = await api("/api/v1/console/login", { method: "POST", body });
     $("#login-password").value = "";
+    $("#login-totp").value = "";
+    $("#login-totp-row").hidden = true;
     await showApp(session);
   } catch (error) {
+    if (error instanceof ApiError && (error.code === "totp_required" || error.code === "wrong_totp")) {
+      $("#login-totp-row").hidden = false;
+      $("#login-totp").focus();
+    }
     $("#login-error").textContent = error instanceof ApiError ? error.korean : String(error);
   }
 });
@@ -175,6 +193,7 @@ const LOADERS = {
   audit: loadAudit,
   accounts: loadAccounts,
   support: loadSupport,
+  me: async () => loadMe(),
 };
 
 async function openTab(tab) {
@@ -200,6 +219,12 @@ function startLive() {
     $("#live").dataset.live = "true";
     $("#live").textContent = "실시간 Live";
     try { renderNow(JSON.parse(event.data)); } catch (_) { /* a torn message: the next one comes in 2 s */ }
+  });
+  // The session ended (logout elsewhere, disabled, expired, role changed): log in again.
+  source.addEventListener("ended", () => {
+    source.close();
+    state.source = null;
+    showLogin();
   });
   source.addEventListener("error", () => {
     $("#live").dataset.live = "false";
@@ -383,7 +408,7 @@ async function showMember(memberNo) {
     } else if (["voided", "denied", "expired"].includes(c.status)) {
       cell.append(h("button", { class: "secondary visit-correct", type: "button", onclick: (e) => {
         e.currentTarget.after(reasonBox("정정 확정 Correct", (reason) => act(async () => {
-          await api(`/api/v1/admin/checkins/${encodeURIComponent(c.id)}/correct`, { method: "POST", body: { reason } });
+          await countAnyway(`/api/v1/admin/checkins/${encodeURIComponent(c.id)}/correct`, reason);
           await reload();
         }, "입장으로 정정했습니다. / Corrected to admitted.")));
       } }, "입장으로 정정 ", h("small", {}, "Correct")));
@@ -406,6 +431,19 @@ async function showMember(memberNo) {
   panel.dataset.memberNo = memberNo;
 }
 
+/** Makes a visit count. The server runs the rules again; if they refuse it now (the member
+ * already has a visit that day there, the month is used up…), the operator is asked whether
+ * to override them, and the override goes into the audit log with the reason. */
+async function countAnyway(path, reason) {
+  try {
+    return await api(path, { method: "POST", body: { reason } });
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.code !== "rules_refuse") throw error;
+    if (!window.confirm(`${error.message}\n\n규칙을 무시하고 인정할까요? (감사 기록에 남습니다) / Override the rules? (audited)`)) throw error;
+    return api(path, { method: "POST", body: { reason, override_rules: true } });
+  }
+}
+
 // ----- disputes ------------------------------------------------------------------------------
 
 async function loadDisputes() {
@@ -414,7 +452,9 @@ async function loadDisputes() {
     const c = d.checkin;
     const decide = (accept) => (e) => {
       e.currentTarget.closest("td").append(reasonBox(accept ? "승인 확정 Accept" : "거절 확정 Reject", (reason) => act(async () => {
-        await api(`/api/v1/admin/disputes/${encodeURIComponent(c.id)}/${accept ? "accept" : "reject"}`, { method: "POST", body: { reason } });
+        const path = `/api/v1/admin/disputes/${encodeURIComponent(c.id)}/${accept ? "accept" : "reject"}`;
+        if (accept) await countAnyway(path, reason);
+        else await api(path, { method: "POST", body: { reason } });
         await loadDisputes();
       }, accept ? "승인했습니다. 정산에 들어갑니다." : "거절했습니다.")));
     };
@@ -437,7 +477,9 @@ async function bulk(accept) {
   if (!accept && !reason) { toast(ERRORS.reason_required, true); return; }
   await act(async () => {
     const result = await api("/api/v1/admin/disputes/bulk", { method: "POST", body: { checkin_ids: ids, accept, reason: reason || null } });
-    const skipped = result.skipped.length ? ` ${result.skipped.length}건은 하나씩 처리해야 합니다 (신원 관련).` : "";
+    const refused = result.skipped.filter(([, why]) => why === "rules_refuse").length;
+    const skipped = (result.skipped.length - refused ? ` ${result.skipped.length - refused}건은 하나씩 처리해야 합니다 (신원 관련).` : "")
+      + (refused ? ` ${refused}건은 지금도 규칙에 어긋나 승인하지 않았습니다 (같은 날 두 번째 방문 등). 하나씩 확인해 주세요.` : "");
     toast(`${result.decided.length}건 처리했습니다.${skipped}`, result.skipped.length > 0);
     await loadDisputes();
   });
@@ -505,7 +547,13 @@ async function loadAccounts() {
     h("td", {}, h("button", { class: "secondary", type: "button", onclick: () => act(async () => {
       await api(`/api/v1/admin/operators/${encodeURIComponent(o.username)}`, { method: "PATCH", body: { disabled: !o.disabled } });
       await loadAccounts();
-    }, "바꿨습니다.") }, o.disabled ? "켜기 Enable" : "끄기 Disable")))));
+    }, "바꿨습니다.") }, o.disabled ? "켜기 Enable" : "끄기 Disable"), " ",
+    h("button", { class: "secondary account-reset", type: "button", onclick: () => act(async () => {
+      const resetTotp = o.totp && window.confirm("2단계 인증도 초기화할까요? (휴대폰을 잃어버린 경우) / Also reset two-step login (a lost phone)?");
+      const reset = await api(`/api/v1/admin/operators/${encodeURIComponent(o.username)}/reset-password`, { method: "POST", body: { reset_totp: Boolean(resetTotp) } });
+      window.alert(`${reset.username}의 새 비밀번호 (한 번만 보입니다) / new password, shown once:\n\n${reset.password}`);
+      await loadAccounts();
+    }, "비밀번호를 초기화했습니다. 그 계정의 로그인은 모두 끝났습니다.") }, "비밀번호 초기화 ", h("small", {}, "Reset password"))))));
 }
 
 $("#account-form").addEventListener("submit", (event) => {
@@ -517,6 +565,49 @@ $("#account-form").addEventListener("submit", (event) => {
     await loadAccounts();
   }, "계정을 만들었습니다. / Account added.");
 });
+
+// ----- my account ------------------------------------------------------------------------------
+
+function loadMe() {
+  const session = state.session;
+  $("#totp-needed").hidden = !(session && session.role === "admin" && !session.totp);
+  $("#totp-state").textContent = session && session.totp
+    ? "설정되어 있습니다. 로그인할 때 인증 앱의 코드를 함께 넣습니다. / On: log in with the app's code."
+    : "아직 설정되지 않았습니다. / Not set up yet.";
+  $("#totp-start").hidden = Boolean(session && session.totp);
+}
+
+$("#password-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  act(async () => {
+    await api("/api/v1/console/password", { method: "POST", body: { current: $("#password-current").value, new: $("#password-new").value } });
+    $("#password-current").value = ""; $("#password-new").value = "";
+  }, "비밀번호를 바꿨습니다. 다른 곳의 로그인은 끝났습니다. / Password changed; other sessions ended.");
+});
+
+$("#totp-start").addEventListener("click", () => act(async () => {
+  const setup = await api("/api/v1/console/totp/setup", { method: "POST" });
+  $("#totp-secret").textContent = setup.secret;
+  const box = $("#totp-qr");
+  box.replaceChildren();
+  if (typeof qrcode === "function") {
+    const qr = qrcode(0, "M");
+    qr.addData(setup.otpauth_url);
+    qr.make();
+    box.innerHTML = qr.createSvgTag({ cellSize: 4, margin: 2, scalable: false });
+  }
+  $("#totp-setup").hidden = false;
+  $("#totp-code").focus();
+}));
+
+$("#totp-confirm").addEventListener("click", () => act(async () => {
+  const codes = await api("/api/v1/console/totp/confirm", { method: "POST", body: { code: $("#totp-code").value.trim() } });
+  $("#totp-setup").hidden = true;
+  $("#totp-code-list").textContent = codes.codes.join("\n");
+  $("#totp-codes").hidden = false;
+  state.session.totp = true;
+  loadMe();
+}, "2단계 인증을 켰습니다. / Two-step login is on."));
 
 async function loadSupport() {
   const contact = await api("/api/v1/admin/support");

@@ -13,7 +13,20 @@ use crate::state::AppState;
 use crate::store::audit::Subject;
 use crate::store::operators;
 
-const MIN_PASSWORD_CHARS: usize = 10;
+pub(super) const MIN_PASSWORD_CHARS: usize = 10;
+
+/// A password an operator may choose, or why not.
+pub(super) fn check_password(password: &str) -> Result<(), AppError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > 256 {
+        return Err(AppError::bad_request(
+            "weak_password",
+            format!(
+                "비밀번호는 {MIN_PASSWORD_CHARS}자 이상이어야 합니다 / a password has at least {MIN_PASSWORD_CHARS} characters"
+            ),
+        ));
+    }
+    Ok(())
+}
 
 pub(super) async fn list_operators(
     State(state): State<AppState>,
@@ -42,14 +55,7 @@ pub(super) async fn create_operator(
             "아이디는 2~40자(글자·숫자·._-@)입니다 / a username is 2 to 40 letters, digits or ._-@",
         ));
     }
-    if new.password.chars().count() < MIN_PASSWORD_CHARS || new.password.len() > 256 {
-        return Err(AppError::bad_request(
-            "weak_password",
-            format!(
-                "비밀번호는 {MIN_PASSWORD_CHARS}자 이상이어야 합니다 / a password has at least {MIN_PASSWORD_CHARS} characters"
-            ),
-        ));
-    }
+    check_password(&new.password)?;
     let hash = state.pins.hash_with(new.password, Priority::Login).await?;
     let operator = Operator {
         id: uuid::Uuid::now_v7().to_string(),
@@ -57,6 +63,7 @@ pub(super) async fn create_operator(
         role: new.role,
         created_at: Utc::now(),
         disabled: false,
+        totp: false,
     };
     let stored = operator.clone();
     let by = actor_name.to_owned();
@@ -100,6 +107,12 @@ pub(super) async fn update_operator(
     Path(username): Path<String>,
     ApiJson(update): ApiJson<OperatorUpdate>,
 ) -> Result<Json<Operator>, AppError> {
+    if update.role.is_none() && update.disabled.is_none() {
+        return Err(AppError::bad_request(
+            "invalid_body",
+            "바꿀 항목(role, disabled)이 없습니다 / nothing to change: send role or disabled",
+        ));
+    }
     let operator = state
         .store
         .writer
@@ -122,6 +135,10 @@ pub(super) async fn update_operator(
                 ..Subject::default()
             };
             let view = |o: &Operator| serde_json::json!({ "role": o.role, "disabled": o.disabled });
+            if view(&before) == view(&after) {
+                // Nothing changed: nothing to audit.
+                return Ok(after);
+            }
             ctx.audit(
                 &actor.name,
                 "operator.update",
@@ -133,4 +150,67 @@ pub(super) async fn update_operator(
         })
         .await?;
     Ok(Json(operator))
+}
+
+/// An admin gives an account a new password (forgotten, or the account was misused): shown
+/// once, every session of the account ends, its locks are lifted. `reset_totp` also takes its
+/// second factor away (a lost phone), to be set up again at the next login.
+pub(super) async fn reset_password(
+    State(state): State<AppState>,
+    AsAdmin(actor): AsAdmin,
+    Path(username): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<gymgate_shared::api::PasswordReset>, AppError> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Options {
+        #[serde(default)]
+        reset_totp: bool,
+    }
+    let options: Options = if body.iter().all(u8::is_ascii_whitespace) {
+        Options::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|_| AppError::bad_request("invalid_body", "expected {\"reset_totp\": bool}"))?
+    };
+    let password = crate::tokens::new_token();
+    let hash = state
+        .pins
+        .hash_with(password.clone(), Priority::Login)
+        .await?;
+    let name = username.clone();
+    state
+        .store
+        .writer
+        .write(move |ctx| -> Result<(), AppError> {
+            let row = operators::by_username(ctx.tx, &name)?
+                .ok_or_else(|| AppError::not_found("unknown_operator", "no such operator"))?;
+            operators::set_password(ctx.tx, &row.operator.id, &hash, None)?;
+            if options.reset_totp {
+                operators::clear_totp(ctx.tx, &row.operator.id)?;
+            }
+            let subject = Subject {
+                target: Some(format!("operator:{name}")),
+                ..Subject::default()
+            };
+            // Never the password itself.
+            let after = serde_json::json!({
+                "password_reset": true,
+                "sessions_ended": true,
+                "totp_reset": options.reset_totp,
+            });
+            ctx.audit(
+                &actor.name,
+                "operator.reset_password",
+                &subject,
+                None,
+                Some(&after),
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(gymgate_shared::api::PasswordReset {
+        username,
+        password,
+    }))
 }

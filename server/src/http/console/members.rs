@@ -117,7 +117,7 @@ pub(super) async fn reset_pin(
         .writer
         .write(move |ctx| -> Result<gymgate_shared::MemberId, AppError> {
             let member = crate::members::by_no(ctx.tx, &no)?;
-            members::set_pin(ctx.tx, &member.id, &hash)?;
+            crate::members::change_pin(ctx, &member.id, &hash)?;
             logins::clear(ctx.tx, &no)?;
             let subject = Subject {
                 member_no: Some(no.clone()),
@@ -129,12 +129,12 @@ pub(super) async fn reset_pin(
                 "member.reset_pin",
                 &subject,
                 None,
-                Some(&serde_json::json!({ "pin_reset": true, "sessions_ended": true })),
+                Some(&serde_json::json!({ "pin_reset": true, "sessions_ended": true, "passes_revoked": true })),
             )?;
             Ok(member.id)
         })
         .await?;
-    state.member_sessions.forget_member(&member_id);
+    state.end_member_sessions(&member_id);
     Ok(Json(PinReset { member_no, pin }))
 }
 
@@ -215,15 +215,31 @@ pub(super) async fn change_visit(
     actor_name: String,
     id: String,
     void: bool,
-    reason: String,
+    correction: VisitCorrection,
 ) -> Result<Checkin, AppError> {
     let id = CheckinId::new(id);
+    let VisitCorrection {
+        reason,
+        override_rules,
+    } = correction;
     state
         .store
         .writer
         .write(move |ctx| -> Result<Checkin, AppError> {
-            let (checkin, before) =
-                checkins::correct_by_operator(ctx, &id, void, &reason, &actor_name)?;
+            let (
+                checkins::Resolved {
+                    checkin,
+                    overridden,
+                },
+                before,
+            ) = checkins::correct_by_operator(
+                ctx,
+                &id,
+                void,
+                &reason,
+                override_rules,
+                &actor_name,
+            )?;
             let subject = Subject {
                 member_no: members::load(ctx.tx, &checkin.member_id)?.map(|m| m.member_no),
                 center_id: Some(checkin.center_id.clone()),
@@ -238,7 +254,11 @@ pub(super) async fn change_visit(
                 },
                 &subject,
                 Some(&serde_json::json!({ "status": before.as_str() })),
-                Some(&serde_json::json!({ "status": checkin.status.as_str(), "reason": reason })),
+                Some(&serde_json::json!({
+                    "status": checkin.status.as_str(),
+                    "reason": reason,
+                    "overridden_rule": overridden.map(|r| r.code()),
+                })),
             )?;
             Ok(checkin)
         })
@@ -252,7 +272,7 @@ pub(super) async fn void_visit(
     ApiJson(body): ApiJson<VisitCorrection>,
 ) -> Result<Json<Checkin>, AppError> {
     Ok(Json(
-        change_visit(&state, actor.name, id, true, body.reason).await?,
+        change_visit(&state, actor.name, id, true, body).await?,
     ))
 }
 
@@ -263,7 +283,7 @@ pub(super) async fn correct_visit(
     ApiJson(body): ApiJson<VisitCorrection>,
 ) -> Result<Json<Checkin>, AppError> {
     Ok(Json(
-        change_visit(&state, actor.name, id, false, body.reason).await?,
+        change_visit(&state, actor.name, id, false, body).await?,
     ))
 }
 
@@ -312,8 +332,15 @@ pub(super) async fn bulk_disputes(
                     result.skipped.push((id, "decide_one_by_one".into()));
                     continue;
                 }
-                admin::resolve_audited(ctx, &by, &id, bulk.accept, bulk.reason.clone())?;
-                result.decided.push(id);
+                // Bulk never overrides: a visit the rules refuse now is left for one-by-one.
+                match admin::resolve_audited(ctx, &by, &id, bulk.accept, bulk.reason.clone(), false)
+                {
+                    Ok(_) => result.decided.push(id),
+                    Err(AppError::Conflict { code, .. }) if code == "rules_refuse" => {
+                        result.skipped.push((id, "rules_refuse".into()));
+                    }
+                    Err(error) => return Err(error),
+                }
             }
             Ok(result)
         })

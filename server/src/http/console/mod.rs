@@ -37,6 +37,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/console/login", post(login::login))
         .route("/api/v1/console/logout", post(login::logout))
         .route("/api/v1/console/session", get(login::session))
+        .route("/api/v1/console/password", post(login::change_password))
+        .route("/api/v1/console/totp/setup", post(login::totp_setup))
+        .route("/api/v1/console/totp/confirm", post(login::totp_confirm))
         .route("/api/v1/support", get(support::support_contact))
         .route(
             "/api/v1/admin/operators",
@@ -45,6 +48,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/admin/operators/{username}",
             patch(accounts::update_operator),
+        )
+        .route(
+            "/api/v1/admin/operators/{username}/reset-password",
+            post(accounts::reset_password),
         )
         .route("/api/v1/admin/audit", get(audit::audit_log))
         .route("/api/v1/admin/members", get(members::member_list))
@@ -87,7 +94,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/incidents/view", get(now::incident_views))
         .route(
             "/api/v1/admin/support",
-            get(support::support_contact).put(support::set_support),
+            get(support::support_for_operators).put(support::set_support),
         )
 }
 

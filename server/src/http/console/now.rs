@@ -86,15 +86,34 @@ pub(super) async fn now(
     Ok(Json(now_view(&state).await?))
 }
 
-/// The live page, sent again every two seconds while the console is open.
+/// The live page, sent again every two seconds while the console is open, and only while the
+/// session that opened it lasts: after a logout, an expiry, a disabled account or a changed
+/// role the stream says `ended` and closes (the page then asks for a login).
 pub(super) async fn now_stream(
     State(state): State<AppState>,
-    _: AsViewer,
+    AsViewer(actor): AsViewer,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let shutdown = state.shutdown.clone();
-    let stream = futures_util::stream::unfold((state, true), |(state, first)| async move {
+    let start = (state, actor, Some(true));
+    let stream = futures_util::stream::unfold(start, |(state, actor, first)| async move {
+        let first = first?;
         if !first {
             tokio::time::sleep(NOW_EVERY).await;
+        }
+        match actor.still_valid(&state).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let ended = SseEvent::default()
+                    .event("ended")
+                    .data("로그인이 끝났습니다 / the session ended");
+                return Some((Ok(ended), (state, actor, None)));
+            }
+            Err(error) => {
+                let trouble = SseEvent::default()
+                    .event("trouble")
+                    .data(error.public_message());
+                return Some((Ok(trouble), (state, actor, Some(false))));
+            }
         }
         let event = match now_view(&state).await {
             Ok(view) => SseEvent::default()
@@ -105,7 +124,7 @@ pub(super) async fn now_stream(
                 .event("trouble")
                 .data(error.public_message()),
         };
-        Some((Ok(event), (state, false)))
+        Some((Ok(event), (state, actor, Some(false))))
     });
     Sse::new(stream.take_until(shutdown.cancelled_owned()))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

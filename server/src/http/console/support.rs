@@ -6,7 +6,7 @@ use gymgate_shared::api::SupportContact;
 use gymgate_shared::protocol::EventPayload;
 
 use crate::error::AppError;
-use crate::extract::{ApiJson, AsAdmin};
+use crate::extract::{ApiJson, AsAdmin, AsViewer};
 use crate::state::AppState;
 use crate::store::audit::Subject;
 use crate::store::centers;
@@ -23,6 +23,14 @@ pub(super) async fn support_contact(
             .await?
             .unwrap_or_default(),
     ))
+}
+
+/// The same contact for the console: behind a login like every `/api/v1/admin` route.
+pub(super) async fn support_for_operators(
+    state: State<AppState>,
+    _: AsViewer,
+) -> Result<Json<SupportContact>, AppError> {
+    support_contact(state).await
 }
 
 pub(super) async fn set_support(

@@ -268,6 +268,29 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (job_id, name)
     );
     "#,
+    // 3: as the latest SQLite migration (desk lookup cap, console password failures per
+    // address, operators' second factor and recovery codes).
+    r#"
+    CREATE INDEX desk_lookups_desk ON desk_lookups (desk_id, at);
+    CREATE TABLE operator_failures (
+        username TEXT COLLATE "C" NOT NULL,
+        address TEXT COLLATE "C" NOT NULL,
+        failures BIGINT NOT NULL,
+        first_at TEXT COLLATE "C" NOT NULL,
+        last_at TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (username, address)
+    );
+    CREATE INDEX operator_failures_last ON operator_failures (last_at);
+    ALTER TABLE operators ADD COLUMN totp_secret TEXT;
+    ALTER TABLE operators ADD COLUMN totp_pending TEXT;
+    ALTER TABLE operators ADD COLUMN totp_step BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE operator_recovery_codes (
+        operator_id TEXT COLLATE "C" NOT NULL,
+        code_hash BYTEA NOT NULL,
+        used_at TEXT COLLATE "C",
+        PRIMARY KEY (operator_id, code_hash)
+    );
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.

@@ -345,6 +345,33 @@ pub fn migrations() -> Migrations<'static> {
                  PRIMARY KEY (job_id, name)
              );",
         ),
+        // Trust, second pass:
+        // - a desk's lookups today are counted against its daily cap;
+        // - wrong console passwords are counted per (account name as typed, address), so
+        //   one address guessing delays itself and nobody else;
+        // - operators' second factor (TOTP: the secret, one being set up, the last step
+        //   used, so a code works once) and their one-time recovery codes (hashes).
+        M::up(
+            "CREATE INDEX desk_lookups_desk ON desk_lookups (desk_id, at);
+             CREATE TABLE operator_failures (
+                 username TEXT NOT NULL,
+                 address TEXT NOT NULL,
+                 failures INTEGER NOT NULL,
+                 first_at TEXT NOT NULL,
+                 last_at TEXT NOT NULL,
+                 PRIMARY KEY (username, address)
+             );
+             CREATE INDEX operator_failures_last ON operator_failures (last_at);
+             ALTER TABLE operators ADD COLUMN totp_secret TEXT;
+             ALTER TABLE operators ADD COLUMN totp_pending TEXT;
+             ALTER TABLE operators ADD COLUMN totp_step INTEGER NOT NULL DEFAULT 0;
+             CREATE TABLE operator_recovery_codes (
+                 operator_id TEXT NOT NULL,
+                 code_hash BLOB NOT NULL,
+                 used_at TEXT,
+                 PRIMARY KEY (operator_id, code_hash)
+             );",
+        ),
     ])
 }
 
