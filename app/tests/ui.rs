@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 use gymgate_desk::sound::Chime;
 use gymgate_desk::ui::i18n::KO;
+use gymgate_desk::ui::screen::settings::StatementView;
 use gymgate_desk::ui::{App, Command, Message, Phase, Running, View, run_command};
 use gymgate_desk_core::cache::Cache;
 use gymgate_desk_core::config::Pairing;
@@ -177,25 +178,45 @@ async fn the_settings_page_shows_this_desks_statement_check()
         .into_iter()
         .find(|c| matches!(c, Command::LoadStatement(_)))
         .ok_or("no LoadStatement")?;
+    // The server is out of reach here: this PC's own record, and the page says so.
     let answer = run_command(load, dir.path().to_owned()).await;
-    assert!(matches!(&answer, Message::Statement(days) if days.is_empty()));
+    assert!(matches!(
+        &answer,
+        Message::Statement(StatementView::Local(days)) if days.is_empty()
+    ));
     app.update(answer);
     let mut ui = simulator(app.view());
-    assert!(ui.find(KO.statement_none).is_ok());
+    assert!(ui.find(KO.statement_offline).is_ok());
     drop(ui);
+    // Checked against the server: a day that matches, and one that differs, said how.
     let today = gymgate_shared::kst::date_of(Utc::now());
-    app.update(Message::Statement(vec![
-        gymgate_shared::settlement::DayDigest {
-            date: today,
-            count: 3,
-            digest: "9170bea21935c8d68fa80589adb424a2".into(),
-        },
-    ]));
+    let yesterday = today - chrono::Duration::days(1);
+    let day = |date, server_count, desk_count, only_on_server: Vec<String>| {
+        gymgate_shared::settlement::DayCheck {
+            date,
+            server_count,
+            desk_count,
+            matches: only_on_server.is_empty(),
+            only_on_server,
+            only_on_desk: Vec::new(),
+            different: Vec::new(),
+        }
+    };
+    app.update(Message::Statement(StatementView::Checked(vec![
+        day(yesterday, 4, 3, vec!["019ad1f2-77aa".into()]),
+        day(today, 3, 3, Vec::new()),
+    ])));
     let mut ui = simulator(app.view());
     assert!(ui.find(KO.statement_check).is_ok());
+    assert!(ui.find(format!("{today} · 일치 · 3건").as_str()).is_ok());
     assert!(
-        ui.find(format!("{today} · 3건 · 9170bea21935c8d6").as_str())
-            .is_ok()
+        ui.find(
+            format!(
+                "{yesterday} · 다름: 본사 4건, 이 PC 3건 · 이 PC에 없는 입장 1건 (019ad1f2) · 운영팀에 문의해 주세요"
+            )
+            .as_str()
+        )
+        .is_ok()
     );
     Ok(())
 }

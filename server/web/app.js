@@ -33,6 +33,7 @@ const T = {
     passMissing: "아직 이 휴대폰에 패스가 없습니다. 인터넷에 연결된 상태에서 한 번 로그인하면 만들어집니다.",
     passExpired: "패스 기간이 지났습니다. 인터넷에 연결되면 자동으로 새로 받습니다.",
     passUnsupported: "이 브라우저는 오프라인 패스를 만들 수 없습니다. 최신 Chrome 또는 Safari를 사용해 주세요.",
+    passNoEd25519: "이 휴대폰의 브라우저는 오프라인 패스에 필요한 서명(Ed25519)을 지원하지 않아 패스를 만들 수 없습니다. 인터넷이 되면 '입장하기'는 그대로 쓸 수 있고, 인터넷이 안 될 때는 데스크에서 회원번호(또는 이름과 전화번호 끝 4자리)를 말하면 입장할 수 있습니다. 브라우저(Chrome, Safari)를 최신으로 업데이트하면 패스도 쓸 수 있습니다.",
     shownAt: (desk, time) => `${desk}에 표시됨 ${time}`,
     reasons: {
       pass_expired: "이용권 기간이 끝났습니다.", pass_not_started: "이용권 시작일 전입니다.",
@@ -74,6 +75,7 @@ const T = {
     passMissing: "This phone has no pass yet. Log in once while online and it is made.",
     passExpired: "The pass has expired. It renews by itself when you are online.",
     passUnsupported: "This browser cannot make an offline pass. Please use a recent Chrome or Safari.",
+    passNoEd25519: "This phone's browser lacks the signature (Ed25519) an offline pass needs, so it cannot make one. Online, 'Enter' works as usual; offline, give the desk your member number (or name and the last 4 phone digits). Updating the browser (Chrome, Safari) brings the pass.",
     shownAt: (desk, time) => `Shown at ${desk} ${time}`,
     reasons: {
       pass_expired: "Your pass has expired.", pass_not_started: "Your pass has not started yet.",
@@ -488,6 +490,21 @@ async function loadNotices() {
 const SHOW_CONTEXT = new TextEncoder().encode("gymgate-pass-show-v1");
 const BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 let passTimer = null;
+// Whether this browser can make and use an Ed25519 key (null: not known yet). Some older
+// phones' browsers cannot; the pass screen then says so and what still works.
+let ed25519 = null;
+
+async function ed25519Works() {
+  if (ed25519 !== null) return ed25519;
+  if (!window.crypto || !crypto.subtle) { ed25519 = false; return false; }
+  try {
+    await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+    ed25519 = true;
+  } catch (_) {
+    ed25519 = false;
+  }
+  return ed25519;
+}
 
 function base45(bytes) {
   let out = "";
@@ -537,7 +554,7 @@ async function deviceKey() {
 
 // Asks for a fresh certificate whenever online (it lives a week).
 async function refreshPass() {
-  if (!state.token || !window.crypto || !crypto.subtle) return;
+  if (!state.token || !(await ed25519Works())) return;
   try {
     const pair = await deviceKey();
     const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
@@ -557,7 +574,14 @@ async function drawPass() {
   const qr = $("pass-qr");
   const m = saved ? saved.member : state.member;
   $("pass-who").textContent = m ? `${m.name} · #${m.member_no}` : "";
+  delete $("pass-hint").dataset.problem;
   if (!window.crypto || !crypto.subtle) { $("pass-hint").textContent = t().passUnsupported; return; }
+  if (!(await ed25519Works())) {
+    qr.innerHTML = ""; delete qr.dataset.payload;
+    $("pass-hint").textContent = t().passNoEd25519;
+    $("pass-hint").dataset.problem = "no-ed25519";
+    return;
+  }
   if (!saved) { qr.innerHTML = ""; delete qr.dataset.payload; $("pass-hint").textContent = t().passMissing; return; }
   if (Date.parse(saved.expires_at) <= Date.now() + (saved.offset || 0)) {
     qr.innerHTML = ""; delete qr.dataset.payload; $("pass-hint").textContent = t().passExpired; return;

@@ -90,6 +90,93 @@ pub fn day_digests(center: &CenterId, checkins: &[Counted]) -> Vec<DayDigest> {
         .collect()
 }
 
+/// A day of a statement with what it counted, so a desk can say what differs, not just that
+/// something does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StatementDay {
+    #[serde(flatten)]
+    pub day: DayDigest,
+    /// The day's counted check-ins: id and final status.
+    pub checkins: Vec<(String, CheckinStatus)>,
+}
+
+/// Every day of `checkins` with a counted check-in, with the check-ins it counted.
+pub fn statement_days(center: &CenterId, checkins: &[Counted]) -> Vec<StatementDay> {
+    let mut by_day: std::collections::BTreeMap<NaiveDate, Vec<(String, CheckinStatus)>> =
+        Default::default();
+    for c in checkins.iter().filter(|c| is_counted(c.status)) {
+        by_day
+            .entry(crate::kst::date_of(c.at))
+            .or_default()
+            .push((c.id.clone(), c.status));
+    }
+    day_digests(center, checkins)
+        .into_iter()
+        .map(|day| StatementDay {
+            checkins: by_day.remove(&day.date).unwrap_or_default(),
+            day,
+        })
+        .collect()
+}
+
+/// How a desk's record of one day compares with the server's statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCheck {
+    pub date: NaiveDate,
+    pub server_count: usize,
+    pub desk_count: usize,
+    /// Same digest: the same visits with the same outcomes ("일치").
+    pub matches: bool,
+    /// Visits only the server counts (e.g. taps while this desk was off, or another desk's).
+    pub only_on_server: Vec<String>,
+    /// Visits this desk saw that the server does not count.
+    pub only_on_desk: Vec<String>,
+    /// Visits both hold with another outcome (voided on the server, admitted here …).
+    pub different: Vec<String>,
+}
+
+/// Day by day: the server's statement against the desk's own record. A day only one side
+/// has is compared against an empty day.
+pub fn compare(server: &[StatementDay], desk: &[StatementDay]) -> Vec<DayCheck> {
+    let mut dates: Vec<NaiveDate> = server.iter().chain(desk).map(|d| d.day.date).collect();
+    dates.sort();
+    dates.dedup();
+    dates
+        .into_iter()
+        .map(|date| {
+            let find = |days: &[StatementDay]| days.iter().find(|d| d.day.date == date).cloned();
+            let (theirs, ours) = (find(server), find(desk));
+            let map =
+                |d: &Option<StatementDay>| -> std::collections::BTreeMap<String, CheckinStatus> {
+                    d.iter().flat_map(|d| d.checkins.iter().cloned()).collect()
+                };
+            let (s, k) = (map(&theirs), map(&ours));
+            DayCheck {
+                date,
+                server_count: theirs.as_ref().map_or(0, |d| d.day.count),
+                desk_count: ours.as_ref().map_or(0, |d| d.day.count),
+                matches: theirs.as_ref().map(|d| &d.day.digest)
+                    == ours.as_ref().map(|d| &d.day.digest),
+                only_on_server: s
+                    .keys()
+                    .filter(|id| !k.contains_key(*id))
+                    .cloned()
+                    .collect(),
+                only_on_desk: k
+                    .keys()
+                    .filter(|id| !s.contains_key(*id))
+                    .cloned()
+                    .collect(),
+                different: s
+                    .iter()
+                    .filter(|(id, status)| k.get(*id).is_some_and(|other| other != *status))
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
 /// The month's digest over its days' digests (`YYYY-MM`).
 pub fn month_digest(center: &CenterId, month: &str, days: &[DayDigest]) -> String {
     let mut hash = Sha256::new();
@@ -158,5 +245,32 @@ mod tests {
         assert_eq!(days[0].date.to_string(), "2026-11-20");
         assert_eq!(days[0].count, 1);
         assert_eq!(month_digest(&center, "2026-11", &days).len(), 64);
+    }
+
+    #[test]
+    fn a_desk_is_told_day_by_day_what_differs() {
+        let center = CenterId::new("c1");
+        let a = counted("a", "2026-11-20T01:00:00.000000Z", CheckinStatus::Admitted);
+        let b = counted("b", "2026-11-20T02:00:00.000000Z", CheckinStatus::Admitted);
+        let c = counted("c", "2026-11-21T02:00:00.000000Z", CheckinStatus::Admitted);
+        let voided_b = Counted {
+            status: CheckinStatus::Voided,
+            ..b.clone()
+        };
+        let server = statement_days(&center, &[a.clone(), voided_b, c.clone()]);
+        let desk = statement_days(&center, &[a.clone(), b, c.clone()]);
+        let checks = compare(&server, &desk);
+        assert_eq!(checks.len(), 2);
+        assert!(!checks[0].matches);
+        assert_eq!(checks[0].different, ["b"]);
+        assert!(checks[0].only_on_server.is_empty() && checks[0].only_on_desk.is_empty());
+        assert!(checks[1].matches);
+        let d = counted("d", "2026-11-22T02:00:00.000000Z", CheckinStatus::Admitted);
+        let checks = compare(&server, &statement_days(&center, &[a, c, d]));
+        assert_eq!(checks[0].only_on_server, ["b"]);
+        assert_eq!(
+            (checks[2].only_on_desk.clone(), checks[2].server_count),
+            (vec!["d".to_owned()], 0)
+        );
     }
 }

@@ -517,7 +517,13 @@ async fn the_statement_digest_matches_the_desks_own_cache() -> anyhow::Result<()
         .unwrap_or(first);
     let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
     let desk_days = loop {
-        let days = desk.core.statement_days(first, next_month).await?;
+        let days: Vec<gymgate_shared::settlement::DayDigest> = desk
+            .core
+            .statement_days(first, next_month)
+            .await?
+            .into_iter()
+            .map(|d| d.day)
+            .collect();
         if days == statement.days {
             break days;
         }
@@ -531,6 +537,12 @@ async fn the_statement_digest_matches_the_desks_own_cache() -> anyhow::Result<()
     assert_eq!(
         gymgate_shared::settlement::month_digest(&center.id, &month, &desk_days),
         statement.digest
+    );
+    // And the desk checks it itself, day by day, against the server's statement.
+    let checks = desk.core.check_statement(first, next_month).await?;
+    assert!(
+        checks.iter().all(|c| c.matches && c.different.is_empty()),
+        "{checks:?}"
     );
 
     // The spreadsheet: a BOM for Excel, the same figures.

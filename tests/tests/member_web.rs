@@ -328,3 +328,43 @@ async fn a_locked_account_is_told_so_in_korean_with_what_to_do() -> anyhow::Resu
     browser.screenshot("member-locked.png").await?;
     browser.close().await
 }
+
+/// Issue 23, finding 14. A phone whose browser has no WebCrypto Ed25519 gets no offline pass;
+/// the pass screen says so plainly, and what still works (Enter online, the member number at
+/// the desk), instead of staying blank.
+#[tokio::test]
+async fn finding_14_a_browser_without_ed25519_is_told_what_still_works() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let members = fx.members("ED", 1, None).await?;
+    browser.client.goto(&server.url()).await?;
+    // What an older phone's browser does: Ed25519 is not a known algorithm.
+    browser
+        .client
+        .execute(
+            "const real = crypto.subtle.generateKey.bind(crypto.subtle);
+             crypto.subtle.generateKey = (algorithm, ...rest) =>
+               (algorithm && algorithm.name === 'Ed25519')
+                 ? Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError'))
+                 : real(algorithm, ...rest);",
+            vec![],
+        )
+        .await?;
+    browser.type_into("#login-member-no", &members[0]).await?;
+    browser.type_into("#login-pin", PIN).await?;
+    browser.click("#login-submit").await?;
+    browser.wait_for("#view-home:not([hidden])").await?;
+    browser.click("#open-pass").await?;
+    browser
+        .wait_for("#pass-hint[data-problem=\"no-ed25519\"]")
+        .await?;
+    let told = browser.text("#pass-hint").await?;
+    assert!(told.contains("Ed25519"), "{told}");
+    assert!(told.contains("입장하기"), "{told}");
+    assert!(told.contains("회원번호"), "{told}");
+    browser.screenshot("member-pass-no-ed25519.png").await?;
+    browser.close().await
+}

@@ -169,6 +169,7 @@ pub struct Recovered {
 /// and refusals staff have not seen (their cards stay with them).
 const CLEAR_MEMBER_DATA: &str = "DELETE FROM roster;
      DELETE FROM notices;
+     DELETE FROM ledger;
      DELETE FROM seen_passes;
      DELETE FROM outbox
          WHERE NOT (state = 'pending'
@@ -629,7 +630,7 @@ impl Cache {
         &self,
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
-    ) -> Result<Vec<gymgate_shared::settlement::DayDigest>, CacheError> {
+    ) -> Result<Vec<gymgate_shared::settlement::StatementDay>, CacheError> {
         let center: Option<String> =
             self.conn
                 .query_row("SELECT center_id FROM cursor WHERE id = 1", [], |r| {
@@ -662,7 +663,7 @@ impl Cache {
             };
             counted.push(gymgate_shared::settlement::Counted { id, at, status });
         }
-        Ok(gymgate_shared::settlement::day_digests(
+        Ok(gymgate_shared::settlement::statement_days(
             &CenterId::new(center),
             &counted,
         ))

@@ -216,6 +216,15 @@ pub enum LookupError {
     Unpaired,
 }
 
+/// Why the statement check could not compare.
+#[derive(Debug, thiserror::Error)]
+pub enum StatementError {
+    #[error("the server cannot be reached")]
+    Unreachable,
+    #[error(transparent)]
+    Cache(CacheError),
+}
+
 /// What staff typed, as the server can look it up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LookupQuery {
@@ -819,8 +828,47 @@ impl DeskCore {
         &self,
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
-    ) -> Result<Vec<gymgate_shared::settlement::DayDigest>, CacheError> {
+    ) -> Result<Vec<gymgate_shared::settlement::StatementDay>, CacheError> {
         self.0.cache.call(move |c| c.statement_days(from, to)).await
+    }
+
+    /// The center's statement from the server for `[from, to)`, day by day against this
+    /// desk's own record: "일치", or what differs. Needs the server.
+    pub async fn check_statement(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<gymgate_shared::settlement::DayCheck>, StatementError> {
+        let ours = self
+            .statement_days(from, to)
+            .await
+            .map_err(StatementError::Cache)?;
+        let pairing = &self.0.pairing;
+        let server = self
+            .0
+            .server
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| pairing.server_url.clone());
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|_| StatementError::Unreachable)?;
+        let response = client
+            .get(format!("{server}/api/v1/desk/statement"))
+            .bearer_auth(&pairing.token)
+            .query(&[("from", from.to_string()), ("to", to.to_string())])
+            .send()
+            .await
+            .map_err(|_| StatementError::Unreachable)?;
+        if !response.status().is_success() {
+            return Err(StatementError::Unreachable);
+        }
+        let theirs: Vec<gymgate_shared::settlement::StatementDay> = response
+            .json()
+            .await
+            .map_err(|_| StatementError::Unreachable)?;
+        Ok(gymgate_shared::settlement::compare(&theirs, &ours))
     }
 
     /// Unpairing: the cache forgets members (see [`cache::Cache::forget_members`]) and the

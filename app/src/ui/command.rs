@@ -150,9 +150,19 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
             let today = gymgate_shared::kst::date_of(core.now());
             let from = today - chrono::Duration::days(settings::STATEMENT_DAYS - 1);
             let to = today + chrono::Duration::days(1);
-            match core.statement_days(from, to).await {
-                Ok(days) => Message::Statement(days),
-                Err(error) => {
+            use crate::ui::screen::settings::StatementView;
+            match core.check_statement(from, to).await {
+                Ok(days) => Message::Statement(StatementView::Checked(days)),
+                Err(gymgate_desk_core::StatementError::Unreachable) => {
+                    match core.statement_days(from, to).await {
+                        Ok(days) => Message::Statement(StatementView::Local(days)),
+                        Err(error) => {
+                            tracing::error!(%error, "cannot read the statement check from the cache");
+                            Message::Done(Err(error.to_string()))
+                        }
+                    }
+                }
+                Err(gymgate_desk_core::StatementError::Cache(error)) => {
                     tracing::error!(%error, "cannot read the statement check from the cache");
                     Message::Done(Err(error.to_string()))
                 }

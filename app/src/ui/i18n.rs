@@ -21,6 +21,7 @@ pub struct Strings {
     pub settings: &'static str,
     pub statement_check: &'static str,
     pub statement_none: &'static str,
+    pub statement_offline: &'static str,
     pub back: &'static str,
     pub void: &'static str,
     pub admit: &'static str,
@@ -108,8 +109,9 @@ pub const KO: Strings = Strings {
     check_in: "체크인",
     conflicts: "확인 필요",
     settings: "설정",
-    statement_check: "정산 확인 (최근 14일, 본사 명세의 날짜별 다이제스트와 같아야 합니다)",
-    statement_none: "이 PC에 기록된 입장이 아직 없습니다.",
+    statement_check: "정산 확인 (최근 14일, 본사 명세와 이 PC의 기록을 날짜별로 비교합니다)",
+    statement_none: "최근 14일 동안 입장 기록이 없습니다.",
+    statement_offline: "서버에 연결되지 않아 비교하지 못했습니다. 이 PC의 기록만 보여 줍니다. 연결되면 다시 열어 주세요.",
     back: "돌아가기 (Esc)",
     void: "입장 취소",
     admit: "승인",
@@ -211,8 +213,9 @@ pub const EN: Strings = Strings {
     check_in: "Check in",
     conflicts: "Needs review",
     settings: "Settings",
-    statement_check: "Statement check (last 14 days; should equal the day digests on the monthly statement)",
-    statement_none: "No check-ins recorded on this PC yet.",
+    statement_check: "Statement check (last 14 days: the head office's statement against this PC's record, day by day)",
+    statement_none: "No check-ins in the last 14 days.",
+    statement_offline: "The server cannot be reached, so nothing was compared; this PC's own record is shown. Open this again once online.",
     back: "Back (Esc)",
     void: "Void",
     admit: "Admit",
@@ -374,6 +377,81 @@ impl Strings {
         } else {
             format!("Member no. {member_no} (not confirmed yet)")
         }
+    }
+
+    /// One day of the statement check: "일치", or what differs.
+    pub fn statement_day(&self, day: &gymgate_shared::settlement::DayCheck) -> String {
+        if day.matches {
+            return if self.ko() {
+                format!("{} · 일치 · {}건", day.date, day.server_count)
+            } else {
+                format!("{} · matches · {} check-ins", day.date, day.server_count)
+            };
+        }
+        // Check-in ids are long; the first 8 characters are what support asks for.
+        let ids = |ids: &[String]| {
+            ids.iter()
+                .map(|id| id.get(..8).unwrap_or(id).to_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        if self.ko() {
+            parts.push(format!(
+                "{} · 다름: 본사 {}건, 이 PC {}건",
+                day.date, day.server_count, day.desk_count
+            ));
+            if !day.only_on_server.is_empty() {
+                parts.push(format!(
+                    "이 PC에 없는 입장 {}건 ({})",
+                    day.only_on_server.len(),
+                    ids(&day.only_on_server)
+                ));
+            }
+            if !day.only_on_desk.is_empty() {
+                parts.push(format!(
+                    "본사에 없는 입장 {}건 ({})",
+                    day.only_on_desk.len(),
+                    ids(&day.only_on_desk)
+                ));
+            }
+            if !day.different.is_empty() {
+                parts.push(format!(
+                    "처리 결과가 다른 입장 {}건 ({})",
+                    day.different.len(),
+                    ids(&day.different)
+                ));
+            }
+            parts.push("운영팀에 문의해 주세요".into());
+        } else {
+            parts.push(format!(
+                "{} · differs: head office {}, this PC {}",
+                day.date, day.server_count, day.desk_count
+            ));
+            if !day.only_on_server.is_empty() {
+                parts.push(format!(
+                    "{} not on this PC ({})",
+                    day.only_on_server.len(),
+                    ids(&day.only_on_server)
+                ));
+            }
+            if !day.only_on_desk.is_empty() {
+                parts.push(format!(
+                    "{} not at the head office ({})",
+                    day.only_on_desk.len(),
+                    ids(&day.only_on_desk)
+                ));
+            }
+            if !day.different.is_empty() {
+                parts.push(format!(
+                    "{} with another outcome ({})",
+                    day.different.len(),
+                    ids(&day.different)
+                ));
+            }
+            parts.push("ask the operations team".into());
+        }
+        parts.join(" · ")
     }
 
     pub fn statement_count(&self, count: usize) -> String {

@@ -44,7 +44,7 @@ pub enum Message {
     /// A member's photo is on this PC now (`None`: not available).
     Photo(MemberId, Option<PathBuf>),
     /// This desk's statement digests, read for the settings page.
-    Statement(Vec<gymgate_shared::settlement::DayDigest>),
+    Statement(crate::ui::screen::settings::StatementView),
     Navigate(View),
     RetryNow,
     DismissToast,

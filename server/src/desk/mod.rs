@@ -60,6 +60,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/desks/pair", post(pair))
         .route("/api/v1/desk/snapshot", get(snapshot))
         .route("/api/v1/desk/lookup", get(lookup))
+        .route("/api/v1/desk/statement", get(statement))
         .route("/api/v1/desk/photos/{member_id}", get(photo))
         .route("/ws/desk", get(websocket))
 }
@@ -267,6 +268,51 @@ async fn lookup(
         })
         .await?;
     Ok(Json(found))
+}
+
+#[derive(serde::Deserialize)]
+struct StatementQuery {
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+}
+
+/// Days a statement check may ask for at once (a month's statement and the month before).
+const STATEMENT_DAYS: i64 = 62;
+
+/// The desk's own center's statement for the Korean days in `[from, to)`, with what each day
+/// counted, so the desk can say per day whether its own record matches and what differs.
+async fn statement(
+    State(state): State<AppState>,
+    desk: DeskAuth,
+    axum::extract::Query(query): axum::extract::Query<StatementQuery>,
+) -> Result<Json<Vec<gymgate_shared::settlement::StatementDay>>, AppError> {
+    if query.to <= query.from || (query.to - query.from).num_days() > STATEMENT_DAYS {
+        return Err(AppError::bad_request(
+            "invalid_range",
+            format!("from must be before to, at most {STATEMENT_DAYS} days"),
+        ));
+    }
+    let center = desk.center_id.clone();
+    let (from, to) = (
+        gymgate_shared::kst::start_of(query.from),
+        gymgate_shared::kst::start_of(query.to),
+    );
+    let rows = state
+        .store
+        .read(move |conn| checkins::of_center_between(conn, &center, from, to))
+        .await?;
+    let counted: Vec<gymgate_shared::settlement::Counted> = rows
+        .into_iter()
+        .map(|row| gymgate_shared::settlement::Counted {
+            id: row.id.to_string(),
+            at: row.at,
+            status: row.status,
+        })
+        .collect();
+    Ok(Json(gymgate_shared::settlement::statement_days(
+        &desk.center_id,
+        &counted,
+    )))
 }
 
 /// Pass holders one lookup answers at most.

@@ -6,7 +6,16 @@ use iced::{Alignment, Element};
 use crate::ui::i18n::Strings;
 use crate::ui::theme;
 use gymgate_desk_core::config::{Language, Settings};
-use gymgate_shared::settlement::DayDigest;
+use gymgate_shared::settlement::{DayCheck, StatementDay};
+
+/// The statement check as last read.
+#[derive(Debug, Clone)]
+pub enum StatementView {
+    /// The server's statement, day by day against this PC's record.
+    Checked(Vec<DayCheck>),
+    /// The server could not be reached: this PC's own days only.
+    Local(Vec<StatementDay>),
+}
 
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -24,9 +33,9 @@ pub enum Event {
 #[derive(Debug, Clone, Default)]
 pub struct SettingsScreen {
     pub confirm_unpair: bool,
-    /// This desk's statement digests for recent days, to compare with the center's monthly
-    /// statement (docs/settlement.md); `None` until read from the cache.
-    pub statement: Option<Vec<DayDigest>>,
+    /// Recent days of the center's statement against this desk's own record
+    /// (docs/settlement.md); `None` until read.
+    pub statement: Option<StatementView>,
 }
 
 /// Days of the statement check shown.
@@ -98,17 +107,31 @@ impl SettingsScreen {
         page = page.push(text(s.statement_check).size(20));
         match &self.statement {
             None => {}
-            Some(days) if days.is_empty() => page = page.push(text(s.statement_none).size(16)),
-            Some(days) => {
+            Some(StatementView::Checked(days)) if days.is_empty() => {
+                page = page.push(text(s.statement_none).size(16));
+            }
+            Some(StatementView::Checked(days)) => {
                 let mut list = column![].spacing(4);
-                // Newest first; the digest's first 16 characters are enough to compare by eye.
+                // Newest first; a day that differs says how, in staff's words.
+                for day in days.iter().rev() {
+                    let line = text(s.statement_day(day)).size(16);
+                    list = list.push(if day.matches {
+                        line
+                    } else {
+                        line.color(theme::RED)
+                    });
+                }
+                page = page.push(list);
+            }
+            Some(StatementView::Local(days)) => {
+                page = page.push(text(s.statement_offline).size(16).color(theme::AMBER));
+                let mut list = column![].spacing(4);
                 for day in days.iter().rev() {
                     list = list.push(
                         text(format!(
-                            "{} · {} · {}",
-                            day.date,
-                            s.statement_count(day.count),
-                            day.digest.get(..16).unwrap_or(&day.digest)
+                            "{} · {}",
+                            day.day.date,
+                            s.statement_count(day.day.count)
                         ))
                         .size(16),
                     );
