@@ -243,10 +243,11 @@ fn tapped(id: &str, name: &str, at: chrono::DateTime<Utc>) -> CheckinCard {
     }
 }
 
-/// Issue 18: after a blip the replayed check-ins chime once, the board ends on the newest
-/// card (not the last replayed), and one line says how many came in meanwhile.
+/// Issue 18 and issue 23 (finding 10): after a blip the replayed check-ins are silent (they
+/// happened while the desk was away), the board ends on the newest card (not the last
+/// replayed), and one line says how many came in meanwhile; live arrivals each chime.
 #[test]
-fn a_replay_after_a_blip_chimes_once_and_says_how_many_came_in() {
+fn a_replay_after_a_blip_is_silent_and_says_how_many_came_in() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut app = running_app(dir.path().to_owned());
     app.update(Message::Core(CoreEvent::Link(LinkStatus::Online {
@@ -278,7 +279,7 @@ fn a_replay_after_a_blip_chimes_once_and_says_how_many_came_in() {
             at,
         ))));
     }
-    assert_eq!(app.chime.played(), 1, "one chime for the whole replay");
+    assert_eq!(app.chime.played(), 0, "a replay is silent");
     let Phase::Running(running) = &app.phase else {
         panic!("not running");
     };
@@ -309,6 +310,15 @@ fn a_replay_after_a_blip_chimes_once_and_says_how_many_came_in() {
         running.featured_card().map(|c| c.member.name.as_str()),
         Some("지금회원")
     );
+    assert_eq!(app.chime.played(), 1, "a live arrival is heard");
+    // A second member a second later is heard too (before: silenced as part of a burst).
+    std::thread::sleep(std::time::Duration::from_millis(450));
+    app.update(Message::Core(CoreEvent::Checkin(tapped(
+        "live2",
+        "다음회원",
+        Utc::now() + chrono::Duration::seconds(2),
+    ))));
+    assert_eq!(app.chime.played(), 2, "every live arrival is heard");
 }
 
 /// Issue 18: no library text reaches staff. A server that cannot be reached (a real refused
@@ -557,6 +567,48 @@ async fn the_board_focuses_the_scan_field_and_a_scan_shows_the_card_or_the_reaso
     );
     drop(ui);
     assert_eq!(core.state().await?.pending, 1);
+
+    // Issue 23, finding 11: the same code again is refused, and the refusal takes the big
+    // card (red, why, whose code, what to do) with its own sound, instead of a small banner
+    // beside the previous member's green card.
+    let refusals = app.chime.refusals();
+    scan(&mut app, dir.path(), &code).await;
+    let mut ui = simulator(app.view());
+    assert!(
+        ui.find(KO.refused_title).is_ok(),
+        "the refusal has the big card"
+    );
+    assert!(ui.find(PassError::Replayed.message_ko()).is_ok());
+    assert!(
+        ui.find(KO.refused_for("박도윤").as_str()).is_ok(),
+        "whose code it was"
+    );
+    let next = KO.refusal_next(&gymgate_desk_core::ScanError::Pass(PassError::Replayed));
+    assert!(ui.find(next).is_ok(), "what staff should do now");
+    drop(ui);
+    assert_eq!(
+        app.chime.refusals(),
+        refusals + 1,
+        "a refusal has its own sound"
+    );
+    // Esc: back to the last check-in.
+    app.update(press(
+        iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
+        None,
+    ));
+    let mut ui = simulator(app.view());
+    assert!(ui.find(KO.refused_title).is_err());
+    drop(ui);
+    // The next member who comes in takes the card from a refusal as well.
+    scan(&mut app, dir.path(), &code).await;
+    app.update(Message::Core(CoreEvent::Checkin(tapped(
+        "next",
+        "다음회원",
+        Utc::now(),
+    ))));
+    let mut ui = simulator(app.view());
+    assert!(ui.find(KO.refused_title).is_err());
+    drop(ui);
     core.shutdown();
     link.await?;
     Ok(())

@@ -244,12 +244,6 @@ async fn actor(parts: &Parts, state: &AppState) -> Result<Actor, AppError> {
 
 async fn actor_with(parts: &Parts, state: &AppState, needed: Role) -> Result<Actor, AppError> {
     let actor = actor(parts, state).await?;
-    if needed == Role::Admin && !actor.second_factor && state.config.require_admin_totp {
-        return Err(AppError::forbidden(
-            "totp_setup_required",
-            "관리자 계정은 2단계 인증(인증 앱)을 먼저 설정해야 합니다: 설정 → 2단계 인증 / an admin account must set up its second factor first (Settings → two-step)",
-        ));
-    }
     if actor.role < needed {
         return Err(AppError::forbidden(
             "role_forbidden",
@@ -259,6 +253,13 @@ async fn actor_with(parts: &Parts, state: &AppState, needed: Role) -> Result<Act
                 needed.as_str(),
                 actor.role.as_str()
             ),
+        ));
+    }
+    // Only once the role allows it: a viewer is told about roles, not second factors.
+    if needed == Role::Admin && !actor.second_factor && state.config.require_admin_totp {
+        return Err(AppError::forbidden(
+            "totp_setup_required",
+            "관리자 계정은 2단계 인증(인증 앱)을 먼저 설정해야 합니다: '내 계정' → 2단계 인증 / an admin account must set up its second factor first (My account → two-step login)",
         ));
     }
     Ok(actor)

@@ -351,11 +351,12 @@ async fn a_member_new_to_the_center_is_found_on_the_server_and_checked_in() -> a
             .flags
             .contains(&gymgate_shared::api::CheckinFlag::FirstVisit)
     );
-    // The fixture's phones are 010-0000-000i: only the last four travel.
+    // The fixture's phones are 010-0000-000i: staff typed the last four; none travel back
+    // (issue 23: a lookup answers what check-in needs, not phone digits or birthdays).
     let by_name = desk.core.lookup("회원1 0001").await?;
     assert_eq!(by_name.len(), 1);
     assert_eq!(by_name[0].member.member_no, numbers[1]);
-    assert_eq!(by_name[0].member.phone_last4, "0001");
+    assert_eq!(by_name[0].member.phone_last4, "");
     assert!(desk.core.lookup("회원1 9999").await?.is_empty());
     let raw = reqwest::Client::new()
         .get(format!("{}/api/v1/desk/lookup", server.url()))

@@ -361,19 +361,30 @@ async fn an_offline_visit_the_rules_refuse_is_kept_as_disputed_until_operators_d
         Some(serde_json::json!("같은 날 두 번 기록됨"))
     );
 
-    // Accepting through the CLI: the visit counts.
-    let accepted = tokio::process::Command::new(EXE)
-        .args([
-            "admin",
-            "--url",
-            &server.url(),
-            "dispute",
-            "accept",
-            second.as_str(),
-        ])
-        .env("GYMGATE_ADMIN_TOKEN", gymgate_tests::ADMIN_TOKEN)
-        .output()
-        .await?;
+    // Accepting runs the rules again (issue 23): the member is still blocked, so only an
+    // explicit override with a reason counts the visit. Through the CLI.
+    let accept = |extra: &'static [&'static str]| {
+        let mut command = tokio::process::Command::new(EXE);
+        command
+            .args([
+                "admin",
+                "--url",
+                &server.url(),
+                "dispute",
+                "accept",
+                second.as_str(),
+            ])
+            .args(extra)
+            .env("GYMGATE_ADMIN_TOKEN", gymgate_tests::ADMIN_TOKEN);
+        command.output()
+    };
+    let refused = accept(&[]).await?;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("rules_refuse"),
+        "{refused:?}"
+    );
+    let accepted = accept(&["--override", "--reason", "정지 전에 센터가 확인한 방문"]).await?;
     assert!(accepted.status.success(), "{accepted:?}");
     let event = event_about(&mut ws, &second).await?;
     assert_eq!(event.data["checkin"]["status"], "admitted");

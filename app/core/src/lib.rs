@@ -194,6 +194,32 @@ pub enum ScanError {
     Checkin(#[from] CheckinError),
 }
 
+impl ScanError {
+    /// The member a refused code was issued to, when the server's and the phone's signatures
+    /// held (so the name is the server's word): a replayed, stale or revoked code, or a
+    /// member the rules refuse. A forged or garbled code names nobody.
+    pub fn member_name(&self, typed: &str) -> Option<String> {
+        let trusted = match self {
+            ScanError::Pass(problem) => matches!(
+                problem,
+                PassError::CertificateExpired
+                    | PassError::Stale
+                    | PassError::FromTheFuture
+                    | PassError::Replayed
+                    | PassError::Revoked
+            ),
+            ScanError::Checkin(CheckinError::Refused(_)) => true,
+            ScanError::Checkin(_) => false,
+        };
+        if !trusted {
+            return None;
+        }
+        pass::parse(&pass::from_keyboard(typed))
+            .ok()
+            .map(|shown| shown.certificate.name)
+    }
+}
+
 impl From<CacheError> for ScanError {
     fn from(error: CacheError) -> Self {
         ScanError::Checkin(CheckinError::Cache(error))

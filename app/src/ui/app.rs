@@ -32,7 +32,7 @@ use gymgate_desk_core::LookupQuery;
 use gymgate_desk_core::config;
 use gymgate_desk_core::config::Settings;
 use gymgate_shared::api::RosterMember;
-use gymgate_shared::protocol::Decision;
+use gymgate_shared::protocol::{Decision, RecordStatus};
 use iced::Alignment;
 use iced::Element;
 use iced::Length;
@@ -231,7 +231,14 @@ impl App {
                             return vec![Command::Scan(core.clone(), text, s.lang)];
                         }
                     }
-                    Some(board::Event::Show(id)) => running.featured = Some(id),
+                    Some(board::Event::Show(id)) => {
+                        running.refusal = None;
+                        running.featured = Some(id);
+                    }
+                    Some(board::Event::DismissRefusal) => {
+                        running.refusal = None;
+                        return vec![Command::FocusScan];
+                    }
                     Some(board::Event::Decide(id, decision)) => {
                         return running.start_decision(id, decision);
                     }
@@ -251,6 +258,7 @@ impl App {
                         ),
                     ));
                     running.pending += 1;
+                    running.refusal = None;
                     running.upsert_card(card, true);
                     if sound {
                         self.chime.play();
@@ -258,9 +266,22 @@ impl App {
                 }
                 return vec![Command::FocusScan];
             }
-            Message::Scanned(Err(reason)) => {
+            Message::Scanned(Err(refusal)) => {
+                let sound = self.settings.sound;
                 if let Some(running) = self.running_mut() {
-                    running.scan_outcome = Some((false, reason));
+                    // The big card says it; the small banner would only repeat it.
+                    running.scan_outcome = None;
+                    running.refusal = Some(refusal);
+                    running.view = View::Board;
+                    if sound {
+                        self.chime.refused();
+                    }
+                }
+                return vec![Command::FocusScan];
+            }
+            Message::DismissRefusal => {
+                if let Some(running) = self.running_mut() {
+                    running.refusal = None;
                 }
                 return vec![Command::FocusScan];
             }
@@ -283,6 +304,7 @@ impl App {
                         },
                     ));
                     running.pending += 1;
+                    running.refusal = None;
                     running.search.query.clear();
                     running.search.results.clear();
                     let mut commands = running.want_photos([&card.member]);
@@ -462,6 +484,10 @@ impl App {
             }
         }
         match key {
+            Key::Named(Named::Escape) if running.refusal.is_some() => {
+                running.refusal = None;
+                vec![Command::FocusScan]
+            }
             Key::Named(Named::Escape) => {
                 running.view = View::Board;
                 running.toast = None;
@@ -515,15 +541,22 @@ impl App {
             CoreEvent::Checkin(card) => {
                 // This desk's own check-in already chimed when staff made it.
                 let ours = card.checkin.desk_id.as_ref() == Some(&running.pairing.desk_id);
-                if !ours
-                    && let Some(missed) = running.missed.as_mut()
-                    && card.checkin.at < missed.back_at
-                {
+                // Made before the link came back: a replay, counted on the board's line and
+                // silent. Anything else is someone at the counter now, and is heard.
+                let replayed = !ours
+                    && running
+                        .missed
+                        .is_some_and(|missed| card.checkin.at < missed.back_at);
+                if replayed && let Some(missed) = running.missed.as_mut() {
                     missed.count += 1;
+                }
+                if !replayed {
+                    // The next arrival takes the big card from a refusal.
+                    running.refusal = None;
                 }
                 let photos = running.want_photos([&card.member]);
                 running.upsert_card(card, true);
-                if sound && !ours {
+                if sound && !ours && !replayed {
                     self.chime.arrived(std::time::Instant::now());
                 }
                 return photos;
@@ -544,7 +577,20 @@ impl App {
                     running.today.iter().map(|c| c.member.clone()).collect();
                 return running.want_photos(&today);
             }
-            CoreEvent::Recorded { .. } => {}
+            CoreEvent::Recorded { status, .. } => {
+                // "Saved on this PC; sent once connected" is no longer true once it was sent.
+                if matches!(status, RecordStatus::Accepted | RecordStatus::Duplicate) {
+                    let sent = |outcome: &mut Option<(bool, String)>| {
+                        if let Some((true, text)) = outcome
+                            && text.ends_with(s.saved_offline)
+                        {
+                            *text = text.replace(s.saved_offline, s.sent_now);
+                        }
+                    };
+                    sent(&mut running.scan_outcome);
+                    sent(&mut running.search.outcome);
+                }
+            }
             CoreEvent::Outbox { pending, conflicts } => {
                 running.pending = pending;
                 running.conflicts = conflicts;
@@ -633,7 +679,11 @@ impl App {
         let body: Element<'a, Message> = match (&running.deciding, running.view) {
             (Some(deciding), _) => deciding.view(s).map(Message::Decide),
             (None, View::Board) => board::view(
-                running.featured_card(),
+                match (&running.refusal, running.featured_card()) {
+                    (Some(refusal), _) => board::Shown::Refusal(refusal),
+                    (None, Some(card)) => board::Shown::Card(card),
+                    (None, None) => board::Shown::Nothing,
+                },
                 &running.today,
                 &running.photos,
                 &running.scan,

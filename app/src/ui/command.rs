@@ -101,8 +101,17 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
             let s = i18n::strings(language);
             Message::Scanned(match core.scan(&text).await {
                 Ok(card) => Ok(card),
-                Err(ScanError::Pass(problem)) => Err(s.pass_problem(problem)),
-                Err(ScanError::Checkin(error)) => Err(s.checkin_error(&error)),
+                Err(error) => {
+                    let reason = match &error {
+                        ScanError::Pass(problem) => s.pass_problem(*problem),
+                        ScanError::Checkin(refused) => s.checkin_error(refused),
+                    };
+                    Err(crate::ui::state::ScanRefusal {
+                        name: error.member_name(&text),
+                        next: s.refusal_next(&error).to_owned(),
+                        reason,
+                    })
+                }
             })
         }
         Command::PauseThenLookup(query) => {

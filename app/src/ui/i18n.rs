@@ -83,6 +83,16 @@ pub struct Strings {
     pub starting: &'static str,
     pub cache_recovered: &'static str,
     pub saved_offline: &'static str,
+    pub sent_now: &'static str,
+    pub refused_title: &'static str,
+    pub refused_dismiss: &'static str,
+    refused_next_replayed: &'static str,
+    refused_next_stale: &'static str,
+    refused_next_blocked: &'static str,
+    refused_next_expired: &'static str,
+    refused_next_forged: &'static str,
+    refused_next_rules: &'static str,
+    refused_next_other: &'static str,
     pub notice: &'static str,
     pub close: &'static str,
     pub scan_hint: &'static str,
@@ -187,6 +197,16 @@ pub const KO: Strings = Strings {
     starting: "시작하는 중…",
     cache_recovered: "이 PC의 저장 파일이 손상되어 새로 만들었습니다. 서버에서 다시 받아옵니다.",
     saved_offline: "이 PC에 저장했습니다. 연결되면 자동으로 전송됩니다.",
+    sent_now: "서버에 전송되었습니다.",
+    refused_title: "입장 불가",
+    refused_dismiss: "확인 (Esc)",
+    refused_next_replayed: "이미 사용된 코드입니다. 회원에게 앱의 패스 화면을 다시 열어 달라고 한 뒤 새 코드를 스캔하세요 (캡처 화면은 쓸 수 없습니다).",
+    refused_next_stale: "오래된 화면입니다 (캡처?). 회원에게 앱의 패스 화면을 지금 다시 열어 달라고 한 뒤 스캔하세요. 계속되면 이 PC의 시계를 확인하세요.",
+    refused_next_blocked: "이용이 정지된 회원입니다. 입장시키지 말고, 회원에게 고객센터에 문의하도록 안내하세요.",
+    refused_next_expired: "회원 휴대폰의 패스가 오래되었습니다. 휴대폰을 인터넷에 한 번 연결하면 새로 받습니다. 급하면 회원번호로 검색(F2)하세요.",
+    refused_next_forged: "gymgate 패스가 아니거나 위조·변조된 코드입니다. 입장시키지 말고, 회원번호로 검색(F2)해 본인을 확인하세요.",
+    refused_next_rules: "규칙상 지금은 입장할 수 없습니다. 회원에게 이유를 알려 주세요. 잘못되었다면 운영팀에 문의하세요.",
+    refused_next_other: "다시 스캔하거나, 회원번호로 검색(F2)하세요.",
     notice: "공지",
     close: "닫기",
     scan_hint: "회원 패스 QR을 스캐너로 읽으세요",
@@ -291,6 +311,16 @@ pub const EN: Strings = Strings {
     starting: "Starting…",
     cache_recovered: "This PC's saved data was damaged and has been replaced; it is being reloaded from the server.",
     saved_offline: "Saved on this PC; it will be sent automatically once connected.",
+    sent_now: "Sent to the server.",
+    refused_title: "NOT ADMITTED",
+    refused_dismiss: "OK (Esc)",
+    refused_next_replayed: "This code was used already. Ask the member to open the pass screen again and scan the new code (a screenshot does not work).",
+    refused_next_stale: "An old screen (a screenshot?). Ask the member to open the pass screen now and scan again. If it goes on, check this PC's clock.",
+    refused_next_blocked: "This membership is blocked. Do not let them in; ask the member to contact customer support.",
+    refused_next_expired: "The pass on the member's phone is too old; it renews once the phone goes online. If urgent, search the member number (F2).",
+    refused_next_forged: "Not a gymgate pass, or a forged or altered one. Do not let them in; search the member number (F2) to check who they are.",
+    refused_next_rules: "The rules do not let this member in now; tell them why. If that is wrong, ask the operations team.",
+    refused_next_other: "Scan again, or search the member number (F2).",
     notice: "Notice",
     close: "Close",
     scan_hint: "Scan the member's pass (QR) with the scanner",
@@ -565,6 +595,39 @@ impl Strings {
                 tracing::error!(error = %cause, "a check-in could not be saved on this PC");
                 self.not_saved_on_pc.to_owned()
             }
+        }
+    }
+
+    /// Whose code was refused.
+    pub fn refused_for(&self, name: &str) -> String {
+        if self.ko() {
+            format!("{name} 회원의 패스")
+        } else {
+            format!("{name}'s pass")
+        }
+    }
+
+    /// What staff should do after a refused scan.
+    pub fn refusal_next(&self, error: &gymgate_desk_core::ScanError) -> &'static str {
+        use gymgate_desk_core::{CheckinError, ScanError};
+        use gymgate_shared::pass::PassError;
+        use gymgate_shared::policy::Refusal;
+        match error {
+            ScanError::Pass(PassError::Replayed) => self.refused_next_replayed,
+            ScanError::Pass(PassError::Stale | PassError::FromTheFuture) => self.refused_next_stale,
+            ScanError::Pass(PassError::Revoked)
+            | ScanError::Checkin(CheckinError::Refused(Refusal::MemberBlocked)) => {
+                self.refused_next_blocked
+            }
+            ScanError::Pass(PassError::CertificateExpired) => self.refused_next_expired,
+            ScanError::Pass(
+                PassError::BadServerSignature
+                | PassError::BadDeviceSignature
+                | PassError::UnknownKey
+                | PassError::Malformed,
+            ) => self.refused_next_forged,
+            ScanError::Checkin(CheckinError::Refused(_)) => self.refused_next_rules,
+            ScanError::Checkin(_) => self.refused_next_other,
         }
     }
 

@@ -33,7 +33,9 @@ pub enum Message {
     SearchResults(String, Vec<RosterMember>),
     CheckedIn(Result<CheckinCard, String>),
     /// What a scanned pass did.
-    Scanned(Result<CheckinCard, String>),
+    Scanned(Result<CheckinCard, crate::ui::state::ScanRefusal>),
+    /// Staff saw the refusal (Esc, or the button on its card).
+    DismissRefusal,
     /// The pause after typing is over: look `query` up on the server if it is still current.
     LookupDue(String),
     LookupResults(String, search::Remote),

@@ -9,7 +9,7 @@ mod core_stream;
 pub mod i18n;
 mod message;
 pub mod screen;
-mod state;
+pub mod state;
 pub mod theme;
 
 pub use app::App;

@@ -51,6 +51,8 @@ pub struct Running {
     pub scan: String,
     /// What the last scan did: (let in, text).
     pub scan_outcome: Option<(bool, String)>,
+    /// A refused scan: it takes the big card until staff dismiss it or someone comes in.
+    pub refusal: Option<ScanRefusal>,
     /// Check-ins made elsewhere while this desk was cut off, counted as they are replayed
     /// after it is back (one line on the board instead of a hundred cards flashing by).
     pub missed: Option<Missed>,
@@ -60,6 +62,17 @@ pub struct Running {
     pub photos: std::collections::HashMap<MemberId, PathBuf>,
     /// Photo URLs asked for already (each once per run, found or not).
     pub photos_asked: std::collections::HashSet<String>,
+}
+
+/// A scanned code the desk did not let in, as staff see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanRefusal {
+    /// Why, in large words ("이미 사용된 코드입니다").
+    pub reason: String,
+    /// Whose code it is, when the code can be trusted to say.
+    pub name: Option<String>,
+    /// What staff should do now.
+    pub next: String,
 }
 
 /// Since the link last came back: check-ins made before that moment that arrived after it.
@@ -81,6 +94,7 @@ impl Running {
             center_name: None,
             today: Vec::new(),
             featured: None,
+            refusal: None,
             pending: 0,
             conflicts: Vec::new(),
             notices: Vec::new(),

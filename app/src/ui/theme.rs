@@ -36,6 +36,17 @@ pub fn card(_: &Theme) -> container::Style {
     })
 }
 
+/// A refused scan's card: the same size as a check-in's, unmistakably red.
+pub fn refusal_card(_: &Theme) -> container::Style {
+    container::Style::default()
+        .background(Color::from_rgb(1.0, 0.93, 0.93))
+        .border(Border {
+            color: RED,
+            width: 4.0,
+            radius: 12.0.into(),
+        })
+}
+
 pub fn status_bar(_: &Theme) -> container::Style {
     container::Style::default()
         .background(INK)

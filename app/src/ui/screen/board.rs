@@ -12,6 +12,7 @@ use iced::widget::{
 use iced::{Alignment, Color, ContentFit, Element, Length};
 
 use crate::ui::i18n::{Strings, clock};
+use crate::ui::state::ScanRefusal;
 use crate::ui::theme;
 
 /// The scan field: focused whenever the board is shown, since a keyboard-wedge scanner types
@@ -26,6 +27,8 @@ pub enum Message {
     ScanInput(String),
     /// Enter in the scan field: a whole code was scanned.
     ScanSubmit,
+    /// Staff saw the refused scan.
+    DismissRefusal,
 }
 
 /// What the board asks its parent to do.
@@ -37,6 +40,8 @@ pub enum Event {
     Decide(CheckinId, Decision),
     /// A whole code was scanned: check it.
     Scan(String),
+    /// The refused scan's card goes back to the last check-in.
+    DismissRefusal,
 }
 
 /// The board keeps the scan field's text (`scan`, held by the parent with the rest of the
@@ -53,6 +58,7 @@ pub fn update(scan: &mut String, message: Message) -> Option<Event> {
         }
         Message::Show(id) => Some(Event::Show(id)),
         Message::Decide(id, decision) => Some(Event::Decide(id, decision)),
+        Message::DismissRefusal => Some(Event::DismissRefusal),
     }
 }
 
@@ -285,6 +291,37 @@ fn card_body<'a>(
     body.into()
 }
 
+/// A refused scan, as big as a check-in: red, the reason in large words, whose code it was
+/// (when the code can say), and what to do now. It stays until staff dismiss it (Esc) or
+/// the next member comes in, so nobody takes the previous member's green card for this one.
+pub fn refusal_card<'a>(refusal: &'a ScanRefusal, s: &'a Strings) -> Element<'a, Message> {
+    let mut body = column![
+        container(text(s.refused_title).size(22).color(iced::Color::WHITE))
+            .padding([6, 16])
+            .style(theme::chip(theme::RED)),
+        text(&refusal.reason)
+            .size(40)
+            .font(theme::BOLD)
+            .color(theme::RED),
+    ]
+    .spacing(18)
+    .align_x(Alignment::Center);
+    if let Some(name) = &refusal.name {
+        body = body.push(text(s.refused_for(name)).size(28));
+    }
+    body = body.push(text(&refusal.next).size(22));
+    body = body.push(
+        button(text(s.refused_dismiss).size(18))
+            .padding([10, 20])
+            .on_press(Message::DismissRefusal),
+    );
+    container(body.max_width(760))
+        .center(Length::Fill)
+        .padding(24)
+        .style(theme::refusal_card)
+        .into()
+}
+
 fn empty_card<'a>(s: &'a Strings) -> Element<'a, Message> {
     container(
         column![
@@ -329,8 +366,17 @@ fn scan_bar<'a>(
     bar.into()
 }
 
+/// What the big card shows.
+#[derive(Clone, Copy)]
+pub enum Shown<'a> {
+    /// A refused scan, until dismissed or the next arrival.
+    Refusal(&'a ScanRefusal),
+    Card(&'a CheckinCard),
+    Nothing,
+}
+
 pub fn view<'a>(
-    featured: Option<&'a CheckinCard>,
+    shown: Shown<'a>,
     today: &'a [CheckinCard],
     photos: &'a HashMap<MemberId, PathBuf>,
     scan: &'a str,
@@ -381,9 +427,10 @@ pub fn view<'a>(
         .width(380)
         .height(Length::Fill)
         .style(theme::card);
-    let main = match featured {
-        Some(card) => big_card(card, photos.get(&card.member.id), s),
-        None => empty_card(s),
+    let main = match shown {
+        Shown::Refusal(refusal) => refusal_card(refusal, s),
+        Shown::Card(card) => big_card(card, photos.get(&card.member.id), s),
+        Shown::Nothing => empty_card(s),
     };
     column![
         scan_bar(scan, scan_outcome, s),

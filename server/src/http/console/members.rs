@@ -336,7 +336,10 @@ pub(super) async fn bulk_disputes(
                 match admin::resolve_audited(ctx, &by, &id, bulk.accept, bulk.reason.clone(), false)
                 {
                     Ok(_) => result.decided.push(id),
-                    Err(AppError::Conflict { code, .. }) if code == "rules_refuse" => {
+                    Err(AppError::Conflict {
+                        code: "rules_refuse",
+                        ..
+                    }) => {
                         result.skipped.push((id, "rules_refuse".into()));
                     }
                     Err(error) => return Err(error),
