@@ -297,3 +297,52 @@ fn the_judgement_form_fits_every_screen() {
         }
     }
 }
+
+/// Issue 23, finding 11: a refused scan's card (why, whose pass, what to do, the button) fits
+/// every screen, in place of the big card.
+#[test]
+fn a_refused_scan_fits_every_screen() {
+    use gymgate_desk::ui::state::ScanRefusal;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = busy_desk(dir.path(), CheckinStatus::Admitted);
+    let next = KO.refusal_next(&gymgate_desk_core::ScanError::Pass(
+        gymgate_shared::pass::PassError::Replayed,
+    ));
+    app.update(Message::Scanned(Err(ScanRefusal {
+        reason: gymgate_shared::pass::PassError::Replayed
+            .message_ko()
+            .to_owned(),
+        name: Some("남궁민수아".into()),
+        next: next.to_owned(),
+    })));
+    let must_see: Vec<String> = vec![
+        KO.refused_title.into(),
+        gymgate_shared::pass::PassError::Replayed
+            .message_ko()
+            .into(),
+        KO.refused_for("남궁민수아"),
+        next.into(),
+        KO.refused_dismiss.into(),
+    ];
+    for (width, height) in SIZES {
+        let size = Size::new(width, height);
+        let mut ui = at_size(size, app.view());
+        for text in &must_see {
+            let found = ui
+                .find(text.as_str())
+                .unwrap_or_else(|e| panic!("{text:?} not shown at {width}×{height}: {e}"));
+            fully_visible(text, found.bounds(), found.visible_bounds(), size);
+        }
+        // The previous member's green card is not what staff see now.
+        assert!(
+            ui.find(KO.decide_keys).is_err(),
+            "the old card is still shown"
+        );
+        if let Ok(shots) = std::env::var("GYMGATE_LAYOUT_SHOTS") {
+            let path = std::path::Path::new(&shots).join(format!("refused-{width}x{height}"));
+            ui.snapshot(&iced::Theme::Light)
+                .and_then(|shot| shot.matches_image(&path))
+                .expect("a snapshot");
+        }
+    }
+}

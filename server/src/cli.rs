@@ -863,6 +863,12 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 operator.role.as_str(),
                 args.url.trim_end_matches('/')
             );
+            if operator.role == gymgate_shared::api::Role::Admin {
+                println!(
+                    "관리자 계정은 첫 로그인에서 2단계 인증(인증 앱)을 설정합니다 / an admin sets up \
+                     two-step login (an authenticator app) at the first login"
+                );
+            }
         }
         AdminCommand::Operator(OperatorCommand::List) => {
             for o in client.operators().await? {

@@ -1070,3 +1070,57 @@ async fn finding_8_guessing_delays_its_own_address_and_admins_have_a_second_fact
     assert!(replay.is_err(), "a TOTP code worked twice");
     Ok(())
 }
+
+/// Finding 1 on PostgreSQL: a promoted asynchronous standby (or a point-in-time recovery) is
+/// a new history only once the runbook's `new-epoch` has run on it; a desk's old cursor is then
+/// not resumed. (Without a cluster outside CI this test says it skips; in CI it runs.)
+#[tokio::test]
+async fn finding_1_a_promoted_standby_gets_a_new_epoch_from_the_runbook() -> anyhow::Result<()> {
+    if gymgate_tests::postgres::admin_url()?.is_none() {
+        eprintln!("!!! skipped: no PostgreSQL (GYMGATE_TEST_POSTGRES)");
+        return Ok(());
+    }
+    let shared = tempfile::tempdir()?;
+    let url = gymgate_tests::postgres::database_for(shared.path()).await?;
+    let on_postgres = |config: &mut gymgate_server::Config| {
+        config.database_url = Some(url.clone());
+    };
+    let server = TestServer::start_with(on_postgres).await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("PE", 3, None).await?;
+    let members = logins(&server.url(), &numbers).await?;
+    for member in &members {
+        member.tap(center.id.as_str(), "before").await?.checkin()?;
+    }
+    let (ws, first) = DeskClient::join(&server.url(), &desk.token, None, 0).await?;
+    ws.close().await?;
+    server.stop().await?;
+
+    // The runbook: nodes stopped, the standby promoted (here: the same database), then
+    // new-epoch with the database URL from the environment, never the command line.
+    let out = tokio::process::Command::new(EXE)
+        .arg("new-epoch")
+        .env("GYMGATE_DATABASE_URL", &url)
+        .output()
+        .await?;
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("new epoch"));
+
+    let server = TestServer::start_with(on_postgres).await?;
+    let (ws, again) = DeskClient::join(
+        &server.url(),
+        &desk.token,
+        Some(&first.epoch),
+        first.head_seq,
+    )
+    .await?;
+    assert_ne!(again.epoch, first.epoch);
+    assert!(
+        !again.resumed,
+        "the desk's cursor of the old history was resumed"
+    );
+    ws.close().await?;
+    Ok(())
+}

@@ -1402,6 +1402,94 @@ mod tests {
         }
     }
 
+    /// Issue 23, finding 5: the ledger belongs to the pairing. A PC paired again for another
+    /// center starts with an empty statement check (before: the old center's check-ins were
+    /// digested for up to 62 days); unpairing clears it too.
+    #[test]
+    fn finding_5_the_ledger_goes_with_the_pairing() {
+        let (_dir, mut cache) = open();
+        cache
+            .claim(&DeskId::new("d1"), &CenterId::new("a"))
+            .expect("claim");
+        cache
+            .apply_event(&event(
+                1,
+                &card("c1", 1, CheckinStatus::Admitted),
+                EventKind::Checkin,
+            ))
+            .expect("apply");
+        let today = kst::date_of(Utc::now());
+        let days = |cache: &Cache| {
+            cache
+                .statement_days(today, today + chrono::Duration::days(1))
+                .expect("days")
+        };
+        assert_eq!(days(&cache).len(), 1, "the check-in is in the ledger");
+        cache
+            .claim(&DeskId::new("d2"), &CenterId::new("b"))
+            .expect("claim");
+        assert!(
+            days(&cache).is_empty(),
+            "center a's ledger kept at center b"
+        );
+        cache
+            .apply_event(&event(
+                1,
+                &card("c2", 1, CheckinStatus::Admitted),
+                EventKind::Checkin,
+            ))
+            .expect("apply");
+        assert_eq!(days(&cache).len(), 1);
+        cache.forget_members().expect("unpair");
+        assert!(days(&cache).is_empty(), "unpairing kept the ledger");
+    }
+
+    /// Issue 23, finding 1 (the desk's half): a snapshot of another history of the same
+    /// server (a restored backup) sends again what the server had accepted from this desk,
+    /// and forgets those visits' old check-in ids; a snapshot of the same history does not.
+    #[test]
+    fn finding_1_a_new_history_sends_accepted_visits_again() {
+        let (_dir, mut cache) = open();
+        cache
+            .claim(&DeskId::new("d1"), &CenterId::new("a"))
+            .expect("claim");
+        cache
+            .apply_snapshot(&snapshot("old:a", vec![]))
+            .expect("snapshot");
+        let sent = pending_item(&mut cache, "m1");
+        cache
+            .record_result(&sent, RecordStatus::Accepted, Some("k-old"), None)
+            .expect("result");
+        cache
+            .apply_event(&event(
+                6,
+                &card("k-old", 1, CheckinStatus::Admitted),
+                EventKind::Checkin,
+            ))
+            .expect("apply");
+        assert_eq!(cache.pending_count().expect("count"), 0);
+        // The same history again (a cursor too old): nothing to send.
+        cache
+            .apply_snapshot(&snapshot("old:a", vec![]))
+            .expect("snapshot");
+        assert_eq!(cache.pending_count().expect("count"), 0);
+        // Another history: the accepted visit is pending again, its old id gone.
+        cache
+            .apply_snapshot(&snapshot("new:a", vec![]))
+            .expect("snapshot");
+        let pending = cache.pending_outbox().expect("pending");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].local_id, sent);
+        let today = kst::date_of(Utc::now());
+        let days = cache
+            .statement_days(today, today + chrono::Duration::days(1))
+            .expect("days");
+        assert!(
+            days.is_empty(),
+            "the old history's check-in id stayed in the ledger"
+        );
+    }
+
     /// A snapshot (another database, or a cursor too old) replaces the cards: the old ones
     /// would show visits that do not exist, or twice. Only unsent check-ins keep theirs.
     #[test]

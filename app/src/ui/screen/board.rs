@@ -296,9 +296,14 @@ fn card_body<'a>(
 /// the next member comes in, so nobody takes the previous member's green card for this one.
 pub fn refusal_card<'a>(refusal: &'a ScanRefusal, s: &'a Strings) -> Element<'a, Message> {
     let mut body = column![
-        container(text(s.refused_title).size(22).color(iced::Color::WHITE))
-            .padding([6, 16])
-            .style(theme::chip(theme::RED)),
+        container(
+            text(s.refused_title)
+                .size(22)
+                .font(theme::BOLD)
+                .color(theme::RED)
+        )
+        .padding([6, 16])
+        .style(theme::chip(theme::RED)),
         text(&refusal.reason)
             .size(40)
             .font(theme::BOLD)
