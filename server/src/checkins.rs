@@ -602,20 +602,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, mut conn) = test_database(&dir, &["c1"]);
         let at = Utc::now() - chrono::Duration::hours(1);
-        let checkin = |id: &str, status| Checkin {
-            id: CheckinId::new(id.to_owned()),
-            member_id: MemberId::new("m1".to_owned()),
-            center_id: CenterId::new("c1".to_owned()),
-            center_name: String::new(),
-            status,
-            method: CheckinMethod::App,
-            at,
-            rev: 1,
-            local_id: None,
-            desk_id: None,
-            history: Vec::new(),
-            dispute: None,
-        };
+        let checkin = |id: &str, status| crate::store::sqlite::test_checkin(id, "c1", at, status);
         for c in [
             checkin("k1", CheckinStatus::Pending),
             checkin("k2", CheckinStatus::Admitted),

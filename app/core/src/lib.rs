@@ -693,7 +693,13 @@ impl DeskCore {
         }
     }
 
-    async fn fetch_photo(&self, url: &str, path: &Path) -> Result<(), String> {
+    /// A GET of `path` on the server the link uses now (it may have failed over), as this
+    /// desk, answered within `seconds`.
+    fn desk_get(
+        &self,
+        path: &str,
+        seconds: u64,
+    ) -> Result<reqwest::RequestBuilder, reqwest::Error> {
         let pairing = &self.0.pairing;
         let server = self
             .0
@@ -702,12 +708,17 @@ impl DeskCore {
             .map(|s| s.clone())
             .unwrap_or_else(|_| pairing.server_url.clone());
         let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let response = client
-            .get(format!("{server}{url}"))
-            .bearer_auth(&pairing.token)
+            .timeout(std::time::Duration::from_secs(seconds))
+            .build()?;
+        Ok(client
+            .get(format!("{server}{path}"))
+            .bearer_auth(&pairing.token))
+    }
+
+    async fn fetch_photo(&self, url: &str, path: &Path) -> Result<(), String> {
+        let response = self
+            .desk_get(url, 10)
+            .map_err(|e| e.to_string())?
             .send()
             .await
             .map_err(|e| e.to_string())?;
@@ -737,20 +748,9 @@ impl DeskCore {
     /// and the last four phone digits ("김민준 1234").
     pub async fn lookup(&self, query: &str) -> Result<Vec<LookupResult>, LookupError> {
         let query = LookupQuery::parse(query).ok_or(LookupError::NotAQuery)?;
-        let pairing = &self.0.pairing;
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .build()
+        let request = self
+            .desk_get("/api/v1/desk/lookup", 5)
             .map_err(|_| LookupError::Unreachable)?;
-        let server = self
-            .0
-            .server
-            .read()
-            .map(|s| s.clone())
-            .unwrap_or_else(|_| pairing.server_url.clone());
-        let request = client
-            .get(format!("{server}/api/v1/desk/lookup"))
-            .bearer_auth(&pairing.token);
         let request = match &query {
             LookupQuery::MemberNo(no) => request.query(&[("member_no", no.as_str())]),
             LookupQuery::NamePhone(name, last4) => {
@@ -869,20 +869,9 @@ impl DeskCore {
             .statement_days(from, to)
             .await
             .map_err(StatementError::Cache)?;
-        let pairing = &self.0.pairing;
-        let server = self
-            .0
-            .server
-            .read()
-            .map(|s| s.clone())
-            .unwrap_or_else(|_| pairing.server_url.clone());
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|_| StatementError::Unreachable)?;
-        let response = client
-            .get(format!("{server}/api/v1/desk/statement"))
-            .bearer_auth(&pairing.token)
+        let response = self
+            .desk_get("/api/v1/desk/statement", 10)
+            .map_err(|_| StatementError::Unreachable)?
             .query(&[("from", from.to_string()), ("to", to.to_string())])
             .send()
             .await

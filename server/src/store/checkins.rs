@@ -506,20 +506,7 @@ mod tests {
                 .expect("date")
                 .and_utc()
         };
-        let checkin = |id: &str, center: &str, at, status| Checkin {
-            id: CheckinId::new(id.to_owned()),
-            member_id: MemberId::new("m1".to_owned()),
-            center_id: CenterId::new(center.to_owned()),
-            center_name: String::new(),
-            status,
-            method: CheckinMethod::App,
-            at,
-            rev: 1,
-            local_id: None,
-            desk_id: None,
-            history: Vec::new(),
-            dispute: None,
-        };
+        let checkin = crate::store::sqlite::test_checkin;
         let voided = checkin("k0", "c1", day(2), CheckinStatus::Voided);
         let elsewhere = checkin("k1", "c2", day(3), CheckinStatus::Admitted);
         let first = checkin("k2", "c1", day(5), CheckinStatus::Admitted);

@@ -449,6 +449,30 @@ pub(crate) fn query_plan(
     steps.join(" / ")
 }
 
+/// An app check-in of the test database's member `m1` at `center`, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_checkin(
+    id: &str,
+    center: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    status: gymgate_shared::api::CheckinStatus,
+) -> gymgate_shared::api::Checkin {
+    gymgate_shared::api::Checkin {
+        id: gymgate_shared::CheckinId::new(id.to_owned()),
+        member_id: gymgate_shared::MemberId::new("m1".to_owned()),
+        center_id: gymgate_shared::CenterId::new(center.to_owned()),
+        center_name: String::new(),
+        status,
+        method: gymgate_shared::api::CheckinMethod::App,
+        at,
+        rev: 1,
+        local_id: None,
+        desk_id: None,
+        history: Vec::new(),
+        dispute: None,
+    }
+}
+
 /// A database for unit tests in `dir`: the schema, one plan without a visit limit, member
 /// `m1` on it, and `centers` (each named by its id). The store must outlive the connection's
 /// use: it owns the writer.
