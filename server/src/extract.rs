@@ -255,14 +255,27 @@ async fn actor_with(parts: &Parts, state: &AppState, needed: Role) -> Result<Act
             ),
         ));
     }
-    // Only once the role allows it: a viewer is told about roles, not second factors.
-    if needed == Role::Admin && !actor.second_factor && state.config.require_admin_totp {
+    // Only once the role allows it (a viewer is told about roles, not second factors): an
+    // admin account does nothing, reads included, before it has its second factor.
+    if actor.role == Role::Admin && !actor.second_factor && state.config.require_admin_totp {
         return Err(AppError::forbidden(
             "totp_setup_required",
             "관리자 계정은 2단계 인증(인증 앱)을 먼저 설정해야 합니다: '내 계정' → 2단계 인증 / an admin account must set up its second factor first (My account → two-step login)",
         ));
     }
     Ok(actor)
+}
+
+/// Anyone logged in, whatever their role and second factor: their own account (password,
+/// second factor, logout).
+pub struct AsAccount(pub Actor);
+
+impl FromRequestParts<AppState> for AsAccount {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        Ok(AsAccount(actor(parts, state).await?))
+    }
 }
 
 macro_rules! role_extractor {

@@ -1019,6 +1019,12 @@ async fn finding_8_guessing_delays_its_own_address_and_admins_have_a_second_fact
     let boss = ConsoleClient::login(&server.url(), "boss", PASSWORD).await?;
     let early = boss.get("/api/v1/admin/operators").await?;
     assert_eq!(early.code(), "totp_setup_required");
+    let read = boss.get("/api/v1/admin/members").await?;
+    assert_eq!(
+        read.code(),
+        "totp_setup_required",
+        "an admin read members without a second factor"
+    );
     let (secret, codes) = boss.add_second_factor().await?;
     assert_eq!(
         boss.get("/api/v1/admin/operators").await?.status,

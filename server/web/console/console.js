@@ -607,6 +607,8 @@ $("#totp-confirm").addEventListener("click", () => act(async () => {
   $("#totp-codes").hidden = false;
   state.session.totp = true;
   loadMe();
+  // The live page's stream was refused before; now it may open.
+  startLive();
 }, "2단계 인증을 켰습니다. / Two-step login is on."));
 
 async function loadSupport() {

@@ -11,7 +11,7 @@ use gymgate_shared::api::{
 };
 
 use crate::error::AppError;
-use crate::extract::{ApiJson, AsViewer, CONSOLE_COOKIE};
+use crate::extract::{ApiJson, AsAccount, CONSOLE_COOKIE};
 use crate::state::AppState;
 use crate::store::audit::Subject;
 use crate::store::operators::{self, OperatorRow};
@@ -252,7 +252,7 @@ pub(super) async fn login(
 /// session of the account ends.
 pub(super) async fn change_password(
     State(state): State<AppState>,
-    AsViewer(actor): AsViewer,
+    AsAccount(actor): AsAccount,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, AppError> {
     let Some(username) = actor.name.strip_prefix("operator:").map(str::to_owned) else {
@@ -311,7 +311,7 @@ pub(super) async fn change_password(
 /// once a code from it is confirmed (a half-done setup locks nobody out).
 pub(super) async fn totp_setup(
     State(state): State<AppState>,
-    AsViewer(actor): AsViewer,
+    AsAccount(actor): AsAccount,
 ) -> Result<Json<TotpSetup>, AppError> {
     let Some(username) = actor.name.strip_prefix("operator:").map(str::to_owned) else {
         return Err(AppError::bad_request(
@@ -345,7 +345,7 @@ pub(super) async fn totp_setup(
 /// Confirms the second factor with a code from the app; answers the recovery codes, once.
 pub(super) async fn totp_confirm(
     State(state): State<AppState>,
-    AsViewer(actor): AsViewer,
+    AsAccount(actor): AsAccount,
     ApiJson(confirm): ApiJson<TotpConfirm>,
 ) -> Result<Json<RecoveryCodes>, AppError> {
     let Some(username) = actor.name.strip_prefix("operator:").map(str::to_owned) else {
@@ -391,7 +391,7 @@ pub(super) async fn totp_confirm(
 
 pub(super) async fn logout(
     State(state): State<AppState>,
-    AsViewer(actor): AsViewer,
+    AsAccount(actor): AsAccount,
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, AppError> {
