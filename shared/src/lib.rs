@@ -4,6 +4,7 @@
 //! is the very code the server applies online.
 
 pub mod api;
+pub mod conformance;
 pub mod ids;
 pub mod kst;
 pub mod pass;
