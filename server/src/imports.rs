@@ -22,7 +22,6 @@ use crate::members::{self, ValidMember};
 use crate::pins::Priority;
 use crate::state::AppState;
 use crate::store::imports;
-use crate::store::members as store_members;
 use gymgate_shared::MemberId;
 
 /// Columns every import needs; `visits_per_month` and `birthday` may be left out.
@@ -401,12 +400,9 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
                             Ok(stored) => {
                                 match stored {
                                     members::Stored::Created => created += 1,
-                                    members::Stored::Updated { pin_changed } => {
+                                    members::Stored::Updated { id, pin_changed } => {
                                         updated += 1;
-                                        if pin_changed
-                                            && let Some(id) =
-                                                store_members::id_of(ctx.tx, &member.new.member_no)?
-                                        {
+                                        if pin_changed {
                                             pins_changed.push(id);
                                         }
                                     }

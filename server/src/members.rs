@@ -21,11 +21,12 @@ pub(crate) struct ValidMember {
 }
 
 /// What storing a member did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Stored {
     Created,
     /// Updated; `pin_changed`: their sessions ended and their passes were revoked.
     Updated {
+        id: MemberId,
         pin_changed: bool,
     },
 }
@@ -143,6 +144,7 @@ pub(crate) fn store_member(
                 announce_member(ctx, &id)?;
             }
             Ok(Stored::Updated {
+                id,
                 pin_changed: m.replace_pin,
             })
         }

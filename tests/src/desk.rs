@@ -103,6 +103,41 @@ impl DeskClient {
         Ok(())
     }
 
+    /// Sends an offline `record` of `member` made at `at` (by roster) and waits for the
+    /// server's answer, skipping events: (status, check-in, reason).
+    pub async fn record_at(
+        &mut self,
+        member: &gymgate_shared::MemberId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<(
+        gymgate_shared::protocol::RecordStatus,
+        Option<gymgate_shared::CheckinId>,
+        Option<String>,
+    )> {
+        use gymgate_shared::protocol::{OutboxRecord, RecordMethod};
+        self.send(&DeskMessage::Record(OutboxRecord {
+            local_id: gymgate_shared::LocalId::generate(),
+            member_id: member.clone(),
+            at,
+            method: RecordMethod::Roster,
+            proof: None,
+            manual: None,
+        }))
+        .await?;
+        loop {
+            match self.next().await? {
+                ServerMessage::Recorded {
+                    status,
+                    checkin_id,
+                    reason,
+                    ..
+                } => return Ok((status, checkin_id, reason)),
+                ServerMessage::Event(_) => {}
+                other => bail!("expected recorded, got {other:?}"),
+            }
+        }
+    }
+
     pub async fn ack(&mut self, seq: u64) -> anyhow::Result<()> {
         self.send(&DeskMessage::Ack { seq }).await
     }

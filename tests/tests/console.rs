@@ -30,24 +30,9 @@ async fn record(
     ws: &mut DeskClient,
     member: &MemberId,
 ) -> anyhow::Result<(RecordStatus, Option<CheckinId>)> {
-    ws.send(&DeskMessage::Record(OutboxRecord {
-        local_id: LocalId::generate(),
-        member_id: member.clone(),
-        at: chrono::Utc::now() - chrono::Duration::seconds(20),
-        method: RecordMethod::Roster,
-        proof: None,
-        manual: None,
-    }))
-    .await?;
-    loop {
-        match ws.next().await? {
-            ServerMessage::Recorded {
-                status, checkin_id, ..
-            } => return Ok((status, checkin_id)),
-            ServerMessage::Event(_) => {}
-            other => anyhow::bail!("expected recorded, got {other:?}"),
-        }
-    }
+    let at = chrono::Utc::now() - chrono::Duration::seconds(20);
+    let (status, checkin_id, _) = ws.record_at(member, at).await?;
+    Ok((status, checkin_id))
 }
 
 #[tokio::test]

@@ -5,10 +5,7 @@ use std::time::Duration;
 
 use gymgate_desk_core::config;
 use gymgate_shared::api::{CheckinStatus, NewOperator, Role};
-use gymgate_shared::protocol::{
-    DeskMessage, OutboxRecord, RecordMethod, RecordStatus, ServerMessage,
-};
-use gymgate_shared::{CheckinId, LocalId, MemberId};
+use gymgate_shared::protocol::RecordStatus;
 use gymgate_tests::desk_core::{pairing, visited_yesterday};
 use gymgate_tests::{
     ConsoleClient, DeskClient, Fixture, MemberClient, PIN, Proxy, RunningDesk, TestServer, WAIT,
@@ -46,35 +43,6 @@ async fn logins(url: &str, numbers: &[String]) -> anyhow::Result<Vec<MemberClien
         members.push(MemberClient::login(url, no, PIN).await?);
     }
     Ok(members)
-}
-
-/// A desk's offline record of `member` at `at`; returns the server's answer.
-async fn record_at(
-    ws: &mut DeskClient,
-    member: &MemberId,
-    at: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<(RecordStatus, Option<CheckinId>, Option<String>)> {
-    ws.send(&DeskMessage::Record(OutboxRecord {
-        local_id: LocalId::generate(),
-        member_id: member.clone(),
-        at,
-        method: RecordMethod::Roster,
-        proof: None,
-        manual: None,
-    }))
-    .await?;
-    loop {
-        match ws.next().await? {
-            ServerMessage::Recorded {
-                status,
-                checkin_id,
-                reason,
-                ..
-            } => return Ok((status, checkin_id, reason)),
-            ServerMessage::Event(_) => {}
-            other => anyhow::bail!("expected recorded, got {other:?}"),
-        }
-    }
 }
 
 /// Finding 1. A backup taken at head ~20 is restored after the desk had seen (and acked) the
@@ -264,7 +232,7 @@ async fn finding_2_operators_cannot_count_one_day_at_one_center_twice() -> anyho
         .clone();
     let (mut ws, _) = DeskClient::join(&server.url(), &desk.token, None, 0).await?;
     let now = chrono::Utc::now() - chrono::Duration::seconds(30);
-    let (status, disputed, reason) = record_at(&mut ws, &members[0].session.member.id, now).await?;
+    let (status, disputed, reason) = ws.record_at(&members[0].session.member.id, now).await?;
     assert_eq!(status, RecordStatus::Conflict);
     assert_eq!(reason.as_deref(), Some("already_checked_in_today"));
     let disputed = disputed.ok_or_else(|| anyhow::anyhow!("no disputed check-in"))?;
