@@ -108,7 +108,12 @@ impl FromRequestParts<AppState> for DeskAuth {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let hash = tokens::hash(bearer(parts)?);
+        let hash = match bearer(parts) {
+            Ok(token) => tokens::hash(token),
+            // A browser cannot set headers on a WebSocket: the web desk offers its token as a
+            // subprotocol (a header, never the URL that proxies log); see `websocket_token`.
+            Err(error) => tokens::hash(websocket_token(parts).ok_or(error)?),
+        };
         let row = state
             .store
             .read(move |conn| crate::store::desks::by_token(conn, &hash))
@@ -129,6 +134,37 @@ impl FromRequestParts<AppState> for DeskAuth {
             }),
         }
     }
+}
+
+/// The subprotocol a desk in a browser asks for; the server answers with it alone.
+pub const DESK_PROTOCOL: &str = "gymgate.desk.v1";
+/// The prefix of the subprotocol that carries a browser desk's token.
+const TOKEN_PROTOCOL: &str = "gymgate.token.";
+
+/// The desk token a browser offered in `Sec-WebSocket-Protocol` (`gymgate.desk.v1,
+/// gymgate.token.<token>`), only on a WebSocket upgrade that asks for the desk protocol.
+fn websocket_token(parts: &Parts) -> Option<&str> {
+    let upgrade = parts.headers.get(axum::http::header::UPGRADE)?;
+    if !upgrade.as_bytes().eq_ignore_ascii_case(b"websocket") {
+        return None;
+    }
+    let mut offered = parts
+        .headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim);
+    let mut asks_desk = false;
+    let mut token = None;
+    for protocol in offered.by_ref() {
+        if protocol == DESK_PROTOCOL {
+            asks_desk = true;
+        } else if let Some(t) = protocol.strip_prefix(TOKEN_PROTOCOL) {
+            token = Some(t).filter(|t| !t.is_empty());
+        }
+    }
+    if asks_desk { token } else { None }
 }
 
 /// The console's session cookie: HttpOnly (scripts cannot read it), SameSite=Strict (no

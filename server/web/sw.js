@@ -32,6 +32,8 @@ self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return;
+  // The desk (its own worker, scope /desk/) and the console are other apps on this origin.
+  if (url.pathname.startsWith("/desk") || url.pathname.startsWith("/console")) return;
   const fonts = url.pathname.startsWith("/fonts/");
   // Every page (/, /c/<center>) is the same app.
   const key = request.mode === "navigate" ? "/" : url.pathname;

@@ -9,6 +9,15 @@ use fantoccini::{Client, ClientBuilder, Locator};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// The screen a test browser has.
+#[derive(Debug, Clone, Copy)]
+pub enum Screen {
+    /// A touch device's viewport (phone, tablet), CSS pixels.
+    Touch(u32, u32),
+    /// A desktop window.
+    Window(u32, u32),
+}
+
 pub struct Browser {
     pub client: Client,
     _driver: tokio::process::Child,
@@ -28,6 +37,15 @@ impl Browser {
     }
 
     async fn start_sized(phone: bool) -> anyhow::Result<Option<Browser>> {
+        if phone {
+            Self::start_as(Screen::Touch(360, 740), &[]).await
+        } else {
+            Self::start_as(Screen::Window(1366, 900), &[]).await
+        }
+    }
+
+    /// A browser of that screen with more Chromium switches (e.g. a fake camera).
+    pub async fn start_as(screen: Screen, extra: &[String]) -> anyhow::Result<Option<Browser>> {
         if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists()
         {
             if std::env::var_os("CI").is_some() {
@@ -53,20 +71,30 @@ impl Browser {
             .spawn()
             .context("cannot start chromedriver")?;
         let profile = tempfile::tempdir()?;
-        let mut options = serde_json::json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                if phone { "--window-size=500,900" } else { "--window-size=1366,900" },
-                "--lang=ko-KR", format!("--user-data-dir={}", profile.path().display()),
-            ]
-        });
-        if phone {
-            // A phone's viewport (headless windows cannot be narrower than 500 px).
+        let window = match screen {
+            Screen::Touch(..) => "--window-size=500,900".to_owned(),
+            Screen::Window(w, h) => format!("--window-size={w},{h}"),
+        };
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            window,
+            "--lang=ko-KR".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        args.extend(extra.iter().cloned());
+        let mut options = serde_json::json!({ "binary": CHROMIUM, "args": args });
+        if let Screen::Touch(width, height) = screen {
+            // A phone's or tablet's viewport (headless windows cannot be narrower than 500 px).
             options["mobileEmulation"] = serde_json::json!({
-                "deviceMetrics": { "width": 360, "height": 740, "pixelRatio": 2.0, "touch": true }
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true }
             });
         }
         let capabilities = serde_json::json!({ "goog:chromeOptions": options });
@@ -124,11 +152,21 @@ impl Browser {
     /// Runs `script` (asynchronous: it calls `done(value)`) until it yields a value that is
     /// neither null nor false, at most [`crate::WAIT`]; returns that value.
     pub async fn until(&self, what: &str, script: &str) -> anyhow::Result<serde_json::Value> {
+        self.until_within(what, script, crate::WAIT).await
+    }
+
+    /// [`Browser::until`] with its own bound (a reconnection after a restart, a long replay).
+    pub async fn until_within(
+        &self,
+        what: &str,
+        script: &str,
+        wait: Duration,
+    ) -> anyhow::Result<serde_json::Value> {
         let wrapped = format!(
             "const done = arguments[arguments.length - 1]; \
              (async () => {{ {script} }})().then(done, () => done(null));"
         );
-        let deadline = tokio::time::Instant::now() + crate::WAIT;
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let value = self.client.execute_async(&wrapped, vec![]).await?;
             if !value.is_null() && value != serde_json::Value::Bool(false) {
@@ -139,6 +177,19 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Runs an asynchronous `script` once (it may use `args[0]`, and returns a value).
+    pub async fn run(
+        &self,
+        script: &str,
+        arg: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let wrapped = format!(
+            "const done = arguments[arguments.length - 1]; const args = [arguments[0]]; \
+             (async () => {{ {script} }})().then(done, (e) => done({{ error: String(e && e.stack || e) }}));"
+        );
+        Ok(self.client.execute_async(&wrapped, vec![arg]).await?)
     }
 
     /// Saves a screenshot when `GYMGATE_SCREENSHOTS` names a folder (how docs/images are made).

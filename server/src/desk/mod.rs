@@ -58,11 +58,27 @@ async fn photo(
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/desks/pair", post(pair))
-        .route("/api/v1/desk/snapshot", get(snapshot))
+        .route("/api/v1/desk/me", get(me))
+        // A center's roster can run to 100,000 members: a browser desk takes it gzipped (the
+        // iced desk does not ask for it, and gets it as it was).
+        .route(
+            "/api/v1/desk/snapshot",
+            get(snapshot).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route("/api/v1/desk/lookup", get(lookup))
         .route("/api/v1/desk/statement", get(statement))
         .route("/api/v1/desk/photos/{member_id}", get(photo))
         .route("/ws/desk", get(websocket))
+}
+
+/// Who this token is: the web desk asks when its WebSocket fails before opening (a browser is
+/// not told the upgrade's status), to tell an unpaired desk from a server that is down.
+async fn me(desk: DeskAuth) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "desk_id": desk.desk_id,
+        "center_id": desk.center_id,
+        "name": desk.name,
+    }))
 }
 
 async fn pair(
@@ -353,6 +369,9 @@ async fn websocket(
     // desk ~256 KiB. Desks send small frames (acks, ~40 bytes); a larger one just takes more
     // reads. Measured: 4 KiB → 1 KiB saved ~3 KB per idle desk (docs/benchmarks.md).
     upgrade
+        // A browser desk offered `gymgate.desk.v1` (and its token): it must hear the
+        // protocol back, and only that one (the token is never echoed).
+        .protocols([crate::extract::DESK_PROTOCOL])
         .read_buffer_size(256)
         .write_buffer_size(0)
         .max_write_buffer_size(limits.max_frame_bytes * 4)

@@ -6,6 +6,7 @@ pub use admin::issue_pairing_code;
 mod console;
 mod member;
 mod web;
+mod web_desk;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         // The member app's files go gzipped (a phone on a slow network sees the page sooner);
         // fonts and images are compressed already and pass through as they are.
         .merge(web::routes().layer(tower_http::compression::CompressionLayer::new()))
+        .merge(web_desk::routes().layer(tower_http::compression::CompressionLayer::new()))
         .merge(member::routes())
         .merge(crate::desk::routes())
         .merge(admin::routes(state.config.limits.max_import_bytes))

@@ -1,0 +1,201 @@
+// The desk's link to its server (docs/protocol.md, "Desk WebSocket"): hello with the cursor,
+// replay, an ack only after the event is committed to IndexedDB, gap and duplicate detection
+// by seq, the snapshot when the server cannot resume, reconnection with full-jitter backoff.
+//
+// A browser cannot put an Authorization header on a WebSocket; the desk token goes in the
+// Sec-WebSocket-Protocol header as `gymgate.token.<token>` beside `gymgate.desk.v1` (never in
+// the URL, which proxies log); the server answers with `gymgate.desk.v1` alone.
+
+export const APP_VERSION = "web-0.1.0";
+const PROTOCOL = "gymgate.desk.v1";
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 15000;
+
+export class Link {
+  /**
+   * `core` gives: pairing() {token}, cursor() {epoch, last_seq}, outboxCount(), pendingRecords(),
+   * welcome(msg), snapshot(snapshot, welcome), applyEvents(events, live) → committed,
+   * recorded(msg), serverError(msg), status(state), unpaired(code).
+   */
+  constructor(core) {
+    this.core = core;
+    this.socket = null;
+    this.attempt = 0;
+    this.stopped = true;
+    this.timer = null;
+    this.queue = Promise.resolve();
+    this.state = "connecting";
+    this.welcomeHead = 0;
+    this.lastSent = 0;
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.socket) this.socket.close(1000);
+    this.socket = null;
+  }
+
+  /** Reconnect at once (staff pressed "지금 다시 연결", or the browser came back online). */
+  retryNow() {
+    if (this.stopped || this.state === "online") return;
+    clearTimeout(this.timer);
+    this.attempt = 0;
+    if (!this.socket) this.connect();
+  }
+
+  setState(state) {
+    this.state = state;
+    this.core.status(state);
+  }
+
+  connect() {
+    if (this.stopped) return;
+    this.setState(this.state === "online" ? "connecting" : this.state);
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/desk`;
+    const token = this.core.pairing().token;
+    let socket;
+    try {
+      socket = new WebSocket(url, [PROTOCOL, `gymgate.token.${token}`]);
+    } catch {
+      this.retry(false);
+      return;
+    }
+    this.socket = socket;
+    let opened = false;
+    socket.onopen = async () => {
+      opened = true;
+      const cursor = await this.core.cursor();
+      this.send({
+        type: "hello",
+        protocol: 1,
+        epoch: cursor.epoch,
+        last_seq: cursor.last_seq,
+        app_version: APP_VERSION,
+        outbox: await this.core.outboxCount(),
+        clock: new Date().toISOString(),
+      });
+    };
+    socket.onmessage = (message) => {
+      // One message at a time, in order: an event is committed before the next is looked at.
+      this.queue = this.queue
+        .then(() => this.handle(socket, message.data))
+        .catch((error) => {
+          console.warn("desk link", error);
+          if (this.socket === socket) socket.close(4000);
+        });
+    };
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.retry(opened);
+    };
+  }
+
+  async retry(opened) {
+    if (this.stopped) return;
+    this.setState("offline");
+    if (!opened) {
+      // The browser does not say why an upgrade failed: ask whether the token still works.
+      try {
+        const response = await fetch("/api/v1/desk/me", {
+          headers: { Authorization: `Bearer ${this.core.pairing().token}` },
+        });
+        if (response.status === 401) {
+          const body = await response.json().catch(() => ({}));
+          this.stopped = true;
+          this.core.unpaired(body.error ? body.error.code : "invalid_token");
+          return;
+        }
+      } catch {
+        // The server is down: just retry.
+      }
+    }
+    // Full jitter: desks that lost the same server do not come back in step.
+    const cap = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 10);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), Math.random() * cap);
+  }
+
+  send(message) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(message));
+      return true;
+    }
+    return false;
+  }
+
+  online() {
+    return this.state === "online";
+  }
+
+  async handle(socket, data) {
+    if (this.socket !== socket) return;
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (message.type) {
+      case "welcome": {
+        this.welcomeHead = message.head_seq;
+        this.lastSent = 0;
+        await this.core.welcome(message);
+        if (!message.resumed) {
+          const response = await fetch("/api/v1/desk/snapshot", {
+            headers: { Authorization: `Bearer ${this.core.pairing().token}` },
+          });
+          if (!response.ok) throw new Error(`snapshot: ${response.status}`);
+          await this.core.snapshot(await response.json(), message);
+        }
+        this.attempt = 0;
+        this.setState("online");
+        for (const record of await this.core.pendingRecords()) this.send(record);
+        break;
+      }
+      case "event":
+        await this.events(socket, [message]);
+        break;
+      case "recorded":
+        await this.core.recorded(message);
+        break;
+      case "error":
+        this.core.serverError(message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  async events(socket, events) {
+    const cursor = await this.core.cursor();
+    let next = cursor.last_seq;
+    const fresh = [];
+    for (const event of events) {
+      this.lastSent = Math.max(this.lastSent, event.seq);
+      // A repeat (after a snapshot, or a replay overlapping the live stream) is skipped.
+      if (event.seq <= next) continue;
+      if (event.seq !== next + 1) {
+        // A gap: something was lost. Resume from the cursor on a new connection.
+        console.warn(`desk link: gap after ${next}, got ${event.seq}`);
+        socket.close(4000);
+        return;
+      }
+      fresh.push(event);
+      next = event.seq;
+    }
+    if (fresh.length === 0) return;
+    // Replayed events (up to the head the server had at welcome) are not chimed.
+    const live = fresh.map((event) => event.seq > this.welcomeHead);
+    await this.core.applyEvents(fresh, live);
+    // Committed: now the server may forget them for this desk.
+    if (next <= this.lastSent) this.send({ type: "ack", seq: next });
+  }
+}
