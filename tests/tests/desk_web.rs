@@ -124,6 +124,20 @@ async fn the_web_desk_pairs_shows_taps_live_and_acks_them() -> anyhow::Result<()
         .to_owned();
     assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
 
+    // 회원0 has a photo: the desk shows it (fetched with its token, kept in Cache Storage).
+    let mut jpeg = Vec::new();
+    image::RgbImage::from_pixel(240, 300, image::Rgb([40, 90, 160])).write_to(
+        &mut std::io::Cursor::new(&mut jpeg),
+        image::ImageFormat::Jpeg,
+    )?;
+    reqwest::Client::new()
+        .put(format!("{url}/api/v1/admin/members/{}/photo", numbers[0]))
+        .bearer_auth(gymgate_tests::ADMIN_TOKEN)
+        .body(jpeg)
+        .send()
+        .await?
+        .error_for_status()?;
+
     pair(&browser, &fx, center.id.as_str(), "태블릿 데스크").await?;
     let desks = fx.admin.desks().await?;
     assert_eq!(desks.len(), 1);
@@ -143,6 +157,18 @@ async fn the_web_desk_pairs_shows_taps_live_and_acks_them() -> anyhow::Result<()
             .await?
             .checkin()?;
         wait_rows(&browser, i + 1, gymgate_tests::WAIT).await?;
+        if i == 0 {
+            browser
+                .wait_for("#big-card .photo img[src^=\"blob:\"]")
+                .await?;
+            let kept = browser
+                .run(
+                    "return (await (await caches.open('gymgate-desk-photos')).keys()).length;",
+                    Value::Null,
+                )
+                .await?;
+            assert_eq!(kept, json!(1), "the photo kept for offline");
+        }
     }
     let big = browser.text("#big-name").await?;
     assert_eq!(big, "회원2", "the newest arrival takes the big card");
@@ -298,6 +324,15 @@ async fn re_pairing_to_another_center_leaves_nothing_of_the_first() -> anyhow::R
     );
 
     browser.click("#open-settings").await?;
+    // The settings say whether the browser keeps the data, and how much is used.
+    assert!(!browser.text("#storage-persisted").await?.is_empty());
+    browser
+        .until(
+            "the storage estimate",
+            "return document.querySelector('#storage-usage').textContent.includes('MB');",
+        )
+        .await?;
+    assert_eq!(browser.text("#ed25519").await?, "가능 (Ed25519)");
     browser.click("#unpair").await?;
     browser.click("#unpair").await?;
     browser.wait_for("#pair-code").await?;

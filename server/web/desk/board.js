@@ -391,6 +391,12 @@ function renderBig(m, desk) {
 
 function renderList(m, desk) {
   const today = desk.today();
+  // Redrawn only when something in it changed: a row must not be replaced under a finger.
+  const key = today
+    .map((c) => `${c.checkin.id}:${c.checkin.rev}:${c.checkin.status}:${(desk.outbox.get(c.checkin.id) || {}).state}`)
+    .join("|");
+  if (m.listKey === key) return;
+  m.listKey = key;
   m.count.textContent = `${today.length}명`;
   if (!today.length) {
     m.list.replaceChildren(h("li.empty", {}, "오늘은 아직 입장한 회원이 없습니다."));
@@ -428,6 +434,9 @@ function renderList(m, desk) {
 
 function renderReview(m, desk) {
   const items = desk.needsReview().filter((i) => Date.now() - Date.parse(i.record.at) < 86400 * 1000);
+  const key = items.map((i) => `${i.local_id}:${i.state}`).join("|") + `:${desk.cards.size}`;
+  if (m.reviewKey === key) return;
+  m.reviewKey = key;
   if (!items.length) {
     m.review.hidden = true;
     return;
@@ -459,6 +468,11 @@ function renderReview(m, desk) {
 function renderResults(m) {
   const desk = m.desk;
   const text = m.query || "";
+  // Redrawn only when the query, the answer or what is searched changed (not on every
+  // status change): a button must not be replaced under a finger.
+  const key = [text, m.remote, desk.roster.version, desk.link.online()];
+  if (m.resultsKey && key.every((k, i) => k === m.resultsKey[i])) return;
+  m.resultsKey = key;
   if (!text.trim() || rules.fromKeyboard(text).startsWith("GP1")) {
     m.results.replaceChildren();
     return;
