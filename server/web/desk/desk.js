@@ -317,6 +317,16 @@ export class Desk {
     this.say(known[message.code] || "서버가 요청을 처리하지 못했습니다. 잠시 후 다시 시도해 주세요.", "error");
   }
 
+  storageError(error) {
+    const full = error && (error.name === "QuotaExceededError" || /quota/i.test(String(error.message)));
+    this.say(
+      full
+        ? "이 기기의 저장 공간이 부족해 저장하지 못했습니다. 공간을 비운 뒤 다시 시도해 주세요."
+        : "이 기기에 저장하지 못했습니다. 페이지를 새로 고쳐 주세요. 계속되면 운영팀에 알려 주세요.",
+      "error",
+    );
+  }
+
   unpaired(code) {
     this.unpairedCode = code;
     this.render();
@@ -396,12 +406,18 @@ export class Desk {
       flags: rules.flags(false, member.valid_until, member.birthday, false, now),
     };
     const item = { local_id, record, state: "pending", reason: null };
-    await this.store.write(["outbox", "cards", "seen", "roster"], (tx) => {
-      tx.objectStore("outbox").put(item);
-      tx.objectStore("cards").put(card);
-      tx.objectStore("roster").put(member);
-      if (print) tx.objectStore("seen").put({ fingerprint: print, at: now });
-    });
+    try {
+      await this.store.write(["outbox", "cards", "seen", "roster"], (tx) => {
+        tx.objectStore("outbox").put(item);
+        tx.objectStore("cards").put(card);
+        tx.objectStore("roster").put(member);
+        if (print) tx.objectStore("seen").put({ fingerprint: print, at: now });
+      });
+    } catch (error) {
+      // Not in the outbox: the member is not checked in, and staff are told.
+      this.storageError(error);
+      return null;
+    }
     this.roster.put(member);
     this.outbox.set(local_id, item);
     this.cards.set(local_id, card);
@@ -516,10 +532,15 @@ export class Desk {
       flags: [],
     };
     const item = { local_id, record, state: "pending", reason: null };
-    await this.store.write(["outbox", "cards"], (tx) => {
-      tx.objectStore("outbox").put(item);
-      tx.objectStore("cards").put(card);
-    });
+    try {
+      await this.store.write(["outbox", "cards"], (tx) => {
+        tx.objectStore("outbox").put(item);
+        tx.objectStore("cards").put(card);
+      });
+    } catch (error) {
+      this.storageError(error);
+      return;
+    }
     this.outbox.set(local_id, item);
     this.cards.set(local_id, card);
     this.shown = local_id;

@@ -86,7 +86,10 @@ export class Link {
       this.queue = this.queue
         .then(() => this.handle(socket, message.data))
         .catch((error) => {
+          // Not stored (a full disk, a closed database): nothing was acked; say so, and
+          // resume from the cursor on a new connection.
           console.warn("desk link", error);
+          if (!error.network) this.core.storageError(error);
           if (this.socket === socket) socket.close(4000);
         });
     };
@@ -123,7 +126,9 @@ export class Link {
     this.timer = setTimeout(() => this.connect(), Math.random() * cap);
   }
 
+  /** Sends on the open session; anything but `hello` waits until the server said welcome. */
   send(message) {
+    if (message.type !== "hello" && this.state !== "online") return false;
     if (this.socket && this.socket.readyState === WebSocket.OPEN) {
       this.socket.send(JSON.stringify(message));
       return true;
@@ -149,11 +154,17 @@ export class Link {
         this.lastSent = 0;
         await this.core.welcome(message);
         if (!message.resumed) {
-          const response = await fetch("/api/v1/desk/snapshot", {
-            headers: { Authorization: `Bearer ${this.core.pairing().token}` },
-          });
-          if (!response.ok) throw new Error(`snapshot: ${response.status}`);
-          await this.core.snapshot(await response.json(), message);
+          let snapshot;
+          try {
+            const response = await fetch("/api/v1/desk/snapshot", {
+              headers: { Authorization: `Bearer ${this.core.pairing().token}` },
+            });
+            if (!response.ok) throw new Error(`snapshot: ${response.status}`);
+            snapshot = await response.json();
+          } catch (error) {
+            throw Object.assign(new Error(`no snapshot: ${error.message}`), { network: true });
+          }
+          await this.core.snapshot(snapshot, message);
         }
         this.attempt = 0;
         this.setState("online");
