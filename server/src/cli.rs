@@ -255,6 +255,9 @@ struct ServeArgs {
         default_value_t = 60
     )]
     alert_login_failures_per_minute: u64,
+    /// Reports of one kind from members' phones in 5 minutes that raise an alert.
+    #[arg(long, env = "GYMGATE_ALERT_APP_REPORTS", default_value_t = 50)]
+    alert_app_reports: u64,
     /// Alert when every desk of an open center has been offline this long.
     #[arg(
         long,
@@ -644,6 +647,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     alerts.slack_url = secrets.get("GYMGATE_SLACK_WEBHOOK");
     alerts.sms_url = secrets.get("GYMGATE_SMS_WEBHOOK");
     alerts.rules.login_failures_per_minute = args.alert_login_failures_per_minute.max(1);
+    alerts.rules.app_reports_per_window = args.alert_app_reports.max(1);
     alerts.rules.center_offline_after =
         chrono::Duration::minutes(args.alert_center_offline_minutes.into());
     alerts.rules.escalate_after = chrono::Duration::minutes(args.alert_escalate_minutes.into());

@@ -231,6 +231,9 @@ pub struct Rules {
     /// times its daily average of the 14 days before, is alerted (a desk reading members).
     pub lookup_floor: u64,
     pub lookup_factor: f64,
+    /// Reports of one kind from members' phones within `window` that mean something is
+    /// broken for many of them (a bad release, an API change the app cannot read).
+    pub app_reports_per_window: u64,
 }
 
 impl Default for Rules {
@@ -246,6 +249,7 @@ impl Default for Rules {
             node_down_after: chrono::Duration::seconds(30),
             lookup_floor: 60,
             lookup_factor: 5.0,
+            app_reports_per_window: 50,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod admin_client;
 mod alerts;
+mod app_reports;
 mod checkins;
 mod cli;
 mod client_ip;

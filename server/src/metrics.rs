@@ -22,6 +22,7 @@ pub const CONNECTIONS_REFUSED: &str = "gymgate_connections_refused_total";
 /// Times a full rate-limit table forgot its oldest windows to take a new key (a flood).
 pub const LIMITER_EVICTIONS: &str = "gymgate_limiter_evictions_total";
 pub const LOGINS: &str = "gymgate_member_logins_total";
+pub const APP_REPORTS: &str = "gymgate_app_reports_total";
 
 /// Tap outcomes for in-process readers (the alert rules), per server rather than per process.
 #[derive(Debug, Default)]
@@ -143,6 +144,10 @@ fn describe() {
     describe_histogram!(
         WRITE_WAIT_SECONDS,
         "Time a write job (a tap, a desk's record) waited in the queue before the writer ran it"
+    );
+    describe_counter!(
+        APP_REPORTS,
+        "Failures members' phones reported, by kind (script_error, api_unusable, service_worker, pass_failed, no_ed25519, other)"
     );
     describe_counter!(
         COMMIT_FAILURES,

@@ -50,7 +50,14 @@ pub struct Inner {
     pub desk_clocks: Mutex<std::collections::HashMap<DeskId, i64>>,
     /// Console logins per address per minute (each costs an argon2 verification).
     pub console_login_limiter: RateLimiter<IpAddr>,
+    /// What members' phones report going wrong (this node's), for the alert engine.
+    pub app_reports: crate::app_reports::AppReports,
+    /// Reports per address (network) per minute.
+    pub report_limiter: RateLimiter<IpAddr>,
 }
+
+/// A phone reports a few failures a minute at most; more from one address is noise or abuse.
+const REPORTS_PER_ADDRESS_PER_MINUTE: u32 = 20;
 
 impl std::ops::Deref for AppState {
     type Target = Inner;
@@ -109,6 +116,8 @@ impl AppState {
             node,
             desk_clocks: Mutex::default(),
             console_login_limiter: RateLimiter::new(30, minute),
+            app_reports: Default::default(),
+            report_limiter: RateLimiter::new(REPORTS_PER_ADDRESS_PER_MINUTE, minute),
         }))
     }
 }

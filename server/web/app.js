@@ -115,12 +115,32 @@ function clock(iso) {
     { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Seoul" });
 }
 
+// ---- reports: what went wrong on this phone, for operators ----
+// A kind and this app's version, nothing else (no member, no text); a few per kind per page,
+// so a loop of errors does not become a flood. The server alerts on a spike of one kind.
+const APP_VERSION = "member-web-0.1.0";
+const reported = {};
+function report(kind) {
+  reported[kind] = (reported[kind] || 0) + 1;
+  if (reported[kind] > 3) return;
+  try {
+    fetch("/api/v1/reports", {
+      method: "POST", keepalive: true, headers: { "content-type": "application/json" },
+      body: JSON.stringify({ kind, app_version: APP_VERSION }),
+    }).catch(() => { /* offline: nothing to tell anyone */ });
+  } catch (_) { /* a browser without fetch options: never mind */ }
+}
+window.addEventListener("error", () => report("script_error"));
+window.addEventListener("unhandledrejection", () => report("script_error"));
+
 async function api(path, options = {}) {
   const headers = Object.assign({ "content-type": "application/json" }, options.headers || {});
   if (state.token) headers.authorization = `Bearer ${state.token}`;
   const response = await fetch(path, Object.assign({}, options, { headers }));
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
+  // An answer that is not the API's JSON (a proxy's error page, a cut body) cannot be used.
+  if (body === null && response.status !== 204) report("api_unusable");
   const retryAfter = Number(response.headers.get("retry-after")) || null;
   return { status: response.status, body, retryAfter };
 }
@@ -577,6 +597,12 @@ async function drawPass() {
   delete $("pass-hint").dataset.problem;
   if (!window.crypto || !crypto.subtle) { $("pass-hint").textContent = t().passUnsupported; return; }
   if (!(await ed25519Works())) {
+    // Once a day per phone: how many members' browsers cannot make a pass.
+    const today = new Date().toISOString().slice(0, 10);
+    if (store.getItem("gymgate.reported.no_ed25519") !== today) {
+      store.setItem("gymgate.reported.no_ed25519", today);
+      report("no_ed25519");
+    }
     qr.innerHTML = ""; delete qr.dataset.payload;
     $("pass-hint").textContent = t().passNoEd25519;
     $("pass-hint").dataset.problem = "no-ed25519";
@@ -608,8 +634,9 @@ function startPass() {
   stopPass();
   $("pass-offline").hidden = !$("network").textContent;
   $("pass-offline").textContent = t().passOffline;
-  drawPass();
-  passTimer = setInterval(drawPass, 15000);
+  const draw = () => drawPass().catch(() => report("pass_failed"));
+  draw();
+  passTimer = setInterval(draw, 15000);
 }
 
 function stopPass() { if (passTimer) { clearInterval(passTimer); passTimer = null; } }
@@ -618,7 +645,8 @@ $("open-pass").addEventListener("click", () => show("pass"));
 $("pass-done").addEventListener("click", () => show(state.member ? "home" : "login"));
 
 if ("serviceWorker" in navigator) {
-  navigator.serviceWorker.register("/sw.js").catch(() => { /* the app works without it, online */ });
+  // The app works without it online, but the offline pass needs it: operators hear of it.
+  navigator.serviceWorker.register("/sw.js").catch(() => report("service_worker"));
 }
 
 // ---- start ----

@@ -110,8 +110,8 @@ async fn the_web_desk_pairs_shows_taps_live_and_acks_them() -> anyhow::Result<()
     let url = server.url();
     let fx = Fixture::new(url.clone());
     let center = fx.center("강남점").await?;
-    let numbers = fx.members("WD", 8, Some(8)).await?;
-    let members = logins(&url, &numbers).await?;
+    let numbers = fx.members("WD", 9, Some(8)).await?;
+    let members = logins(&url, &numbers[..8]).await?;
 
     // /desk redirects into the service worker's scope; the page has a strict CSP.
     let page = reqwest::get(format!("{url}/desk")).await?;
@@ -250,6 +250,37 @@ async fn the_web_desk_pairs_shows_taps_live_and_acks_them() -> anyhow::Result<()
             &format!("return (await window.gymgateDesk.cursor()).last_seq === {head};"),
         )
         .await?;
+
+    // F6: a member with a dead phone, let in on staff's judgement by member number.
+    browser
+        .client
+        .active_element()
+        .await?
+        .send_keys("\u{E036}")
+        .await?;
+    browser.type_into("#manual-no", &numbers[8]).await?;
+    browser
+        .type_into("#manual-note", "신분증 확인 · 휴대폰 방전")
+        .await?;
+    browser.click("#manual-submit").await?;
+    wait_rows(&browser, 9, gymgate_tests::WAIT).await?;
+    browser
+        .until(
+            "the judgement stored by the server",
+            "const r = document.querySelector('#today li.row'); return r && r.dataset.sync === 'server' && r.dataset.status === 'admitted';",
+        )
+        .await?;
+    assert_eq!(
+        browser.text("#big-name").await?,
+        "회원8",
+        "the server named the member"
+    );
+    let stored = visits_today(&fx, &numbers[8], center.id.as_str()).await?;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        (stored[0].1.as_str(), stored[0].2.as_str()),
+        ("admitted", "manual")
+    );
     browser.close().await
 }
 

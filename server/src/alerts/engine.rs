@@ -49,6 +49,8 @@ pub struct Sample {
     /// Console accounts locked by wrong passwords from many addresses (name, until); `None`
     /// when they could not be read this time.
     pub locked_operators: Option<Vec<(String, DateTime<Utc>)>>,
+    /// What members' phones reported in the last `window`, by kind (this node's).
+    pub app_reports: Vec<(&'static str, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +150,7 @@ impl Engine {
             None => self.keep(OPERATOR_LOCKED, &mut firing),
         }
         self.rates(sample, &mut firing);
+        self.app_reports(sample, &mut firing);
         self.damage(sample, &mut firing);
         self.nodes_down(sample, &mut firing);
 
@@ -353,6 +356,29 @@ impl Engine {
     }
 
     /// A desk reading members: someone may be copying the member list through it.
+    /// "The app loads abnormal data": many phones reporting the same failure at once.
+    fn app_reports(&self, sample: &Sample, firing: &mut HashMap<String, Firing>) {
+        let minutes = self.rules.window.num_minutes();
+        for (kind, count) in &sample.app_reports {
+            if *count < self.rules.app_reports_per_window {
+                continue;
+            }
+            firing.insert(
+                format!("{APP_REPORTS}{kind}"),
+                Firing {
+                    text_ko: format!(
+                        "회원 앱 문제 급증: {} {count}건 (최근 {minutes}분) — 앱 버전별: /api/v1/admin/app-reports",
+                        crate::app_reports::kind_ko(kind)
+                    ),
+                    text_en: format!(
+                        "members' app: {count} '{kind}' reports in {minutes} min; by app version: /api/v1/admin/app-reports"
+                    ),
+                    since: sample.now,
+                },
+            );
+        }
+    }
+
     fn lookups(
         now: DateTime<Utc>,
         outliers: &[crate::store::desks::LookupOutlier],
@@ -407,6 +433,7 @@ pub const PIN_GUESSING: &str = "pin_guessing";
 pub const DATABASE_DAMAGED: &str = "database_damaged";
 pub const DESK_LOOKUPS: &str = "desk_lookups:";
 pub const OPERATOR_LOCKED: &str = "operator_locked:";
+pub const APP_REPORTS: &str = "app_reports:";
 
 #[cfg(test)]
 mod tests {
@@ -442,6 +469,7 @@ mod tests {
             nodes: Vec::new(),
             lookup_outliers: Some(Vec::new()),
             locked_operators: Some(Vec::new()),
+            app_reports: Vec::new(),
         }
     }
 
@@ -453,6 +481,26 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_spike_of_app_reports_is_raised_and_resolved_and_a_trickle_is_not() {
+        let mut engine = Engine::new(Rules::default());
+        let threshold = Rules::default().app_reports_per_window;
+        let mut normal = sample(0, Vec::new());
+        normal.app_reports = vec![("script_error", threshold - 1), ("no_ed25519", 3)];
+        assert!(engine.step(&normal).is_empty(), "a trickle is normal");
+        let mut spike = sample(1, Vec::new());
+        spike.app_reports = vec![("pass_failed", threshold), ("script_error", 2)];
+        let changes = engine.step(&spike);
+        assert_eq!(raised(&changes), ["app_reports:pass_failed"]);
+        assert!(engine.step(&spike).is_empty(), "raised once");
+        let calm = sample(7, Vec::new());
+        let changes = engine.step(&calm);
+        assert!(
+            matches!(&changes[..], [Change::Resolved { alert, .. }] if alert.key == "app_reports:pass_failed"),
+            "{changes:?}"
+        );
     }
 
     #[test]

@@ -162,6 +162,9 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             nodes,
             lookup_outliers: lookup_outliers.clone(),
             locked_operators,
+            app_reports: state
+                .app_reports
+                .by_kind(now - config.rules.window + chrono::Duration::minutes(1)),
         };
         let changes = engine.step(&sample);
         let heartbeat = last_heartbeat.elapsed() >= HEARTBEAT_EVERY;

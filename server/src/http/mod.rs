@@ -5,6 +5,7 @@ mod admin;
 pub use admin::issue_pairing_code;
 mod console;
 mod member;
+mod reports;
 mod web;
 mod web_desk;
 
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes().layer(tower_http::compression::CompressionLayer::new()))
         .merge(web_desk::routes().layer(tower_http::compression::CompressionLayer::new()))
         .merge(member::routes())
+        .merge(reports::routes())
         .merge(crate::desk::routes())
         .merge(admin::routes(state.config.limits.max_import_bytes))
         .merge(console::routes())

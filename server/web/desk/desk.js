@@ -230,7 +230,7 @@ export class Desk {
             const local = card.checkin.local_id;
             if (local && local !== card.checkin.id) {
               tx.objectStore("cards").delete(local);
-              gone.push(local);
+              gone.push([local, card.checkin.id]);
             }
             const item = local && this.outbox.get(local);
             if (item && item.state === "pending") {
@@ -267,7 +267,11 @@ export class Desk {
         "cursor",
       );
     });
-    for (const local of gone) this.cards.delete(local);
+    for (const [local, id] of gone) {
+      this.cards.delete(local);
+      // The big card follows its check-in from the desk's own id to the server's.
+      if (this.shown === local) this.shown = id;
+    }
     let chime = false;
     events.forEach((event, i) => {
       const card = event.data;
