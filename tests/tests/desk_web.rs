@@ -1112,3 +1112,88 @@ async fn a_second_tab_takes_over_the_desk() -> anyhow::Result<()> {
     assert_eq!(first_desk, json!(true));
     browser.close().await
 }
+
+/// A restored backup is a new history: the web desk, seeing another epoch, sends again the
+/// check-ins the lost history had accepted from it, and the server stores each once.
+#[tokio::test]
+async fn after_a_restore_the_web_desk_sends_again_what_the_lost_history_accepted()
+-> anyhow::Result<()> {
+    let Some(browser) = Browser::start_as(Screen::Window(1024, 768), &[]).await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let addr = server.addr;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let numbers = fx.members("RS", 2, Some(8)).await?;
+    let members = logins(&url, &numbers).await?;
+    let setup = fx.desk(center.id.as_str()).await?;
+    visited_yesterday(&url, &setup.token, &members).await?;
+    pair(&browser, &fx, center.id.as_str(), "1층").await?;
+    let copy = server.data.path().join("nightly.db");
+    let out = tokio::process::Command::new(EXE)
+        .args(["backup", "--data-dir"])
+        .arg(server.data.path())
+        .arg("--to")
+        .arg(&copy)
+        .output()
+        .await?;
+    anyhow::ensure!(out.status.success(), "backup: {out:?}");
+
+    for (i, name) in ["회원0", "회원1"].into_iter().enumerate() {
+        type_fresh(&browser, "#scan", name).await?;
+        browser
+            .click(&format!(
+                ".result[data-member=\"{}\"] button.checkin",
+                members[i].session.member.id
+            ))
+            .await?;
+        wait_rows(&browser, i + 1, gymgate_tests::WAIT).await?;
+    }
+    browser
+        .until(
+            "both stored",
+            "return [...document.querySelectorAll('#today li.row')].every(r => r.dataset.sync !== 'pending');",
+        )
+        .await?;
+    for no in &numbers {
+        assert_eq!(visits_today(&fx, no, center.id.as_str()).await?.len(), 1);
+    }
+
+    // The database is lost and last night's backup restored: both visits are gone.
+    browser.client.goto("about:blank").await?;
+    let dir = server.stop().await?;
+    let out = tokio::process::Command::new(EXE)
+        .args(["restore", "--data-dir"])
+        .arg(dir.path())
+        .arg("--from")
+        .arg(&copy)
+        .output()
+        .await?;
+    anyhow::ensure!(out.status.success(), "restore: {out:?}");
+    let _server = TestServer::start_in_at(dir, addr, |_| {}).await?;
+    for no in &numbers {
+        assert!(visits_today(&fx, no, center.id.as_str()).await?.is_empty());
+    }
+
+    browser.client.goto(&format!("{url}/desk/")).await?;
+    online(&browser).await?;
+    let deadline = tokio::time::Instant::now() + RECONNECT;
+    for no in &numbers {
+        loop {
+            let stored = visits_today(&fx, no, center.id.as_str()).await?;
+            if stored.len() == 1 {
+                assert_eq!(
+                    (stored[0].1.as_str(), stored[0].2.as_str()),
+                    ("admitted", "roster")
+                );
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "{no}: {stored:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    wait_rows(&browser, 2, gymgate_tests::WAIT).await?;
+    browser.close().await
+}

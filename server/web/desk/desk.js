@@ -175,10 +175,11 @@ export class Desk {
 
   async snapshot(snapshot, welcome) {
     const cursor = await this.cursor();
-    // Another history (a restored backup): what the old one accepted is sent again.
+    // Another history (a restored backup, a promoted standby): the server may have lost
+    // visits it had accepted from this desk; they are sent again (stored once, by local_id).
     const resend =
       cursor.epoch && cursor.epoch !== snapshot.epoch
-        ? [...this.outbox.values()].filter((i) => i.state !== "pending")
+        ? [...this.outbox.values()].filter((i) => i.state === "accepted")
         : [];
     const keep = new Set(this.pending().map((i) => i.local_id).concat(resend.map((i) => i.local_id)));
     const local = [...this.cards.values()].filter((c) => keep.has(c.checkin.id));
@@ -192,7 +193,9 @@ export class Desk {
       const notices = tx.objectStore("notices");
       notices.clear();
       for (const n of snapshot.notices) notices.put(n);
-      for (const i of resend) tx.objectStore("outbox").put({ ...i, state: "pending", reason: null });
+      for (const i of resend) {
+        tx.objectStore("outbox").put({ ...i, state: "pending", reason: null, checkin_id: null });
+      }
       const meta = tx.objectStore("meta");
       meta.put({ epoch: snapshot.epoch, last_seq: snapshot.head_seq }, "cursor");
       meta.put(snapshot.center, "center");
@@ -203,7 +206,9 @@ export class Desk {
     this.cards = new Map();
     for (const c of snapshot.today.concat(local)) this.cards.set(c.checkin.id, c);
     this.notices = new Map(snapshot.notices.map((n) => [n.id, n]));
-    for (const i of resend) this.outbox.set(i.local_id, { ...i, state: "pending", reason: null });
+    for (const i of resend) {
+      this.outbox.set(i.local_id, { ...i, state: "pending", reason: null, checkin_id: null });
+    }
     this.center = snapshot.center;
     this.epoch = snapshot.epoch;
     this.render();
