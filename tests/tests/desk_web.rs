@@ -275,6 +275,14 @@ async fn the_web_desk_pairs_shows_taps_live_and_acks_them() -> anyhow::Result<()
         "회원8",
         "the server named the member"
     );
+    let chimes = browser
+        .run("return window.gymgateChimes || 0;", Value::Null)
+        .await?;
+    assert_eq!(
+        chimes,
+        json!(1),
+        "one chime for the desk's own check-in, none for its echo"
+    );
     let stored = visits_today(&fx, &numbers[8], center.id.as_str()).await?;
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(
@@ -549,6 +557,13 @@ async fn a_shift_that_starts_offline_syncs_each_checkin_once() -> anyhow::Result
     let url = server.url();
     let fx = Fixture::new(url.clone());
     let center = fx.center("강남점").await?;
+    fx.admin
+        .set_support(&gymgate_shared::api::SupportContact {
+            phone: "1588-0000".into(),
+            chat_url: String::new(),
+            hours: "매일 06:00-24:00".into(),
+        })
+        .await?;
     let numbers = fx.members("OF", 3, Some(8)).await?;
     let members = logins(&url, &numbers).await?;
     let setup = fx.desk(center.id.as_str()).await?;
@@ -621,6 +636,9 @@ async fn a_shift_that_starts_offline_syncs_each_checkin_once() -> anyhow::Result
             RECONNECT,
         )
         .await?;
+    // Whom to call, kept from the last welcome.
+    let banner = browser.text("#offline-banner").await?;
+    assert!(banner.contains("고객센터 1588-0000"), "{banner}");
     browser.screenshot("desk-web-offline-768x1024.png").await?;
 
     let check_in = |name: &'static str, id: String| {
@@ -1160,6 +1178,11 @@ async fn after_a_restore_the_web_desk_sends_again_what_the_lost_history_accepted
     for no in &numbers {
         assert_eq!(visits_today(&fx, no, center.id.as_str()).await?.len(), 1);
     }
+    // One chime each when staff checked them in; none for the server's echo of them.
+    let chimes = browser
+        .run("return window.gymgateChimes || 0;", Value::Null)
+        .await?;
+    assert_eq!(chimes, json!(2));
 
     // The database is lost and last night's backup restored: both visits are gone.
     browser.client.goto("about:blank").await?;

@@ -283,7 +283,10 @@ export class Desk {
       if (!card || !card.checkin || !cards.includes(card)) return;
       this.roster.put(card.member);
       this.cards.set(card.checkin.id, card);
-      const arrival = event.kind === "checkin" && ["admitted", "pending"].includes(card.checkin.status);
+      // A check-in this desk recorded itself chimed when staff made it; its echo does not.
+      const own = card.checkin.desk_id === this.pairingInfo.desk_id;
+      const arrival =
+        event.kind === "checkin" && !own && ["admitted", "pending"].includes(card.checkin.status);
       // The newest live arrival takes the big card; one chime for the run, none on replay.
       if (live[i] && (event.kind === "checkin" || this.shown === card.checkin.id)) {
         this.shown = card.checkin.id;
@@ -553,6 +556,8 @@ export class Desk {
     this.outbox.set(local_id, item);
     this.cards.set(local_id, card);
     this.shown = local_id;
+    this.refusal = null;
+    board.chime();
     this.link.send({ type: "record", ...record });
     this.say("직원 판단으로 입장 처리했습니다. 서버가 회원번호로 확인합니다.");
   }
