@@ -1220,3 +1220,44 @@ async fn after_a_restore_the_web_desk_sends_again_what_the_lost_history_accepted
     wait_rows(&browser, 2, gymgate_tests::WAIT).await?;
     browser.close().await
 }
+
+/// An operator unpairs the desk: the page says so plainly (not "offline" forever) and pairing
+/// again starts from an empty browser.
+#[tokio::test]
+async fn a_desk_unpaired_by_an_operator_says_so() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start_as(Screen::Window(1024, 768), &[]).await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    pair(&browser, &fx, center.id.as_str(), "1층").await?;
+    let desk = fx.admin.desks().await?[0].id.clone();
+    fx.admin.revoke_desk(desk.as_str()).await?;
+    let text = browser
+        .until_within(
+            "the unpaired screen",
+            "const p = document.querySelector('#unpaired'); return p && p.textContent;",
+            RECONNECT,
+        )
+        .await?;
+    assert_eq!(
+        text,
+        json!("운영팀이 이 데스크의 연결을 해제했습니다. 새 페어링 코드로 다시 연결해 주세요.")
+    );
+    browser.click(".elsewhere button.primary").await?;
+    browser.wait_for("#pair-code").await?;
+    let left = browser
+        .run(
+            "const { Store } = await import('/desk/store.js'); const s = await Store.open(); \
+             const d = await s.dump(); s.close(); return d;",
+            Value::Null,
+        )
+        .await?;
+    assert_eq!(
+        left["meta"],
+        json!([]),
+        "nothing of the old pairing: {left}"
+    );
+    browser.close().await
+}
