@@ -47,7 +47,7 @@ pub mod testing {
     pub use crate::checkins::tap;
     pub use crate::store::retention::prune_in_chunks;
     pub use crate::store::{Conn, Store, StoreError, WriteCtx, ts};
-    pub use crate::tokens::{hash_pin, verify_pin};
+    pub use crate::tokens::{hash as hash_token, hash_pin, verify_pin};
 }
 
 use std::future::Future;
@@ -168,6 +168,7 @@ pub async fn run_with(
         tokio::spawn(expire_pending(state.clone())),
         tokio::spawn(watch_integrity(state.clone())),
         tokio::spawn(imports::run(state.clone())),
+        tokio::spawn(http::live_feed(state.clone())),
     ];
     let trigger = token.clone();
     tokio::spawn(async move {

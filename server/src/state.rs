@@ -54,7 +54,12 @@ pub struct Inner {
     pub app_reports: crate::app_reports::AppReports,
     /// Reports per address (network) per minute.
     pub report_limiter: RateLimiter<IpAddr>,
+    /// The console's live page, computed once a tick for every open console.
+    pub now_feed: tokio::sync::watch::Sender<Option<NowFeedItem>>,
 }
+
+/// One tick of the live page: the view, or why it could not be made (in the staff's words).
+pub type NowFeedItem = Result<Arc<gymgate_shared::api::NowView>, String>;
 
 /// A phone reports a few failures a minute at most; more from one address is noise or abuse.
 const REPORTS_PER_ADDRESS_PER_MINUTE: u32 = 20;
@@ -118,6 +123,7 @@ impl AppState {
             console_login_limiter: RateLimiter::new(30, minute),
             app_reports: Default::default(),
             report_limiter: RateLimiter::new(REPORTS_PER_ADDRESS_PER_MINUTE, minute),
+            now_feed: tokio::sync::watch::Sender::new(None),
         }))
     }
 }

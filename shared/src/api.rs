@@ -866,6 +866,149 @@ pub struct NowView {
     pub taps: Vec<TapMinute>,
 }
 
+/// What changed on the console's live page since the view a stream sent before: centers and
+/// desks that are new or changed (each whole), those gone, and the open incidents and taps
+/// when they changed. With 1,500 centers and 10,000 desks the whole page is megabytes; most
+/// two-second ticks change a handful of desks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NowDelta {
+    pub at: DateTime<Utc>,
+    /// New or renamed centers (their desks come in `desks`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub centers: Vec<NowCenterName>,
+    /// New or changed desks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub desks: Vec<NowDesk>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gone_centers: Vec<CenterId>,
+    /// Desks gone from the page (revoked, or their center gone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gone_desks: Vec<DeskId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_incidents: Option<Vec<IncidentView>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taps: Option<Vec<TapMinute>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NowCenterName {
+    pub id: CenterId,
+    pub name: String,
+}
+
+impl NowDelta {
+    /// What turns `before` into `after`.
+    pub fn between(before: &NowView, after: &NowView) -> NowDelta {
+        use std::collections::HashMap;
+        let old_centers: HashMap<&CenterId, &NowCenter> =
+            before.centers.iter().map(|c| (&c.id, c)).collect();
+        let old_desks: HashMap<&DeskId, &NowDesk> = before
+            .centers
+            .iter()
+            .flat_map(|c| &c.desks)
+            .map(|d| (&d.desk.id, d))
+            .collect();
+        let mut delta = NowDelta {
+            at: after.at,
+            centers: Vec::new(),
+            desks: Vec::new(),
+            gone_centers: Vec::new(),
+            gone_desks: Vec::new(),
+            open_incidents: (before.open_incidents != after.open_incidents)
+                .then(|| after.open_incidents.clone()),
+            taps: (before.taps != after.taps).then(|| after.taps.clone()),
+        };
+        let mut present = std::collections::HashSet::new();
+        for center in &after.centers {
+            if old_centers
+                .get(&center.id)
+                .is_none_or(|old| old.name != center.name)
+            {
+                delta.centers.push(NowCenterName {
+                    id: center.id.clone(),
+                    name: center.name.clone(),
+                });
+            }
+            for desk in &center.desks {
+                present.insert(&desk.desk.id);
+                if old_desks.get(&desk.desk.id).is_none_or(|old| *old != desk) {
+                    delta.desks.push(desk.clone());
+                }
+            }
+        }
+        let kept: std::collections::HashSet<&CenterId> =
+            after.centers.iter().map(|c| &c.id).collect();
+        delta.gone_centers = before
+            .centers
+            .iter()
+            .filter(|c| !kept.contains(&c.id))
+            .map(|c| c.id.clone())
+            .collect();
+        delta.gone_desks = old_desks
+            .keys()
+            .filter(|id| !present.contains(*id))
+            .map(|id| (*id).clone())
+            .collect();
+        delta
+    }
+
+    /// Nothing but the time changed.
+    pub fn is_quiet(&self) -> bool {
+        self.centers.is_empty()
+            && self.desks.is_empty()
+            && self.gone_centers.is_empty()
+            && self.gone_desks.is_empty()
+            && self.open_incidents.is_none()
+            && self.taps.is_none()
+    }
+
+    /// Applies this to the view it was made against (what the console's page does), keeping
+    /// the server's order: centers by name, desks by name within their center.
+    pub fn apply(&self, view: &mut NowView) {
+        view.at = self.at;
+        view.centers.retain(|c| !self.gone_centers.contains(&c.id));
+        for center in &mut view.centers {
+            center
+                .desks
+                .retain(|d| !self.gone_desks.contains(&d.desk.id));
+        }
+        for named in &self.centers {
+            match view.centers.iter_mut().find(|c| c.id == named.id) {
+                Some(center) => center.name.clone_from(&named.name),
+                None => view.centers.push(NowCenter {
+                    id: named.id.clone(),
+                    name: named.name.clone(),
+                    desks: Vec::new(),
+                }),
+            }
+        }
+        for desk in &self.desks {
+            let Some(center) = view
+                .centers
+                .iter_mut()
+                .find(|c| c.id == desk.desk.center_id)
+            else {
+                continue;
+            };
+            match center.desks.iter_mut().find(|d| d.desk.id == desk.desk.id) {
+                Some(old) => *old = desk.clone(),
+                None => center.desks.push(desk.clone()),
+            }
+        }
+        view.centers
+            .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        for center in &mut view.centers {
+            center.desks.sort_by(|a, b| a.desk.name.cmp(&b.desk.name));
+        }
+        if let Some(open) = &self.open_incidents {
+            view.open_incidents.clone_from(open);
+        }
+        if let Some(taps) = &self.taps {
+            view.taps.clone_from(taps);
+        }
+    }
+}
+
 /// What an incident did, filled in by the server while it lasts and after.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentImpact {
@@ -887,4 +1030,83 @@ pub struct IncidentView {
     /// A bilingual notice prepared for an incident that affects members, to post as it is.
     #[serde(default)]
     pub notice_draft: Option<NewNotice>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desk(center: &str, id: &str, name: &str, online: bool) -> NowDesk {
+        let at = DateTime::UNIX_EPOCH;
+        NowDesk {
+            desk: AdminDesk {
+                id: DeskId::new(id),
+                center_id: CenterId::new(center),
+                name: name.into(),
+                paired_at: at,
+                revoked: false,
+                online,
+                last_seen: None,
+                offline_since: None,
+                acked_seq: 0,
+                app_version: None,
+                outbox_backlog: 0,
+            },
+            clock_skew_s: None,
+        }
+    }
+
+    fn center(id: &str, name: &str, desks: Vec<NowDesk>) -> NowCenter {
+        NowCenter {
+            id: CenterId::new(id),
+            name: name.into(),
+            desks,
+        }
+    }
+
+    #[test]
+    fn a_delta_applied_to_the_view_before_gives_the_view_after() {
+        let before = NowView {
+            at: DateTime::UNIX_EPOCH,
+            centers: vec![
+                center(
+                    "a",
+                    "강남점",
+                    vec![desk("a", "a1", "1", false), desk("a", "a2", "2", true)],
+                ),
+                center("b", "역삼점", vec![desk("b", "b1", "1", true)]),
+                center("c", "잠실점", vec![desk("c", "c1", "1", true)]),
+            ],
+            open_incidents: Vec::new(),
+            taps: Vec::new(),
+        };
+        // a1 online, a2 revoked, b renamed (so it sorts first), c gone, d new with a desk.
+        let after = NowView {
+            at: DateTime::UNIX_EPOCH + chrono::Duration::seconds(2),
+            centers: vec![
+                center("b", "가락점", vec![desk("b", "b1", "1", true)]),
+                center(
+                    "a",
+                    "강남점",
+                    vec![desk("a", "a1", "1", true), desk("a", "a3", "3", false)],
+                ),
+                center("d", "선릉점", vec![desk("d", "d1", "1", false)]),
+            ],
+            open_incidents: Vec::new(),
+            taps: vec![TapMinute {
+                at: DateTime::UNIX_EPOCH,
+                answered: 3,
+                refused: 0,
+                failed: 0,
+            }],
+        };
+        let delta = NowDelta::between(&before, &after);
+        let changed: Vec<&str> = delta.desks.iter().map(|d| d.desk.id.as_str()).collect();
+        assert_eq!(changed, ["a1", "a3", "d1"], "unchanged desks are not sent");
+        assert!(delta.open_incidents.is_none() && delta.taps.is_some());
+        let mut view = before.clone();
+        delta.apply(&mut view);
+        assert_eq!(view, after);
+        assert!(NowDelta::between(&after, &after).is_quiet());
+    }
 }

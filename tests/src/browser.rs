@@ -20,8 +20,23 @@ pub enum Screen {
 
 pub struct Browser {
     pub client: Client,
-    _driver: tokio::process::Child,
+    driver: tokio::process::Child,
     _profile: tempfile::TempDir,
+}
+
+/// chromedriver leads its own process group, and Chromium with its helpers runs in it: killing
+/// the group on drop ends them all, also when a test fails before `close()`. Killing only
+/// chromedriver left Chromium running, and leftovers slowed the timing-sensitive tests after.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self
+            .driver
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 impl Browser {
@@ -68,6 +83,7 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .context("cannot start chromedriver")?;
         let profile = tempfile::tempdir()?;
@@ -120,7 +136,7 @@ impl Browser {
         };
         Ok(Some(Browser {
             client,
-            _driver: driver,
+            driver,
             _profile: profile,
         }))
     }
@@ -202,7 +218,7 @@ impl Browser {
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
-        self.client.close().await?;
+        self.client.clone().close().await?;
         Ok(())
     }
 }

@@ -148,9 +148,25 @@ async fn an_operator_works_the_console_in_chromium() -> anyhow::Result<()> {
         .wait_for(&format!("{desk_row}[data-online=\"true\"]"))
         .await?;
     browser.screenshot("console-now.png").await?;
+    // A desk paired while the page is open comes in as a change; after that only the rows
+    // that change are drawn again (at 10,000 desks, redrawing all every tick is what stalls
+    // the page): the new desk's row stays the same element while the first one drops.
+    let other = fx.desk(center.id.as_str()).await?;
+    let other_row = format!("tr.desk[data-id=\"{}\"]", other.desk_id);
+    browser.wait_for(&other_row).await?;
+    browser
+        .client
+        .execute(
+            "document.querySelector(arguments[0]).dataset.mark = 'kept';",
+            vec![serde_json::json!(other_row)],
+        )
+        .await?;
     drop(desk_ws);
     browser
         .wait_for(&format!("{desk_row}[data-online=\"false\"]"))
+        .await?;
+    browser
+        .wait_for(&format!("{other_row}[data-mark=\"kept\"]"))
         .await?;
     assert!(
         browser

@@ -10,6 +10,12 @@ use reqwest::StatusCode;
 
 const EXE: &str = env!("CARGO_BIN_EXE_gymgate-server-under-test");
 
+/// The starvation test measures login times, so it runs alone: the other tests here (one of
+/// them sends 100,000 logins to a server of its own) share the machine's cores with it
+/// otherwise, and on a 2-core CI machine that, not the server, decided whether 95% of its
+/// logins made 2 s. They take this shared, it takes it exclusively.
+static CORES: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// A phone on a given loopback address (the server limits per address).
 fn phone(last: u8) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
@@ -41,6 +47,7 @@ async fn login(
 /// operator sees the lock and lifts it through the API or the CLI.
 #[tokio::test]
 async fn wrong_pins_are_slowed_then_locked_and_an_operator_unlocks() -> anyhow::Result<()> {
+    let _shared = CORES.read().await;
     let server = TestServer::start_with(|c| {
         c.logins.free_failures = 2;
         c.logins.first_delay = Duration::from_millis(150);
@@ -111,6 +118,7 @@ async fn wrong_pins_are_slowed_then_locked_and_an_operator_unlocks() -> anyhow::
 /// list valid numbers. Before, unknown numbers answered in ~1 ms and known ones in ~26 ms.
 #[tokio::test]
 async fn unknown_member_numbers_cost_and_answer_the_same_as_known_ones() -> anyhow::Result<()> {
+    let _shared = CORES.read().await;
     let server = TestServer::start_with(|c| c.logins.lock_after = 3).await?;
     let fx = Fixture::new(server.url());
     let known = fx.members("KN", 8, None).await?;
@@ -156,6 +164,7 @@ async fn unknown_member_numbers_cost_and_answer_the_same_as_known_ones() -> anyh
 /// limits (before: not slowed at all); other addresses are not.
 #[tokio::test]
 async fn one_address_guessing_across_many_members_is_cut_off() -> anyhow::Result<()> {
+    let _shared = CORES.read().await;
     let server = TestServer::start_with(|c| {
         c.logins.attempts_per_ip_per_minute = 1000;
         c.logins.failures_per_ip_per_hour = 10;
@@ -187,6 +196,7 @@ async fn one_address_guessing_across_many_members_is_cut_off() -> anyhow::Result
 /// Slack channel.
 #[tokio::test]
 async fn a_guessing_campaign_is_alerted() -> anyhow::Result<()> {
+    let _shared = CORES.read().await;
     let slack = WebhookStub::start().await?;
     let server = TestServer::start_with(|c| {
         c.alerts.slack_url = Some(slack.url.clone());
@@ -239,6 +249,7 @@ fn rss_kb(pid: u32) -> anyhow::Result<u64> {
 /// limiter kept an entry per number as sent (~60 KB each): 3,000 took RSS from 54 to 234 MB.
 #[tokio::test]
 async fn bogus_logins_leave_the_servers_memory_flat() -> anyhow::Result<()> {
+    let _shared = CORES.read().await;
     const TOTAL: usize = 100_000;
     let (_keep, data) = gymgate_tests::server::data_dir()?;
     let server = ServerProcess::spawn_env(
@@ -320,6 +331,7 @@ async fn bogus_logins_leave_the_servers_memory_flat() -> anyhow::Result<()> {
 /// two PIN workers' queue and 11 of 12 legitimate logins got 429.
 #[tokio::test]
 async fn a_wrong_pin_flood_from_one_address_does_not_starve_the_others() -> anyhow::Result<()> {
+    let _alone = CORES.write().await;
     const MEMBERS: usize = 40;
     let server = TestServer::start_with(|c| {
         c.logins = gymgate_server::LoginPolicy::default();

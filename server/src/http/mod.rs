@@ -4,6 +4,7 @@
 mod admin;
 pub use admin::issue_pairing_code;
 mod console;
+pub(crate) use console::live_feed;
 mod member;
 mod reports;
 mod web;

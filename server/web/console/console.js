@@ -2,7 +2,7 @@
 // textContent (never innerHTML), so a member's name cannot run as markup.
 "use strict";
 
-const state = { session: null, tab: "now", memberNext: null, source: null, centers: [] };
+const state = { session: null, tab: "now", memberNext: null, source: null, now: null, centers: [] };
 
 // Korean first for the codes the API answers with; the server's own message otherwise.
 const ERRORS = {
@@ -184,7 +184,8 @@ $("#logout").addEventListener("click", async () => {
 // ----- tabs ----------------------------------------------------------------------------------
 
 const LOADERS = {
-  now: async () => renderNow(await api("/api/v1/admin/now")),
+  // The stream's view when it has one (its changes apply to that), else the page as asked.
+  now: async () => renderNow(state.now || await api("/api/v1/admin/now")),
   incidents: loadIncidents,
   notices: loadNotices,
   members: async () => { if (!$("#member-rows").children.length) await searchMembers(false); },
@@ -211,14 +212,31 @@ for (const button of document.querySelectorAll(".tabs button")) {
 
 // ----- now -----------------------------------------------------------------------------------
 
+// The live page: the whole view once (`now`), then only what changed (`now-delta`): with
+// 1,500 centers and 10,000 desks the whole view is megabytes, a tick's changes a few rows.
 function startLive() {
   if (state.source) state.source.close();
   const source = new EventSource("/api/v1/admin/now/stream");
   state.source = source;
+  state.now = null;
   source.addEventListener("now", (event) => {
     $("#live").dataset.live = "true";
     $("#live").textContent = "실시간 Live";
-    try { renderNow(JSON.parse(event.data)); } catch (_) { /* a torn message: the next one comes in 2 s */ }
+    try {
+      state.now = JSON.parse(event.data);
+      renderNow(state.now);
+    } catch (_) { startLive(); }
+  });
+  source.addEventListener("now-delta", (event) => {
+    $("#live").dataset.live = "true";
+    $("#live").textContent = "실시간 Live";
+    if (!state.now) return;
+    try {
+      patchNow(state.now, JSON.parse(event.data));
+    } catch (_) {
+      // A change lost is a page wrong from then on: start again from the whole view.
+      startLive();
+    }
   });
   // The session ended (logout elsewhere, disabled, expired, role changed): log in again.
   source.addEventListener("ended", () => {
@@ -232,6 +250,45 @@ function startLive() {
   });
 }
 
+/** Applies a change to the view the stream sent; redraws only the rows that changed, the
+ *  whole table only when desks or centers came or went. */
+function patchNow(view, delta) {
+  view.at = delta.at;
+  const goneCenters = new Set(delta.gone_centers || []);
+  const goneDesks = new Set(delta.gone_desks || []);
+  let whole = goneCenters.size > 0 || goneDesks.size > 0 || (delta.centers || []).length > 0;
+  view.centers = view.centers.filter((c) => !goneCenters.has(c.id));
+  for (const center of view.centers) center.desks = center.desks.filter((d) => !goneDesks.has(d.desk.id));
+  const byId = new Map(view.centers.map((c) => [c.id, c]));
+  for (const named of delta.centers || []) {
+    const center = byId.get(named.id);
+    if (center) center.name = named.name;
+    else { const fresh = { id: named.id, name: named.name, desks: [] }; view.centers.push(fresh); byId.set(named.id, fresh); }
+  }
+  const rows = [];
+  for (const changed of delta.desks || []) {
+    const center = byId.get(changed.desk.center_id);
+    if (!center) continue;
+    const at = center.desks.findIndex((d) => d.desk.id === changed.desk.id);
+    if (at >= 0) { center.desks[at] = changed; rows.push([center, changed]); } else { center.desks.push(changed); whole = true; }
+  }
+  if (delta.open_incidents) view.open_incidents = delta.open_incidents;
+  if (delta.taps) view.taps = delta.taps;
+  if (whole) {
+    view.centers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const center of view.centers) center.desks.sort((a, b) => (a.desk.name < b.desk.name ? -1 : a.desk.name > b.desk.name ? 1 : 0));
+    renderNow(view);
+    return;
+  }
+  $("#now-at").textContent = when(view.at);
+  if (delta.open_incidents) renderIncidentsNow(view);
+  if (delta.taps) renderTaps(view);
+  for (const [center, changed] of rows) {
+    const old = document.querySelector(`#now-desks tr[data-id="${CSS.escape(changed.desk.id)}"]`);
+    if (old) old.replaceWith(deskRow(center, changed));
+  }
+}
+
 function impactLine(impact) {
   return h("div", { class: "impact" },
     h("span", {}, "거절된 입장 ", h("b", {}, impact.taps_refused), " · 실패 ", h("b", {}, impact.taps_failed)),
@@ -240,34 +297,43 @@ function impactLine(impact) {
     h("span", {}, "생긴 분쟁 ", h("b", {}, impact.disputes_raised)));
 }
 
-function renderNow(view) {
-  state.centers = view.centers.map((c) => ({ id: c.id, name: c.name }));
-  $("#now-at").textContent = when(view.at);
-  const incidents = $("#now-incidents");
-  incidents.replaceChildren(...view.open_incidents.map((i) =>
+function renderIncidentsNow(view) {
+  $("#now-incidents").replaceChildren(...view.open_incidents.map((i) =>
     h("div", { class: "card incident" }, h("b", {}, "진행 중 장애: ", i.title), impactLine(i.impact))));
+}
+
+function renderTaps(view) {
   const max = Math.max(1, ...view.taps.map((m) => m.answered));
   $("#now-taps").replaceChildren(...view.taps.map((m) => {
     const bar = h("div", { class: m.failed ? "bar failed" : "bar", title: `${when(m.at)} ${m.answered}건 (실패 ${m.failed})` });
     bar.style.height = `${Math.round((m.answered / max) * 60)}px`;
     return bar;
   }), h("span", { class: "muted" }, view.taps.length ? ` 최근 ${view.taps.reduce((a, m) => a + m.answered, 0)}건` : " 최근 15분 입장 없음"));
+}
+
+function deskRow(center, { desk, clock_skew_s }) {
+  const status = desk.online
+    ? h("span", { class: "ok" }, "온라인 online")
+    : h("span", { class: "bad" }, "오프라인 offline", desk.offline_since ? ` (${when(desk.offline_since)}부터)` : "");
+  const skew = clock_skew_s === null || clock_skew_s === undefined ? "—"
+    : h("span", { class: Math.abs(clock_skew_s) > 120 ? "warn" : "" }, `${clock_skew_s > 0 ? "+" : ""}${clock_skew_s}초`);
+  return h("tr", { class: "desk", "data-id": desk.id, "data-online": String(desk.online) },
+    h("td", {}, center.name), h("td", {}, desk.name), h("td", { class: "desk-status" }, status),
+    h("td", {}, desk.app_version || "—"),
+    h("td", { class: desk.outbox_backlog > 0 ? "warn" : "" }, desk.outbox_backlog), h("td", {}, skew));
+}
+
+function renderNow(view) {
+  state.centers = view.centers.map((c) => ({ id: c.id, name: c.name }));
+  $("#now-at").textContent = when(view.at);
+  renderIncidentsNow(view);
+  renderTaps(view);
   const rows = [];
   for (const center of view.centers) {
     if (!center.desks.length) {
       rows.push(h("tr", {}, h("td", {}, center.name), h("td", { class: "muted", colspan: 5 }, "연결된 데스크 없음 / no desk")));
     }
-    for (const { desk, clock_skew_s } of center.desks) {
-      const status = desk.online
-        ? h("span", { class: "ok" }, "온라인 online")
-        : h("span", { class: "bad" }, "오프라인 offline", desk.offline_since ? ` (${when(desk.offline_since)}부터)` : "");
-      const skew = clock_skew_s === null || clock_skew_s === undefined ? "—"
-        : h("span", { class: Math.abs(clock_skew_s) > 120 ? "warn" : "" }, `${clock_skew_s > 0 ? "+" : ""}${clock_skew_s}초`);
-      rows.push(h("tr", { class: "desk", "data-id": desk.id, "data-online": String(desk.online) },
-        h("td", {}, center.name), h("td", {}, desk.name), h("td", { class: "desk-status" }, status),
-        h("td", {}, desk.app_version || "—"),
-        h("td", { class: desk.outbox_backlog > 0 ? "warn" : "" }, desk.outbox_backlog), h("td", {}, skew)));
-    }
+    for (const desk of center.desks) rows.push(deskRow(center, desk));
   }
   $("#now-desks").replaceChildren(...rows);
 }

@@ -8,6 +8,8 @@ mod audit;
 mod login;
 mod members;
 mod now;
+
+pub(crate) use now::feed as live_feed;
 mod settlement;
 mod support;
 

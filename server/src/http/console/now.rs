@@ -1,6 +1,7 @@
 //! The live page (desks, open incidents, taps per minute) and incidents with their impact.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -10,8 +11,8 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use gymgate_shared::CenterId;
 use gymgate_shared::api::{
-    IncidentImpact, IncidentKind, IncidentView, NewNotice, NowCenter, NowDesk, NowView, Severity,
-    TapMinute,
+    IncidentImpact, IncidentKind, IncidentView, NewNotice, NowCenter, NowDelta, NowDesk, NowView,
+    Severity, TapMinute,
 };
 
 use crate::error::AppError;
@@ -21,7 +22,7 @@ use crate::store::{centers, checkins as stored_checkins, desks, incidents};
 
 use super::super::admin;
 
-/// How often the live page is sent again.
+/// How often the live page is computed again for the open consoles.
 const NOW_EVERY: Duration = Duration::from_secs(2);
 
 /// Minutes of taps the live page shows.
@@ -86,45 +87,109 @@ pub(super) async fn now(
     Ok(Json(now_view(&state).await?))
 }
 
-/// The live page, sent again every two seconds while the console is open, and only while the
-/// session that opened it lasts: after a logout, an expiry, a disabled account or a changed
-/// role the stream says `ended` and closes (the page then asks for a login).
+/// The live page once for every open console: computed every two seconds while at least one
+/// watches, by this task alone, so ten consoles cost the database and the CPU what one does.
+pub(crate) async fn feed(state: AppState) {
+    loop {
+        tokio::time::sleep(NOW_EVERY).await;
+        if state.now_feed.receiver_count() == 0 {
+            continue;
+        }
+        let view = now_view(&state)
+            .await
+            .map(Arc::new)
+            .map_err(|error| error.public_message());
+        state.now_feed.send_replace(Some(view));
+    }
+}
+
+/// Where one console's stream stands.
+struct Watch {
+    state: AppState,
+    actor: crate::extract::Actor,
+    feed: tokio::sync::watch::Receiver<Option<crate::state::NowFeedItem>>,
+    /// The view this console has now (the whole page first, then each change applied).
+    last: Option<Arc<NowView>>,
+    /// The first page failed: wait a tick before computing it again.
+    retry: bool,
+    ended: bool,
+}
+
+/// The live page while the console is open: the whole page first (`now`), then every two
+/// seconds only what changed (`now-delta`, see [`gymgate_shared::api::NowDelta`]); and only
+/// while the session that opened it lasts: after a logout, an expiry, a disabled account or
+/// a changed role the stream says `ended` and closes (the page then asks for a login).
 pub(super) async fn now_stream(
     State(state): State<AppState>,
     AsViewer(actor): AsViewer,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let shutdown = state.shutdown.clone();
-    let start = (state, actor, Some(true));
-    let stream = futures_util::stream::unfold(start, |(state, actor, first)| async move {
-        let first = first?;
-        if !first {
-            tokio::time::sleep(NOW_EVERY).await;
+    let start = Watch {
+        feed: state.now_feed.subscribe(),
+        state,
+        actor,
+        last: None,
+        retry: false,
+        ended: false,
+    };
+    let stream = futures_util::stream::unfold(start, |mut watch| async move {
+        if watch.ended {
+            return None;
         }
-        match actor.still_valid(&state).await {
+        let fresh = match watch.last {
+            // The first page is computed for this console at once, not taken from the feed.
+            None => {
+                if watch.retry {
+                    tokio::time::sleep(NOW_EVERY).await;
+                }
+                now_view(&watch.state)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|error| error.public_message())
+            }
+            Some(_) => {
+                watch.feed.changed().await.ok()?;
+                let item = watch.feed.borrow_and_update().clone();
+                item?
+            }
+        };
+        match watch.actor.still_valid(&watch.state).await {
             Ok(true) => {}
             Ok(false) => {
+                watch.ended = true;
                 let ended = SseEvent::default()
                     .event("ended")
                     .data("로그인이 끝났습니다 / the session ended");
-                return Some((Ok(ended), (state, actor, None)));
+                return Some((Ok(ended), watch));
             }
             Err(error) => {
+                watch.retry = true;
                 let trouble = SseEvent::default()
                     .event("trouble")
                     .data(error.public_message());
-                return Some((Ok(trouble), (state, actor, Some(false))));
+                return Some((Ok(trouble), watch));
             }
         }
-        let event = match now_view(&state).await {
-            Ok(view) => SseEvent::default()
-                .event("now")
-                .json_data(&view)
-                .unwrap_or_else(|_| SseEvent::default().comment("unreadable")),
-            Err(error) => SseEvent::default()
-                .event("trouble")
-                .data(error.public_message()),
+        let event = match (fresh, &watch.last) {
+            (Err(message), _) => {
+                watch.retry = true;
+                SseEvent::default().event("trouble").data(message)
+            }
+            (Ok(view), None) => {
+                let event = SseEvent::default().event("now").json_data(&*view);
+                watch.last = Some(view);
+                event.unwrap_or_else(|_| SseEvent::default().comment("unreadable"))
+            }
+            (Ok(view), Some(last)) => {
+                let delta = NowDelta::between(last, &view);
+                watch.last = Some(view);
+                SseEvent::default()
+                    .event("now-delta")
+                    .json_data(&delta)
+                    .unwrap_or_else(|_| SseEvent::default().comment("unreadable"))
+            }
         };
-        Some((Ok(event), (state, actor, Some(false))))
+        Some((Ok(event), watch))
     });
     Sse::new(stream.take_until(shutdown.cancelled_owned()))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
