@@ -77,7 +77,12 @@ fn main() -> std::process::ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         "gymgate desk starting"
     );
-    match gymgate_desk::ui::run(data_dir, auto_pair) {
+    // A panic leaves a short report for the server; the next start counts it as a crash.
+    gymgate_desk_core::health::install_panic_hook(data_dir.clone());
+    let outcome = gymgate_desk::ui::run(data_dir.clone(), auto_pair);
+    // The window closed as staff closed it: the next start is not a crash.
+    gymgate_desk_core::health::note_clean_stop(&data_dir);
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the desk window failed");

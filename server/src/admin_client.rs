@@ -105,6 +105,18 @@ impl AdminClient {
             .await
     }
 
+    /// A desk's crash and cache-failure reports, newest first.
+    pub async fn desk_reports(
+        &self,
+        desk_id: &str,
+    ) -> Result<Vec<gymgate_shared::api::AdminDeskReport>, AdminError> {
+        self.json(self.request(
+            Method::GET,
+            &format!("/api/v1/admin/desks/{desk_id}/reports"),
+        ))
+        .await
+    }
+
     pub async fn revoke_desk(&self, desk_id: &str) -> Result<(), AdminError> {
         self.send(self.request(
             Method::POST,

@@ -234,6 +234,19 @@ pub struct Rules {
     /// Reports of one kind from members' phones within `window` that mean something is
     /// broken for many of them (a bad release, an API change the app cannot read).
     pub app_reports_per_window: u64,
+    /// A connected desk whose oldest unsent check-in is this old: its outbox is stuck.
+    pub outbox_stuck_after: chrono::Duration,
+    /// Starts of the desk program in 24 hours, or starts after a crash, that mean it keeps
+    /// falling over.
+    pub desk_restarts_per_day: u32,
+    pub desk_crashes_per_day: u32,
+    /// Less free disk than this where a desk keeps its cache.
+    pub desk_disk_free_mb: u64,
+    /// A desk PC's clock off by more than this (offline passes and visit times suffer).
+    pub desk_clock_off_s: i64,
+    /// This many connections of one desk within `desk_flap_window`: its link is flapping.
+    pub desk_flap_connects: u64,
+    pub desk_flap_window: chrono::Duration,
 }
 
 impl Default for Rules {
@@ -250,6 +263,13 @@ impl Default for Rules {
             lookup_floor: 60,
             lookup_factor: 5.0,
             app_reports_per_window: 50,
+            outbox_stuck_after: chrono::Duration::minutes(10),
+            desk_restarts_per_day: 5,
+            desk_crashes_per_day: 2,
+            desk_disk_free_mb: 500,
+            desk_clock_off_s: 120,
+            desk_flap_connects: 6,
+            desk_flap_window: chrono::Duration::minutes(10),
         }
     }
 }

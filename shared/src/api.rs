@@ -530,6 +530,45 @@ pub struct AdminDesk {
     pub app_version: Option<String>,
     /// Outbox items the desk reported waiting when it last connected.
     pub outbox_backlog: u64,
+    /// What the desk last said of itself, and what is wrong with it.
+    #[serde(default)]
+    pub health: Option<DeskHealthView>,
+}
+
+/// A desk's health as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeskHealthView {
+    /// When the desk sent it.
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub health: crate::protocol::DeskHealth,
+    /// The desk's clock minus the server's when it sent it, in seconds.
+    #[serde(default)]
+    pub clock_skew_s: Option<i64>,
+    /// Connections the desk made in the last flapping window (see docs/operations.md).
+    #[serde(default)]
+    pub connects_recent: u64,
+    /// What is wrong, worst first: `outbox_stuck`, `crashing`, `disk_low`, `clock_off`,
+    /// `flapping`, each with the figures in Korean and English.
+    #[serde(default)]
+    pub problems: Vec<DeskProblem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeskProblem {
+    pub code: String,
+    pub text_ko: String,
+    pub text_en: String,
+}
+
+/// A report a desk left after a crash or a cache failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminDeskReport {
+    pub desk_id: DeskId,
+    pub at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub kind: String,
+    pub text: String,
 }
 
 /// What an incident was: an alert the server raised, one of its own restarts, or a notice.
@@ -1051,6 +1090,7 @@ mod tests {
                 acked_seq: 0,
                 app_version: None,
                 outbox_backlog: 0,
+                health: None,
             },
             clock_skew_s: None,
         }

@@ -47,6 +47,56 @@ pub enum DeskMessage {
         reason: Option<String>,
     },
     Record(OutboxRecord),
+    /// How the desk is doing: right after the welcome, then every [`HEALTH_EVERY_S`] seconds.
+    Health(DeskHealth),
+    /// What the desk wrote down when it crashed or its cache failed, sent on the next
+    /// connection; at most [`MAX_REPORT_CHARS`] characters, no tokens, PINs or member data.
+    Report(DeskReport),
+}
+
+/// How often a desk sends its health.
+pub const HEALTH_EVERY_S: u64 = 30;
+/// A desk report's text is cut to this many characters.
+pub const MAX_REPORT_CHARS: usize = 4000;
+
+/// What a desk says about itself (every field optional on the wire: older or leaner desks,
+/// such as the one in a browser, send what they know).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeskHealth {
+    /// Check-ins waiting in the outbox.
+    #[serde(default)]
+    pub outbox: u64,
+    /// When the oldest of them was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_oldest: Option<DateTime<Utc>>,
+    /// When the desk last had every event (welcome and catch-up done, or an event stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync: Option<DateTime<Utc>>,
+    /// The desk's clock as it sent this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<DateTime<Utc>>,
+    /// Free space where the desk keeps its cache, in MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_free_mb: Option<u64>,
+    /// Cache reads or writes that failed since the program started.
+    #[serde(default)]
+    pub cache_errors: u32,
+    /// Starts of the program in the last 24 hours, and how many of them followed a crash.
+    #[serde(default)]
+    pub restarts_24h: u32,
+    #[serde(default)]
+    pub crashes_24h: u32,
+    /// The update the desk is busy with, if any (`downloading 1.2.0`, `failed 1.2.0: …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeskReport {
+    pub at: DateTime<Utc>,
+    /// `panic`, `crash` (the last run ended without stopping) or `cache`.
+    pub kind: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -401,6 +451,34 @@ mod tests {
         round_trip(
             &DeskMessage::Ack { seq: 42 },
             json!({"type": "ack", "seq": 42}),
+        );
+        round_trip(
+            &DeskMessage::Health(DeskHealth {
+                outbox: 2,
+                outbox_oldest: Some(at()),
+                disk_free_mb: Some(512),
+                crashes_24h: 1,
+                ..DeskHealth::default()
+            }),
+            json!({"type": "health", "outbox": 2, "outbox_oldest": "2026-03-10T01:02:03Z",
+                   "disk_free_mb": 512, "cache_errors": 0, "restarts_24h": 0, "crashes_24h": 1}),
+        );
+        // A lean desk (the browser's) sends what it knows; the rest reads as none.
+        assert_eq!(
+            serde_json::from_value::<DeskMessage>(json!({"type": "health", "outbox": 1})).ok(),
+            Some(DeskMessage::Health(DeskHealth {
+                outbox: 1,
+                ..DeskHealth::default()
+            }))
+        );
+        round_trip(
+            &DeskMessage::Report(DeskReport {
+                at: at(),
+                kind: "panic".into(),
+                text: "panicked at main.rs:1".into(),
+            }),
+            json!({"type": "report", "at": "2026-03-10T01:02:03Z", "kind": "panic",
+                   "text": "panicked at main.rs:1"}),
         );
         round_trip(
             &DeskMessage::Decide {

@@ -39,6 +39,10 @@ impl Drop for Browser {
     }
 }
 
+fn is_stale(error: &fantoccini::error::CmdError) -> bool {
+    error.to_string().contains("stale element")
+}
+
 impl Browser {
     /// Starts a phone-sized browser. Outside CI, a machine without Chromium skips the test
     /// (`None`) with a loud message; in CI (`CI` set) a missing browser is a failure.
@@ -156,13 +160,27 @@ impl Browser {
         Ok(())
     }
 
+    /// Clicks what `css` matches. An element the page redrew between finding and clicking
+    /// ("stale") is found again, a few times: the page is live, the test must not race it.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        self.wait_for(css).await?.click().await?;
-        Ok(())
+        let mut tries = 0;
+        loop {
+            match self.wait_for(css).await?.click().await {
+                Err(error) if is_stale(&error) && tries < 3 => tries += 1,
+                other => return Ok(other?),
+            }
+        }
     }
 
+    /// The text of what `css` matches (found again if the page redrew it meanwhile).
     pub async fn text(&self, css: &str) -> anyhow::Result<String> {
-        Ok(self.wait_for(css).await?.text().await?)
+        let mut tries = 0;
+        loop {
+            match self.wait_for(css).await?.text().await {
+                Err(error) if is_stale(&error) && tries < 3 => tries += 1,
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Runs `script` (asynchronous: it calls `done(value)`) until it yields a value that is

@@ -23,6 +23,7 @@ pub fn fast_timing() -> LinkTiming {
         backoff_cap: Duration::from_millis(300),
         connect_timeout: Duration::from_secs(2),
         dead_after: Duration::from_secs(2),
+        health_every: Duration::from_millis(500),
     }
 }
 

@@ -40,6 +40,9 @@ async fn an_operator_works_the_console_in_chromium() -> anyhow::Result<()> {
     let fx = Fixture::new(url.clone());
     let center = fx.center("강남점").await?;
     fx.center("홍대점").await?;
+    // A center that sorts before 강남점, with a desk: a troubled desk must still come first.
+    let early = fx.center("가락점").await?;
+    fx.desk(early.id.as_str()).await?;
     let desk = fx.desk(center.id.as_str()).await?;
     let numbers = fx.members("CW", 3, Some(8)).await?;
     fx.admin
@@ -178,6 +181,36 @@ async fn an_operator_works_the_console_in_chromium() -> anyhow::Result<()> {
     browser
         .wait_for(&format!("{desk_row}[data-online=\"true\"]"))
         .await?;
+    // Its health at a glance, troubled desks first (issue 25): nearly out of disk.
+    desk_ws
+        .send(&DeskMessage::Health(gymgate_shared::protocol::DeskHealth {
+            clock: Some(chrono::Utc::now()),
+            disk_free_mb: Some(100),
+            ..Default::default()
+        }))
+        .await?;
+    browser
+        .wait_for(&format!(
+            "{desk_row} .desk-health[data-problems~=\"disk_low\"]"
+        ))
+        .await?;
+    assert!(
+        browser
+            .text(&format!("{desk_row} .desk-health"))
+            .await?
+            .contains("디스크 여유 공간 100 MB")
+    );
+    let first = browser
+        .run(
+            "return document.querySelector('#now-desks tr').dataset.id;",
+            serde_json::Value::Null,
+        )
+        .await?;
+    assert_eq!(
+        first.as_str(),
+        Some(desk.desk_id.as_str()),
+        "troubled first"
+    );
 
     // Notices: a template, posted to every center; the connected desk gets it.
     browser.click("button[data-tab=\"notices\"]").await?;

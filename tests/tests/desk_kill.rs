@@ -73,6 +73,14 @@ impl DeskProcess {
         Ok(answer.trim_start_matches("ok ").to_owned())
     }
 
+    /// Sends a command and waits for the process to end.
+    async fn end_with(mut self, command: &str) -> anyhow::Result<std::process::ExitStatus> {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await?;
+        Ok(tokio::time::timeout(gymgate_tests::WAIT, self.child.wait()).await??)
+    }
+
     async fn kill(mut self) -> anyhow::Result<()> {
         self.child.start_kill()?;
         self.child.wait().await?;
@@ -230,4 +238,105 @@ async fn a_desk_killed_during_replay_resumes_where_its_cache_says() -> anyhow::R
          | converged to {head}, {MISSED} check-ins cached | lost 0 | doubled 0"
     );
     Ok(())
+}
+
+/// Issue 25: the desk counts its starts and crashes of the day and tells the server, with a
+/// report of each crash sent on the next start. A desk closed as staff close it is not a
+/// crash; one killed (SIGKILL, a power cut) or panicking is, and the second crash in a day
+/// shows it as "crashing".
+#[tokio::test]
+async fn crashes_are_counted_and_reported_on_the_next_start() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let data = tempfile::tempdir()?;
+    // Waits until the server has health saying `restarts` and `crashes`.
+    let health = |restarts: u32, crashes: u32| {
+        let fx = &fx;
+        let desk_id = paired.desk_id.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+            loop {
+                let desk = fx
+                    .admin
+                    .desks()
+                    .await?
+                    .into_iter()
+                    .find(|d| d.id == desk_id);
+                let health = desk.and_then(|d| d.health);
+                if let Some(h) = &health
+                    && (h.health.restarts_24h, h.health.crashes_24h) == (restarts, crashes)
+                {
+                    return anyhow::Ok(health);
+                }
+                anyhow::ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "the server has {health:?}, not {restarts} restarts and {crashes} crashes"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let reports = |kind: &'static str| {
+        let (fx, desk_id) = (&fx, paired.desk_id.clone());
+        async move {
+            let all = fx.admin.desk_reports(desk_id.as_str()).await?;
+            anyhow::Ok(
+                all.into_iter()
+                    .filter(|r| r.kind == kind)
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+
+    let (mut desk, _) = DeskProcess::start(data.path(), &url, &paired).await?;
+    desk.line_starting("online").await?;
+    let first = health(0, 0).await?.expect("health");
+    assert!(
+        first.health.disk_free_mb.is_some_and(|mb| mb > 0),
+        "{first:?}"
+    );
+    assert!(first.health.last_sync.is_some(), "{first:?}");
+    assert!(desk.end_with("quit").await?.success());
+
+    let (mut desk, _) = DeskProcess::start(data.path(), &url, &paired).await?;
+    desk.line_starting("online").await?;
+    health(1, 0).await?;
+    assert!(
+        reports("crash").await?.is_empty(),
+        "a clean stop is no crash"
+    );
+    desk.kill().await?;
+
+    let (mut desk, _) = DeskProcess::start(data.path(), &url, &paired).await?;
+    desk.line_starting("online").await?;
+    health(2, 1).await?;
+    let crash = reports("crash").await?;
+    assert_eq!(crash.len(), 1, "{crash:?}");
+    assert!(
+        crash[0].text.contains("ended without stopping"),
+        "{crash:?}"
+    );
+    let ended = desk.end_with("panic").await?;
+    assert!(!ended.success(), "a panic ends the program");
+
+    let (mut desk, _) = DeskProcess::start(data.path(), &url, &paired).await?;
+    desk.line_starting("online").await?;
+    let sick = health(3, 2).await?.expect("health");
+    assert!(
+        sick.problems.iter().any(|p| p.code == "crashing"),
+        "{sick:?}"
+    );
+    let panic = reports("panic").await?;
+    assert_eq!(panic.len(), 1, "{panic:?}");
+    assert!(
+        panic[0].text.contains("panicked at") && panic[0].text.contains("asked to panic"),
+        "{panic:?}"
+    );
+    // Sent, so no longer waiting on the desk's disk.
+    let waiting = std::fs::read_dir(data.path().join("reports"))?.count();
+    assert_eq!(waiting, 0);
+    desk.kill().await
 }

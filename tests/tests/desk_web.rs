@@ -150,6 +150,30 @@ async fn the_web_desk_pairs_shows_taps_live_and_acks_them() -> anyhow::Result<()
         "{:?}",
         desks[0].app_version
     );
+    // It tells the server how it is doing (issue 25): its outbox, last sync, clock, and the
+    // browser's storage left for it.
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    let health = loop {
+        if let Some(health) = fx.admin.desks().await?.remove(0).health {
+            break health;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the web desk sent no health"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(health.health.outbox, 0);
+    assert!(health.health.last_sync.is_some(), "{health:?}");
+    assert!(
+        health.health.disk_free_mb.is_some_and(|mb| mb > 0),
+        "{health:?}"
+    );
+    assert!(
+        health.clock_skew_s.is_some_and(|s| s.abs() <= 2),
+        "{health:?}"
+    );
+    assert!(health.problems.is_empty(), "{health:?}");
 
     for (i, member) in members.iter().take(3).enumerate() {
         member

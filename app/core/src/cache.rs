@@ -776,6 +776,17 @@ impl Cache {
         )? as usize)
     }
 
+    /// When this desk's oldest item waiting to be sent was made.
+    pub fn pending_oldest(&self) -> Result<Option<DateTime<Utc>>, CacheError> {
+        let at: Option<String> = self.conn.query_row(
+            "SELECT MIN(at) FROM outbox
+             WHERE state = 'pending' AND desk_id IS (SELECT desk_id FROM cursor WHERE id = 1)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(at.as_deref().and_then(parse_ts))
+    }
+
     /// Stores the server's answer to an outbox item. A conflict or rejection stays visible
     /// until staff acknowledge it; its provisional card is marked so today's list is honest.
     pub fn record_result(

@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod cache;
 pub mod config;
+pub mod health;
 pub mod instance;
 pub mod link;
 pub mod roster;
@@ -391,6 +392,12 @@ pub async fn start(
     CacheError,
 > {
     let (cache, recovered) = CacheHandle::open(&data_dir.join("cache.db")).await?;
+    let starts = {
+        let dir = data_dir.to_owned();
+        tokio::task::spawn_blocking(move || health::note_start(&dir, Utc::now()))
+            .await
+            .unwrap_or_default()
+    };
     if let Some(recovered) = recovered {
         let _ = events.send(CoreEvent::CacheRecovered(recovered)).await;
     }
@@ -436,6 +443,8 @@ pub async fn start(
         events,
         commands: receiver,
         timing,
+        starts,
+        last_sync: None,
     });
     Ok((core, state, link))
 }
@@ -902,8 +911,12 @@ impl DeskCore {
         Ok(())
     }
 
+    /// Stops the link. Asked for, this is a clean stop: the next start is not a crash.
     pub fn shutdown(&self) {
         let _ = self.0.commands.send(LinkCommand::Shutdown);
+        if let Some(data_dir) = self.0.photos.parent() {
+            health::note_clean_stop(data_dir);
+        }
     }
 }
 
@@ -938,6 +951,7 @@ mod tests {
             backoff_cap: Duration::from_millis(400),
             connect_timeout: Duration::from_secs(5),
             dead_after: Duration::from_secs(5),
+            health_every: Duration::from_secs(30),
         };
         let (events, mut received) = tokio::sync::mpsc::channel(64);
         let (core, _state, link) = start(dir.path(), pairing, timing, events)

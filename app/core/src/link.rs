@@ -32,6 +32,8 @@ pub struct LinkTiming {
     pub connect_timeout: Duration,
     /// The server pings every ~25 s; this long without any frame means the link is dead.
     pub dead_after: Duration,
+    /// How often the desk tells the server how it is doing.
+    pub health_every: Duration,
 }
 
 impl Default for LinkTiming {
@@ -41,6 +43,7 @@ impl Default for LinkTiming {
             backoff_cap: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             dead_after: Duration::from_secs(60),
+            health_every: Duration::from_secs(gymgate_shared::protocol::HEALTH_EVERY_S),
         }
     }
 }
@@ -71,6 +74,10 @@ pub(super) struct LinkContext {
     pub events: mpsc::Sender<CoreEvent>,
     pub commands: mpsc::UnboundedReceiver<LinkCommand>,
     pub timing: LinkTiming,
+    /// This run's start among the day's (for the desk's health).
+    pub starts: super::health::Starts,
+    /// When the desk last had every event the server had for it.
+    pub last_sync: Option<chrono::DateTime<Utc>>,
 }
 
 enum SessionEnd {
@@ -484,8 +491,19 @@ async fn session(
     if let Err(end) = flush_outbox(ctx, &mut socket, &mut in_flight).await {
         return end;
     }
+    ctx.last_sync = Some(Utc::now());
+    if let Err(end) = send_health(ctx, &mut socket).await {
+        return end;
+    }
+    if let Err(end) = send_reports(ctx, &mut socket).await {
+        return end;
+    }
     let mut last_heard = Instant::now();
     let mut watchdog = tokio::time::interval(ctx.timing.dead_after / 4);
+    let mut health = tokio::time::interval_at(
+        Instant::now() + ctx.timing.health_every,
+        ctx.timing.health_every,
+    );
     loop {
         tokio::select! {
             frame = socket.next() => {
@@ -528,6 +546,11 @@ async fn session(
                 }
                 Some(LinkCommand::RetryNow) => {}
             },
+            _ = health.tick() => {
+                if let Err(end) = send_health(ctx, &mut socket).await {
+                    return end;
+                }
+            }
             _ = watchdog.tick() => {
                 if last_heard.elapsed() > ctx.timing.dead_after {
                     return SessionEnd::Lost("no word from the server; the link is dead".into());
@@ -538,6 +561,47 @@ async fn session(
             }
         }
     }
+}
+
+/// How the desk is doing, as the server is told it.
+async fn send_health(ctx: &LinkContext, socket: &mut Socket) -> Result<(), SessionEnd> {
+    let (outbox, outbox_oldest) = ctx
+        .cache
+        .call(|c| Ok((c.pending_count()?, c.pending_oldest()?)))
+        .await
+        .unwrap_or_default();
+    let dir = ctx.data_dir.clone();
+    let disk_free_mb = tokio::task::spawn_blocking(move || super::health::disk_free_mb(&dir))
+        .await
+        .ok()
+        .flatten();
+    let health = gymgate_shared::protocol::DeskHealth {
+        outbox: outbox as u64,
+        outbox_oldest,
+        last_sync: ctx.last_sync,
+        clock: Some(Utc::now()),
+        disk_free_mb,
+        cache_errors: ctx.cache.errors(),
+        restarts_24h: ctx.starts.restarts_24h,
+        crashes_24h: ctx.starts.crashes_24h,
+        update: None,
+    };
+    send(socket, &DeskMessage::Health(health)).await
+}
+
+/// Reports left by crashes and cache failures: each is removed once sent.
+async fn send_reports(ctx: &LinkContext, socket: &mut Socket) -> Result<(), SessionEnd> {
+    let dir = ctx.data_dir.clone();
+    let waiting = tokio::task::spawn_blocking(move || super::health::take_reports(&dir))
+        .await
+        .unwrap_or_default();
+    for (path, report) in waiting {
+        send(socket, &DeskMessage::Report(report)).await?;
+        if let Err(error) = std::fs::remove_file(&path) {
+            tracing::warn!(%error, "cannot remove a report that was sent");
+        }
+    }
+    Ok(())
 }
 
 async fn next_server_message(socket: &mut Socket) -> Result<ServerMessage, SessionEnd> {

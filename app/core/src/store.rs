@@ -14,11 +14,15 @@ type Job = Box<dyn FnOnce(&mut Cache) + Send>;
 #[derive(Clone, Debug)]
 pub struct CacheHandle {
     jobs: mpsc::Sender<Job>,
+    /// Failed calls, for the desk's health; the folder their reports go to.
+    errors: crate::health::CacheErrors,
+    data_dir: std::path::PathBuf,
 }
 
 impl CacheHandle {
     /// Opens the cache on its thread; reports whether a damaged file had to be replaced.
     pub async fn open(path: &Path) -> Result<(CacheHandle, Option<Recovered>), CacheError> {
+        let data_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let path = path.to_owned();
         let (opened, answer) = oneshot::channel();
         let (jobs, queue) = mpsc::channel::<Job>();
@@ -41,7 +45,14 @@ impl CacheHandle {
                 source,
             })?;
         let recovered = answer.await.map_err(|_| CacheError::Gone)??;
-        Ok((CacheHandle { jobs }, recovered))
+        Ok((
+            CacheHandle {
+                jobs,
+                errors: Default::default(),
+                data_dir,
+            },
+            recovered,
+        ))
     }
 
     pub async fn call<T, F>(&self, f: F) -> Result<T, CacheError>
@@ -55,6 +66,17 @@ impl CacheHandle {
                 let _ = reply.send(f(cache));
             }))
             .map_err(|_| CacheError::Gone)?;
-        answer.await.map_err(|_| CacheError::Gone)?
+        let result = answer.await.map_err(|_| CacheError::Gone)?;
+        if let Err(error) = &result
+            && !matches!(error, CacheError::Gone)
+        {
+            self.errors.note(&self.data_dir, &error.to_string());
+        }
+        result
+    }
+
+    /// Calls that failed since the program started.
+    pub fn errors(&self) -> u32 {
+        self.errors.count()
     }
 }

@@ -51,6 +51,18 @@ pub struct Sample {
     pub locked_operators: Option<Vec<(String, DateTime<Utc>)>>,
     /// What members' phones reported in the last `window`, by kind (this node's).
     pub app_reports: Vec<(&'static str, u64)>,
+    /// Desks whose health shows something wrong (see `desk::health`); `None` when they
+    /// could not be read this time (their alerts stay as they were).
+    pub troubled_desks: Option<Vec<TroubledDesk>>,
+}
+
+/// A desk with what is wrong with it.
+#[derive(Debug, Clone)]
+pub struct TroubledDesk {
+    pub desk_id: gymgate_shared::DeskId,
+    pub center_name: String,
+    pub desk_name: String,
+    pub problems: Vec<gymgate_shared::api::DeskProblem>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +160,10 @@ impl Engine {
                 }
             }
             None => self.keep(OPERATOR_LOCKED, &mut firing),
+        }
+        match &sample.troubled_desks {
+            Some(desks) => Self::desk_health(sample.now, desks, &mut firing),
+            None => self.keep(DESK_HEALTH, &mut firing),
         }
         self.rates(sample, &mut firing);
         self.app_reports(sample, &mut firing);
@@ -379,6 +395,33 @@ impl Engine {
         }
     }
 
+    /// "The center program is not working normally": one alert per desk and problem, so
+    /// each resolves when its own desk is well again.
+    fn desk_health(
+        now: DateTime<Utc>,
+        desks: &[TroubledDesk],
+        firing: &mut HashMap<String, Firing>,
+    ) {
+        for desk in desks {
+            for problem in &desk.problems {
+                firing.insert(
+                    format!("{DESK_HEALTH}{}:{}", problem.code, desk.desk_id),
+                    Firing {
+                        text_ko: format!(
+                            "{} {}: {}",
+                            desk.center_name, desk.desk_name, problem.text_ko
+                        ),
+                        text_en: format!(
+                            "{} {}: {}",
+                            desk.center_name, desk.desk_name, problem.text_en
+                        ),
+                        since: now,
+                    },
+                );
+            }
+        }
+    }
+
     fn lookups(
         now: DateTime<Utc>,
         outliers: &[crate::store::desks::LookupOutlier],
@@ -434,6 +477,8 @@ pub const DATABASE_DAMAGED: &str = "database_damaged";
 pub const DESK_LOOKUPS: &str = "desk_lookups:";
 pub const OPERATOR_LOCKED: &str = "operator_locked:";
 pub const APP_REPORTS: &str = "app_reports:";
+/// `desk_health:<problem>:<desk id>`.
+pub const DESK_HEALTH: &str = "desk_health:";
 
 #[cfg(test)]
 mod tests {
@@ -470,6 +515,7 @@ mod tests {
             lookup_outliers: Some(Vec::new()),
             locked_operators: Some(Vec::new()),
             app_reports: Vec::new(),
+            troubled_desks: Some(Vec::new()),
         }
     }
 
@@ -501,6 +547,38 @@ mod tests {
             matches!(&changes[..], [Change::Resolved { alert, .. }] if alert.key == "app_reports:pass_failed"),
             "{changes:?}"
         );
+    }
+
+    #[test]
+    fn a_troubled_desk_is_raised_per_problem_kept_when_unread_and_resolved_when_well() {
+        let mut engine = Engine::new(Rules::default());
+        let problem = |code: &str| gymgate_shared::api::DeskProblem {
+            code: code.into(),
+            text_ko: format!("{code} 문제"),
+            text_en: format!("{code} problem"),
+        };
+        let mut troubled = sample(0, Vec::new());
+        troubled.troubled_desks = Some(vec![TroubledDesk {
+            desk_id: gymgate_shared::DeskId::new("d1"),
+            center_name: "강남점".into(),
+            desk_name: "1번".into(),
+            problems: vec![problem("outbox_stuck"), problem("disk_low")],
+        }]);
+        let changes = engine.step(&troubled);
+        assert_eq!(
+            raised(&changes),
+            ["desk_health:disk_low:d1", "desk_health:outbox_stuck:d1"]
+        );
+        assert!(
+            matches!(&changes[0], Change::Raised(a) if a.text_ko == "강남점 1번: disk_low 문제"),
+            "{changes:?}"
+        );
+        let mut unread = sample(1, Vec::new());
+        unread.troubled_desks = None;
+        assert!(engine.step(&unread).is_empty(), "kept while unread");
+        let changes = engine.step(&sample(2, Vec::new()));
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes.iter().all(|c| matches!(c, Change::Resolved { .. })));
     }
 
     #[test]

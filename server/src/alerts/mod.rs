@@ -149,6 +149,13 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
                 None
             }
         };
+        let troubled_desks = match troubled_desks(&state, now, shared).await {
+            Ok(desks) => Some(desks),
+            Err(error) => {
+                tracing::warn!(%error, "alerting cannot read the desks' health this time");
+                None
+            }
+        };
         let stats = &state.store.writer.stats;
         let sample = engine::Sample {
             now,
@@ -165,6 +172,7 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             app_reports: state
                 .app_reports
                 .by_kind(now - config.rules.window + chrono::Duration::minutes(1)),
+            troubled_desks,
         };
         let changes = engine.step(&sample);
         let heartbeat = last_heartbeat.elapsed() >= HEARTBEAT_EVERY;
@@ -258,6 +266,53 @@ async fn online_by_center(
         *online.entry(center).or_insert(0) += 1;
     }
     Ok(online)
+}
+
+/// Paired desks whose health shows something wrong. Connected means held by this node (one
+/// node), or by any node that still beats (several).
+async fn troubled_desks(
+    state: &AppState,
+    now: DateTime<Utc>,
+    shared: bool,
+) -> Result<Vec<engine::TroubledDesk>, StoreError> {
+    let alive_since = now - state.config.alerts.rules.node_down_after;
+    let (desks, centers, held) = state
+        .store
+        .read(move |conn| {
+            let held = if shared {
+                Some(crate::store::nodes::online_desks(conn, alive_since)?)
+            } else {
+                None
+            };
+            Ok((
+                crate::store::desks::list(conn)?,
+                crate::store::centers::list(conn)?,
+                held,
+            ))
+        })
+        .await?;
+    let online: std::collections::HashSet<gymgate_shared::DeskId> = match held {
+        Some(held) => held.into_iter().map(|(desk, _)| desk).collect(),
+        None => state.hub.online_desks().into_iter().collect(),
+    };
+    let names: std::collections::HashMap<CenterId, String> =
+        centers.into_iter().map(|c| (c.id, c.name)).collect();
+    let rules = &state.config.alerts.rules;
+    Ok(desks
+        .into_iter()
+        .filter(|desk| !desk.revoked)
+        .filter_map(|desk| {
+            let figures = crate::desk::health::Figures::of(&desk);
+            let problems =
+                crate::desk::health::problems(&figures, online.contains(&desk.id), now, rules);
+            (!problems.is_empty()).then(|| engine::TroubledDesk {
+                center_name: names.get(&desk.center_id).cloned().unwrap_or_default(),
+                desk_id: desk.id,
+                desk_name: desk.name,
+                problems,
+            })
+        })
+        .collect())
 }
 
 type CenterRow = (CenterId, String, OpeningHours);

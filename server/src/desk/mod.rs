@@ -17,6 +17,7 @@ use crate::state::AppState;
 use crate::store::{StoreError, checkins, desks, members, snapshot};
 use crate::tokens;
 
+pub(crate) mod health;
 mod session;
 
 const MAX_DESK_NAME: usize = 100;

@@ -84,7 +84,18 @@ struct Session {
     /// New check-ins sent live and not acked yet (seq, member, check-in): once acked, the
     /// member is told this desk shows them. Bounded; empty on an idle desk.
     unshown: std::collections::VecDeque<(u64, MemberId, CheckinId)>,
+    /// The health report last stored, and when: a report that says the same again (the
+    /// clock aside) is stored at most every [`HEALTH_STORE_EVERY`].
+    health_stored: Option<(crate::desk::health::Stored, Instant)>,
+    /// Reports taken on this connection (a desk sends the few it kept; more is noise).
+    reports_taken: u32,
 }
+
+/// An unchanged health report is written this often at most (10,000 desks each reporting
+/// every 30 s would otherwise be 333 writes a second saying nothing new).
+const HEALTH_STORE_EVERY: Duration = Duration::from_secs(300);
+/// Reports one connection may send.
+const REPORTS_PER_CONNECTION: u32 = 10;
 
 /// New check-ins remembered for the member's "shown at the desk" note; more are not told.
 const UNSHOWN_MAX: usize = 256;
@@ -138,6 +149,8 @@ pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
         outbox: 0,
         budget,
         unshown: std::collections::VecDeque::new(),
+        health_stored: None,
+        reports_taken: 0,
     };
     tracing::info!(desk_id = %session.desk.desk_id, center_id = %session.desk.center_id, "desk connected");
     metrics::gauge!(crate::metrics::DESKS_CONNECTED).increment(1.0);
@@ -406,6 +419,14 @@ impl Session {
                     Err(error) => self.send_error(&error).await,
                 }
             }
+            DeskMessage::Health(health) => {
+                self.on_health(health).await;
+                Ok(())
+            }
+            DeskMessage::Report(report) => {
+                self.on_report(report).await;
+                Ok(())
+            }
             DeskMessage::Record(item) => {
                 let (desk_id, center_id) = (self.desk.desk_id.clone(), self.desk.center_id.clone());
                 let keys = self.state.passes.keys().to_vec();
@@ -540,15 +561,89 @@ impl Session {
     /// What the desk said of itself in its hello, for operators; best effort.
     async fn remember_presence(&self) {
         let (version, outbox) = (self.app_version.clone(), self.outbox);
+        let window = self.state.config.alerts.rules.desk_flap_window;
         // With several nodes, the node holding the connection says so: the watching node
         // counts a center's desks across all of them.
         let node = self.shared_node();
         self.remember("hello", move |tx, desk_id, now| {
-            desks::remember_presence(tx, desk_id, version.as_deref(), outbox, now)?;
+            desks::remember_presence(tx, desk_id, version.as_deref(), outbox, now, now - window)?;
             match &node {
                 Some(node) => crate::store::nodes::desk_connected(tx, desk_id, node),
                 None => Ok(()),
             }
+        })
+        .await;
+    }
+
+    /// Stores the desk's health when it says something new, or every few minutes.
+    async fn on_health(&mut self, health: gymgate_shared::protocol::DeskHealth) {
+        let now = Utc::now();
+        let mut stored = crate::desk::health::Stored {
+            // Rounded: a clock 5 minutes fast reads 300 s, not 299 for the time in transit.
+            clock_skew_s: health
+                .clock
+                .map(|clock| ((clock - now).num_milliseconds() as f64 / 1000.0).round() as i64),
+            health,
+        };
+        stored.health.update = stored
+            .health
+            .update
+            .take()
+            .map(|u| u.chars().take(200).collect());
+        if let Some(clock) = stored.health.clock {
+            self.state
+                .remember_desk_clock(&self.desk.desk_id, clock - now);
+        }
+        let same = |before: &crate::desk::health::Stored| {
+            let mut a = before.clone();
+            let mut b = stored.clone();
+            a.health.clock = None;
+            b.health.clock = None;
+            let drift = a.clock_skew_s.unwrap_or(0) - b.clock_skew_s.unwrap_or(0);
+            a.clock_skew_s = None;
+            b.clock_skew_s = None;
+            a == b && drift.abs() < 30
+        };
+        if let Some((before, at)) = &self.health_stored
+            && same(before)
+            && at.elapsed() < HEALTH_STORE_EVERY
+        {
+            return;
+        }
+        let json = match serde_json::to_string(&stored) {
+            Ok(json) => json,
+            Err(error) => {
+                tracing::warn!(%error, "cannot encode a desk's health");
+                return;
+            }
+        };
+        let outbox = stored.health.outbox;
+        self.outbox = outbox;
+        self.remember("health", move |tx, desk_id, now| {
+            desks::remember_health(tx, desk_id, &json, outbox, now)
+        })
+        .await;
+        self.health_stored = Some((stored, Instant::now()));
+    }
+
+    /// Keeps a crash or cache-failure report, cut to size.
+    async fn on_report(&mut self, mut report: gymgate_shared::protocol::DeskReport) {
+        self.reports_taken += 1;
+        if self.reports_taken > REPORTS_PER_CONNECTION {
+            return;
+        }
+        report.kind = match report.kind.as_str() {
+            "panic" | "crash" | "cache" => report.kind,
+            _ => "other".into(),
+        };
+        report.text = report
+            .text
+            .chars()
+            .take(gymgate_shared::protocol::MAX_REPORT_CHARS)
+            .collect();
+        tracing::warn!(desk = %self.desk.desk_id, kind = report.kind, "a desk reported a failure");
+        self.remember("report", move |tx, desk_id, now| {
+            desks::add_report(tx, desk_id, &report, now)
         })
         .await;
     }

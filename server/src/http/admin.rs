@@ -8,9 +8,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use gymgate_shared::api::{
-    AdminCenter, AdminDesk, AdminDispute, BlockRequest, Checkin, DisputeDecision, ImportJob,
-    Incident, IncidentKind, IncidentNotes, NewCenter, NewMember, NewNotice, Notice, PairingCode,
-    PinLock,
+    AdminCenter, AdminDesk, AdminDispute, BlockRequest, Checkin, DeskHealthView, DisputeDecision,
+    ImportJob, Incident, IncidentKind, IncidentNotes, NewCenter, NewMember, NewNotice, Notice,
+    PairingCode, PinLock,
 };
 use gymgate_shared::policy::OpeningHours;
 use gymgate_shared::protocol::EventPayload;
@@ -38,6 +38,7 @@ pub fn routes(max_import_bytes: usize) -> Router<AppState> {
         )
         .route("/api/v1/admin/desks", get(list_desks))
         .route("/api/v1/admin/desks/{id}/revoke", post(revoke_desk))
+        .route("/api/v1/admin/desks/{id}/reports", get(desk_reports))
         .route("/api/v1/admin/members", post(add_member))
         .route(
             "/api/v1/admin/members/import",
@@ -200,8 +201,24 @@ async fn new_pairing_code(
 }
 
 /// A desk as operators see it.
-pub(super) fn admin_desk(desk: desks::DeskRow, is_online: bool) -> AdminDesk {
+pub(super) fn admin_desk(
+    desk: desks::DeskRow,
+    is_online: bool,
+    rules: &crate::config::Rules,
+    now: chrono::DateTime<Utc>,
+) -> AdminDesk {
+    let figures = crate::desk::health::Figures::of(&desk);
+    let problems = crate::desk::health::problems(&figures, is_online, now, rules);
+    let connects_recent = figures.connects_recent(now, rules);
+    let health = figures.stored.map(|(stored, at)| DeskHealthView {
+        at,
+        health: stored.health,
+        clock_skew_s: stored.clock_skew_s,
+        connects_recent,
+        problems,
+    });
     AdminDesk {
+        health,
         online: is_online,
         offline_since: if is_online { None } else { desk.last_seen },
         app_version: desk.app_version,
@@ -222,14 +239,30 @@ async fn list_desks(
 ) -> Result<Json<Vec<AdminDesk>>, AppError> {
     let online = state.hub.online_desks();
     let rows = state.store.read(desks::list).await?;
+    let (rules, now) = (&state.config.alerts.rules, Utc::now());
     let desks = rows
         .into_iter()
         .map(|desk| {
             let is_online = online.contains(&desk.id);
-            admin_desk(desk, is_online)
+            admin_desk(desk, is_online, rules, now)
         })
         .collect();
     Ok(Json(desks))
+}
+
+/// What a desk reported after its crashes and cache failures, newest first.
+async fn desk_reports(
+    State(state): State<AppState>,
+    _: AsViewer,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<gymgate_shared::api::AdminDeskReport>>, AppError> {
+    let desk_id = DeskId::new(id);
+    Ok(Json(
+        state
+            .store
+            .read(move |conn| desks::reports(conn, &desk_id))
+            .await?,
+    ))
 }
 
 async fn revoke_desk(

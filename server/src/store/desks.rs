@@ -101,15 +101,26 @@ pub struct DeskRow {
     pub acked_seq: u64,
     pub app_version: Option<String>,
     pub outbox_backlog: u64,
+    /// The desk's last health report as stored (JSON, see `desk::health::Stored`) and when
+    /// it was sent.
+    pub health: Option<(String, DateTime<Utc>)>,
+    /// Connections since `connects_since` (the start of the current flapping window).
+    pub connects: u64,
+    pub connects_since: Option<DateTime<Utc>>,
 }
 
 pub fn list(conn: &mut dyn Conn) -> Result<Vec<DeskRow>, StoreError> {
     conn.all(
         "SELECT id, center_id, name, paired_at, revoked_at, last_seen, acked_seq,
-                app_version, outbox_backlog
+                app_version, outbox_backlog, health, health_at, connects, connects_since
          FROM desks ORDER BY center_id, name",
         &[],
         |r| {
+            let optional_ts = |text: Option<String>| text.as_deref().map(parse_ts).transpose();
+            let health = match (r.get::<Option<String>>(9)?, optional_ts(r.get(10)?)?) {
+                (Some(json), Some(at)) => Some((json, at)),
+                _ => None,
+            };
             Ok(DeskRow {
                 id: r.get(0)?,
                 center_id: r.get(1)?,
@@ -124,6 +135,9 @@ pub fn list(conn: &mut dyn Conn) -> Result<Vec<DeskRow>, StoreError> {
                 acked_seq: r.get(6)?,
                 app_version: r.get(7)?,
                 outbox_backlog: r.get(8)?,
+                health,
+                connects: r.get(11)?,
+                connects_since: optional_ts(r.get(12)?)?,
             })
         },
     )
@@ -137,20 +151,99 @@ pub fn revoke(conn: &mut dyn Conn, desk: &DeskId, now: DateTime<Utc>) -> Result<
     )? > 0)
 }
 
-/// What the desk said of itself in its hello.
+/// What the desk said of itself in its hello; one more connection in its flapping window
+/// (a new window when the last began before `window_start`).
 pub fn remember_presence(
     conn: &mut dyn Conn,
     desk: &DeskId,
     app_version: Option<&str>,
     outbox_backlog: u64,
     now: DateTime<Utc>,
+    window_start: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE desks SET app_version = COALESCE(?2, app_version), outbox_backlog = ?3,
-         last_seen = ?4 WHERE id = ?1",
-        &[desk, &app_version, &outbox_backlog, &ts(now)],
+         last_seen = ?4,
+         connects = CASE WHEN connects_since IS NULL OR connects_since < ?5 THEN 1
+                         ELSE connects + 1 END,
+         connects_since = CASE WHEN connects_since IS NULL OR connects_since < ?5 THEN ?4
+                               ELSE connects_since END
+         WHERE id = ?1",
+        &[
+            desk,
+            &app_version,
+            &outbox_backlog,
+            &ts(now),
+            &ts(window_start),
+        ],
     )?;
     Ok(())
+}
+
+/// The desk's health report (JSON) and when it was sent; its outbox count for the list.
+pub fn remember_health(
+    conn: &mut dyn Conn,
+    desk: &DeskId,
+    health: &str,
+    outbox_backlog: u64,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE desks SET health = ?2, health_at = ?3, outbox_backlog = ?4 WHERE id = ?1",
+        &[desk, &health, &ts(at), &outbox_backlog],
+    )?;
+    Ok(())
+}
+
+/// Reports kept per desk; older ones go as new ones come.
+const REPORTS_KEPT: u64 = 20;
+
+/// A report the desk left after a crash or a cache failure.
+pub fn add_report(
+    conn: &mut dyn Conn,
+    desk: &DeskId,
+    report: &gymgate_shared::protocol::DeskReport,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO desk_reports (id, desk_id, at, kind, text, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[
+            &uuid::Uuid::now_v7().to_string(),
+            desk,
+            &ts(report.at),
+            &report.kind,
+            &report.text,
+            &ts(now),
+        ],
+    )?;
+    conn.execute(
+        "DELETE FROM desk_reports WHERE desk_id = ?1 AND id NOT IN
+           (SELECT id FROM desk_reports WHERE desk_id = ?1 ORDER BY id DESC LIMIT ?2)",
+        &[desk, &REPORTS_KEPT],
+    )?;
+    Ok(())
+}
+
+/// A desk's reports, newest first.
+pub fn reports(
+    conn: &mut dyn Conn,
+    desk: &DeskId,
+) -> Result<Vec<gymgate_shared::api::AdminDeskReport>, StoreError> {
+    conn.all(
+        "SELECT desk_id, at, received_at, kind, text FROM desk_reports
+         WHERE desk_id = ?1 ORDER BY id DESC",
+        &[desk],
+        |r| {
+            Ok(gymgate_shared::api::AdminDeskReport {
+                desk_id: r.get(0)?,
+                at: parse_ts(&r.get::<String>(1)?)?,
+                received_at: parse_ts(&r.get::<String>(2)?)?,
+                kind: r.get(3)?,
+                text: r.get(4)?,
+            })
+        },
+    )
 }
 
 /// The desk's acknowledged position (it only grows) and its last contact.

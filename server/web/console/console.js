@@ -270,7 +270,11 @@ function patchNow(view, delta) {
     const center = byId.get(changed.desk.center_id);
     if (!center) continue;
     const at = center.desks.findIndex((d) => d.desk.id === changed.desk.id);
-    if (at >= 0) { center.desks[at] = changed; rows.push([center, changed]); } else { center.desks.push(changed); whole = true; }
+    if (at < 0) { center.desks.push(changed); whole = true; continue; }
+    // A desk that became troubled or well again moves in the list: draw it whole.
+    if (problemsOf(center.desks[at].desk).length !== problemsOf(changed.desk).length) whole = true;
+    center.desks[at] = changed;
+    rows.push([center, changed]);
   }
   if (delta.open_incidents) view.open_incidents = delta.open_incidents;
   if (delta.taps) view.taps = delta.taps;
@@ -311,6 +315,22 @@ function renderTaps(view) {
   }), h("span", { class: "muted" }, view.taps.length ? ` 최근 ${view.taps.reduce((a, m) => a + m.answered, 0)}건` : " 최근 15분 입장 없음"));
 }
 
+/** What is wrong with a desk (its health, issue 25): empty when it is well. */
+function problemsOf(desk) {
+  return (desk.health && desk.health.problems) || [];
+}
+
+function healthCell(desk) {
+  const problems = problemsOf(desk);
+  if (!desk.health) return h("td", { class: "muted desk-health" }, "—");
+  if (!problems.length) {
+    const h24 = desk.health;
+    return h("td", { class: "desk-health ok", title: `재시작 ${h24.restarts_24h}회 · 디스크 ${h24.disk_free_mb ?? "?"} MB` }, "정상 OK");
+  }
+  return h("td", { class: "desk-health bad", "data-problems": problems.map((p) => p.code).join(" ") },
+    ...problems.map((p) => h("div", { title: p.text_en }, p.text_ko)));
+}
+
 function deskRow(center, { desk, clock_skew_s }) {
   const status = desk.online
     ? h("span", { class: "ok" }, "온라인 online")
@@ -320,7 +340,8 @@ function deskRow(center, { desk, clock_skew_s }) {
   return h("tr", { class: "desk", "data-id": desk.id, "data-online": String(desk.online) },
     h("td", {}, center.name), h("td", {}, desk.name), h("td", { class: "desk-status" }, status),
     h("td", {}, desk.app_version || "—"),
-    h("td", { class: desk.outbox_backlog > 0 ? "warn" : "" }, desk.outbox_backlog), h("td", {}, skew));
+    h("td", { class: desk.outbox_backlog > 0 ? "warn" : "" }, desk.outbox_backlog), h("td", {}, skew),
+    healthCell(desk));
 }
 
 function renderNow(view) {
@@ -328,14 +349,20 @@ function renderNow(view) {
   $("#now-at").textContent = when(view.at);
   renderIncidentsNow(view);
   renderTaps(view);
+  // Troubled desks first (most problems first), then every center in order.
+  const troubled = [];
   const rows = [];
   for (const center of view.centers) {
     if (!center.desks.length) {
-      rows.push(h("tr", {}, h("td", {}, center.name), h("td", { class: "muted", colspan: 5 }, "연결된 데스크 없음 / no desk")));
+      rows.push(h("tr", {}, h("td", {}, center.name), h("td", { class: "muted", colspan: 6 }, "연결된 데스크 없음 / no desk")));
     }
-    for (const desk of center.desks) rows.push(deskRow(center, desk));
+    for (const desk of center.desks) {
+      if (problemsOf(desk.desk).length) troubled.push([center, desk]);
+      else rows.push(deskRow(center, desk));
+    }
   }
-  $("#now-desks").replaceChildren(...rows);
+  troubled.sort((a, b) => problemsOf(b[1].desk).length - problemsOf(a[1].desk).length);
+  $("#now-desks").replaceChildren(...troubled.map(([center, desk]) => deskRow(center, desk)), ...rows);
 }
 
 // ----- incidents -----------------------------------------------------------------------------

@@ -329,7 +329,27 @@ export class Desk {
     this.say(known[message.code] || "서버가 요청을 처리하지 못했습니다. 잠시 후 다시 시도해 주세요.", "error");
   }
 
+  /** How this desk is doing, for the server (docs/protocol.md, `health`). */
+  async health() {
+    const pending = this.pending();
+    const oldest = pending.map((i) => i.record.at).sort()[0] || null;
+    let diskFree = null;
+    try {
+      if (navigator.storage && navigator.storage.estimate) {
+        const { quota, usage } = await navigator.storage.estimate();
+        if (quota) diskFree = Math.max(0, Math.floor((quota - (usage || 0)) / (1024 * 1024)));
+      }
+    } catch {
+      // Not told: the server gets no figure rather than a wrong one.
+    }
+    const health = { outbox: pending.length, cache_errors: this.storageErrors || 0 };
+    if (oldest) health.outbox_oldest = oldest;
+    if (diskFree !== null) health.disk_free_mb = diskFree;
+    return health;
+  }
+
   storageError(error) {
+    this.storageErrors = (this.storageErrors || 0) + 1;
     const full = error && (error.name === "QuotaExceededError" || /quota/i.test(String(error.message)));
     this.say(
       full
@@ -695,8 +715,21 @@ async function main() {
     board.elsewhere(takeOver, true);
   };
   const takeOver = () => hold({ steal: true }).catch(lost);
+  // Busy may only mean a page of this desk that was just closed or reloaded, or one kept in
+  // the back-forward cache: those let go when asked, a live tab does not. So wait in line a
+  // moment before saying the desk is open elsewhere.
   hold({ ifAvailable: true }).then((result) => {
-    if (result === "busy") board.elsewhere(takeOver, false);
+    if (result !== "busy") return;
+    const controller = new AbortController();
+    let granted = false;
+    const timer = setTimeout(() => controller.abort(), 2000);
+    navigator.locks
+      .request(LIVE_LOCK, { signal: controller.signal }, async () => {
+        granted = true;
+        clearTimeout(timer);
+        await run();
+      })
+      .catch(() => (granted ? lost() : board.elsewhere(takeOver, false)));
   }, lost);
 }
 

@@ -10,6 +10,7 @@ export const APP_VERSION = "web-0.1.0";
 const PROTOCOL = "gymgate.desk.v1";
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 15000;
+const HEALTH_EVERY_MS = 30000;
 
 export class Link {
   /**
@@ -27,6 +28,19 @@ export class Link {
     this.state = "connecting";
     this.welcomeHead = 0;
     this.lastSent = 0;
+    this.healthTimer = null;
+    this.lastSync = null;
+  }
+
+  /** How the desk is doing: right after the welcome, then every 30 s while online. */
+  async sendHealth() {
+    try {
+      const health = await this.core.health();
+      if (this.lastSync) health.last_sync = this.lastSync;
+      this.send({ type: "health", ...health, clock: new Date().toISOString() });
+    } catch (error) {
+      console.warn("desk health", error);
+    }
   }
 
   start() {
@@ -37,6 +51,7 @@ export class Link {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.healthTimer);
     if (this.socket) this.socket.close(1000);
     this.socket = null;
   }
@@ -95,6 +110,7 @@ export class Link {
     };
     socket.onclose = () => {
       if (this.socket !== socket) return;
+      clearInterval(this.healthTimer);
       this.socket = null;
       this.retry(opened);
     };
@@ -169,6 +185,10 @@ export class Link {
         this.attempt = 0;
         this.setState("online");
         for (const record of await this.core.pendingRecords()) this.send(record);
+        this.lastSync = new Date().toISOString();
+        await this.sendHealth();
+        clearInterval(this.healthTimer);
+        this.healthTimer = setInterval(() => this.sendHealth(), HEALTH_EVERY_MS);
         break;
       }
       case "event":
@@ -206,6 +226,7 @@ export class Link {
     // Replayed events (up to the head the server had at welcome) are not chimed.
     const live = fresh.map((event) => event.seq > this.welcomeHead);
     await this.core.applyEvents(fresh, live);
+    this.lastSync = new Date().toISOString();
     // Committed: now the server may forget them for this desk.
     if (next <= this.lastSent) this.send({ type: "ack", seq: next });
   }

@@ -2,7 +2,8 @@
 //!   gymgate-desk-core DATA_DIR SERVER_URL DESK_ID CENTER_ID TOKEN
 //! Reads `checkin MEMBER_ID` lines on stdin and answers `ok LOCAL_ID` once the check-in is
 //! durable in the outbox (or `refused REASON`); prints `pending N` whenever the outbox changes.
-//! `state` prints `state today N last_seq S pending P` from the cache.
+//! `state` prints `state today N last_seq S pending P` from the cache. `quit` stops it as a
+//! desk closed by staff does; `panic` panics (with the desk's panic hook, as the program).
 
 use std::io::Write;
 
@@ -34,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         token: token.clone(),
         servers,
     };
+    gymgate_desk_core::health::install_panic_hook(std::path::PathBuf::from(data_dir));
     let (events, mut receiver) = tokio::sync::mpsc::channel(1024);
     let (core, state, link) = start(
         std::path::Path::new(data_dir),
@@ -43,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     say(&format!("started pending {}", state.pending));
-    tokio::spawn(link);
+    let link = tokio::spawn(link);
     tokio::spawn(async move {
         while let Some(event) = receiver.recv().await {
             match event {
@@ -56,7 +58,14 @@ async fn main() -> anyhow::Result<()> {
     });
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
-        if line.trim() == "state" {
+        if line.trim() == "quit" {
+            core.shutdown();
+            link.await?;
+            say("stopped");
+            return Ok(());
+        } else if line.trim() == "panic" {
+            panic!("asked to panic by the test");
+        } else if line.trim() == "state" {
             match core.state().await {
                 Ok(state) => say(&format!(
                     "state today {} last_seq {} pending {}",

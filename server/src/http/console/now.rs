@@ -51,7 +51,12 @@ pub(super) async fn now_view(state: &AppState) -> Result<NowView, AppError> {
                     let is_online = online.contains(&d.id);
                     NowDesk {
                         clock_skew_s: state.desk_clock(&d.id),
-                        desk: admin::admin_desk(d.clone(), is_online),
+                        desk: admin::admin_desk(
+                            d.clone(),
+                            is_online,
+                            &state.config.alerts.rules,
+                            at,
+                        ),
                     }
                 })
                 .collect(),

@@ -291,6 +291,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (operator_id, code_hash)
     );
     "#,
+    // 4: as the latest SQLite migration (desk health, connects, desk reports).
+    r#"
+    ALTER TABLE desks ADD COLUMN health TEXT;
+    ALTER TABLE desks ADD COLUMN health_at TEXT COLLATE "C";
+    ALTER TABLE desks ADD COLUMN connects_since TEXT COLLATE "C";
+    ALTER TABLE desks ADD COLUMN connects BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE desk_reports (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        desk_id TEXT COLLATE "C" NOT NULL,
+        at TEXT COLLATE "C" NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        received_at TEXT COLLATE "C" NOT NULL
+    );
+    CREATE INDEX desk_reports_desk ON desk_reports (desk_id, id);
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.

@@ -372,6 +372,23 @@ pub fn migrations() -> Migrations<'static> {
                  PRIMARY KEY (operator_id, code_hash)
              );",
         ),
+        // Desk health (issue 25): what each desk last said of itself, how often it connected
+        // lately (a desk flapping), and the reports it left after a crash or a cache failure.
+        M::up(
+            "ALTER TABLE desks ADD COLUMN health TEXT;
+             ALTER TABLE desks ADD COLUMN health_at TEXT;
+             ALTER TABLE desks ADD COLUMN connects_since TEXT;
+             ALTER TABLE desks ADD COLUMN connects INTEGER NOT NULL DEFAULT 0;
+             CREATE TABLE desk_reports (
+                 id TEXT PRIMARY KEY,
+                 desk_id TEXT NOT NULL,
+                 at TEXT NOT NULL,
+                 kind TEXT NOT NULL,
+                 text TEXT NOT NULL,
+                 received_at TEXT NOT NULL
+             );
+             CREATE INDEX desk_reports_desk ON desk_reports (desk_id, id);",
+        ),
     ])
 }
 

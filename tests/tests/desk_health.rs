@@ -1,0 +1,207 @@
+//! Desk health (issue 25): desks say how they are doing; the server keeps it, shows it to
+//! operators worst first, and raises "the center program is not working normally" alerts
+//! (outbox stuck, crashing, disk nearly full, clock off, flapping) that resolve when the desk
+//! is well again. Reports left after a crash arrive bounded.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use gymgate_shared::api::AdminDesk;
+use gymgate_shared::protocol::{DeskHealth, DeskMessage, DeskReport};
+use gymgate_tests::{DeskClient, Fixture, TestServer, WAIT, WebhookStub};
+
+async fn desk_of(fx: &Fixture, id: &str) -> anyhow::Result<AdminDesk> {
+    fx.admin
+        .desks()
+        .await?
+        .into_iter()
+        .find(|d| d.id.as_str() == id)
+        .ok_or_else(|| anyhow::anyhow!("no desk {id}"))
+}
+
+fn codes(desk: &AdminDesk) -> Vec<String> {
+    desk.health
+        .as_ref()
+        .map(|h| h.problems.iter().map(|p| p.code.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Waits until Slack has been told something containing each of `parts`.
+async fn told(slack: &WebhookStub, parts: &[&str]) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let all = slack.delivered().join("\n");
+        if parts.iter().all(|p| all.contains(p)) {
+            return Ok(all);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "Slack was not told {parts:?}: {all}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_troubled_desk_is_shown_and_alerted_and_resolved_when_well() -> anyhow::Result<()> {
+    let slack = WebhookStub::start().await?;
+    let server = TestServer::start_with(|c| {
+        c.alerts.slack_url = Some(slack.url.clone());
+        c.alerts.check_every = Duration::from_millis(50);
+        c.alerts.delivery.min_interval = Duration::from_millis(20);
+    })
+    .await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let sick = fx.desk(center.id.as_str()).await?;
+    let well = fx.desk(center.id.as_str()).await?;
+    let (mut desk, _) = DeskClient::join(&url, &sick.token, None, 0).await?;
+    let (mut other, _) = DeskClient::join(&url, &well.token, None, 0).await?;
+    other
+        .send(&DeskMessage::Health(DeskHealth {
+            clock: Some(Utc::now()),
+            disk_free_mb: Some(80_000),
+            ..DeskHealth::default()
+        }))
+        .await?;
+
+    // Two check-ins unsent for 11 minutes while connected, 100 MB of disk, the clock five
+    // minutes fast, three crashes today.
+    let now = Utc::now();
+    desk.send(&DeskMessage::Health(DeskHealth {
+        outbox: 2,
+        outbox_oldest: Some(now - chrono::Duration::minutes(11)),
+        last_sync: Some(now - chrono::Duration::minutes(12)),
+        clock: Some(now + chrono::Duration::minutes(5)),
+        disk_free_mb: Some(100),
+        cache_errors: 1,
+        restarts_24h: 3,
+        crashes_24h: 3,
+        update: None,
+    }))
+    .await?;
+    let all = told(
+        &slack,
+        &[
+            "강남점",
+            "오프라인 입장 2건이 11분째 전송되지 않음",
+            "디스크 여유 공간 100 MB",
+            "PC 시계가 300초 빠름",
+            "24시간 동안 3번 다시 시작 (비정상 종료 3번)",
+        ],
+    )
+    .await?;
+    assert!(all.contains("the PC's clock is 300 s fast"), "{all}");
+
+    // The console's desk list: the sick desk's figures and problems, worst first.
+    let shown = desk_of(&fx, sick.desk_id.as_str()).await?;
+    assert_eq!(
+        codes(&shown),
+        ["outbox_stuck", "crashing", "disk_low", "clock_off"]
+    );
+    let health = shown.health.as_ref().expect("health");
+    assert_eq!((health.health.outbox, health.health.cache_errors), (2, 1));
+    assert_eq!(
+        health.clock_skew_s.map(|s| (s - 300).abs() <= 2),
+        Some(true)
+    );
+    assert!(codes(&desk_of(&fx, well.desk_id.as_str()).await?).is_empty());
+
+    // Well again: every one of its alerts resolves, and the list says nothing is wrong.
+    desk.send(&DeskMessage::Health(DeskHealth {
+        clock: Some(Utc::now()),
+        disk_free_mb: Some(40_000),
+        last_sync: Some(Utc::now()),
+        restarts_24h: 1,
+        ..DeskHealth::default()
+    }))
+    .await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while slack.delivered().join("\n").matches("✅").count() < 4 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "not all resolved: {:?}",
+            slack.delivered()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(codes(&desk_of(&fx, sick.desk_id.as_str()).await?).is_empty());
+    let incidents = fx.admin.incidents(50).await?;
+    let keys: Vec<&str> = incidents.iter().map(|i| i.key.as_str()).collect();
+    let expected = format!("desk_health:disk_low:{}", sick.desk_id);
+    assert!(keys.contains(&expected.as_str()), "{keys:?}");
+    assert!(
+        incidents.iter().all(|i| i.ended_at.is_some()),
+        "all ended: {incidents:?}"
+    );
+
+    // A desk that drops and comes back again and again is flapping.
+    desk.close().await?;
+    for _ in 0..6 {
+        let (again, _) = DeskClient::join(&url, &sick.token, None, 0).await?;
+        again.close().await?;
+    }
+    told(&slack, &["강남점", "번 다시 연결 (연결이 불안정)"]).await?;
+    let flapping = desk_of(&fx, sick.desk_id.as_str()).await?;
+    assert_eq!(codes(&flapping), ["flapping"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn crash_reports_are_kept_cut_to_size_and_bounded() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("역삼점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let (mut desk, _) = DeskClient::join(&url, &paired.token, None, 0).await?;
+    let at = Utc::now() - chrono::Duration::minutes(3);
+    desk.send(&DeskMessage::Report(DeskReport {
+        at,
+        kind: "panic".into(),
+        text: format!("panicked at app/src/ui/app.rs:10: {}", "가".repeat(5000)),
+    }))
+    .await?;
+    desk.send(&DeskMessage::Report(DeskReport {
+        at,
+        kind: "<script>".into(),
+        text: "odd".into(),
+    }))
+    .await?;
+    for i in 0..12 {
+        desk.send(&DeskMessage::Report(DeskReport {
+            at,
+            kind: "cache".into(),
+            text: format!("cache write failed {i}"),
+        }))
+        .await?;
+    }
+    // Still connected and served: a report is no reason to drop a desk.
+    desk.send(&DeskMessage::Ack { seq: 0 }).await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let reports = loop {
+        let reports = fx.admin.desk_reports(paired.desk_id.as_str()).await?;
+        if reports.len() >= 10 || tokio::time::Instant::now() > deadline {
+            break reports;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(reports.len(), 10, "ten a connection: {reports:?}");
+    let panic = reports
+        .iter()
+        .find(|r| r.kind == "panic")
+        .expect("the panic");
+    assert_eq!(panic.text.chars().count(), 4000);
+    assert_eq!(panic.at.timestamp(), at.timestamp());
+    assert!(reports.iter().any(|r| r.kind == "other" && r.text == "odd"));
+    let unknown = reqwest::Client::new()
+        .get(format!(
+            "{url}/api/v1/admin/desks/{}/reports",
+            paired.desk_id
+        ))
+        .send()
+        .await?;
+    assert_eq!(unknown.status(), reqwest::StatusCode::UNAUTHORIZED);
+    Ok(())
+}
