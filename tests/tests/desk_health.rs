@@ -205,3 +205,76 @@ async fn crash_reports_are_kept_cut_to_size_and_bounded() -> anyhow::Result<()> 
     assert_eq!(unknown.status(), reqwest::StatusCode::UNAUTHORIZED);
     Ok(())
 }
+
+/// Operators set the lowest desk version still supported; a desk below it (by its hello)
+/// is `outdated` in the list and alerted until the minimum is lowered or it updates.
+#[tokio::test]
+async fn a_desk_below_the_minimum_version_is_outdated() -> anyhow::Result<()> {
+    use gymgate_shared::protocol::{PROTOCOL_VERSION, ServerMessage};
+    let slack = WebhookStub::start().await?;
+    let server = TestServer::start_with(|c| {
+        c.alerts.slack_url = Some(slack.url.clone());
+        c.alerts.check_every = Duration::from_millis(50);
+        c.alerts.delivery.min_interval = Duration::from_millis(20);
+    })
+    .await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("선릉점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let mut desk = DeskClient::connect(&url, &paired.token).await?;
+    desk.send(&DeskMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        epoch: None,
+        last_seq: 0,
+        app_version: Some("0.1.0".into()),
+        outbox: 0,
+        clock: Some(Utc::now()),
+    })
+    .await?;
+    anyhow::ensure!(matches!(desk.next().await?, ServerMessage::Welcome { .. }));
+    desk.send(&DeskMessage::Health(DeskHealth {
+        clock: Some(Utc::now()),
+        disk_free_mb: Some(9_000),
+        ..DeskHealth::default()
+    }))
+    .await?;
+    let http = reqwest::Client::new();
+    let set = |version: serde_json::Value| {
+        http.put(format!("{url}/api/v1/admin/min-desk-version"))
+            .bearer_auth(gymgate_tests::ADMIN_TOKEN)
+            .json(&serde_json::json!({ "version": version }))
+            .send()
+    };
+    let wrong = set(serde_json::json!("최신")).await?;
+    assert_eq!(wrong.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = wrong.json().await?;
+    assert_eq!(body["error"]["code"], "invalid_version");
+    assert!(set(serde_json::json!("0.1.0")).await?.status().is_success());
+    assert!(codes(&desk_of(&fx, paired.desk_id.as_str()).await?).is_empty());
+
+    assert!(set(serde_json::json!("0.2.0")).await?.status().is_success());
+    told(&slack, &["선릉점", "지원하지 않는 버전 0.1.0 (최소 0.2.0)"]).await?;
+    assert_eq!(
+        codes(&desk_of(&fx, paired.desk_id.as_str()).await?),
+        ["outdated"]
+    );
+    let audit = fx.admin.audit().await?;
+    assert!(
+        audit.iter().any(|a| a.action == "desks.min_version"),
+        "audited"
+    );
+
+    assert!(set(serde_json::Value::Null).await?.status().is_success());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !slack.delivered().join("\n").contains("✅") {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "not resolved: {:?}",
+            slack.delivered()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(codes(&desk_of(&fx, paired.desk_id.as_str()).await?).is_empty());
+    Ok(())
+}

@@ -276,7 +276,7 @@ async fn troubled_desks(
     shared: bool,
 ) -> Result<Vec<engine::TroubledDesk>, StoreError> {
     let alive_since = now - state.config.alerts.rules.node_down_after;
-    let (desks, centers, held) = state
+    let (desks, centers, held, min_version) = state
         .store
         .read(move |conn| {
             let held = if shared {
@@ -288,6 +288,7 @@ async fn troubled_desks(
                 crate::store::desks::list(conn)?,
                 crate::store::centers::list(conn)?,
                 held,
+                crate::store::settings::min_desk_version(conn)?,
             ))
         })
         .await?;
@@ -303,8 +304,13 @@ async fn troubled_desks(
         .filter(|desk| !desk.revoked)
         .filter_map(|desk| {
             let figures = crate::desk::health::Figures::of(&desk);
-            let problems =
-                crate::desk::health::problems(&figures, online.contains(&desk.id), now, rules);
+            let problems = crate::desk::health::problems(
+                &figures,
+                online.contains(&desk.id),
+                now,
+                rules,
+                min_version.as_deref(),
+            );
             (!problems.is_empty()).then(|| engine::TroubledDesk {
                 center_name: names.get(&desk.center_id).cloned().unwrap_or_default(),
                 desk_id: desk.id,

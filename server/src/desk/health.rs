@@ -20,6 +20,8 @@ pub struct Stored {
 #[derive(Debug, Clone)]
 pub struct Figures {
     pub stored: Option<(Stored, DateTime<Utc>)>,
+    /// The version the desk said in its last hello.
+    pub app_version: Option<String>,
     /// Connections since `connects_since`.
     pub connects: u64,
     pub connects_since: Option<DateTime<Utc>>,
@@ -34,6 +36,7 @@ impl Figures {
                     .ok()
                     .map(|stored| (stored, *at))
             }),
+            app_version: row.app_version.clone(),
             connects: row.connects,
             connects_since: row.connects_since,
         }
@@ -56,6 +59,7 @@ pub fn problems(
     online: bool,
     now: DateTime<Utc>,
     rules: &Rules,
+    min_version: Option<&str>,
 ) -> Vec<DeskProblem> {
     let mut found = Vec::new();
     let problem = |code: &str, text_ko: String, text_en: String| DeskProblem {
@@ -123,6 +127,17 @@ pub fn problems(
             ));
         }
     }
+    if online
+        && let (Some(min), Some(version)) = (min_version, figures.app_version.as_deref())
+        && let (Some(wanted), Some(running)) = (version_key(min), version_key(version))
+        && running < wanted
+    {
+        found.push(problem(
+            "outdated",
+            format!("지원하지 않는 버전 {version} (최소 {min})"),
+            format!("version {version} is below the minimum supported {min}"),
+        ));
+    }
     let connects = figures.connects_recent(now, rules);
     if connects >= rules.desk_flap_connects {
         let minutes = rules.desk_flap_window.num_minutes();
@@ -135,6 +150,20 @@ pub fn problems(
     found
 }
 
+/// A version's numbers (`0.1.10` → [0, 1, 10]; the browser desk's `web-0.1.0` → [0, 1, 0]),
+/// so both programs are held to one minimum. `None` for one without numbers.
+pub fn version_key(version: &str) -> Option<Vec<u64>> {
+    let numbers = version
+        .trim()
+        .trim_start_matches(|c: char| !c.is_ascii_digit());
+    let numbers = numbers.split(['-', '+']).next()?;
+    numbers
+        .split('.')
+        .map(|part| part.parse().ok())
+        .collect::<Option<Vec<u64>>>()
+        .filter(|key| !key.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,7 +173,7 @@ mod tests {
     }
 
     fn codes(figures: &Figures, online: bool, now: DateTime<Utc>) -> Vec<String> {
-        problems(figures, online, now, &Rules::default())
+        problems(figures, online, now, &Rules::default(), None)
             .into_iter()
             .map(|p| p.code)
             .collect()
@@ -169,6 +198,7 @@ mod tests {
                 },
                 t(stuck - 1),
             )),
+            app_version: Some("0.1.0".into()),
             connects: rules.desk_flap_connects - 1,
             connects_since: Some(t(stuck - 60)),
         };
@@ -195,5 +225,18 @@ mod tests {
         assert_eq!(codes(&figures, false, t(stuck)), ["flapping"]);
         let later = t(stuck) + rules.desk_flap_window;
         assert!(codes(&figures, false, later).is_empty());
+
+        // Below the minimum supported version, by numbers, whichever program.
+        let outdated = |figures: &Figures, min: &str| {
+            problems(figures, true, later, &rules, Some(min))
+                .iter()
+                .any(|p| p.code == "outdated")
+        };
+        assert!(outdated(&figures, "0.1.10"));
+        assert!(!outdated(&figures, "0.1.0"));
+        figures.app_version = Some("web-0.2.0".into());
+        assert!(!outdated(&figures, "0.1.10"));
+        assert!(outdated(&figures, "0.10"));
+        assert_eq!(version_key("test-desk"), None);
     }
 }

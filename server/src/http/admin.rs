@@ -26,6 +26,7 @@ use crate::store::audit::Subject;
 use crate::store::centers::{self, CenterRow};
 use crate::store::{
     WriteCtx, checkins as stored_checkins, desks, imports, incidents, logins, members, notices,
+    settings,
 };
 use crate::{checkins, csv_out, tokens};
 
@@ -39,6 +40,10 @@ pub fn routes(max_import_bytes: usize) -> Router<AppState> {
         .route("/api/v1/admin/desks", get(list_desks))
         .route("/api/v1/admin/desks/{id}/revoke", post(revoke_desk))
         .route("/api/v1/admin/desks/{id}/reports", get(desk_reports))
+        .route(
+            "/api/v1/admin/min-desk-version",
+            get(min_desk_version).put(set_min_desk_version),
+        )
         .route("/api/v1/admin/members", post(add_member))
         .route(
             "/api/v1/admin/members/import",
@@ -206,9 +211,10 @@ pub(super) fn admin_desk(
     is_online: bool,
     rules: &crate::config::Rules,
     now: chrono::DateTime<Utc>,
+    min_version: Option<&str>,
 ) -> AdminDesk {
     let figures = crate::desk::health::Figures::of(&desk);
-    let problems = crate::desk::health::problems(&figures, is_online, now, rules);
+    let problems = crate::desk::health::problems(&figures, is_online, now, rules, min_version);
     let connects_recent = figures.connects_recent(now, rules);
     let health = figures.stored.map(|(stored, at)| DeskHealthView {
         at,
@@ -238,16 +244,72 @@ async fn list_desks(
     _: AsViewer,
 ) -> Result<Json<Vec<AdminDesk>>, AppError> {
     let online = state.hub.online_desks();
-    let rows = state.store.read(desks::list).await?;
+    let (rows, min_version) = state
+        .store
+        .read(|conn| Ok((desks::list(conn)?, settings::min_desk_version(conn)?)))
+        .await?;
     let (rules, now) = (&state.config.alerts.rules, Utc::now());
     let desks = rows
         .into_iter()
         .map(|desk| {
             let is_online = online.contains(&desk.id);
-            admin_desk(desk, is_online, rules, now)
+            admin_desk(desk, is_online, rules, now, min_version.as_deref())
         })
         .collect();
     Ok(Json(desks))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MinDeskVersion {
+    /// `null`: no minimum.
+    version: Option<String>,
+}
+
+/// The lowest desk version still supported: desks below it are shown and alerted as
+/// `outdated`.
+async fn min_desk_version(
+    State(state): State<AppState>,
+    _: AsViewer,
+) -> Result<Json<MinDeskVersion>, AppError> {
+    let version = state.store.read(settings::min_desk_version).await?;
+    Ok(Json(MinDeskVersion { version }))
+}
+
+async fn set_min_desk_version(
+    State(state): State<AppState>,
+    AsAdmin(actor): AsAdmin,
+    ApiJson(body): ApiJson<MinDeskVersion>,
+) -> Result<Json<MinDeskVersion>, AppError> {
+    let version = body
+        .version
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    if let Some(version) = &version
+        && (version.len() > 40 || crate::desk::health::version_key(version).is_none())
+    {
+        return Err(AppError::bad_request(
+            "invalid_version",
+            "버전은 0.2.0처럼 숫자와 점으로 씁니다 / write the version as numbers and dots, e.g. 0.2.0",
+        ));
+    }
+    let stored = version.clone();
+    state
+        .store
+        .writer
+        .write(move |ctx| -> Result<(), AppError> {
+            let before = settings::min_desk_version(ctx.tx)?;
+            settings::put_min_desk_version(ctx.tx, stored.as_deref())?;
+            ctx.audit(
+                &actor.name,
+                "desks.min_version",
+                &Subject::default(),
+                Some(&serde_json::json!({ "version": before })),
+                Some(&serde_json::json!({ "version": stored })),
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(MinDeskVersion { version }))
 }
 
 /// What a desk reported after its crashes and cache failures, newest first.

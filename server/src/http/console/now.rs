@@ -31,13 +31,14 @@ const TAP_MINUTES: i64 = 15;
 pub(super) async fn now_view(state: &AppState) -> Result<NowView, AppError> {
     let at = Utc::now();
     let online = state.hub.online_desks();
-    let (all_centers, all_desks, open) = state
+    let (all_centers, all_desks, open, min_version) = state
         .store
         .read(|conn| {
             Ok((
                 centers::list(conn)?,
                 desks::list(conn)?,
                 incidents::list(conn, 200)?,
+                crate::store::settings::min_desk_version(conn)?,
             ))
         })
         .await?;
@@ -56,6 +57,7 @@ pub(super) async fn now_view(state: &AppState) -> Result<NowView, AppError> {
                             is_online,
                             &state.config.alerts.rules,
                             at,
+                            min_version.as_deref(),
                         ),
                     }
                 })
