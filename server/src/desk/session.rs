@@ -628,7 +628,7 @@ impl Session {
 
     /// Keeps a crash or cache-failure report, cut to size.
     async fn on_report(&mut self, mut report: gymgate_shared::protocol::DeskReport) {
-        self.reports_taken += 1;
+        self.reports_taken = self.reports_taken.saturating_add(1);
         if self.reports_taken > REPORTS_PER_CONNECTION {
             return;
         }
