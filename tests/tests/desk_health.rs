@@ -42,15 +42,22 @@ async fn told(slack: &WebhookStub, parts: &[&str]) -> anyhow::Result<String> {
     }
 }
 
-#[tokio::test]
-async fn a_troubled_desk_is_shown_and_alerted_and_resolved_when_well() -> anyhow::Result<()> {
+/// A server checking its alerts every 50 ms and telling a local Slack stand-in.
+async fn alerting_server() -> anyhow::Result<(WebhookStub, TestServer)> {
     let slack = WebhookStub::start().await?;
-    let server = TestServer::start_with(|c| {
-        c.alerts.slack_url = Some(slack.url.clone());
+    let url = slack.url.clone();
+    let server = TestServer::start_with(move |c| {
+        c.alerts.slack_url = Some(url);
         c.alerts.check_every = Duration::from_millis(50);
         c.alerts.delivery.min_interval = Duration::from_millis(20);
     })
     .await?;
+    Ok((slack, server))
+}
+
+#[tokio::test]
+async fn a_troubled_desk_is_shown_and_alerted_and_resolved_when_well() -> anyhow::Result<()> {
+    let (slack, server) = alerting_server().await?;
     let url = server.url();
     let fx = Fixture::new(url.clone());
     let center = fx.center("강남점").await?;
@@ -211,13 +218,7 @@ async fn crash_reports_are_kept_cut_to_size_and_bounded() -> anyhow::Result<()> 
 #[tokio::test]
 async fn a_desk_below_the_minimum_version_is_outdated() -> anyhow::Result<()> {
     use gymgate_shared::protocol::{PROTOCOL_VERSION, ServerMessage};
-    let slack = WebhookStub::start().await?;
-    let server = TestServer::start_with(|c| {
-        c.alerts.slack_url = Some(slack.url.clone());
-        c.alerts.check_every = Duration::from_millis(50);
-        c.alerts.delivery.min_interval = Duration::from_millis(20);
-    })
-    .await?;
+    let (slack, server) = alerting_server().await?;
     let url = server.url();
     let fx = Fixture::new(url.clone());
     let center = fx.center("선릉점").await?;

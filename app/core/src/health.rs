@@ -179,11 +179,14 @@ impl CacheErrors {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// Counts a failure; the report is written on a blocking thread (this runs on the
+    /// async threads, in `CacheHandle::call`).
     pub fn note(&self, data_dir: &Path, error: &str) {
         self.count.fetch_add(1, Ordering::Relaxed);
         let minute = Utc::now().timestamp() / 60;
         if self.last_report_minute.swap(minute, Ordering::Relaxed) != minute {
-            leave_report(data_dir, "cache", error);
+            let (dir, text) = (data_dir.to_owned(), error.to_owned());
+            tokio::task::spawn_blocking(move || leave_report(&dir, "cache", &text));
         }
     }
 }

@@ -595,12 +595,20 @@ async fn send_reports(ctx: &LinkContext, socket: &mut Socket) -> Result<(), Sess
     let waiting = tokio::task::spawn_blocking(move || super::health::take_reports(&dir))
         .await
         .unwrap_or_default();
+    let mut sent = Vec::with_capacity(waiting.len());
     for (path, report) in waiting {
         send(socket, &DeskMessage::Report(report)).await?;
-        if let Err(error) = std::fs::remove_file(&path) {
-            tracing::warn!(%error, "cannot remove a report that was sent");
-        }
+        sent.push(path);
     }
+    // Off the async threads, as the reading was.
+    let _ = tokio::task::spawn_blocking(move || {
+        for path in sent {
+            if let Err(error) = std::fs::remove_file(&path) {
+                tracing::warn!(%error, "cannot remove a report that was sent");
+            }
+        }
+    })
+    .await;
     Ok(())
 }
 
