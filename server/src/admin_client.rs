@@ -92,6 +92,64 @@ impl AdminClient {
             .await
     }
 
+    /// Replaces a center's opening hours.
+    pub async fn set_hours(
+        &self,
+        center_id: &str,
+        schedule: &gymgate_shared::hours::Schedule,
+    ) -> Result<AdminCenter, AdminError> {
+        self.json(
+            self.request(
+                Method::PUT,
+                &format!("/api/v1/admin/centers/{center_id}/hours"),
+            )
+            .json(schedule),
+        )
+        .await
+    }
+
+    /// Every center's hours as a CSV file (UTF-8 with a byte order mark).
+    pub async fn hours_csv(&self) -> Result<Vec<u8>, AdminError> {
+        let response = self
+            .send(self.request(Method::GET, "/api/v1/admin/hours.csv"))
+            .await?;
+        Ok(response
+            .bytes()
+            .await
+            .map_err(|e| AdminError::Unexpected(e.to_string()))?
+            .to_vec())
+    }
+
+    /// Sets the hours of every center a CSV file names, all or nothing; `{changed, rows}`.
+    pub async fn put_hours_csv(&self, csv: Vec<u8>) -> Result<serde_json::Value, AdminError> {
+        self.json(
+            self.request(Method::PUT, "/api/v1/admin/hours.csv")
+                .header(reqwest::header::CONTENT_TYPE, "text/csv")
+                .body(csv),
+        )
+        .await
+    }
+
+    pub async fn holidays(&self) -> Result<Vec<gymgate_shared::api::Holiday>, AdminError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/holidays"))
+            .await
+    }
+
+    pub async fn put_holiday(&self, date: &str, name: &str) -> Result<(), AdminError> {
+        self.send(
+            self.request(Method::PUT, &format!("/api/v1/admin/holidays/{date}"))
+                .json(&serde_json::json!({ "name": name })),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn delete_holiday(&self, date: &str) -> Result<(), AdminError> {
+        self.send(self.request(Method::DELETE, &format!("/api/v1/admin/holidays/{date}")))
+            .await
+            .map(drop)
+    }
+
     pub async fn pairing_code(&self, center_id: &str) -> Result<PairingCode, AdminError> {
         self.json(self.request(
             Method::POST,

@@ -11,7 +11,7 @@ use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, policy};
 
 use crate::error::AppError;
 use crate::store::members::MemberRow;
-use crate::store::{WriteCtx, centers, checkins, members};
+use crate::store::{WriteCtx, centers, checkins, holidays, members};
 
 /// How far an offline record's time may lie in the future (desk clocks drift) or the past
 /// (a desk offline over a long weekend).
@@ -52,8 +52,10 @@ pub fn tap(
     let member = members::load(ctx.tx, member_id)?
         .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown member"))?;
     let now = ctx.now;
-    let history = checkins::visit_history(ctx.tx, member_id, Some(center_id), now)?;
-    policy::evaluate(&member.pass(), &history, &center.hours, now).map_err(AppError::Refused)?;
+    let history =
+        checkins::visit_history(ctx.tx, member_id, Some((center_id, &center.schedule)), now)?;
+    let hours = holidays::hours_at(ctx.tx, &center.schedule, now)?;
+    policy::evaluate(&member.pass(), &history, &hours, now).map_err(AppError::Refused)?;
 
     let status = if center.requires_approval {
         CheckinStatus::Pending
@@ -244,7 +246,13 @@ fn judge_record(
     let Some(center) = centers::load(ctx.tx, desk_center)? else {
         return Err(AppError::Internal("desk's center is missing".into()));
     };
-    let history = checkins::visit_history(ctx.tx, &member.id, Some(desk_center), at)?;
+    let history = checkins::visit_history(
+        ctx.tx,
+        &member.id,
+        Some((desk_center, &center.schedule)),
+        at,
+    )?;
+    let hours = holidays::hours_at(ctx.tx, &center.schedule, at)?;
     let method = match item.method {
         RecordMethod::Roster => CheckinMethod::Roster,
         RecordMethod::Pass => CheckinMethod::Pass,
@@ -266,7 +274,7 @@ fn judge_record(
     };
     let refusal = match &pass {
         Err(problem) => Some(problem.code().to_owned()),
-        Ok(_) => policy::evaluate(&member.pass(), &history, &center.hours, at)
+        Ok(_) => policy::evaluate(&member.pass(), &history, &hours, at)
             .err()
             .map(|r| r.code().to_owned()),
     };
@@ -425,10 +433,11 @@ fn rules_for_counting(
     let history = checkins::visit_history(
         ctx.tx,
         &checkin.member_id,
-        Some(&checkin.center_id),
+        Some((&checkin.center_id, &center.schedule)),
         checkin.at,
     )?;
-    let Err(refusal) = policy::evaluate(&member.pass(), &history, &center.hours, checkin.at) else {
+    let hours = holidays::hours_at(ctx.tx, &center.schedule, checkin.at)?;
+    let Err(refusal) = policy::evaluate(&member.pass(), &history, &hours, checkin.at) else {
         return Ok(None);
     };
     if !override_rules {

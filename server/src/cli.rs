@@ -805,6 +805,7 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                     name,
                     address,
                     hours,
+                    schedule: None,
                     requires_approval,
                 })
                 .await?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{Datelike, Duration as Days, NaiveDate, Utc};
 use gymgate_shared::api::NewMember;
-use gymgate_shared::policy::OpeningHours;
+use gymgate_shared::hours::Schedule;
 use gymgate_shared::{CenterId, MemberId};
 use rand::seq::IndexedRandom;
 
@@ -100,11 +100,12 @@ pub async fn seed(state: &AppState) -> Result<CenterId, AppError> {
                 return Ok(id);
             }
             let id = CenterId::generate();
+            let always = Schedule::always();
             let center = |id, name, address| centers::NewCenter {
                 id,
                 name,
                 address,
-                hours: &OpeningHours::ALWAYS,
+                schedule: &always,
                 requires_approval: false,
             };
             centers::insert(

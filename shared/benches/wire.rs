@@ -9,8 +9,9 @@ use ed25519_dalek::SigningKey;
 use gymgate_shared::api::{
     Checkin, CheckinCard, CheckinChange, CheckinFlag, CheckinMethod, CheckinStatus, RosterMember,
 };
+use gymgate_shared::hours::{CenterHours, DayHours, Schedule};
 use gymgate_shared::pass::{Certificate, PassKey};
-use gymgate_shared::policy::{OpeningHours, PassFacts, VisitHistory, evaluate};
+use gymgate_shared::policy::{PassFacts, VisitHistory, evaluate};
 use gymgate_shared::protocol::{DeskMessage, Event, EventKind, ServerMessage};
 use gymgate_shared::{CenterId, CheckinId, MemberId};
 
@@ -88,7 +89,14 @@ fn benches(c: &mut Criterion) {
         visits_this_month: 3,
         visited_this_center_today: false,
     };
-    let hours = OpeningHours::parse("06:00-23:00").unwrap_or(OpeningHours::ALWAYS);
+    let mut schedule =
+        Schedule::uniform(DayHours::parse("06:00-23:00").unwrap_or(DayHours::ALWAYS));
+    schedule.week[6] = DayHours::Closed;
+    schedule.holidays = Some(DayHours::Closed);
+    let hours = CenterHours {
+        schedule,
+        holidays: vec![chrono::NaiveDate::from_ymd_opt(2026, 9, 25).unwrap_or_default()],
+    };
     c.bench_function("policy evaluate", |b| {
         b.iter(|| evaluate(black_box(&pass), black_box(&history), &hours, at()))
     });

@@ -327,9 +327,12 @@ pub struct NewCenter {
     pub name: String,
     #[serde(default)]
     pub address: String,
-    /// `"06:00-23:00"` or `"24h"` (default).
+    /// The same hours every day: `"06:00-23:00"` or `"24h"` (default).
     #[serde(default)]
     pub hours: Option<String>,
+    /// Hours per weekday, holidays and closures (instead of `hours`).
+    #[serde(default)]
+    pub schedule: Option<crate::hours::Schedule>,
     /// Check-ins wait for staff to admit or deny.
     #[serde(default)]
     pub requires_approval: bool,
@@ -340,7 +343,9 @@ pub struct AdminCenter {
     pub id: CenterId,
     pub name: String,
     pub address: String,
+    /// The schedule in a line of Korean (`월–금 06:00-23:00 · 일 휴무`).
     pub hours: String,
+    pub schedule: crate::hours::Schedule,
     pub requires_approval: bool,
     pub head_seq: u64,
 }
@@ -831,6 +836,13 @@ pub struct BulkResult {
     pub decided: Vec<CheckinId>,
     /// Ids left alone, with why (already decided, not safe to decide in bulk…).
     pub skipped: Vec<(CheckinId, String)>,
+}
+
+/// A public holiday: centers with holiday hours keep them on this day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holiday {
+    pub date: NaiveDate,
+    pub name: String,
 }
 
 /// Who members and staff can reach: shown in the member app's offline and error screens and

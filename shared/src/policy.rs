@@ -4,9 +4,9 @@
 //! desk (from its offline cache) reach the same answer for the same facts.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::api::CheckinFlag;
+pub use crate::hours::{CenterHours, OpeningHours};
 use crate::kst;
 
 /// A pass ending within this many days is flagged to staff.
@@ -57,65 +57,6 @@ pub struct PassFacts {
 pub struct VisitHistory {
     pub visits_this_month: u32,
     pub visited_this_center_today: bool,
-}
-
-/// Opening hours in Korean local minutes since midnight. `opens == closes` means always open;
-/// `closes < opens` runs past midnight (e.g. 06:00–01:00).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OpeningHours {
-    pub opens: u16,
-    pub closes: u16,
-}
-
-impl OpeningHours {
-    pub const ALWAYS: OpeningHours = OpeningHours {
-        opens: 0,
-        closes: 0,
-    };
-
-    pub fn is_open(&self, at: DateTime<Utc>) -> bool {
-        let minute = kst::minute_of_day(at);
-        match self.opens.cmp(&self.closes) {
-            std::cmp::Ordering::Equal => true,
-            std::cmp::Ordering::Less => self.opens <= minute && minute < self.closes,
-            std::cmp::Ordering::Greater => minute >= self.opens || minute < self.closes,
-        }
-    }
-
-    /// Parses `"06:00-23:00"`; `"24h"` is always open.
-    pub fn parse(text: &str) -> Option<OpeningHours> {
-        let text = text.trim();
-        if text.eq_ignore_ascii_case("24h") {
-            return Some(Self::ALWAYS);
-        }
-        let (opens, closes) = text.split_once('-')?;
-        Some(OpeningHours {
-            opens: parse_hhmm(opens)?,
-            closes: parse_hhmm(closes)?,
-        })
-    }
-}
-
-impl std::fmt::Display for OpeningHours {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.opens == self.closes {
-            return f.write_str("24h");
-        }
-        write!(
-            f,
-            "{:02}:{:02}-{:02}:{:02}",
-            self.opens / 60,
-            self.opens % 60,
-            self.closes / 60,
-            self.closes % 60
-        )
-    }
-}
-
-fn parse_hhmm(text: &str) -> Option<u16> {
-    let (h, m) = text.trim().split_once(':')?;
-    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
 /// Why a check-in is refused. `code()` is the wire error code.
@@ -186,7 +127,7 @@ pub fn visits_left(pass: &PassFacts, history: &VisitHistory) -> Option<u32> {
 pub fn evaluate(
     pass: &PassFacts,
     history: &VisitHistory,
-    hours: &OpeningHours,
+    hours: &CenterHours,
     at: DateTime<Utc>,
 ) -> Result<(), Refusal> {
     let today = kst::date_of(at);
@@ -238,7 +179,12 @@ mod tests {
     fn admits_a_valid_pass() {
         let at = utc("2026-03-10T01:00:00Z");
         assert_eq!(
-            evaluate(&pass(), &VisitHistory::default(), &OpeningHours::ALWAYS, at),
+            evaluate(
+                &pass(),
+                &VisitHistory::default(),
+                &CenterHours::always(),
+                at
+            ),
             Ok(())
         );
     }
@@ -252,7 +198,7 @@ mod tests {
             evaluate(
                 &p,
                 &none,
-                &OpeningHours::ALWAYS,
+                &CenterHours::always(),
                 utc("2026-02-28T14:59:59Z")
             ),
             Err(Refusal::PassNotStarted)
@@ -261,7 +207,7 @@ mod tests {
             evaluate(
                 &p,
                 &none,
-                &OpeningHours::ALWAYS,
+                &CenterHours::always(),
                 utc("2026-02-28T15:00:00Z")
             ),
             Ok(())
@@ -271,7 +217,7 @@ mod tests {
             evaluate(
                 &p,
                 &none,
-                &OpeningHours::ALWAYS,
+                &CenterHours::always(),
                 utc("2026-03-31T14:59:59Z")
             ),
             Ok(())
@@ -280,7 +226,7 @@ mod tests {
             evaluate(
                 &p,
                 &none,
-                &OpeningHours::ALWAYS,
+                &CenterHours::always(),
                 utc("2026-03-31T15:00:00Z")
             ),
             Err(Refusal::PassExpired)
@@ -299,9 +245,12 @@ mod tests {
             ..seven
         };
         assert_eq!(visits_left(&pass(), &seven), Some(1));
-        assert_eq!(evaluate(&pass(), &seven, &OpeningHours::ALWAYS, at), Ok(()));
         assert_eq!(
-            evaluate(&pass(), &eight, &OpeningHours::ALWAYS, at),
+            evaluate(&pass(), &seven, &CenterHours::always(), at),
+            Ok(())
+        );
+        assert_eq!(
+            evaluate(&pass(), &eight, &CenterHours::always(), at),
             Err(Refusal::NoVisitsLeft)
         );
         let unlimited = PassFacts {
@@ -310,7 +259,7 @@ mod tests {
         };
         assert_eq!(visits_left(&unlimited, &eight), None);
         assert_eq!(
-            evaluate(&unlimited, &eight, &OpeningHours::ALWAYS, at),
+            evaluate(&unlimited, &eight, &CenterHours::always(), at),
             Ok(())
         );
     }
@@ -327,35 +276,30 @@ mod tests {
             ..pass()
         };
         assert_eq!(
-            evaluate(&blocked, &used_up_today, &OpeningHours::ALWAYS, at),
+            evaluate(&blocked, &used_up_today, &CenterHours::always(), at),
             Err(Refusal::MemberBlocked)
         );
         assert_eq!(
-            evaluate(&pass(), &used_up_today, &OpeningHours::ALWAYS, at),
+            evaluate(&pass(), &used_up_today, &CenterHours::always(), at),
             Err(Refusal::PassExpired)
         );
         let march = utc("2026-03-10T01:00:00Z");
         assert_eq!(
-            evaluate(&pass(), &used_up_today, &OpeningHours::ALWAYS, march),
+            evaluate(&pass(), &used_up_today, &CenterHours::always(), march),
             Err(Refusal::AlreadyCheckedInToday)
         );
     }
 
     #[test]
-    fn opening_hours_in_korean_time() {
-        let hours = OpeningHours::parse("06:00-23:00").expect("parse");
-        assert_eq!(hours.to_string(), "06:00-23:00");
-        // 21:00Z is 06:00 KST next day: open; 20:59Z is 05:59 KST: closed.
-        assert!(hours.is_open(utc("2026-03-09T21:00:00Z")));
-        assert!(!hours.is_open(utc("2026-03-09T20:59:00Z")));
-        assert!(!hours.is_open(utc("2026-03-09T14:00:00Z"))); // 23:00 KST
-        let overnight = OpeningHours::parse("06:00-01:00").expect("parse");
-        assert!(overnight.is_open(utc("2026-03-09T15:30:00Z"))); // 00:30 KST
-        assert!(!overnight.is_open(utc("2026-03-09T16:30:00Z"))); // 01:30 KST
-        assert_eq!(OpeningHours::parse("24h"), Some(OpeningHours::ALWAYS));
-        assert_eq!(OpeningHours::parse("25:00-01:00"), None);
-        assert_eq!(OpeningHours::parse("nonsense"), None);
+    fn a_closed_center_refuses_in_korean_time() {
+        let hours = CenterHours {
+            schedule: crate::hours::Schedule::uniform(crate::hours::DayHours::Open(
+                OpeningHours::parse("06:00-23:00").expect("parse"),
+            )),
+            holidays: vec![],
+        };
         let p = pass();
+        // 20:00Z is 05:00 KST: closed; 21:00Z is 06:00 KST: open.
         assert_eq!(
             evaluate(
                 &p,
@@ -364,6 +308,15 @@ mod tests {
                 utc("2026-03-09T20:00:00Z")
             ),
             Err(Refusal::CenterClosed)
+        );
+        assert_eq!(
+            evaluate(
+                &p,
+                &VisitHistory::default(),
+                &hours,
+                utc("2026-03-09T21:00:00Z")
+            ),
+            Ok(())
         );
     }
 

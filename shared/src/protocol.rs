@@ -183,6 +183,10 @@ pub enum ServerMessage {
         /// events.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         support: Option<crate::api::SupportContact>,
+        /// The center's opening hours and the public holidays ahead, for the desk's offline
+        /// check-ins; changes arrive as `hours` events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hours: Option<Box<crate::hours::CenterHours>>,
     },
     Event(Event),
     Recorded {
@@ -246,6 +250,8 @@ pub enum EventKind {
     Revocation,
     /// Operators changed whom staff and members can reach.
     Support,
+    /// Operators changed the center's opening hours or the public holidays.
+    Hours,
     /// A kind a newer server sends that this program does not know: its event still takes
     /// its place in the order (the cursor moves past it), it is just not shown.
     #[serde(other)]
@@ -261,6 +267,7 @@ impl EventKind {
             EventKind::Notice => "notice",
             EventKind::Revocation => "revocation",
             EventKind::Support => "support",
+            EventKind::Hours => "hours",
             EventKind::Unknown => "unknown",
         }
     }
@@ -273,6 +280,7 @@ impl EventKind {
             "notice" => Some(EventKind::Notice),
             "revocation" => Some(EventKind::Revocation),
             "support" => Some(EventKind::Support),
+            "hours" => Some(EventKind::Hours),
             _ => None,
         }
     }
@@ -296,6 +304,7 @@ pub enum EventPayload {
     Notice(Notice),
     Revocation(Revocation),
     Support(crate::api::SupportContact),
+    Hours(crate::hours::CenterHours),
 }
 
 impl EventPayload {
@@ -307,6 +316,7 @@ impl EventPayload {
             EventPayload::Notice(_) => EventKind::Notice,
             EventPayload::Revocation(_) => EventKind::Revocation,
             EventPayload::Support(_) => EventKind::Support,
+            EventPayload::Hours(_) => EventKind::Hours,
         }
     }
 
@@ -319,6 +329,7 @@ impl EventPayload {
             EventPayload::Notice(notice) => serde_json::to_string(notice),
             EventPayload::Revocation(revocation) => serde_json::to_string(revocation),
             EventPayload::Support(contact) => serde_json::to_string(contact),
+            EventPayload::Hours(hours) => serde_json::to_string(hours),
         }
     }
 }
@@ -337,6 +348,7 @@ impl Event {
             EventKind::Notice => EventPayload::Notice(serde_json::from_value(data)?),
             EventKind::Revocation => EventPayload::Revocation(serde_json::from_value(data)?),
             EventKind::Support => EventPayload::Support(serde_json::from_value(data)?),
+            EventKind::Hours => EventPayload::Hours(serde_json::from_value(data)?),
             EventKind::Unknown => {
                 return Err(serde_json::Error::custom(
                     "an event kind this desk does not know",
@@ -506,6 +518,7 @@ mod tests {
         round_trip(
             &ServerMessage::Welcome {
                 support: None,
+                hours: None,
                 desk_id: DeskId::new("d1"),
                 center_id: CenterId::new("ctr1"),
                 epoch: "e1".into(),
@@ -521,6 +534,7 @@ mod tests {
         round_trip(
             &ServerMessage::Welcome {
                 support: None,
+                hours: None,
                 desk_id: DeskId::new("d1"),
                 center_id: CenterId::new("ctr1"),
                 epoch: "e1".into(),

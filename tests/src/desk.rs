@@ -23,6 +23,7 @@ pub struct Welcome {
     pub epoch: String,
     pub head_seq: u64,
     pub resumed: bool,
+    pub hours: Option<gymgate_shared::hours::CenterHours>,
 }
 
 /// How the server ended the connection.
@@ -79,11 +80,13 @@ impl DeskClient {
                 epoch,
                 head_seq,
                 resumed,
+                hours,
                 ..
             } => Ok(Welcome {
                 epoch,
                 head_seq,
                 resumed,
+                hours: hours.map(|h| *h),
             }),
             other => bail!("expected welcome, got {other:?}"),
         }

@@ -115,3 +115,12 @@ async fn answer(response: reqwest::Response) -> anyhow::Result<TapAnswer> {
         TapAnswer::Error(status, serde_json::from_str(&text).context(text)?)
     })
 }
+
+/// Each member number logged in with the test [`crate::PIN`], in order.
+pub async fn logins(url: &str, numbers: &[String]) -> anyhow::Result<Vec<MemberClient>> {
+    let mut out = Vec::new();
+    for no in numbers {
+        out.push(MemberClient::login(url, no, crate::PIN).await?);
+    }
+    Ok(out)
+}

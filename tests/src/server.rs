@@ -318,6 +318,7 @@ impl Fixture {
             name: name.into(),
             address: "서울".into(),
             hours: None,
+            schedule: None,
             requires_approval: false,
         })
         .await

@@ -167,6 +167,7 @@ async fn staff_decisions_change_the_checkin_and_reach_every_desk() -> anyhow::Re
             name: "필라테스".into(),
             address: String::new(),
             hours: None,
+            schedule: None,
             requires_approval: true,
         })
         .await?;

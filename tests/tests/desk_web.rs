@@ -342,13 +342,19 @@ async fn the_conformance_vectors_pass_in_chromium() -> anyhow::Result<()> {
                const a = await r.check(c.payload, c.keys, Date.parse(c.now), async () => revoked, async () => c.seen); \
                const member = a.code === 'ok' ? a.shown.certificate.member_id : null; \
                if (a.code !== c.expected || member !== c.member_id) bad.push({name: c.name, got: a.code, expected: c.expected}); } \
+             for (const c of v.hours) { n++; const ms = Date.parse(c.at); \
+               const [start, end] = r.dayBounds(c.hours, ms); \
+               const got = { date: r.businessDate(c.hours, ms), start, end, open: r.isOpen(c.hours, ms) }; \
+               const want = { date: c.business_date, start: Date.parse(c.day_start), end: Date.parse(c.day_end), open: c.open }; \
+               if (JSON.stringify(got) !== JSON.stringify(want)) bad.push({c, got, want}); } \
              return { n, bad, ed25519: await r.hasEd25519() };",
             vectors.clone(),
         )
         .await?;
     assert!(report.get("error").is_none(), "{report}");
     let total = vectors["policy"].as_array().map_or(0, Vec::len)
-        + vectors["passes"].as_array().map_or(0, Vec::len);
+        + vectors["passes"].as_array().map_or(0, Vec::len)
+        + vectors["hours"].as_array().map_or(0, Vec::len);
     assert!(total > 600, "{total} vectors");
     assert_eq!(report["n"], json!(total));
     assert_eq!(report["ed25519"], json!(true), "Chromium verifies Ed25519");
@@ -775,6 +781,7 @@ async fn a_web_desk_and_an_iced_desk_core_see_the_same_events() -> anyhow::Resul
             name: "강남점".into(),
             address: "서울".into(),
             hours: None,
+            schedule: None,
             requires_approval: true,
         })
         .await?;

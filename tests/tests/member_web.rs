@@ -142,6 +142,7 @@ async fn the_desks_decisions_reach_the_page_without_reload() -> anyhow::Result<(
             name: "필라테스 스튜디오".into(),
             address: "서울".into(),
             hours: None,
+            schedule: None,
             requires_approval: true,
         })
         .await?;

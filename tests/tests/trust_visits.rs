@@ -412,6 +412,7 @@ async fn a_pending_check_in_nobody_decides_expires_and_gives_the_visit_back() ->
             name: "승인센터".into(),
             address: String::new(),
             hours: None,
+            schedule: None,
             requires_approval: true,
         })
         .await?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use gymgate_shared::api::{CheckinCard, DeskSnapshot, Notice, RosterMember, SupportContact};
+use gymgate_shared::hours::CenterHours;
 use gymgate_shared::kst;
 use gymgate_shared::pass::PassKey;
 use gymgate_shared::protocol::{Event, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
@@ -174,7 +175,8 @@ const CLEAR_MEMBER_DATA: &str = "DELETE FROM roster;
      DELETE FROM outbox
          WHERE NOT (state = 'pending'
                     OR (state IN ('conflict', 'rejected') AND acknowledged = 0));
-     DELETE FROM checkins WHERE id NOT IN (SELECT local_id FROM outbox);";
+     DELETE FROM checkins WHERE id NOT IN (SELECT local_id FROM outbox);
+     DELETE FROM settings WHERE key = 'hours';";
 
 /// How long outbox items the server settled stay on this PC (for support's questions).
 pub const OUTBOX_KEPT_DAYS: i64 = 30;
@@ -465,6 +467,7 @@ impl Cache {
             EventPayload::Member(member) => store_member(&tx, member)?,
             EventPayload::Notice(notice) => store_notice(&tx, notice)?,
             EventPayload::Support(contact) => set_support(&tx, contact)?,
+            EventPayload::Hours(hours) => set_hours(&tx, hours)?,
             EventPayload::Revocation(revocation) => {
                 tx.execute(
                     "INSERT INTO revocations (member_id, revoked_at) VALUES (?1, ?2)
@@ -566,9 +569,9 @@ impl Cache {
         Ok(())
     }
 
-    /// Cards of the Korean day of `now`, newest first.
+    /// Cards of the center's business day of `now`, newest first.
     pub fn today(&self, now: DateTime<Utc>) -> Result<Vec<CheckinCard>, CacheError> {
-        let (start, end) = kst::day_bounds(now);
+        let (start, end) = self.hours()?.schedule.day_bounds(now);
         let mut stmt = self.conn.prepare(
             "SELECT data FROM checkins WHERE at >= ?1 AND at < ?2 ORDER BY at DESC, id DESC",
         )?;
@@ -684,6 +687,24 @@ impl Cache {
 
     pub fn set_support(&mut self, contact: &SupportContact) -> Result<(), CacheError> {
         set_support(&self.conn, contact)
+    }
+
+    /// The center's hours and the holidays ahead, as the server last sent them; open all day
+    /// when it never did (an older server): the server judges the visit again when it syncs.
+    pub fn hours(&self) -> Result<CenterHours, CacheError> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = 'hours'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(text
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(CenterHours::always))
+    }
+
+    pub fn set_hours(&mut self, hours: &CenterHours) -> Result<(), CacheError> {
+        set_hours(&self.conn, hours)
     }
 
     /// Puts an item in the outbox (used when salvaging a damaged cache); `owner` is the desk
@@ -889,14 +910,14 @@ impl Cache {
     }
 
     /// What this desk knows of a member's visits for the offline policy: check-ins (and
-    /// pending outbox items) of theirs today here, and outbox items this month not yet
-    /// reflected in the roster's `visits_left`.
+    /// pending outbox items) of theirs on this business day here, and outbox items this month
+    /// not yet reflected in the roster's `visits_left`.
     pub fn local_visits(
         &self,
         member_id: &MemberId,
         now: DateTime<Utc>,
     ) -> Result<(bool, u32), CacheError> {
-        let (day_start, day_end) = kst::day_bounds(now);
+        let (day_start, day_end) = self.hours()?.schedule.day_bounds(now);
         let today: i64 = self.conn.query_row(
             "SELECT COUNT(*) FROM checkins WHERE member_id = ?1 AND at >= ?2 AND at < ?3
              AND status IN ('admitted', 'pending')",
@@ -919,6 +940,14 @@ fn set_support(conn: &Connection, contact: &SupportContact) -> Result<(), CacheE
     conn.execute(
         "INSERT OR REPLACE INTO settings (key, value) VALUES ('support', ?1)",
         [serde_json::to_string(contact)?],
+    )?;
+    Ok(())
+}
+
+fn set_hours(conn: &Connection, hours: &CenterHours) -> Result<(), CacheError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO settings (key, value) VALUES ('hours', ?1)",
+        [serde_json::to_string(hours)?],
     )?;
     Ok(())
 }

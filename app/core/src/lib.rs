@@ -22,7 +22,7 @@ use gymgate_shared::api::{
     RosterMember,
 };
 use gymgate_shared::pass::{self, PassError};
-use gymgate_shared::policy::{self, OpeningHours, PassFacts, Refusal, VisitHistory};
+use gymgate_shared::policy::{self, PassFacts, Refusal, VisitHistory};
 use gymgate_shared::protocol::{
     Decision, DeskMessage, ManualEntry, OutboxRecord, RecordMethod, RecordStatus,
 };
@@ -573,7 +573,11 @@ impl DeskCore {
     ) -> Result<CheckinCard, CheckinError> {
         let now = self.now();
         let id = member.id.clone();
-        let (here_today, unsent) = self.0.cache.call(move |c| c.local_visits(&id, now)).await?;
+        let ((here_today, unsent), hours) = self
+            .0
+            .cache
+            .call(move |c| Ok((c.local_visits(&id, now)?, c.hours()?)))
+            .await?;
         let pass_facts = PassFacts {
             blocked: member.blocked,
             valid_from: member.valid_from,
@@ -591,9 +595,7 @@ impl DeskCore {
             visits_this_month: used,
             visited_this_center_today: here_today,
         };
-        // The desk does not know its center's hours; staff at an open desk are the proof.
-        policy::evaluate(&pass_facts, &history, &OpeningHours::ALWAYS, now)
-            .map_err(CheckinError::Refused)?;
+        policy::evaluate(&pass_facts, &history, &hours, now).map_err(CheckinError::Refused)?;
 
         let local_id = LocalId::generate();
         let (proof, fingerprint) = match pass {

@@ -428,6 +428,7 @@ async fn session(
                 pass_keys,
                 servers,
                 support,
+                hours,
                 ..
             })) => {
                 if !servers.is_empty() && servers != ctx.pairing.servers {
@@ -452,6 +453,11 @@ async fn session(
                         return SessionEnd::Lost(format!("cache: {e}"));
                     }
                     emit(ctx, CoreEvent::Support(contact)).await;
+                }
+                if let Some(hours) = hours
+                    && let Err(e) = ctx.cache.call(move |c| c.set_hours(hours.as_ref())).await
+                {
+                    return SessionEnd::Lost(format!("cache: {e}"));
                 }
                 resumed
             }
@@ -682,14 +688,17 @@ async fn on_message(
                             EventPayload::Member(member) => roster.upsert(member.clone()),
                             EventPayload::Notice(_)
                             | EventPayload::Revocation(_)
-                            | EventPayload::Support(_) => {}
+                            | EventPayload::Support(_)
+                            | EventPayload::Hours(_) => {}
                         }
                     }
                     let event = match *payload {
                         EventPayload::Checkin(card) => CoreEvent::Checkin(card),
                         EventPayload::CheckinUpdated(card) => CoreEvent::Updated(card),
                         EventPayload::Member(member) => CoreEvent::Member(member),
-                        EventPayload::Revocation(_) => CoreEvent::Synced { at: Utc::now() },
+                        EventPayload::Revocation(_) | EventPayload::Hours(_) => {
+                            CoreEvent::Synced { at: Utc::now() }
+                        }
                         EventPayload::Support(contact) => CoreEvent::Support(contact),
                         EventPayload::Notice(_) => {
                             let notices = ctx

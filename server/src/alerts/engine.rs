@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use gymgate_shared::CenterId;
-use gymgate_shared::policy::OpeningHours;
+use gymgate_shared::hours::CenterHours;
 
 use crate::config::Rules;
 
@@ -15,7 +15,7 @@ use crate::config::Rules;
 pub struct CenterHealth {
     pub id: CenterId,
     pub name: String,
-    pub hours: OpeningHours,
+    pub hours: CenterHours,
     pub desks_online: usize,
 }
 
@@ -483,6 +483,7 @@ pub const DESK_HEALTH: &str = "desk_health:";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gymgate_shared::hours::{DayHours, OpeningHours, Schedule};
 
     fn t(minutes: i64) -> DateTime<Utc> {
         // 2026-11-23 10:00 KST, a Monday morning.
@@ -493,6 +494,17 @@ mod tests {
     }
 
     fn center(id: &str, online: usize, hours: OpeningHours) -> CenterHealth {
+        center_with(
+            id,
+            online,
+            CenterHours {
+                schedule: Schedule::uniform(DayHours::Open(hours)),
+                holidays: vec![],
+            },
+        )
+    }
+
+    fn center_with(id: &str, online: usize, hours: CenterHours) -> CenterHealth {
         CenterHealth {
             id: CenterId::new(id),
             name: format!("{id}점"),
@@ -640,6 +652,46 @@ mod tests {
         );
         let changes = engine.step(&sample(65, vec![center("b", 0, late)]));
         assert_eq!(raised(&changes), vec!["center_offline:b"]);
+    }
+
+    /// Chuseok, a closure or a weekday off page nobody; the same center on an open day does.
+    #[test]
+    fn holidays_closures_and_days_off_are_not_outages() {
+        let monday: chrono::NaiveDate = "2026-11-23".parse().expect("date");
+        let mut on_holiday = Schedule::uniform(DayHours::ALWAYS);
+        on_holiday.holidays = Some(DayHours::Closed);
+        let mut closed = Schedule::always();
+        closed.closures.push(gymgate_shared::hours::Closure {
+            from: monday,
+            to: monday,
+            reason: "내부 공사".into(),
+        });
+        let mut mondays_off = Schedule::always();
+        mondays_off.week[0] = DayHours::Closed;
+        let hours = |schedule: &Schedule, holidays: Vec<chrono::NaiveDate>| CenterHours {
+            schedule: schedule.clone(),
+            holidays,
+        };
+        let centers = |holiday: bool| {
+            vec![
+                center_with(
+                    "holiday",
+                    0,
+                    hours(&on_holiday, if holiday { vec![monday] } else { vec![] }),
+                ),
+                center_with("closure", 0, hours(&closed, vec![])),
+                center_with("off", 0, hours(&mondays_off, vec![])),
+            ]
+        };
+        let mut engine = Engine::new(Rules::default());
+        for minute in 0..=30 {
+            assert!(engine.step(&sample(minute, centers(true))).is_empty());
+        }
+        // Not a holiday after all (an operator removed it): that center is paged about.
+        let mut engine = Engine::new(Rules::default());
+        engine.step(&sample(0, centers(false)));
+        let changes = engine.step(&sample(30, centers(false)));
+        assert_eq!(raised(&changes), vec!["center_offline:holiday"]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use gymgate_shared::CenterId;
 use gymgate_shared::api::IncidentKind;
-use gymgate_shared::policy::OpeningHours;
+use gymgate_shared::hours::CenterHours;
 
 pub use engine::Change;
 pub use engine::{CENTER_OFFLINE, COMMIT_LATENCY, NODE_DOWN, TAP_FAILURES};
@@ -95,7 +95,7 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
         } else {
             Vec::new()
         };
-        let centers = match centers_with_desks(&state).await {
+        let centers = match centers_with_desks(&state, now).await {
             Ok(centers) => {
                 let online = match online_by_center(&state, now, shared).await {
                     Ok(online) => online,
@@ -321,10 +321,33 @@ async fn troubled_desks(
         .collect())
 }
 
-type CenterRow = (CenterId, String, OpeningHours);
+type CenterRow = (CenterId, String, CenterHours);
 
-async fn centers_with_desks(state: &AppState) -> Result<Vec<CenterRow>, StoreError> {
-    state.store.read(crate::store::centers::with_desks).await
+/// Centers with desks and their hours, holidays included: a center closed for Chuseok or for a
+/// closure is not paged about.
+async fn centers_with_desks(
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<Vec<CenterRow>, StoreError> {
+    state
+        .store
+        .read(move |conn| {
+            let holidays = crate::store::holidays::from(
+                conn,
+                gymgate_shared::kst::date_of(now - chrono::Duration::days(1)),
+            )?;
+            Ok(crate::store::centers::with_desks(conn)?
+                .into_iter()
+                .map(|(id, name, schedule)| {
+                    let hours = CenterHours {
+                        schedule,
+                        holidays: holidays.clone(),
+                    };
+                    (id, name, hours)
+                })
+                .collect())
+        })
+        .await
 }
 
 fn minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {

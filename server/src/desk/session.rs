@@ -259,22 +259,30 @@ impl Session {
         self.kicked = subscription.kicked.clone();
         self.remember_presence().await;
         let center_id = self.desk.center_id.clone();
-        let (center, support) = match self
+        let (center, (support, hours)) = match self
             .state
             .store
             .read(move |conn| {
-                let center = centers::load(conn, &center_id)?;
-                Ok(center.map(|c| (c, crate::store::settings::support(conn))))
+                let Some(center) = centers::load(conn, &center_id)? else {
+                    return Ok(None);
+                };
+                let support = crate::store::settings::support(conn);
+                let hours = crate::store::holidays::for_desks(conn, &center.schedule, Utc::now());
+                Ok(Some((center, (support, hours))))
             })
             .await
         {
-            Ok(Some((center, support))) => {
-                // A support contact that cannot be read must not keep the desk out.
+            Ok(Some((center, (support, hours)))) => {
+                // A support contact or holidays that cannot be read must not keep the desk out.
                 let support = support.unwrap_or_else(|error| {
                     tracing::warn!(%error, "cannot read the support contact for a desk");
                     None
                 });
-                (center, support)
+                let hours = hours
+                    .map_err(|error| tracing::warn!(%error, "cannot read holidays for a desk"))
+                    .ok()
+                    .map(Box::new);
+                (center, (support, hours))
             }
             Ok(None) => {
                 return Err(End::protocol(
@@ -305,6 +313,7 @@ impl Session {
             pass_keys: self.state.passes.keys().to_vec(),
             servers: self.state.config.public_urls.clone(),
             support,
+            hours,
         };
         self.send_message(&welcome).await?;
         self.catch_up(&mut subscription.live).await?;

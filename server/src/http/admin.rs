@@ -12,7 +12,7 @@ use gymgate_shared::api::{
     ImportJob, Incident, IncidentKind, IncidentNotes, NewCenter, NewMember, NewNotice, Notice,
     PairingCode, PinLock,
 };
-use gymgate_shared::policy::OpeningHours;
+use gymgate_shared::hours::{DayHours, Schedule};
 use gymgate_shared::protocol::EventPayload;
 use gymgate_shared::{CenterId, CheckinId, DeskId, NoticeId};
 
@@ -85,9 +85,10 @@ pub fn routes(max_import_bytes: usize) -> Router<AppState> {
         )
 }
 
-fn admin_center(c: CenterRow) -> AdminCenter {
+pub(crate) fn admin_center(c: CenterRow) -> AdminCenter {
     AdminCenter {
-        hours: c.hours.to_string(),
+        hours: c.schedule.summary_ko(),
+        schedule: c.schedule,
         id: c.id,
         name: c.name,
         address: c.address,
@@ -116,12 +117,15 @@ async fn add_center(
             "a center needs a name of 1 to 100 characters",
         ));
     }
-    let hours = match new.hours.as_deref() {
-        None => OpeningHours::ALWAYS,
-        Some(text) => OpeningHours::parse(text).ok_or_else(|| {
+    let schedule = match (new.schedule, new.hours.as_deref()) {
+        (Some(schedule), _) => schedule
+            .validated()
+            .map_err(|e| AppError::bad_request("invalid_hours", e.message()))?,
+        (None, None) => Schedule::always(),
+        (None, Some(text)) => DayHours::parse(text).map(Schedule::uniform).ok_or_else(|| {
             AppError::bad_request(
                 "invalid_hours",
-                "hours look like \"06:00-23:00\" or \"24h\"",
+                "운영 시간은 \"06:00-23:00\" 또는 \"24h\"처럼 씁니다 / hours look like \"06:00-23:00\" or \"24h\"",
             )
         })?,
     };
@@ -136,7 +140,7 @@ async fn add_center(
                     id: &id,
                     name: &name,
                     address: new.address.trim(),
-                    hours: &hours,
+                    schedule: &schedule,
                     requires_approval: new.requires_approval,
                 },
                 ctx.now,

@@ -1,9 +1,10 @@
-//! Partner centers: name, address, opening hours, and the head of each center's event log.
+//! Partner centers: name, address, opening hours (a schedule), and the head of each center's
+//! event log.
 
 use chrono::{DateTime, Utc};
 use gymgate_shared::CenterId;
 use gymgate_shared::api::Center;
-use gymgate_shared::policy::OpeningHours;
+use gymgate_shared::hours::{DayHours, OpeningHours, Schedule};
 
 use super::sql::{Conn, Row};
 use super::{StoreError, ts};
@@ -13,7 +14,7 @@ pub struct CenterRow {
     pub id: CenterId,
     pub name: String,
     pub address: String,
-    pub hours: OpeningHours,
+    pub schedule: Schedule,
     pub requires_approval: bool,
     pub head_seq: u64,
     pub pruned_through: u64,
@@ -30,17 +31,27 @@ impl CenterRow {
 }
 
 const COLUMNS: &str =
-    "id, name, address, opens, closes, requires_approval, head_seq, pruned_through";
+    "id, name, address, opens, closes, requires_approval, head_seq, pruned_through, schedule";
+
+/// A center's schedule; one stored before schedules existed (`schedule` NULL) keeps its single
+/// span every day.
+fn schedule_of(text: Option<String>, opens: u16, closes: u16) -> Result<Schedule, StoreError> {
+    match text {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("a center's schedule: {e}"))),
+        None => Ok(Schedule::uniform(DayHours::Open(OpeningHours {
+            opens,
+            closes,
+        }))),
+    }
+}
 
 fn from_row(row: &dyn Row) -> Result<CenterRow, StoreError> {
     Ok(CenterRow {
         id: row.get(0)?,
         name: row.get(1)?,
         address: row.get(2)?,
-        hours: OpeningHours {
-            opens: row.get(3)?,
-            closes: row.get(4)?,
-        },
+        schedule: schedule_of(row.get(8)?, row.get(3)?, row.get(4)?)?,
         requires_approval: row.get(5)?,
         head_seq: row.get(6)?,
         pruned_through: row.get(7)?,
@@ -81,7 +92,7 @@ pub struct NewCenter<'a> {
     pub id: &'a CenterId,
     pub name: &'a str,
     pub address: &'a str,
-    pub hours: &'a OpeningHours,
+    pub schedule: &'a Schedule,
     pub requires_approval: bool,
 }
 
@@ -91,14 +102,13 @@ pub fn insert(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO centers (id, name, address, opens, closes, requires_approval, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO centers (id, name, address, schedule, requires_approval, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         &[
             center.id,
             &center.name,
             &center.address,
-            &center.hours.opens,
-            &center.hours.closes,
+            &serde_json::to_string(center.schedule)?,
             &center.requires_approval,
             &ts(now),
         ],
@@ -106,14 +116,25 @@ pub fn insert(
     Ok(())
 }
 
-/// Centers with at least one paired desk, with their opening hours (what the alert rules
-/// watch). One pass over the desks, centers by key: with 10,000 desks a correlated EXISTS per
-/// center took seconds of CPU every check and hurt tap latency.
-pub fn with_desks(
+/// Replaces a center's schedule; false for an unknown center.
+pub fn set_schedule(
     conn: &mut dyn Conn,
-) -> Result<Vec<(CenterId, String, OpeningHours)>, StoreError> {
+    id: &CenterId,
+    schedule: &Schedule,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE centers SET schedule = ?2 WHERE id = ?1",
+        &[id, &serde_json::to_string(schedule)?],
+    )?;
+    Ok(changed > 0)
+}
+
+/// Centers with at least one paired desk, with their schedules (what the alert rules watch).
+/// One pass over the desks, centers by key: with 10,000 desks a correlated EXISTS per center
+/// took seconds of CPU every check and hurt tap latency.
+pub fn with_desks(conn: &mut dyn Conn) -> Result<Vec<(CenterId, String, Schedule)>, StoreError> {
     conn.all(
-        "SELECT c.id, c.name, c.opens, c.closes FROM centers c
+        "SELECT c.id, c.name, c.opens, c.closes, c.schedule FROM centers c
          JOIN (SELECT DISTINCT center_id FROM desks WHERE revoked_at IS NULL) d
            ON d.center_id = c.id",
         &[],
@@ -121,10 +142,7 @@ pub fn with_desks(
             Ok((
                 row.get(0)?,
                 row.get(1)?,
-                OpeningHours {
-                    opens: row.get(2)?,
-                    closes: row.get(3)?,
-                },
+                schedule_of(row.get(4)?, row.get(2)?, row.get(3)?)?,
             ))
         },
     )

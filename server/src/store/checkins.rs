@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use gymgate_shared::api::{
     AdminDispute, Checkin, CheckinCard, CheckinChange, CheckinMethod, CheckinStatus, Dispute,
 };
+use gymgate_shared::hours::Schedule;
 use gymgate_shared::policy::{self, VisitHistory};
 use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, kst};
 
@@ -42,15 +43,20 @@ fn earlier_here_sql(dialect: Dialect) -> &'static str {
 }
 
 /// Visits that count (admitted, pending) in the Korean month of `at`, and whether one of
-/// them was at `center` on the Korean day of `at`.
+/// them was at `center` on that center's business day of `at` (its schedule says when a day
+/// begins: a center open past midnight counts 00:30 with the evening before).
 pub fn visit_history(
     conn: &mut dyn Conn,
     member: &MemberId,
-    center: Option<&CenterId>,
+    center: Option<(&CenterId, &Schedule)>,
     at: DateTime<Utc>,
 ) -> Result<VisitHistory, StoreError> {
     let (month_start, month_end) = kst::month_bounds(at);
-    let (day_start, day_end) = kst::day_bounds(at);
+    let (day_start, day_end) = match center {
+        Some((_, schedule)) => schedule.day_bounds(at),
+        None => kst::day_bounds(at),
+    };
+    let center = center.map(|(id, _)| id);
     let (visits, today): (u32, u32) = conn
         .one(
             VISITS_SQL,
@@ -133,13 +139,14 @@ pub fn load(conn: &mut dyn Conn, id: &CheckinId) -> Result<Option<Checkin>, Stor
     conn.one(&format!("{SELECT} WHERE c.id = ?1"), &[id], from_row)
 }
 
-/// A center's check-ins on the Korean day of `now`, in time order.
+/// A center's check-ins on its business day of `now`, in time order.
 pub fn todays(
     conn: &mut dyn Conn,
     center: &CenterId,
+    schedule: &Schedule,
     now: DateTime<Utc>,
 ) -> Result<Vec<Checkin>, StoreError> {
-    let (start, end) = kst::day_bounds(now);
+    let (start, end) = schedule.day_bounds(now);
     conn.all(
         &format!("{SELECT} WHERE c.center_id = ?1 AND c.at >= ?2 AND c.at < ?3 ORDER BY c.at"),
         &[center, &ts(start), &ts(end)],

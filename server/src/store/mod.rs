@@ -11,6 +11,7 @@ pub mod centers;
 pub mod checkins;
 pub mod desks;
 pub mod events;
+pub mod holidays;
 pub mod imports;
 pub mod incidents;
 pub mod logins;

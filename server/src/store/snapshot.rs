@@ -49,7 +49,7 @@ pub fn load(
         let Some(center_row) = centers::load(conn, center)? else {
             return Ok(None);
         };
-        let today = checkins::todays(conn, center, now)?
+        let today = checkins::todays(conn, center, &center_row.schedule, now)?
             .into_iter()
             .map(|c| checkins::card(conn, c))
             .collect::<Result<_, _>>()?;

@@ -77,7 +77,8 @@ impl WriteCtx<'_> {
             EventPayload::Member(_)
             | EventPayload::Notice(_)
             | EventPayload::Revocation(_)
-            | EventPayload::Support(_) => (None, None),
+            | EventPayload::Support(_)
+            | EventPayload::Hours(_) => (None, None),
         };
         self.events.push(StoredEvent {
             center_id: center_id.clone(),

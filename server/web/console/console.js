@@ -95,12 +95,13 @@ async function api(path, options = {}) {
   const method = options.method || "GET";
   const headers = { accept: "application/json" };
   if (options.body !== undefined) headers["content-type"] = "application/json";
+  if (options.raw !== undefined) headers["content-type"] = options.contentType;
   if (method !== "GET" && state.session) headers["x-csrf-token"] = state.session.csrf_token;
   let response;
   try {
     response = await fetch(path, {
       method, headers, credentials: "same-origin",
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      body: options.raw !== undefined ? options.raw : options.body === undefined ? undefined : JSON.stringify(options.body),
     });
   } catch (_) {
     throw new ApiError("network", ERRORS.network);
@@ -194,6 +195,7 @@ const LOADERS = {
   audit: loadAudit,
   accounts: loadAccounts,
   support: loadSupport,
+  hours: loadHours,
   me: async () => loadMe(),
 };
 
@@ -717,6 +719,101 @@ $("#support-form").addEventListener("submit", (event) => {
     phone: $("#support-phone").value, chat_url: $("#support-chat").value, hours: $("#support-hours").value } }),
   "저장했습니다. 회원 앱과 데스크에 보입니다. / Saved.");
 });
+
+// ----- opening hours -------------------------------------------------------------------------
+
+const WEEKDAYS_KO = ["월", "화", "수", "목", "금", "토", "일"];
+const dayLabel = (text) => (text === "closed" ? "휴무" : text === "24h" ? "24시간" : text);
+
+async function loadHours() {
+  const [centers, holidays] = await Promise.all([api("/api/v1/admin/centers"), api("/api/v1/admin/holidays")]);
+  state.hoursCenters = centers;
+  $("#hours-centers").replaceChildren(...centers.map((c) => h("tr", { "data-center": c.id },
+    h("td", {}, c.name), h("td", { class: "hours-summary" }, c.hours),
+    h("td", {}, h("button", { type: "button", class: "hours-edit", onclick: () => editHours(c) }, "편집 ", h("small", {}, "Edit"))))));
+  $("#holiday-rows").replaceChildren(...holidays.map((d) => h("tr", { "data-date": d.date },
+    h("td", {}, d.date), h("td", {}, d.name),
+    h("td", {}, h("button", { type: "button", class: "holiday-remove", onclick: () => removeHoliday(d) }, "삭제 ", h("small", {}, "Remove"))))));
+}
+
+function editHours(center) {
+  state.hoursEditing = center.id;
+  const s = center.schedule;
+  $("#hours-title").textContent = center.name;
+  $("#hours-week").replaceChildren(...WEEKDAYS_KO.map((day, i) =>
+    h("label", {}, day, h("input", { class: "hours-day", "data-day": i, maxlength: 20, value: dayLabel(s.week[i]) }))));
+  $("#hours-holidays").value = s.holidays ? dayLabel(s.holidays) : "";
+  $("#hours-closures").value = (s.closures || [])
+    .map((c) => (c.from === c.to ? c.from : `${c.from}~${c.to}`) + (c.reason ? " " + c.reason : "")).join("\n");
+  $("#hours-form").hidden = false;
+  $("#hours-form").scrollIntoView({ block: "nearest" });
+}
+
+const DAY_TEXT = /^(\d{1,2}:\d{2}\s*[-~]\s*\d{1,2}:\d{2}|24h|24시간|휴무|closed)$/i;
+
+function readSchedule() {
+  const fix = (text) => {
+    const t = text.trim() || "24h";
+    if (!DAY_TEXT.test(t)) throw new ApiError("invalid_hours", `'${t}'을(를) 읽을 수 없습니다. 06:00-23:00, 24h, 휴무처럼 적어 주세요.`);
+    return t === "24시간" ? "24h" : t === "휴무" ? "closed" : t.replace(/\s+/g, "").replace("~", "-");
+  };
+  const week = [...document.querySelectorAll(".hours-day")].map((input) => fix(input.value));
+  const holidayText = $("#hours-holidays").value.trim();
+  const closures = [];
+  for (const line of $("#hours-closures").value.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const m = /^(\d{4}-\d{2}-\d{2})(?:\s*~\s*(\d{4}-\d{2}-\d{2}))?\s*(.*)$/.exec(line);
+    if (!m) throw new ApiError("invalid_closure", `휴관 기간 '${line}'을(를) 읽을 수 없습니다. 2026-12-24~2026-12-26 사유처럼 적어 주세요.`);
+    closures.push({ from: m[1], to: m[2] || m[1], reason: m[3] });
+  }
+  return { week, holidays: holidayText ? fix(holidayText) : null, closures };
+}
+
+$("#hours-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  act(async () => {
+    await api(`/api/v1/admin/centers/${encodeURIComponent(state.hoursEditing)}/hours`, { method: "PUT", body: readSchedule() });
+    $("#hours-form").hidden = true;
+    await loadHours();
+  }, "저장했습니다. 센터의 데스크에 곧 전해집니다. / Saved; the center's desks hear it now.");
+});
+
+$("#hours-cancel").addEventListener("click", () => { $("#hours-form").hidden = true; });
+
+$("#hours-upload").addEventListener("change", () => {
+  const file = $("#hours-upload").files[0];
+  if (!file) return;
+  $("#hours-csv-errors").hidden = true;
+  act(async () => {
+    try {
+      const result = await api("/api/v1/admin/hours.csv", { method: "PUT", raw: await file.arrayBuffer(), contentType: "text/csv" });
+      toast(`${result.rows}개 센터를 읽고 ${result.changed}개를 바꿨습니다. / ${result.changed} of ${result.rows} centers changed.`);
+      await loadHours();
+    } catch (error) {
+      if (error instanceof ApiError) { $("#hours-csv-errors").textContent = error.message; $("#hours-csv-errors").hidden = false; }
+      throw error;
+    } finally {
+      $("#hours-upload").value = "";
+    }
+  });
+});
+
+$("#holiday-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const date = $("#holiday-date").value;
+  act(async () => {
+    await api(`/api/v1/admin/holidays/${encodeURIComponent(date)}`, { method: "PUT", body: { name: $("#holiday-name").value } });
+    $("#holiday-name").value = "";
+    await loadHours();
+  }, "공휴일을 저장했습니다. / Holiday saved.");
+});
+
+async function removeHoliday(day) {
+  if (!confirm(`${day.date} ${day.name}을(를) 공휴일에서 뺄까요? / Remove this holiday?`)) return;
+  await act(async () => {
+    await api(`/api/v1/admin/holidays/${encodeURIComponent(day.date)}`, { method: "DELETE" });
+    await loadHours();
+  }, "공휴일에서 뺐습니다. / Holiday removed.");
+}
 
 // ----- start ---------------------------------------------------------------------------------
 

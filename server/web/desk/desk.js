@@ -82,6 +82,7 @@ export class Desk {
     this.clockOffset = 0;
     this.passKeys = [];
     this.support = null;
+    this.hours = rules.ALWAYS_OPEN;
     this.center = null;
     this.ed25519 = false;
     this.link = new Link(this);
@@ -95,11 +96,12 @@ export class Desk {
     this.clockOffset = (await this.store.meta("clock_offset")) || 0;
     this.passKeys = (await this.store.meta("pass_keys")) || [];
     this.support = (await this.store.meta("support")) || null;
+    this.hours = (await this.store.meta("hours")) || rules.ALWAYS_OPEN;
     this.center = (await this.store.meta("center")) || null;
     for (const m of await this.store.all("roster")) this.roster.put(m);
-    const today = rules.kstDate(this.now());
+    const today = this.businessDay(this.now());
     for (const card of await this.store.all("cards")) {
-      if (rules.kstDate(Date.parse(card.checkin.at)) === today) this.cards.set(card.checkin.id, card);
+      if (this.businessDay(Date.parse(card.checkin.at)) === today) this.cards.set(card.checkin.id, card);
     }
     for (const n of await this.store.all("notices")) this.notices.set(n.id, n);
     for (const item of await this.store.all("outbox")) this.outbox.set(item.local_id, item);
@@ -107,12 +109,18 @@ export class Desk {
     await this.prune();
   }
 
+  /** The center's business day of an instant (a visit at 00:30 after a late evening counts
+   * with the evening). */
+  businessDay(ms) {
+    return rules.businessDate(this.hours, ms);
+  }
+
   /** Yesterday's cards, old showings and long-accepted outbox items go. */
   async prune() {
     const now = this.now();
-    const today = rules.kstDate(now);
+    const today = this.businessDay(now);
     const oldCards = [...(await this.store.all("cards"))].filter(
-      (c) => rules.kstDate(Date.parse(c.checkin.at)) !== today && !this.outbox.has(c.checkin.id),
+      (c) => this.businessDay(Date.parse(c.checkin.at)) !== today && !this.outbox.has(c.checkin.id),
     );
     const oldItems = [...this.outbox.values()].filter(
       (i) => i.state !== "pending" && now - Date.parse(i.record.at) > KEEP_ACCEPTED_MS,
@@ -165,11 +173,13 @@ export class Desk {
     this.clockOffset = Date.parse(message.server_time) - Date.now();
     this.passKeys = message.pass_keys || [];
     this.support = message.support || null;
+    if (message.hours) this.hours = message.hours;
     await this.store.write(["meta"], (tx) => {
       const meta = tx.objectStore("meta");
       meta.put(this.clockOffset, "clock_offset");
       meta.put(this.passKeys, "pass_keys");
       meta.put(this.support, "support");
+      meta.put(this.hours, "hours");
     });
   }
 
@@ -261,6 +271,10 @@ export class Desk {
           case "support":
             this.support = data;
             tx.objectStore("meta").put(data, "support");
+            break;
+          case "hours":
+            this.hours = data;
+            tx.objectStore("meta").put(data, "hours");
             break;
           default:
             // A kind this desk does not know still takes its place in the order.
@@ -372,20 +386,20 @@ export class Desk {
   }
 
   visitsOf(memberId, now) {
-    const today = rules.kstDate(now);
-    const month = today.slice(0, 7);
+    const today = this.businessDay(now);
+    const month = rules.kstDate(now).slice(0, 7);
     let hereToday = false;
     let unsent = 0;
     for (const card of this.cards.values()) {
       if (card.checkin.member_id !== memberId) continue;
       if (!["admitted", "pending"].includes(card.checkin.status)) continue;
-      if (rules.kstDate(Date.parse(card.checkin.at)) === today) hereToday = true;
+      if (this.businessDay(Date.parse(card.checkin.at)) === today) hereToday = true;
     }
     for (const item of this.pending()) {
       if (item.record.member_id !== memberId) continue;
-      const day = rules.kstDate(Date.parse(item.record.at));
-      if (day === today) hereToday = true;
-      if (day.slice(0, 7) === month) unsent += 1;
+      const at = Date.parse(item.record.at);
+      if (this.businessDay(at) === today) hereToday = true;
+      if (rules.kstDate(at).slice(0, 7) === month) unsent += 1;
     }
     return { hereToday, unsent };
   }
@@ -406,8 +420,7 @@ export class Desk {
       valid_until: member.valid_until,
       visits_per_month: allowed ?? null,
     };
-    // The desk does not know its center's hours; staff at an open desk are the proof.
-    const answer = verifiedHere ? rules.evaluate(pass, history, rules.ALWAYS_OPEN, now) : "ok";
+    const answer = verifiedHere ? rules.evaluate(pass, history, this.hours, now) : "ok";
     if (answer !== "ok") {
       this.refuse(answer, member.name);
       return null;

@@ -38,15 +38,68 @@ export const REFUSALS_KO = {
   no_visits_left: "이번 달 이용 횟수를 모두 사용하셨습니다.",
 };
 
-/** `{opens, closes}` in Korean minutes; equal means always open, closes < opens runs past midnight. */
-export function isOpen(hours, ms) {
-  const minute = kstMinute(ms);
-  if (hours.opens === hours.closes) return true;
-  if (hours.opens < hours.closes) return hours.opens <= minute && minute < hours.closes;
-  return minute >= hours.opens || minute < hours.closes;
+// ---- opening hours (shared/src/hours.rs) ----
+// A center's hours are `{schedule: {week: [7 × day], holidays?: day, closures?: [{from, to}]},
+// holidays: ["YYYY-MM-DD", …]}`, a day being "06:00-23:00", "24h" or "closed". A visit belongs
+// to the center's business day, which starts at the latest closing time past midnight.
+
+const DAY_MINUTES = 1440;
+
+/** A day's hours as `{opens, closes}` in minutes (equal: all day), or null when closed. */
+export function parseDay(text) {
+  if (text === "closed" || text === "휴무") return null;
+  if (text === "24h") return { opens: 0, closes: 0 };
+  const m = /^(\d{1,2}):(\d{2})[-~](\d{1,2}):(\d{2})$/.exec(String(text).trim());
+  if (!m) return null;
+  const minutes = (h, mm) => (Number(h) === 24 && Number(mm) === 0 ? 0 : Number(h) * 60 + Number(mm));
+  return { opens: minutes(m[1], m[2]), closes: minutes(m[3], m[4]) };
 }
 
-export const ALWAYS_OPEN = { opens: 0, closes: 0 };
+function days(schedule) {
+  const all = [...schedule.week];
+  if (schedule.holidays) all.push(schedule.holidays);
+  return all.map(parseDay).filter((d) => d !== null);
+}
+
+/** Minutes after calendar midnight at which the center's business day starts. */
+export function dayStart(schedule) {
+  let start = 0;
+  for (const d of days(schedule)) if (d.closes < d.opens) start = Math.max(start, d.closes);
+  return start;
+}
+
+/** The business day (YYYY-MM-DD) an instant belongs to. */
+export function businessDate(hours, ms) {
+  return kstDate(ms - dayStart(hours.schedule) * 60000);
+}
+
+/** [start, end) of the business day of `ms`, in ms since the epoch. */
+export function dayBounds(hours, ms) {
+  const date = businessDate(hours, ms);
+  const start = Date.parse(date + "T00:00:00Z") - KST_MS + dayStart(hours.schedule) * 60000;
+  return [start, start + DAY_MS];
+}
+
+/** One business day's hours: a closure first, then holiday hours, then the weekday's. */
+export function hoursOn(schedule, date, holiday) {
+  for (const c of schedule.closures || []) if (c.from <= date && date <= c.to) return null;
+  if (holiday && schedule.holidays) return parseDay(schedule.holidays);
+  const weekday = (new Date(date + "T00:00:00Z").getUTCDay() + 6) % 7;
+  return parseDay(schedule.week[weekday]);
+}
+
+export function isOpen(hours, ms) {
+  const date = businessDate(hours, ms);
+  const day = hoursOn(hours.schedule, date, (hours.holidays || []).includes(date));
+  if (day === null) return false;
+  if (day.opens === day.closes) return true;
+  const minute = Math.floor((ms - (Date.parse(date + "T00:00:00Z") - KST_MS)) / 60000);
+  const closes = day.closes < day.opens ? day.closes + DAY_MINUTES : day.closes;
+  return day.opens <= minute && minute < closes;
+}
+
+/** What a desk assumes before the server ever told it its center's hours. */
+export const ALWAYS_OPEN = { schedule: { week: Array(7).fill("24h") }, holidays: [] };
 
 /** Visits left after `history`, or null for an unlimited plan. */
 export function visitsLeft(pass, history) {

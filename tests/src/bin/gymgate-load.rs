@@ -205,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
                         name: format!("부하센터 {i}"),
                         address: String::new(),
                         hours: None,
+                        schedule: None,
                         requires_approval: false,
                     })
                     .await?;

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod hours;
 mod login;
 mod members;
 mod now;
@@ -56,6 +57,19 @@ pub fn routes() -> Router<AppState> {
             post(accounts::reset_password),
         )
         .route("/api/v1/admin/audit", get(audit::audit_log))
+        .route(
+            "/api/v1/admin/centers/{id}/hours",
+            axum::routing::put(hours::put_center_hours),
+        )
+        .route(
+            "/api/v1/admin/hours.csv",
+            get(hours::hours_csv).put(hours::put_hours_csv),
+        )
+        .route("/api/v1/admin/holidays", get(hours::list_holidays))
+        .route(
+            "/api/v1/admin/holidays/{date}",
+            axum::routing::put(hours::put_holiday).delete(hours::delete_holiday),
+        )
         .route("/api/v1/admin/members", get(members::member_list))
         .route(
             "/api/v1/admin/members/{member_no}",

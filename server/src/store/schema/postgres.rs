@@ -307,6 +307,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX desk_reports_desk ON desk_reports (desk_id, id);
     "#,
+    // 5: as the latest SQLite migration (schedules, holidays).
+    concat!(
+        r#"
+    ALTER TABLE centers ADD COLUMN schedule TEXT;
+    CREATE TABLE holidays (date TEXT COLLATE "C" PRIMARY KEY, name TEXT NOT NULL);
+    "#,
+        korean_holidays_2026_2027!()
+    ),
 ];
 
 /// Applies the migrations this database has not had yet.

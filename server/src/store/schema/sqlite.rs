@@ -389,6 +389,13 @@ pub fn migrations() -> Migrations<'static> {
              );
              CREATE INDEX desk_reports_desk ON desk_reports (desk_id, id);",
         ),
+        // Opening hours as centers have them: a schedule per center (NULL keeps the old single
+        // span in opens/closes), and the public holidays.
+        M::up(concat!(
+            "ALTER TABLE centers ADD COLUMN schedule TEXT;
+             CREATE TABLE holidays (date TEXT PRIMARY KEY, name TEXT NOT NULL);\n",
+            korean_holidays_2026_2027!()
+        )),
     ])
 }
 
