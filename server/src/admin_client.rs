@@ -175,6 +175,42 @@ impl AdminClient {
         .await
     }
 
+    /// Asks a desk for its recent log: the request's id, and whether the desk was told at once.
+    pub async fn request_desk_log(&self, desk_id: &str) -> Result<(String, bool), AdminError> {
+        #[derive(serde::Deserialize)]
+        struct Requested {
+            request_id: String,
+            delivered: bool,
+        }
+        let requested: Requested = self
+            .json(self.request(
+                Method::POST,
+                &format!("/api/v1/admin/desks/{desk_id}/log-request"),
+            ))
+            .await?;
+        Ok((requested.request_id, requested.delivered))
+    }
+
+    pub async fn desk_logs(
+        &self,
+        desk_id: &str,
+    ) -> Result<Vec<gymgate_shared::api::AdminDeskLog>, AdminError> {
+        self.json(self.request(Method::GET, &format!("/api/v1/admin/desks/{desk_id}/logs")))
+            .await
+    }
+
+    /// An uploaded log's text.
+    pub async fn desk_log(&self, request_id: &str) -> Result<String, AdminError> {
+        self.send(self.request(
+            Method::GET,
+            &format!("/api/v1/admin/desk-logs/{request_id}"),
+        ))
+        .await?
+        .text()
+        .await
+        .map_err(|e| AdminError::Unexpected(e.to_string()))
+    }
+
     pub async fn revoke_desk(&self, desk_id: &str) -> Result<(), AdminError> {
         self.send(self.request(
             Method::POST,

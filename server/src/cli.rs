@@ -403,7 +403,21 @@ enum CenterCommand {
 #[derive(Subcommand)]
 enum DeskCommand {
     List,
-    Revoke { desk_id: String },
+    Revoke {
+        desk_id: String,
+    },
+    /// Ask a desk for its recent log (about 1 MB, redacted); audited.
+    LogRequest {
+        desk_id: String,
+    },
+    /// The logs asked of a desk, newest first.
+    Logs {
+        desk_id: String,
+    },
+    /// Print an uploaded log (reading it is audited).
+    Log {
+        request_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -888,6 +902,32 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Desk(DeskCommand::Revoke { desk_id }) => {
             client.revoke_desk(&desk_id).await?;
             println!("desk {desk_id} revoked; it must be paired again");
+        }
+        AdminCommand::Desk(DeskCommand::LogRequest { desk_id }) => {
+            let (request_id, delivered) = client.request_desk_log(&desk_id).await?;
+            let when = if delivered {
+                "the desk was asked now"
+            } else {
+                "the desk is asked when it next connects or reports"
+            };
+            println!("log request {request_id}: {when}; see `admin desk logs {desk_id}`");
+        }
+        AdminCommand::Desk(DeskCommand::Logs { desk_id }) => {
+            for log in client.desk_logs(&desk_id).await? {
+                let state = match log.uploaded_at {
+                    Some(at) => format!("uploaded {} ({} bytes)", at.to_rfc3339(), log.bytes),
+                    None => "waiting for the desk".to_owned(),
+                };
+                println!(
+                    "{}	{}	by {}	{state}",
+                    log.request_id,
+                    log.requested_at.to_rfc3339(),
+                    log.requested_by
+                );
+            }
+        }
+        AdminCommand::Desk(DeskCommand::Log { request_id }) => {
+            print!("{}", client.desk_log(&request_id).await?);
         }
         AdminCommand::Member(MemberCommand::Add {
             member_no,

@@ -71,8 +71,19 @@ struct Subscriber {
     id: u64,
     desk_id: DeskId,
     queue: mpsc::Sender<Arc<LiveEvent>>,
+    notes: mpsc::Sender<DeskNote>,
     kicked: CancellationToken,
 }
+
+/// Something for one desk rather than its whole center (not in the center's event log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeskNote {
+    /// An operator asked for the desk's log.
+    SendLog { request_id: String },
+}
+
+/// Notes a connection may hold; more are dropped (they are also found again from the store).
+const NOTE_QUEUE: usize = 4;
 
 /// A member's app following their check-ins.
 struct MemberWatcher {
@@ -115,6 +126,7 @@ pub struct Hub {
 /// A desk connection's place in the hub; leaving it (drop) unsubscribes.
 pub struct Subscription {
     pub live: mpsc::Receiver<Arc<LiveEvent>>,
+    pub notes: mpsc::Receiver<DeskNote>,
     /// Cancelled when the hub gave up on this connection (queue full).
     pub kicked: CancellationToken,
     hub: Arc<Hub>,
@@ -195,6 +207,7 @@ impl Hub {
         queue_depth: usize,
     ) -> Subscription {
         let (queue, live) = mpsc::channel(queue_depth.max(1));
+        let (note_queue, notes) = mpsc::channel(NOTE_QUEUE);
         let kicked = CancellationToken::new();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut centers) = self.centers.lock() {
@@ -205,11 +218,13 @@ impl Hub {
                     id,
                     desk_id: desk_id.clone(),
                     queue,
+                    notes: note_queue,
                     kicked: kicked.clone(),
                 });
         }
         Subscription {
             live,
+            notes,
             kicked,
             hub: self.clone(),
             center_id: center_id.clone(),
@@ -320,6 +335,18 @@ impl Hub {
         {
             watchers.retain(|w| w.queue.try_send(MemberNote::Shown(shown.clone())).is_ok());
         }
+    }
+
+    /// Passes a note to every connection of a desk on this node; false when it has none here.
+    pub fn tell_desk(&self, desk_id: &DeskId, note: DeskNote) -> bool {
+        let Ok(centers) = self.centers.lock() else {
+            return false;
+        };
+        let mut told = false;
+        for subscriber in centers.values().flatten().filter(|s| &s.desk_id == desk_id) {
+            told |= subscriber.notes.try_send(note.clone()).is_ok();
+        }
+        told
     }
 
     /// Closes every live connection of a desk (after its token was revoked).

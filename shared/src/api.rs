@@ -576,6 +576,20 @@ pub struct AdminDeskReport {
     pub text: String,
 }
 
+/// A log an operator asked a desk for: waiting until the desk uploads it, then its size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminDeskLog {
+    pub request_id: String,
+    pub desk_id: DeskId,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    #[serde(default)]
+    pub uploaded_at: Option<DateTime<Utc>>,
+    /// Bytes uploaded (after redaction); 0 while waiting.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
 /// What an incident was: an alert the server raised, one of its own restarts, or a notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

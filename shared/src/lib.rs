@@ -11,6 +11,7 @@ pub mod kst;
 pub mod pass;
 pub mod policy;
 pub mod protocol;
+pub mod redact;
 pub mod settlement;
 pub mod timefmt;
 

@@ -201,7 +201,17 @@ pub enum ServerMessage {
         code: String,
         message: String,
     },
+    /// An operator asked for this desk's recent log: the desk uploads its last `max_bytes`
+    /// (redacted) with `PUT /api/v1/desk/logs/{request_id}`. A desk that keeps no log
+    /// uploads what it has; an older desk ignores the message.
+    LogRequest {
+        request_id: String,
+        max_bytes: u64,
+    },
 }
+
+/// The most of its log a desk uploads when asked (the newest part).
+pub const MAX_LOG_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

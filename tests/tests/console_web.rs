@@ -212,6 +212,35 @@ async fn an_operator_works_the_console_in_chromium() -> anyhow::Result<()> {
         "troubled first"
     );
 
+    // Its log, asked from the console: the desk is told, sends it, support opens it.
+    browser.click(&format!("{desk_row} .desk-logs")).await?;
+    browser
+        .wait_for("#desk-log:not([hidden]) #desk-log-list li")
+        .await?;
+    browser.click("#desk-log-request").await?;
+    let request_id = loop {
+        if let ServerMessage::LogRequest { request_id, .. } = desk_ws.next().await? {
+            break request_id;
+        }
+    };
+    browser.wait_for(".desk-log-waiting").await?;
+    let status = reqwest::Client::new()
+        .put(format!("{url}/api/v1/desk/logs/{request_id}"))
+        .bearer_auth(&desk.token)
+        .body("2026-12-02T09:00:00Z INFO 데스크 시작 token=abc123\n")
+        .send()
+        .await?
+        .status();
+    assert_eq!(status, 204);
+    browser.click("#desk-log-refresh").await?;
+    browser.click(".desk-log-open").await?;
+    browser.wait_for("#desk-log-text:not(:empty)").await?;
+    let text = browser.text("#desk-log-text").await?;
+    assert!(
+        text.contains("INFO 데스크 시작 token=[가림]"),
+        "shown redacted: {text}"
+    );
+
     // Notices: a template, posted to every center; the connected desk gets it.
     browser.click("button[data-tab=\"notices\"]").await?;
     browser.wait_for(".notice-center").await?;

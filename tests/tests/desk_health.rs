@@ -8,7 +8,8 @@ use std::time::Duration;
 use chrono::Utc;
 use gymgate_shared::api::AdminDesk;
 use gymgate_shared::protocol::{DeskHealth, DeskMessage, DeskReport};
-use gymgate_tests::{DeskClient, Fixture, TestServer, WAIT, WebhookStub};
+use gymgate_tests::desk_core::pairing;
+use gymgate_tests::{DeskClient, Fixture, RunningDesk, TestServer, WAIT, WebhookStub};
 
 async fn desk_of(fx: &Fixture, id: &str) -> anyhow::Result<AdminDesk> {
     fx.admin
@@ -277,5 +278,147 @@ async fn a_desk_below_the_minimum_version_is_outdated() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(codes(&desk_of(&fx, paired.desk_id.as_str()).await?).is_empty());
+    Ok(())
+}
+
+/// Waits until every named log of the desk has been uploaded; returns the list.
+async fn uploaded(
+    fx: &Fixture,
+    desk_id: &str,
+    requests: &[&str],
+) -> anyhow::Result<Vec<gymgate_shared::api::AdminDeskLog>> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let logs = fx.admin.desk_logs(desk_id).await?;
+        let done = requests.iter().all(|id| {
+            logs.iter()
+                .any(|l| l.request_id == *id && l.uploaded_at.is_some())
+        });
+        if done {
+            return Ok(logs);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the desk did not upload {requests:?}: {logs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn operators_get_a_desks_recent_log_redacted_and_audited() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let desk_id = paired.desk_id.to_string();
+
+    // Two days of log, 1.3 MB together, with secrets the desk must not send.
+    let dir = tempfile::tempdir()?;
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let filler = |day: &str, n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                format!("{day}T09:00:00Z INFO gymgate_desk_core::link: event {i:06} stored 입장\n")
+            })
+            .collect()
+    };
+    let mut yesterday = filler("2026-12-01", 9_000);
+    yesterday.push_str("2026-12-01T23:59:00Z WARN request Authorization: Bearer qwertyTOKEN123 member 010-2222-3333\n");
+    let mut today = filler("2026-12-02", 7_000);
+    today.push_str("2026-12-02T10:00:00Z INFO the last line pass GP1.eyJhYmMiOjF9.c2lnbmF0dXJl\n");
+    std::fs::write(logs.join("desk.log.2026-12-01"), &yesterday)?;
+    std::fs::write(logs.join("desk.log.2026-12-02"), &today)?;
+    anyhow::ensure!(yesterday.len() + today.len() > 1_200_000);
+
+    // Asked while the desk is off: it is asked when it connects.
+    let (first, delivered) = fx.admin.request_desk_log(&desk_id).await?;
+    anyhow::ensure!(!delivered, "the desk is not connected");
+    let mut desk = RunningDesk::start(dir.path(), pairing(&url, &paired)).await?;
+    desk.wait_online().await?;
+    uploaded(&fx, &desk_id, &[&first]).await?;
+    let text = fx.admin.desk_log(&first).await?;
+    anyhow::ensure!(
+        text.len() <= gymgate_shared::protocol::MAX_LOG_BYTES as usize && text.len() > 1_000_000,
+        "about 1 MB: {}",
+        text.len()
+    );
+    anyhow::ensure!(
+        text.ends_with("[가림]\n") && text.contains("INFO the last line pass GP1.[가림]"),
+        "the newest line last, the pass code hidden: {:?}",
+        &text[text.len() - 200..]
+    );
+    anyhow::ensure!(
+        text.starts_with("2026-12-01T09:00:00Z INFO"),
+        "starts at a whole line: {:?}",
+        &text[..80]
+    );
+    for secret in ["qwertyTOKEN123", "010-2222-3333", "eyJhYmMiOjF9"] {
+        anyhow::ensure!(!text.contains(secret), "{secret} left in the log");
+    }
+    anyhow::ensure!(text.contains("Bearer [가림] member [전화번호]"));
+
+    // Asked while connected: at once.
+    std::fs::write(
+        logs.join("desk.log.2026-12-03"),
+        "2026-12-03T08:00:00Z INFO a new day\n",
+    )?;
+    let (second, delivered) = fx.admin.request_desk_log(&desk_id).await?;
+    anyhow::ensure!(delivered, "a connected desk is asked at once");
+    let listed = uploaded(&fx, &desk_id, &[&first, &second]).await?;
+    anyhow::ensure!(
+        listed.len() == 2 && listed[0].request_id == second,
+        "{listed:?}"
+    );
+    anyhow::ensure!(fx.admin.desk_log(&second).await?.ends_with("a new day\n"));
+
+    // Only this desk, once, within the size; nobody without a token.
+    let http = reqwest::Client::new();
+    let put = |token: Option<&str>, id: &str, body: Vec<u8>| {
+        let request = http.put(format!("{url}/api/v1/desk/logs/{id}")).body(body);
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    };
+    let other = fx.desk(center.id.as_str()).await?;
+    let (third, _) = fx.admin.request_desk_log(&desk_id).await?;
+    let status = put(Some(&other.token), &third, b"not mine".to_vec())
+        .send()
+        .await?
+        .status();
+    anyhow::ensure!(status == 404, "another desk's request: {status}");
+    let status = put(None, &third, b"anyone".to_vec()).send().await?.status();
+    anyhow::ensure!(status == 401, "no token: {status}");
+    let status = put(Some(&paired.token), &first, b"again".to_vec())
+        .send()
+        .await?
+        .status();
+    anyhow::ensure!(status == 409, "answered twice: {status}");
+    let status = put(Some(&paired.token), &third, vec![b'x'; 2 << 20])
+        .send()
+        .await?
+        .status();
+    anyhow::ensure!(status == 413, "2 MB: {status}");
+    anyhow::ensure!(
+        fx.admin.desk_log(&first).await?.len() > 1_000_000,
+        "the first upload stays"
+    );
+    let revoked = fx.admin.request_desk_log("no-such-desk").await;
+    anyhow::ensure!(revoked.is_err(), "an unknown desk");
+
+    let audit = fx.admin.audit().await?;
+    let count = |action: &str| audit.iter().filter(|a| a.action == action).count();
+    anyhow::ensure!(count("desk.log_request") == 3, "{audit:?}");
+    anyhow::ensure!(count("desk.log_upload") == 2);
+    anyhow::ensure!(count("desk.log_read") == 3);
+    let upload = audit
+        .iter()
+        .find(|a| a.action == "desk.log_upload")
+        .ok_or_else(|| anyhow::anyhow!("no upload row"))?;
+    anyhow::ensure!(upload.actor == format!("desk:{desk_id}"), "{upload:?}");
+    desk.stop().await?;
     Ok(())
 }

@@ -1292,3 +1292,39 @@ async fn a_desk_unpaired_by_an_operator_says_so() -> anyhow::Result<()> {
     );
     browser.close().await
 }
+
+#[tokio::test]
+async fn operators_get_the_browser_desks_own_log() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start_as(Screen::Window(1024, 768), &[]).await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    pair(&browser, &fx, center.id.as_str(), "1층").await?;
+    let desk = fx.admin.desks().await?[0].id.to_string();
+    let (request, delivered) = fx.admin.request_desk_log(&desk).await?;
+    assert!(delivered, "an online browser desk is asked at once");
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    while !fx
+        .admin
+        .desk_logs(&desk)
+        .await?
+        .iter()
+        .any(|l| l.request_id == request && l.uploaded_at.is_some())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the browser desk did not send its log"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = fx.admin.desk_log(&request).await?;
+    assert!(
+        text.starts_with("web-"),
+        "the version and browser first: {text}"
+    );
+    assert!(text.contains("HeadlessChrome"), "{text}");
+    assert!(text.contains("INFO connected; saying hello"), "{text}");
+    browser.close().await
+}

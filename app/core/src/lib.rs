@@ -7,6 +7,7 @@ pub mod config;
 pub mod health;
 pub mod instance;
 pub mod link;
+pub mod logs;
 pub mod roster;
 pub mod store;
 

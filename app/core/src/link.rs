@@ -343,7 +343,9 @@ async fn send_as(
                 break;
             }
             // That center's live events are not this desk's business.
-            ServerMessage::Welcome { .. } | ServerMessage::Event(_) => {}
+            ServerMessage::Welcome { .. }
+            | ServerMessage::Event(_)
+            | ServerMessage::LogRequest { .. } => {}
         }
     }
     let _ = socket.close(None).await;
@@ -755,6 +757,18 @@ async fn on_message(
             // stored, so all of it is sent again (records are idempotent).
             in_flight.clear();
             emit(ctx, CoreEvent::ServerError { code, message }).await;
+        }
+        ServerMessage::LogRequest {
+            request_id,
+            max_bytes,
+        } => {
+            // Off the link: reading a megabyte and sending it must not hold up events.
+            tokio::spawn(super::logs::upload(
+                ctx.pairing.clone(),
+                ctx.data_dir.clone(),
+                request_id,
+                max_bytes,
+            ));
         }
         ServerMessage::Welcome { .. } => {}
     }

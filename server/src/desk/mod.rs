@@ -18,6 +18,7 @@ use crate::store::{StoreError, checkins, desks, members, snapshot};
 use crate::tokens;
 
 pub(crate) mod health;
+mod logs;
 mod session;
 
 const MAX_DESK_NAME: usize = 100;
@@ -69,6 +70,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/desk/lookup", get(lookup))
         .route("/api/v1/desk/statement", get(statement))
         .route("/api/v1/desk/photos/{member_id}", get(photo))
+        .route(
+            "/api/v1/desk/logs/{request_id}",
+            axum::routing::put(logs::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(logs::MAX_UPLOAD_BYTES)),
+        )
         .route("/ws/desk", get(websocket))
 }
 

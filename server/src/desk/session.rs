@@ -89,7 +89,14 @@ struct Session {
     health_stored: Option<(crate::desk::health::Stored, Instant)>,
     /// Reports taken on this connection (a desk sends the few it kept; more is noise).
     reports_taken: u32,
+    /// When waiting log requests were last looked for, and those this connection passed on.
+    logs_checked: Option<Instant>,
+    logs_asked: Vec<String>,
 }
+
+/// How often a connected desk's waiting log requests are looked for in the store (a request
+/// made on another node; one made here is passed on at once).
+const LOGS_CHECK_EVERY: Duration = Duration::from_secs(300);
 
 /// An unchanged health report is written this often at most (10,000 desks each reporting
 /// every 30 s would otherwise be 333 writes a second saying nothing new).
@@ -151,6 +158,8 @@ pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
         unshown: std::collections::VecDeque::new(),
         health_stored: None,
         reports_taken: 0,
+        logs_checked: None,
+        logs_asked: Vec::new(),
     };
     tracing::info!(desk_id = %session.desk.desk_id, center_id = %session.desk.center_id, "desk connected");
     metrics::gauge!(crate::metrics::DESKS_CONNECTED).increment(1.0);
@@ -184,6 +193,12 @@ impl Session {
                 _ = kicked.cancelled() => Err(End::TooSlow),
                 live = subscription.live.recv() => match live {
                     Some(event) => Box::pin(self.on_live(event, &mut subscription.live)).await,
+                    None => Err(End::TooSlow),
+                },
+                note = subscription.notes.recv() => match note {
+                    Some(crate::hub::DeskNote::SendLog { request_id }) => {
+                        Box::pin(self.ask_for_log(request_id)).await
+                    }
                     None => Err(End::TooSlow),
                 },
                 message = self.next_message() => match message {
@@ -430,7 +445,7 @@ impl Session {
             }
             DeskMessage::Health(health) => {
                 self.on_health(health).await;
-                Ok(())
+                self.ask_for_waiting_logs().await
             }
             DeskMessage::Report(report) => {
                 self.on_report(report).await;
@@ -633,6 +648,50 @@ impl Session {
         })
         .await;
         self.health_stored = Some((stored, Instant::now()));
+    }
+
+    /// Passes an operator's log request on, once per connection.
+    async fn ask_for_log(&mut self, request_id: String) -> Result<(), End> {
+        if self.logs_asked.contains(&request_id) {
+            return Ok(());
+        }
+        self.send_message(&ServerMessage::LogRequest {
+            request_id: request_id.clone(),
+            max_bytes: gymgate_shared::protocol::MAX_LOG_BYTES,
+        })
+        .await?;
+        tracing::info!(desk_id = %self.desk.desk_id, %request_id, "asked the desk for its log");
+        self.logs_asked.push(request_id);
+        Ok(())
+    }
+
+    /// Log requests made while the desk was away, or on another node: looked for with the
+    /// first health report and then every [`LOGS_CHECK_EVERY`].
+    async fn ask_for_waiting_logs(&mut self) -> Result<(), End> {
+        if self
+            .logs_checked
+            .is_some_and(|at| at.elapsed() < LOGS_CHECK_EVERY)
+        {
+            return Ok(());
+        }
+        self.logs_checked = Some(Instant::now());
+        let desk_id = self.desk.desk_id.clone();
+        let waiting = match self
+            .state
+            .store
+            .read(move |conn| crate::store::desk_logs::waiting(conn, &desk_id, Utc::now()))
+            .await
+        {
+            Ok(waiting) => waiting,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read a desk's log requests");
+                return Ok(());
+            }
+        };
+        for request_id in waiting {
+            self.ask_for_log(request_id).await?;
+        }
+        Ok(())
     }
 
     /// Keeps a crash or cache-failure report, cut to size.

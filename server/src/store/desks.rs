@@ -143,6 +143,18 @@ pub fn list(conn: &mut dyn Conn) -> Result<Vec<DeskRow>, StoreError> {
     )
 }
 
+/// A desk's center and name, and whether it was revoked (`None`: no such desk).
+pub fn find(
+    conn: &mut dyn Conn,
+    desk: &DeskId,
+) -> Result<Option<(CenterId, String, bool)>, StoreError> {
+    conn.one(
+        "SELECT center_id, name, revoked_at FROM desks WHERE id = ?1",
+        &[desk],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get::<Option<String>>(2)?.is_some())),
+    )
+}
+
 /// Revokes a desk (its token stops working); false when there is no such desk.
 pub fn revoke(conn: &mut dyn Conn, desk: &DeskId, now: DateTime<Utc>) -> Result<bool, StoreError> {
     Ok(conn.execute(

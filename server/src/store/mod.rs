@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod centers;
 pub mod checkins;
+pub mod desk_logs;
 pub mod desks;
 pub mod events;
 pub mod holidays;

@@ -35,6 +35,9 @@ const ERRORS = {
   cannot_disable_self: "자기 계정은 끌 수 없습니다.",
   storage_unavailable: "서버가 지금 저장할 수 없습니다. 잠시 뒤 다시 해 주세요.",
   network: "서버에 연결할 수 없습니다. 네트워크를 확인하고 다시 해 주세요.",
+  unknown_desk: "그런 데스크가 없습니다.",
+  desk_revoked: "연결이 해제된 데스크는 로그를 보낼 수 없습니다.",
+  unknown_log: "이 로그는 아직 올라오지 않았습니다.",
 };
 
 const STATUS = {
@@ -108,6 +111,7 @@ async function api(path, options = {}) {
   }
   if (response.status === 204) return null;
   const text = await response.text();
+  if (options.text && response.ok) return text;
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
   if (!response.ok) {
@@ -343,8 +347,43 @@ function deskRow(center, { desk, clock_skew_s }) {
     h("td", {}, center.name), h("td", {}, desk.name), h("td", { class: "desk-status" }, status),
     h("td", {}, desk.app_version || "—"),
     h("td", { class: desk.outbox_backlog > 0 ? "warn" : "" }, desk.outbox_backlog), h("td", {}, skew),
-    healthCell(desk));
+    healthCell(desk),
+    h("td", {}, h("button", { class: "secondary desk-logs", type: "button", onclick: () => act(() => openDeskLogs(center, desk)) },
+      "로그 ", h("small", {}, "Log"))));
 }
+
+// ----- a desk's log (asked of the desk, uploaded redacted; every step audited) ---------------
+
+async function openDeskLogs(center, desk) {
+  const panel = $("#desk-log");
+  panel.hidden = false;
+  panel.dataset.desk = desk.id;
+  $("#desk-log-title").textContent = `${center.name} · ${desk.name}`;
+  $("#desk-log-text").textContent = "";
+  await listDeskLogs(desk.id);
+  panel.scrollIntoView({ block: "nearest" });
+}
+
+async function listDeskLogs(deskId) {
+  const logs = await api(`/api/v1/admin/desks/${encodeURIComponent(deskId)}/logs`);
+  $("#desk-log-list").replaceChildren(...logs.map((log) => h("li", { "data-id": log.request_id },
+    `${when(log.requested_at)} · ${log.requested_by} · `,
+    log.uploaded_at
+      ? h("button", { class: "secondary desk-log-open", type: "button", onclick: () => act(async () => {
+        $("#desk-log-text").textContent = await api(`/api/v1/admin/desk-logs/${encodeURIComponent(log.request_id)}`, { text: true });
+      }) }, `보기 (${Math.ceil(log.bytes / 1024)} KB, ${when(log.uploaded_at)}) `, h("small", {}, "Open"))
+      : h("span", { class: "muted desk-log-waiting" }, "데스크가 보내기를 기다리는 중 / waiting for the desk"))));
+  if (!logs.length) $("#desk-log-list").replaceChildren(h("li", { class: "muted" }, "요청한 로그가 없습니다. / No logs asked for yet."));
+}
+
+$("#desk-log-request").addEventListener("click", () => act(async () => {
+  const deskId = $("#desk-log").dataset.desk;
+  const asked = await api(`/api/v1/admin/desks/${encodeURIComponent(deskId)}/log-request`, { method: "POST" });
+  await listDeskLogs(deskId);
+  return asked;
+}, "로그를 요청했습니다. 데스크가 연결되어 있으면 곧 올라옵니다. / Asked; a connected desk sends it shortly."));
+$("#desk-log-refresh").addEventListener("click", () => act(() => listDeskLogs($("#desk-log").dataset.desk)));
+$("#desk-log-close").addEventListener("click", () => { $("#desk-log").hidden = true; });
 
 function renderNow(view) {
   state.centers = view.centers.map((c) => ({ id: c.id, name: c.name }));
@@ -356,7 +395,7 @@ function renderNow(view) {
   const rows = [];
   for (const center of view.centers) {
     if (!center.desks.length) {
-      rows.push(h("tr", {}, h("td", {}, center.name), h("td", { class: "muted", colspan: 6 }, "연결된 데스크 없음 / no desk")));
+      rows.push(h("tr", {}, h("td", {}, center.name), h("td", { class: "muted", colspan: 7 }, "연결된 데스크 없음 / no desk")));
     }
     for (const desk of center.desks) {
       if (problemsOf(desk.desk).length) troubled.push([center, desk]);

@@ -11,6 +11,19 @@ const PROTOCOL = "gymgate.desk.v1";
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 15000;
 const HEALTH_EVERY_MS = 30000;
+const JOURNAL_LINES = 2000;
+
+// What this page did lately (connections, refusals, storage trouble), kept in memory for
+// operators who ask the desk for its log; the browser keeps no log file a page can read.
+const journal = [];
+
+/** Notes a line in the desk's log (and the browser console). */
+export function note(level, text) {
+  const line = `${new Date().toISOString()} ${level} ${text}`;
+  if (journal.length >= JOURNAL_LINES) journal.shift();
+  journal.push(line);
+  if (level === "WARN") console.warn(text);
+}
 
 export class Link {
   /**
@@ -39,7 +52,7 @@ export class Link {
       if (this.lastSync) health.last_sync = this.lastSync;
       this.send({ type: "health", ...health, clock: new Date().toISOString() });
     } catch (error) {
-      console.warn("desk health", error);
+      note("WARN", `desk health: ${error}`);
     }
   }
 
@@ -85,6 +98,7 @@ export class Link {
     let opened = false;
     socket.onopen = async () => {
       opened = true;
+      note("INFO", "connected; saying hello");
       const cursor = await this.core.cursor();
       this.send({
         type: "hello",
@@ -103,13 +117,14 @@ export class Link {
         .catch((error) => {
           // Not stored (a full disk, a closed database): nothing was acked; say so, and
           // resume from the cursor on a new connection.
-          console.warn("desk link", error);
+          note("WARN", `desk link: ${error}`);
           if (!error.network) this.core.storageError(error);
           if (this.socket === socket) socket.close(4000);
         });
     };
-    socket.onclose = () => {
+    socket.onclose = (closed) => {
       if (this.socket !== socket) return;
+      note("INFO", `connection closed (${closed.code}${closed.reason ? `: ${closed.reason}` : ""})`);
       clearInterval(this.healthTimer);
       this.socket = null;
       this.retry(opened);
@@ -198,10 +213,43 @@ export class Link {
         await this.core.recorded(message);
         break;
       case "error":
+        note("WARN", `the server refused: ${message.code}`);
         this.core.serverError(message);
+        break;
+      case "log_request":
+        this.sendLog(message);
         break;
       default:
         break;
+    }
+  }
+
+  /** Operators asked for this desk's log: the newest lines of the journal, within the size. */
+  async sendLog(request) {
+    const max = Math.min(request.max_bytes || 0, 1024 * 1024);
+    const encoder = new TextEncoder();
+    const lines = [];
+    let size = 0;
+    for (let i = journal.length - 1; i >= 0; i -= 1) {
+      const bytes = encoder.encode(journal[i]).length + 1;
+      if (size + bytes > max) break;
+      size += bytes;
+      lines.push(journal[i]);
+    }
+    lines.reverse();
+    const text = `${APP_VERSION} ${navigator.userAgent}\n${lines.join("\n")}\n`;
+    try {
+      const response = await fetch(`/api/v1/desk/logs/${encodeURIComponent(request.request_id)}`, {
+        method: "PUT",
+        headers: {
+          Authorization: `Bearer ${this.core.pairing().token}`,
+          "Content-Type": "text/plain; charset=utf-8",
+        },
+        body: text,
+      });
+      note("INFO", `log sent as operators asked (${response.status})`);
+    } catch (error) {
+      note("WARN", `cannot send the log operators asked for: ${error}`);
     }
   }
 
@@ -215,7 +263,7 @@ export class Link {
       if (event.seq <= next) continue;
       if (event.seq !== next + 1) {
         // A gap: something was lost. Resume from the cursor on a new connection.
-        console.warn(`desk link: gap after ${next}, got ${event.seq}`);
+        note("WARN", `gap after ${next}, got ${event.seq}; resuming`);
         socket.close(4000);
         return;
       }

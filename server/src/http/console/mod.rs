@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod desk_logs;
 mod hours;
 mod login;
 mod members;
@@ -57,6 +58,15 @@ pub fn routes() -> Router<AppState> {
             post(accounts::reset_password),
         )
         .route("/api/v1/admin/audit", get(audit::audit_log))
+        .route(
+            "/api/v1/admin/desks/{id}/log-request",
+            post(desk_logs::request_log),
+        )
+        .route("/api/v1/admin/desks/{id}/logs", get(desk_logs::list_logs))
+        .route(
+            "/api/v1/admin/desk-logs/{request_id}",
+            get(desk_logs::read_log),
+        )
         .route(
             "/api/v1/admin/centers/{id}/hours",
             axum::routing::put(hours::put_center_hours),

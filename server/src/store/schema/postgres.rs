@@ -315,6 +315,19 @@ const MIGRATIONS: &[&str] = &[
     "#,
         korean_holidays_2026_2027!()
     ),
+    // 6: logs operators ask desks for.
+    r#"
+    CREATE TABLE desk_logs (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        desk_id TEXT COLLATE "C" NOT NULL,
+        requested_by TEXT NOT NULL,
+        requested_at TEXT COLLATE "C" NOT NULL,
+        uploaded_at TEXT COLLATE "C",
+        bytes BIGINT NOT NULL DEFAULT 0,
+        text TEXT
+    );
+    CREATE INDEX desk_logs_desk ON desk_logs (desk_id, id);
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.

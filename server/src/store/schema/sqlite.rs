@@ -396,6 +396,19 @@ pub fn migrations() -> Migrations<'static> {
              CREATE TABLE holidays (date TEXT PRIMARY KEY, name TEXT NOT NULL);\n",
             korean_holidays_2026_2027!()
         )),
+        // Logs operators ask desks for (issue 25).
+        M::up(
+            "CREATE TABLE desk_logs (
+                 id TEXT PRIMARY KEY,
+                 desk_id TEXT NOT NULL,
+                 requested_by TEXT NOT NULL,
+                 requested_at TEXT NOT NULL,
+                 uploaded_at TEXT,
+                 bytes INTEGER NOT NULL DEFAULT 0,
+                 text TEXT
+             );
+             CREATE INDEX desk_logs_desk ON desk_logs (desk_id, id);",
+        ),
     ])
 }
 
