@@ -211,6 +211,69 @@ impl AdminClient {
         .map_err(|e| AdminError::Unexpected(e.to_string()))
     }
 
+    /// Uploads a signed release: its manifest, then its installer.
+    pub async fn upload_release(
+        &self,
+        signed: &gymgate_shared::release::SignedManifest,
+        installer: Vec<u8>,
+    ) -> Result<String, AdminError> {
+        let manifest: gymgate_shared::release::Manifest = serde_json::from_str(&signed.manifest)
+            .map_err(|e| AdminError::Unexpected(format!("the manifest cannot be read: {e}")))?;
+        let version = manifest.version;
+        self.send(
+            self.request(Method::PUT, &format!("/api/v1/admin/releases/{version}"))
+                .json(signed),
+        )
+        .await?;
+        self.send(
+            self.request(
+                Method::PUT,
+                &format!("/api/v1/admin/releases/{version}/installer"),
+            )
+            .timeout(std::time::Duration::from_secs(600))
+            .body(installer),
+        )
+        .await?;
+        Ok(version)
+    }
+
+    /// Starts or widens a rollout.
+    pub async fn set_rollout(
+        &self,
+        version: &str,
+        canary_centers: &[String],
+        percent: u8,
+    ) -> Result<serde_json::Value, AdminError> {
+        self.json(
+            self.request(Method::PUT, &format!("/api/v1/admin/rollouts/{version}"))
+                .json(&serde_json::json!({ "canary_centers": canary_centers, "percent": percent })),
+        )
+        .await
+    }
+
+    /// `pause`, `resume` or `halt` a rollout.
+    pub async fn rollout_action(
+        &self,
+        version: &str,
+        action: &str,
+        reason: Option<&str>,
+    ) -> Result<serde_json::Value, AdminError> {
+        self.json(
+            self.request(
+                Method::POST,
+                &format!("/api/v1/admin/rollouts/{version}/{action}"),
+            )
+            .json(&serde_json::json!({ "reason": reason })),
+        )
+        .await
+    }
+
+    /// Releases, rollouts, the fleet by version and failed updates.
+    pub async fn releases(&self) -> Result<serde_json::Value, AdminError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/releases"))
+            .await
+    }
+
     pub async fn revoke_desk(&self, desk_id: &str) -> Result<(), AdminError> {
         self.send(self.request(
             Method::POST,

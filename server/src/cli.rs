@@ -40,10 +40,44 @@ enum Command {
     /// re-sync and send their visits again); the files it replaces are moved aside, not
     /// deleted.
     Restore(RestoreArgs),
+    /// Desk releases, where the release key is (never on the server): make a key, sign an
+    /// installer.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
     /// Give a PostgreSQL database a new epoch after promoting a standby or a point-in-time
     /// recovery (GYMGATE_DATABASE_URL from the environment or --secrets-file), before the
     /// nodes serve from it.
     NewEpoch(NewEpochArgs),
+}
+
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Make a release signing key: the private key goes to --out (mode 600, never
+    /// overwritten), the public key is printed (give it to the servers' --release-keys and to
+    /// the desk build's GYMGATE_RELEASE_KEYS).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign an installer: writes the signed manifest (JSON) to --out.
+    Sign {
+        /// The file `keygen` wrote.
+        #[arg(long)]
+        key_file: PathBuf,
+        #[arg(long)]
+        installer: PathBuf,
+        #[arg(long)]
+        version: String,
+        /// The oldest desk version this installer updates.
+        #[arg(long)]
+        min_from: String,
+        #[arg(long)]
+        notes_ko: String,
+        #[arg(long)]
+        notes_en: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -213,6 +247,10 @@ struct ServeArgs {
     /// over between them.
     #[arg(long, env = "GYMGATE_PUBLIC_URLS", value_delimiter = ',')]
     public_url: Vec<String>,
+    /// Public keys of the desk's release signers (comma-separated; `release keygen` prints
+    /// one): only releases one of them signed can be uploaded and rolled out.
+    #[arg(long, env = "GYMGATE_RELEASE_KEYS", value_delimiter = ',')]
+    release_keys: Vec<String>,
     /// Seconds without a heartbeat after which a node counts as down (and is alerted).
     #[arg(long, env = "GYMGATE_NODE_DOWN_SECONDS", default_value_t = 30)]
     node_down_seconds: u32,
@@ -326,6 +364,44 @@ enum AdminCommand {
     /// Console accounts: add (the first admin is made this way), list.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Desk releases: upload a signed one, roll it out, pause, resume, halt, list.
+    #[command(subcommand)]
+    Release(AdminReleaseCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminReleaseCommand {
+    /// Upload what `release sign` made: the signed manifest and the installer.
+    Upload {
+        #[arg(long)]
+        manifest: PathBuf,
+        #[arg(long)]
+        installer: PathBuf,
+    },
+    /// Start or widen a rollout: canary centers (repeat --canary), then a share of desks.
+    Rollout {
+        version: String,
+        #[arg(long = "canary")]
+        canary: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        percent: u8,
+    },
+    Pause {
+        version: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Resume {
+        version: String,
+    },
+    /// Stop a rollout for good (sign a new version to go on).
+    Halt {
+        version: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Releases, rollouts, the fleet by version and failed updates (JSON).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -574,7 +650,105 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Backup(args)) => backup(args).await,
         Some(Command::Restore(args)) => restore(args).await,
         Some(Command::NewEpoch(args)) => new_epoch(args).await,
+        Some(Command::Release(command)) => release(command),
     }
+}
+
+async fn admin_release(client: &AdminClient, command: AdminReleaseCommand) -> anyhow::Result<()> {
+    match command {
+        AdminReleaseCommand::Upload {
+            manifest,
+            installer,
+        } => {
+            let signed: gymgate_shared::release::SignedManifest = serde_json::from_str(
+                &std::fs::read_to_string(&manifest)
+                    .with_context(|| format!("cannot read {}", manifest.display()))?,
+            )
+            .with_context(|| format!("{} is not a signed manifest", manifest.display()))?;
+            let bytes = std::fs::read(&installer)
+                .with_context(|| format!("cannot read {}", installer.display()))?;
+            let version = client.upload_release(&signed, bytes).await?;
+            println!(
+                "release {version} uploaded; roll it out with `admin release rollout {version} --canary <center id>`"
+            );
+        }
+        AdminReleaseCommand::Rollout {
+            version,
+            canary,
+            percent,
+        } => {
+            client.set_rollout(&version, &canary, percent).await?;
+            println!("{version}: canary centers {canary:?}, {percent}% of desks");
+        }
+        AdminReleaseCommand::Pause { version, reason } => {
+            client
+                .rollout_action(&version, "pause", reason.as_deref())
+                .await?;
+            println!("{version} paused");
+        }
+        AdminReleaseCommand::Resume { version } => {
+            client.rollout_action(&version, "resume", None).await?;
+            println!("{version} resumed");
+        }
+        AdminReleaseCommand::Halt { version, reason } => {
+            client
+                .rollout_action(&version, "halt", reason.as_deref())
+                .await?;
+            println!("{version} halted");
+        }
+        AdminReleaseCommand::List => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&client.releases().await?)?
+            );
+        }
+    }
+    Ok(())
+}
+
+fn release(command: ReleaseCommand) -> anyhow::Result<()> {
+    match command {
+        ReleaseCommand::Keygen { out } => {
+            let key = crate::releases::keygen(&out)?;
+            println!(
+                "release key {} written to {} (keep it offline; it is never given to a server)\npublic key: {}",
+                key.key_id,
+                out.display(),
+                key.public_key()
+            );
+        }
+        ReleaseCommand::Sign {
+            key_file,
+            installer,
+            version,
+            min_from,
+            notes_ko,
+            notes_en,
+            out,
+        } => {
+            let manifest = crate::releases::sign(
+                &key_file,
+                &installer,
+                gymgate_shared::release::Manifest {
+                    version,
+                    sha256: String::new(),
+                    size: 0,
+                    min_from,
+                    notes_ko,
+                    notes_en,
+                },
+                &out,
+            )?;
+            println!(
+                "signed {} ({} bytes, sha256 {}) into {}",
+                manifest.version,
+                manifest.size,
+                manifest.sha256,
+                out.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
@@ -642,6 +816,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(|url| url.trim().trim_end_matches('/').to_owned())
         .filter(|url| !url.is_empty())
         .collect();
+    config.release_keys = gymgate_shared::release::parse_keys(&args.release_keys.join(","))
+        .map_err(|e| anyhow::anyhow!("--release-keys: {e}"))?;
     config.retention = chrono::Duration::days(args.retention_days);
     config.limits.taps_per_member_per_minute = args.taps_per_member_per_minute;
     config.limits.pair_attempts_per_ip_per_minute = args.pairs_per_ip_per_minute;
@@ -903,6 +1079,7 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
             client.revoke_desk(&desk_id).await?;
             println!("desk {desk_id} revoked; it must be paired again");
         }
+        AdminCommand::Release(command) => admin_release(&client, command).await?,
         AdminCommand::Desk(DeskCommand::LogRequest { desk_id }) => {
             let (request_id, delivered) = client.request_desk_log(&desk_id).await?;
             let when = if delivered {

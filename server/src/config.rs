@@ -50,6 +50,10 @@ pub struct Config {
     pub alerts: AlertConfig,
     /// Console accounts with the admin role act only once they have a second factor (TOTP).
     pub require_admin_totp: bool,
+    /// Public keys of the desk's release signers: a release is accepted for rollout only when
+    /// one of them signed it (the desks check again with the keys built into them). The
+    /// private keys are never on the server.
+    pub release_keys: Vec<gymgate_shared::release::ReleaseKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +148,7 @@ impl Config {
             connections: ConnectionLimits::default(),
             alerts: AlertConfig::default(),
             require_admin_totp: true,
+            release_keys: Vec::new(),
         }
     }
 }
@@ -247,6 +252,8 @@ pub struct Rules {
     /// This many connections of one desk within `desk_flap_window`: its link is flapping.
     pub desk_flap_connects: u64,
     pub desk_flap_window: chrono::Duration,
+    /// Desks reporting a failed update of one release that halt its rollout by themselves.
+    pub update_failures: u64,
 }
 
 impl Default for Rules {
@@ -268,6 +275,7 @@ impl Default for Rules {
             desk_crashes_per_day: 2,
             desk_disk_free_mb: 500,
             desk_clock_off_s: 120,
+            update_failures: 3,
             desk_flap_connects: 6,
             desk_flap_window: chrono::Duration::minutes(10),
         }

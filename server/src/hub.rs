@@ -80,6 +80,8 @@ struct Subscriber {
 pub enum DeskNote {
     /// An operator asked for the desk's log.
     SendLog { request_id: String },
+    /// A release or rollout changed: the desk's offer is decided again.
+    Releases,
 }
 
 /// Notes a connection may hold; more are dropped (they are also found again from the store).
@@ -347,6 +349,16 @@ impl Hub {
             told |= subscriber.notes.try_send(note.clone()).is_ok();
         }
         told
+    }
+
+    /// Passes a note to every desk connected to this node (those whose queue is full get it
+    /// from the store at their next health report).
+    pub fn tell_every_desk(&self, note: DeskNote) {
+        if let Ok(centers) = self.centers.lock() {
+            for subscriber in centers.values().flatten() {
+                let _ = subscriber.notes.try_send(note.clone());
+            }
+        }
     }
 
     /// Closes every live connection of a desk (after its token was revoked).

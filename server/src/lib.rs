@@ -27,6 +27,7 @@ mod passes;
 mod photos;
 mod pins;
 mod rate_limit;
+mod releases;
 mod server;
 mod state;
 mod store;

@@ -56,6 +56,9 @@ pub struct Inner {
     pub report_limiter: RateLimiter<IpAddr>,
     /// The console's live page, computed once a tick for every open console.
     pub now_feed: tokio::sync::watch::Sender<Option<NowFeedItem>>,
+    /// The installer desks download now (version and bytes), read from the store once rather
+    /// than once per desk.
+    pub installer: Mutex<Option<(String, axum::body::Bytes)>>,
 }
 
 /// One tick of the live page: the view, or why it could not be made (in the staff's words).
@@ -124,6 +127,7 @@ impl AppState {
             app_reports: Default::default(),
             report_limiter: RateLimiter::new(REPORTS_PER_ADDRESS_PER_MINUTE, minute),
             now_feed: tokio::sync::watch::Sender::new(None),
+            installer: Mutex::new(None),
         }))
     }
 }

@@ -12,6 +12,7 @@ pub mod pass;
 pub mod policy;
 pub mod protocol;
 pub mod redact;
+pub mod release;
 pub mod settlement;
 pub mod timefmt;
 

@@ -187,6 +187,10 @@ pub enum ServerMessage {
         /// check-ins; changes arrive as `hours` events.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hours: Option<Box<crate::hours::CenterHours>>,
+        /// The release this desk should move to, when a rollout includes it (the Windows
+        /// desk; changes arrive as `update` messages).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        update: Option<Box<UpdateOffer>>,
     },
     Event(Event),
     Recorded {
@@ -208,6 +212,19 @@ pub enum ServerMessage {
         request_id: String,
         max_bytes: u64,
     },
+    /// What this desk should run changed: a release to move to, or `null` (a rollout paused
+    /// or halted: do not install what was downloaded).
+    Update {
+        offer: Option<Box<UpdateOffer>>,
+    },
+}
+
+/// A signed release offered to a desk, and where to download its installer (a path on the
+/// server; `Range` requests resume a download).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateOffer {
+    pub release: crate::release::SignedManifest,
+    pub url: String,
 }
 
 /// The most of its log a desk uploads when asked (the newest part).
@@ -524,11 +541,42 @@ mod tests {
     }
 
     #[test]
+    fn log_requests_and_update_offers_round_trip() {
+        round_trip(
+            &ServerMessage::LogRequest {
+                request_id: "r1".into(),
+                max_bytes: MAX_LOG_BYTES,
+            },
+            json!({"type": "log_request", "request_id": "r1", "max_bytes": 1048576}),
+        );
+        round_trip(
+            &ServerMessage::Update { offer: None },
+            json!({"type": "update", "offer": null}),
+        );
+        let offer = UpdateOffer {
+            release: crate::release::SignedManifest {
+                manifest: "{}".into(),
+                key_id: "k".into(),
+                signature: "s".into(),
+            },
+            url: "/api/v1/desk/releases/0.2.0/installer".into(),
+        };
+        round_trip(
+            &ServerMessage::Update {
+                offer: Some(Box::new(offer)),
+            },
+            json!({"type": "update", "offer": {"release": {"manifest": "{}", "key_id": "k",
+                   "signature": "s"}, "url": "/api/v1/desk/releases/0.2.0/installer"}}),
+        );
+    }
+
+    #[test]
     fn server_messages_round_trip() {
         round_trip(
             &ServerMessage::Welcome {
                 support: None,
                 hours: None,
+                update: None,
                 desk_id: DeskId::new("d1"),
                 center_id: CenterId::new("ctr1"),
                 epoch: "e1".into(),
@@ -545,6 +593,7 @@ mod tests {
             &ServerMessage::Welcome {
                 support: None,
                 hours: None,
+                update: None,
                 desk_id: DeskId::new("d1"),
                 center_id: CenterId::new("ctr1"),
                 epoch: "e1".into(),

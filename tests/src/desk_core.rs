@@ -24,7 +24,19 @@ pub fn fast_timing() -> LinkTiming {
         connect_timeout: Duration::from_secs(2),
         dead_after: Duration::from_secs(2),
         health_every: Duration::from_millis(500),
+        release_keys: vec![release_key_public()],
+        update_bytes_per_s: 50 * 1024 * 1024,
     }
+}
+
+/// The release key of the tests (a fixed seed: never a real release key); desks started by
+/// the tests trust it.
+pub fn release_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[42u8; 32])
+}
+
+pub fn release_key_public() -> gymgate_shared::release::ReleaseKey {
+    gymgate_shared::release::ReleaseKey::of(&release_key())
 }
 
 impl RunningDesk {

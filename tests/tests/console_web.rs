@@ -35,7 +35,10 @@ async fn an_operator_works_the_console_in_chromium() -> anyhow::Result<()> {
     let Some(phone) = Browser::start().await? else {
         return Ok(());
     };
-    let server = TestServer::start().await?;
+    let server = TestServer::start_with(|c| {
+        c.release_keys = vec![gymgate_tests::desk_core::release_key_public()];
+    })
+    .await?;
     let url = server.url();
     let fx = Fixture::new(url.clone());
     let center = fx.center("강남점").await?;
@@ -240,6 +243,45 @@ async fn an_operator_works_the_console_in_chromium() -> anyhow::Result<()> {
         text.contains("INFO 데스크 시작 token=[가림]"),
         "shown redacted: {text}"
     );
+
+    // A signed release rolled out to a canary center from the console, then paused.
+    let installer = b"MZ a desk installer".to_vec();
+    let release = gymgate_shared::release::Manifest {
+        version: "0.2.0".into(),
+        sha256: gymgate_shared::release::sha256_hex(&installer),
+        size: installer.len() as u64,
+        min_from: "0.1.0".into(),
+        notes_ko: "입장 화면 개선".into(),
+        notes_en: "a better entry screen".into(),
+    }
+    .sign(&gymgate_tests::desk_core::release_key())?;
+    fx.admin.upload_release(&release, installer).await?;
+    browser.click("button[data-tab=\"releases\"]").await?;
+    browser
+        .wait_for("#rollout-version option[value=\"0.2.0\"]")
+        .await?;
+    browser
+        .client
+        .execute(
+            "document.querySelector(`.rollout-canary[value=\"${arguments[0]}\"]`).checked = true;",
+            vec![serde_json::json!(center.id.as_str())],
+        )
+        .await?;
+    browser.click("#rollout-save").await?;
+    browser
+        .wait_for("#rollout-rows tr[data-version=\"0.2.0\"][data-state=\"active\"]")
+        .await?;
+    assert!(
+        browser
+            .text("#rollout-rows tr[data-version=\"0.2.0\"]")
+            .await?
+            .contains("강남점"),
+        "the canary is named"
+    );
+    browser.click(".rollout-pause").await?;
+    browser
+        .wait_for("#rollout-rows tr[data-version=\"0.2.0\"][data-state=\"paused\"]")
+        .await?;
 
     // Notices: a template, posted to every center; the connected desk gets it.
     browser.click("button[data-tab=\"notices\"]").await?;

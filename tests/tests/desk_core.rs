@@ -537,6 +537,7 @@ async fn check_ins_are_dated_by_the_servers_clock_not_the_pcs() -> anyhow::Resul
             servers: Vec::new(),
             support: None,
             hours: None,
+            update: None,
         };
         ws.send(Frame::text(serde_json::to_string(&welcome)?))
             .await?;

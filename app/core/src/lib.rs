@@ -10,6 +10,7 @@ pub mod link;
 pub mod logs;
 pub mod roster;
 pub mod store;
+pub mod update;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -433,7 +434,13 @@ pub async fn start(
         server: server.clone(),
         photos: data_dir.join(PHOTOS_DIR),
     }));
+    let updater = std::sync::Arc::new(update::Updater::new(
+        data_dir,
+        timing.release_keys.clone(),
+        timing.update_bytes_per_s,
+    ));
     let link = link::run(LinkContext {
+        updater,
         home: pairing.server_url.clone(),
         server,
         pairing,
@@ -955,6 +962,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             dead_after: Duration::from_secs(5),
             health_every: Duration::from_secs(30),
+            ..LinkTiming::default()
         };
         let (events, mut received) = tokio::sync::mpsc::channel(64);
         let (core, _state, link) = start(dir.path(), pairing, timing, events)

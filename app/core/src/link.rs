@@ -34,6 +34,11 @@ pub struct LinkTiming {
     pub dead_after: Duration,
     /// How often the desk tells the server how it is doing.
     pub health_every: Duration,
+    /// The release public keys updates must be signed with (built into the program; tests
+    /// bring their own).
+    pub release_keys: Vec<gymgate_shared::release::ReleaseKey>,
+    /// The most an update download takes of the center's internet.
+    pub update_bytes_per_s: u64,
 }
 
 impl Default for LinkTiming {
@@ -44,6 +49,8 @@ impl Default for LinkTiming {
             connect_timeout: Duration::from_secs(10),
             dead_after: Duration::from_secs(60),
             health_every: Duration::from_secs(gymgate_shared::protocol::HEALTH_EVERY_S),
+            release_keys: super::update::built_in_keys(),
+            update_bytes_per_s: 512 * 1024,
         }
     }
 }
@@ -78,6 +85,7 @@ pub(super) struct LinkContext {
     pub starts: super::health::Starts,
     /// When the desk last had every event the server had for it.
     pub last_sync: Option<chrono::DateTime<Utc>>,
+    pub updater: Arc<super::update::Updater>,
 }
 
 enum SessionEnd {
@@ -345,7 +353,8 @@ async fn send_as(
             // That center's live events are not this desk's business.
             ServerMessage::Welcome { .. }
             | ServerMessage::Event(_)
-            | ServerMessage::LogRequest { .. } => {}
+            | ServerMessage::LogRequest { .. }
+            | ServerMessage::Update { .. } => {}
         }
     }
     let _ = socket.close(None).await;
@@ -431,8 +440,10 @@ async fn session(
                 servers,
                 support,
                 hours,
+                update,
                 ..
             })) => {
+                ctx.updater.offer(&ctx.pairing, update.as_deref());
                 if !servers.is_empty() && servers != ctx.pairing.servers {
                     remember_servers(ctx, servers).await;
                 }
@@ -592,7 +603,7 @@ async fn send_health(ctx: &LinkContext, socket: &mut Socket) -> Result<(), Sessi
         cache_errors: ctx.cache.errors(),
         restarts_24h: ctx.starts.restarts_24h,
         crashes_24h: ctx.starts.crashes_24h,
-        update: None,
+        update: ctx.updater.status(),
     };
     send(socket, &DeskMessage::Health(health)).await
 }
@@ -770,6 +781,7 @@ async fn on_message(
                 max_bytes,
             ));
         }
+        ServerMessage::Update { offer } => ctx.updater.offer(&ctx.pairing, offer.as_deref()),
         ServerMessage::Welcome { .. } => {}
     }
     Ok(())

@@ -54,6 +54,16 @@ pub struct Sample {
     /// Desks whose health shows something wrong (see `desk::health`); `None` when they
     /// could not be read this time (their alerts stay as they were).
     pub troubled_desks: Option<Vec<TroubledDesk>>,
+    /// Releases whose update failed at several desks (their rollouts halted); `None` when
+    /// they could not be read this time.
+    pub failing_updates: Option<Vec<FailingUpdate>>,
+}
+
+/// A release that failed to install at `desks` desks.
+#[derive(Debug, Clone)]
+pub struct FailingUpdate {
+    pub version: String,
+    pub desks: u64,
 }
 
 /// A desk with what is wrong with it.
@@ -164,6 +174,27 @@ impl Engine {
         match &sample.troubled_desks {
             Some(desks) => Self::desk_health(sample.now, desks, &mut firing),
             None => self.keep(DESK_HEALTH, &mut firing),
+        }
+        match &sample.failing_updates {
+            Some(failing) => {
+                for update in failing {
+                    firing.insert(
+                        format!("{UPDATE_FAILING}{}", update.version),
+                        Firing {
+                            text_ko: format!(
+                                "데스크 업데이트 {} 실패: 데스크 {}대 — 배포를 자동으로 중단했습니다",
+                                update.version, update.desks
+                            ),
+                            text_en: format!(
+                                "desk update {} failed at {} desks; its rollout was halted",
+                                update.version, update.desks
+                            ),
+                            since: sample.now,
+                        },
+                    );
+                }
+            }
+            None => self.keep(UPDATE_FAILING, &mut firing),
         }
         self.rates(sample, &mut firing);
         self.app_reports(sample, &mut firing);
@@ -477,6 +508,8 @@ pub const DATABASE_DAMAGED: &str = "database_damaged";
 pub const DESK_LOOKUPS: &str = "desk_lookups:";
 pub const OPERATOR_LOCKED: &str = "operator_locked:";
 pub const APP_REPORTS: &str = "app_reports:";
+/// `update_failing:<version>`.
+pub const UPDATE_FAILING: &str = "update_failing:";
 /// `desk_health:<problem>:<desk id>`.
 pub const DESK_HEALTH: &str = "desk_health:";
 
@@ -528,6 +561,7 @@ mod tests {
             locked_operators: Some(Vec::new()),
             app_reports: Vec::new(),
             troubled_desks: Some(Vec::new()),
+            failing_updates: Some(Vec::new()),
         }
     }
 

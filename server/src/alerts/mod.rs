@@ -156,6 +156,13 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
                 None
             }
         };
+        let failing_updates = match failing_updates(&state).await {
+            Ok(failing) => Some(failing),
+            Err(error) => {
+                tracing::warn!(%error, "alerting cannot read the rollouts this time");
+                None
+            }
+        };
         let stats = &state.store.writer.stats;
         let sample = engine::Sample {
             now,
@@ -173,6 +180,7 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
                 .app_reports
                 .by_kind(now - config.rules.window + chrono::Duration::minutes(1)),
             troubled_desks,
+            failing_updates,
         };
         let changes = engine.step(&sample);
         let heartbeat = last_heartbeat.elapsed() >= HEARTBEAT_EVERY;
@@ -319,6 +327,54 @@ async fn troubled_desks(
             })
         })
         .collect())
+}
+
+/// Releases whose update failed at [`crate::config::Rules::update_failures`] desks or more;
+/// an active or paused rollout of one is halted here, by the server, with the reason.
+async fn failing_updates(state: &AppState) -> Result<Vec<engine::FailingUpdate>, StoreError> {
+    let (desks, rollouts) = state
+        .store
+        .read(|conn| {
+            Ok((
+                crate::store::desks::list(conn)?,
+                crate::store::releases::rollouts(conn)?,
+            ))
+        })
+        .await?;
+    let threshold = state.config.alerts.rules.update_failures.max(1);
+    let mut failing = Vec::new();
+    for rollout in rollouts {
+        let prefix = format!("failed {}", rollout.version);
+        let failed = desks
+            .iter()
+            .filter(|d| !d.revoked)
+            .filter_map(|d| d.health.as_ref())
+            .filter_map(|(json, _)| serde_json::from_str::<crate::desk::health::Stored>(json).ok())
+            .filter(|stored| {
+                stored
+                    .health
+                    .update
+                    .as_deref()
+                    .is_some_and(|u| u == prefix || u.starts_with(&format!("{prefix}:")))
+            })
+            .count() as u64;
+        if failed < threshold {
+            continue;
+        }
+        if rollout.state != crate::releases::RolloutState::Halted.as_str() {
+            let reason = format!(
+                "데스크 {failed}대에서 업데이트 실패로 서버가 자동 중단 / halted by the server: the update failed at {failed} desks"
+            );
+            if let Err(error) = crate::http::halt_rollout(state, &rollout.version, reason).await {
+                tracing::warn!(%error, version = %rollout.version, "cannot halt a failing rollout");
+            }
+        }
+        failing.push(engine::FailingUpdate {
+            version: rollout.version,
+            desks: failed,
+        });
+    }
+    Ok(failing)
 }
 
 type CenterRow = (CenterId, String, CenterHours);

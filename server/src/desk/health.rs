@@ -150,19 +150,7 @@ pub fn problems(
     found
 }
 
-/// A version's numbers (`0.1.10` → [0, 1, 10]; the browser desk's `web-0.1.0` → [0, 1, 0]),
-/// so both programs are held to one minimum. `None` for one without numbers.
-pub fn version_key(version: &str) -> Option<Vec<u64>> {
-    let numbers = version
-        .trim()
-        .trim_start_matches(|c: char| !c.is_ascii_digit());
-    let numbers = numbers.split(['-', '+']).next()?;
-    numbers
-        .split('.')
-        .map(|part| part.parse().ok())
-        .collect::<Option<Vec<u64>>>()
-        .filter(|key| !key.is_empty())
-}
+pub use gymgate_shared::release::version_key;
 
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,7 @@ use crate::tokens;
 
 pub(crate) mod health;
 mod logs;
+mod releases;
 mod session;
 
 const MAX_DESK_NAME: usize = 100;
@@ -70,6 +71,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/desk/lookup", get(lookup))
         .route("/api/v1/desk/statement", get(statement))
         .route("/api/v1/desk/photos/{member_id}", get(photo))
+        .route(
+            "/api/v1/desk/releases/{version}/installer",
+            get(releases::installer),
+        )
         .route(
             "/api/v1/desk/logs/{request_id}",
             axum::routing::put(logs::upload)

@@ -92,6 +92,8 @@ struct Session {
     /// When waiting log requests were last looked for, and those this connection passed on.
     logs_checked: Option<Instant>,
     logs_asked: Vec<String>,
+    /// The release version this desk was last offered (`None`: nothing to install).
+    offered: Option<String>,
 }
 
 /// How often a connected desk's waiting log requests are looked for in the store (a request
@@ -160,6 +162,7 @@ pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
         reports_taken: 0,
         logs_checked: None,
         logs_asked: Vec::new(),
+        offered: None,
     };
     tracing::info!(desk_id = %session.desk.desk_id, center_id = %session.desk.center_id, "desk connected");
     metrics::gauge!(crate::metrics::DESKS_CONNECTED).increment(1.0);
@@ -199,6 +202,7 @@ impl Session {
                     Some(crate::hub::DeskNote::SendLog { request_id }) => {
                         Box::pin(self.ask_for_log(request_id)).await
                     }
+                    Some(crate::hub::DeskNote::Releases) => Box::pin(self.refresh_offer()).await,
                     None => Err(End::TooSlow),
                 },
                 message = self.next_message() => match message {
@@ -274,7 +278,7 @@ impl Session {
         self.kicked = subscription.kicked.clone();
         self.remember_presence().await;
         let center_id = self.desk.center_id.clone();
-        let (center, (support, hours)) = match self
+        let (center, (support, hours), rollouts) = match self
             .state
             .store
             .read(move |conn| {
@@ -283,11 +287,16 @@ impl Session {
                 };
                 let support = crate::store::settings::support(conn);
                 let hours = crate::store::holidays::for_desks(conn, &center.schedule, Utc::now());
-                Ok(Some((center, (support, hours))))
+                let rollouts = crate::store::releases::offers(conn);
+                Ok(Some((center, (support, hours), rollouts)))
             })
             .await
         {
-            Ok(Some((center, (support, hours)))) => {
+            Ok(Some((center, (support, hours), rollouts))) => {
+                let rollouts = rollouts.unwrap_or_else(|error| {
+                    tracing::warn!(%error, "cannot read the rollouts for a desk");
+                    Vec::new()
+                });
                 // A support contact or holidays that cannot be read must not keep the desk out.
                 let support = support.unwrap_or_else(|error| {
                     tracing::warn!(%error, "cannot read the support contact for a desk");
@@ -297,7 +306,7 @@ impl Session {
                     .map_err(|error| tracing::warn!(%error, "cannot read holidays for a desk"))
                     .ok()
                     .map(Box::new);
-                (center, (support, hours))
+                (center, (support, hours), rollouts)
             }
             Ok(None) => {
                 return Err(End::protocol(
@@ -329,6 +338,7 @@ impl Session {
             servers: self.state.config.public_urls.clone(),
             support,
             hours,
+            update: self.offer(&rollouts).map(Box::new),
         };
         self.send_message(&welcome).await?;
         self.catch_up(&mut subscription.live).await?;
@@ -650,6 +660,44 @@ impl Session {
         self.health_stored = Some((stored, Instant::now()));
     }
 
+    /// The release this desk should move to; remembers what was offered.
+    fn offer(
+        &mut self,
+        rollouts: &[crate::releases::Rollout],
+    ) -> Option<gymgate_shared::protocol::UpdateOffer> {
+        let rollout = crate::releases::offer_for(
+            rollouts,
+            self.desk.desk_id.as_str(),
+            &self.desk.center_id,
+            self.app_version.as_deref(),
+        );
+        self.offered = rollout.map(|r| r.version.clone());
+        rollout.map(|r| gymgate_shared::protocol::UpdateOffer {
+            release: r.signed.clone(),
+            url: format!("/api/v1/desk/releases/{}/installer", r.version),
+        })
+    }
+
+    /// A rollout changed (or the periodic look): tells the desk when its offer is different.
+    async fn refresh_offer(&mut self) -> Result<(), End> {
+        let rollouts = match self.state.store.read(crate::store::releases::offers).await {
+            Ok(rollouts) => rollouts,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the rollouts for a desk");
+                return Ok(());
+            }
+        };
+        let before = self.offered.clone();
+        let offer = self.offer(&rollouts);
+        if self.offered == before {
+            return Ok(());
+        }
+        self.send_message(&ServerMessage::Update {
+            offer: offer.map(Box::new),
+        })
+        .await
+    }
+
     /// Passes an operator's log request on, once per connection.
     async fn ask_for_log(&mut self, request_id: String) -> Result<(), End> {
         if self.logs_asked.contains(&request_id) {
@@ -675,6 +723,8 @@ impl Session {
             return Ok(());
         }
         self.logs_checked = Some(Instant::now());
+        // A rollout changed on another node is found here too.
+        self.refresh_offer().await?;
         let desk_id = self.desk.desk_id.clone();
         let waiting = match self
             .state

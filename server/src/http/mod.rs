@@ -4,7 +4,7 @@
 mod admin;
 pub use admin::issue_pairing_code;
 mod console;
-pub(crate) use console::live_feed;
+pub(crate) use console::{halt_rollout, live_feed};
 mod member;
 mod reports;
 mod web;

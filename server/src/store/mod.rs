@@ -23,6 +23,7 @@ pub mod operators;
 pub mod pass_keys;
 pub mod photos;
 pub(crate) mod postgres;
+pub mod releases;
 pub mod retention;
 pub(crate) mod schema;
 pub mod settings;

@@ -10,8 +10,26 @@ mod hours;
 mod login;
 mod members;
 mod now;
+mod releases;
 
 pub(crate) use now::feed as live_feed;
+
+/// The server halting a rollout by itself (the alert engine: an update failing at desks).
+pub(crate) async fn halt_rollout(
+    state: &crate::state::AppState,
+    version: &str,
+    reason: String,
+) -> Result<(), crate::error::AppError> {
+    releases::set_state(
+        state,
+        "server",
+        version,
+        crate::releases::RolloutState::Halted,
+        Some(reason),
+    )
+    .await
+    .map(drop)
+}
 mod settlement;
 mod support;
 
@@ -63,6 +81,33 @@ pub fn routes() -> Router<AppState> {
             post(desk_logs::request_log),
         )
         .route("/api/v1/admin/desks/{id}/logs", get(desk_logs::list_logs))
+        .route("/api/v1/admin/releases", get(releases::overview))
+        .route(
+            "/api/v1/admin/releases/{version}",
+            axum::routing::put(releases::put_manifest),
+        )
+        .route(
+            "/api/v1/admin/releases/{version}/installer",
+            axum::routing::put(releases::put_installer).layer(
+                axum::extract::DefaultBodyLimit::max(releases::MAX_INSTALLER_BYTES),
+            ),
+        )
+        .route(
+            "/api/v1/admin/rollouts/{version}",
+            axum::routing::put(releases::put_rollout),
+        )
+        .route(
+            "/api/v1/admin/rollouts/{version}/pause",
+            post(releases::pause),
+        )
+        .route(
+            "/api/v1/admin/rollouts/{version}/resume",
+            post(releases::resume),
+        )
+        .route(
+            "/api/v1/admin/rollouts/{version}/halt",
+            post(releases::halt),
+        )
         .route(
             "/api/v1/admin/desk-logs/{request_id}",
             get(desk_logs::read_log),

@@ -328,6 +328,31 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX desk_logs_desk ON desk_logs (desk_id, id);
     "#,
+    // 7: signed desk releases and their rollouts.
+    r#"
+    CREATE TABLE releases (
+        version TEXT COLLATE "C" PRIMARY KEY,
+        signed TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        min_from TEXT NOT NULL,
+        notes_ko TEXT NOT NULL,
+        notes_en TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL,
+        uploaded_at TEXT COLLATE "C" NOT NULL,
+        installer BYTEA
+    );
+    CREATE TABLE rollouts (
+        version TEXT COLLATE "C" PRIMARY KEY,
+        canaries TEXT NOT NULL,
+        percent BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        started_by TEXT NOT NULL,
+        started_at TEXT COLLATE "C" NOT NULL,
+        updated_at TEXT COLLATE "C" NOT NULL
+    );
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.

@@ -409,6 +409,31 @@ pub fn migrations() -> Migrations<'static> {
              );
              CREATE INDEX desk_logs_desk ON desk_logs (desk_id, id);",
         ),
+        // Signed releases of the Windows desk and their rollouts (issue 25).
+        M::up(
+            "CREATE TABLE releases (
+                 version TEXT PRIMARY KEY,
+                 signed TEXT NOT NULL,
+                 size INTEGER NOT NULL,
+                 sha256 TEXT NOT NULL,
+                 min_from TEXT NOT NULL,
+                 notes_ko TEXT NOT NULL,
+                 notes_en TEXT NOT NULL,
+                 uploaded_by TEXT NOT NULL,
+                 uploaded_at TEXT NOT NULL,
+                 installer BLOB
+             );
+             CREATE TABLE rollouts (
+                 version TEXT PRIMARY KEY,
+                 canaries TEXT NOT NULL,
+                 percent INTEGER NOT NULL,
+                 state TEXT NOT NULL,
+                 reason TEXT,
+                 started_by TEXT NOT NULL,
+                 started_at TEXT NOT NULL,
+                 updated_at TEXT NOT NULL
+             );",
+        ),
     ])
 }
 
