@@ -75,7 +75,10 @@ impl Updater {
                 handle.abort();
                 tracing::info!(%version, "update withdrawn by the server");
             }
-            self.set(None);
+            // A failure stays reported (operators see which desks failed a halted release).
+            if !self.status().is_some_and(|s| s.starts_with("failed ")) {
+                self.set(None);
+            }
             return;
         };
         let manifest = match offer.release.verify_for(&self.keys, RUNNING) {

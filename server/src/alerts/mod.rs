@@ -361,7 +361,11 @@ async fn failing_updates(state: &AppState) -> Result<Vec<engine::FailingUpdate>,
         if failed < threshold {
             continue;
         }
-        if rollout.state != crate::releases::RolloutState::Halted.as_str() {
+        // Once halted the rollout offers nothing: the alert said so and resolves.
+        if rollout.state == crate::releases::RolloutState::Halted.as_str() {
+            continue;
+        }
+        {
             let reason = format!(
                 "데스크 {failed}대에서 업데이트 실패로 서버가 자동 중단 / halted by the server: the update failed at {failed} desks"
             );
