@@ -76,12 +76,13 @@ struct Subscriber {
 }
 
 /// Something for one desk rather than its whole center (not in the center's event log).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum DeskNote {
     /// An operator asked for the desk's log.
     SendLog { request_id: String },
-    /// A release or rollout changed: the desk's offer is decided again.
-    Releases,
+    /// A rollout changed: the rollouts as they are now (read once for every desk, so 10,000
+    /// connected desks do not each ask the store at the same instant).
+    Releases(Arc<Vec<crate::releases::Rollout>>),
 }
 
 /// Notes a connection may hold; more are dropped (they are also found again from the store).

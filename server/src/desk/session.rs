@@ -202,7 +202,9 @@ impl Session {
                     Some(crate::hub::DeskNote::SendLog { request_id }) => {
                         Box::pin(self.ask_for_log(request_id)).await
                     }
-                    Some(crate::hub::DeskNote::Releases) => Box::pin(self.refresh_offer()).await,
+                    Some(crate::hub::DeskNote::Releases(rollouts)) => {
+                        Box::pin(self.tell_offer(&rollouts)).await
+                    }
                     None => Err(End::TooSlow),
                 },
                 message = self.next_message() => match message {
@@ -678,17 +680,21 @@ impl Session {
         })
     }
 
-    /// A rollout changed (or the periodic look): tells the desk when its offer is different.
+    /// The periodic look at the rollouts (a change made on another node).
     async fn refresh_offer(&mut self) -> Result<(), End> {
-        let rollouts = match self.state.store.read(crate::store::releases::offers).await {
-            Ok(rollouts) => rollouts,
+        match self.state.store.read(crate::store::releases::offers).await {
+            Ok(rollouts) => self.tell_offer(&rollouts).await,
             Err(error) => {
                 tracing::warn!(%error, "cannot read the rollouts for a desk");
-                return Ok(());
+                Ok(())
             }
-        };
+        }
+    }
+
+    /// Tells the desk its offer when it differs from what it was told.
+    async fn tell_offer(&mut self, rollouts: &[crate::releases::Rollout]) -> Result<(), End> {
         let before = self.offered.clone();
-        let offer = self.offer(&rollouts);
+        let offer = self.offer(rollouts);
         if self.offered == before {
             return Ok(());
         }

@@ -275,8 +275,19 @@ pub(super) async fn put_rollout(
             Ok(row)
         })
         .await?;
-    state.hub.tell_every_desk(DeskNote::Releases);
+    tell_desks(&state).await;
     Ok(Json(row))
+}
+
+/// Every connected desk hears of the rollouts as they are now (read once for all).
+async fn tell_desks(state: &AppState) {
+    match state.store.read(releases::offers).await {
+        Ok(rollouts) => state
+            .hub
+            .tell_every_desk(DeskNote::Releases(std::sync::Arc::new(rollouts))),
+        // Desks find it at their next periodic look.
+        Err(error) => tracing::warn!(%error, "cannot read the rollouts to tell the desks"),
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -372,7 +383,7 @@ pub(crate) async fn set_state(
             Ok(row)
         })
         .await?;
-    state.hub.tell_every_desk(DeskNote::Releases);
+    tell_desks(state).await;
     tracing::info!(version = %row.version, state = %row.state, "rollout changed");
     Ok(row)
 }
