@@ -313,3 +313,47 @@ async fn desks_refuse_what_their_keys_did_not_sign_and_failures_halt_the_rollout
     }
     Ok(())
 }
+
+/// An installer is tens of megabytes over an operator's uplink: its upload is not cut by the
+/// 30 s limit other requests have (here 1 s), as a member list's is not.
+#[tokio::test]
+async fn an_installer_upload_may_take_longer_than_other_requests() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(|c| {
+        c.release_keys = vec![release_key_public()];
+        c.limits.request_timeout = Duration::from_secs(1);
+    })
+    .await?;
+    let fx = Fixture::new(server.url());
+    let bytes = installer(20_000, 4);
+    let release = signed("0.2.0", &bytes, &release_key())?;
+    let status = reqwest::Client::new()
+        .put(format!("{}/api/v1/admin/releases/0.2.0", fx.url))
+        .bearer_auth(gymgate_tests::ADMIN_TOKEN)
+        .json(&release)
+        .send()
+        .await?
+        .status();
+    assert_eq!(status, 201, "the manifest first");
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await?;
+    slow.write_all(
+        format!(
+            "PUT /api/v1/admin/releases/0.2.0/installer HTTP/1.1\r\nhost: gate\r\n\
+             authorization: Bearer {}\r\ncontent-length: {}\r\n\r\n",
+            gymgate_tests::ADMIN_TOKEN,
+            bytes.len()
+        )
+        .as_bytes(),
+    )
+    .await?;
+    // Two seconds for 20 KB: ten pieces, 200 ms apart.
+    for piece in bytes.chunks(bytes.len() / 10 + 1) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        slow.write_all(piece).await?;
+    }
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut answer)).await??;
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    Ok(())
+}

@@ -62,7 +62,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                let limit = if request.uri().path() == IMPORT_PATH {
+                let path = request.uri().path();
+                let long = path == IMPORT_PATH
+                    || (path.starts_with(RELEASES_PATH) && path.ends_with("/installer"));
+                let limit = if long {
                     import_timeout
                 } else {
                     request_timeout
@@ -84,8 +87,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Member lists (zips of photos) may take longer to upload than other requests.
+/// Member lists (zips of photos) and desk installers may take longer to upload than other
+/// requests.
 const IMPORT_PATH: &str = "/api/v1/admin/members/import";
+const RELEASES_PATH: &str = "/api/v1/admin/releases/";
 
 /// Ready when the database passed its last integrity check, answers a read, and the writer
 /// is running.
