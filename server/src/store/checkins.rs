@@ -15,10 +15,11 @@ use super::{StoreError, parse_ts, ts};
 
 /// A member's visits in a month and, of those, today's at one center. Runs on every tap:
 /// answered from the `checkins_member_month` index alone (see the plan test below).
-pub(super) const VISITS_SQL: &str = "SELECT COUNT(*),
+pub(super) const VISITS_SQL: &str = "SELECT
+            COALESCE(SUM(CASE WHEN at >= ?2 AND at < ?3 THEN 1 ELSE 0 END), 0),
             COALESCE(SUM(CASE WHEN center_id = ?4 AND at >= ?5 AND at < ?6 THEN 1 ELSE 0 END), 0)
      FROM checkins
-     WHERE member_id = ?1 AND at >= ?2 AND at < ?3
+     WHERE member_id = ?1 AND at >= ?7 AND at < ?8
        AND status IN ('admitted', 'pending')";
 
 /// Whether a member checked in at a center before a time ("first visit here?"). Also from the
@@ -57,6 +58,9 @@ pub fn visit_history(
         None => kst::day_bounds(at),
     };
     let center = center.map(|(id, _)| id);
+    // A business day past midnight can start in the month before (23:30 on the 30th, then
+    // 00:30 on the 1st): the rows read cover both the month and the day.
+    let (from, to) = (month_start.min(day_start), month_end.max(day_end));
     let (visits, today): (u32, u32) = conn
         .one(
             VISITS_SQL,
@@ -67,6 +71,8 @@ pub fn visit_history(
                 &center.map(CenterId::as_str).unwrap_or(""),
                 &ts(day_start),
                 &ts(day_end),
+                &ts(from),
+                &ts(to),
             ],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
@@ -485,8 +491,17 @@ mod tests {
     fn tap_queries_read_only_the_member_month_index() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, conn) = test_database(&dir, &[]);
-        let values = ["m", "c", "2026-01-01", "c", "2026-01-01", "2026-01-02"];
-        for (sql, parameters) in [(VISITS_SQL, 6), (EARLIER_HERE_SQL, 3)] {
+        let values = [
+            "m",
+            "c",
+            "2026-01-01",
+            "c",
+            "2026-01-01",
+            "2026-01-02",
+            "2026-01-01",
+            "2026-01-02",
+        ];
+        for (sql, parameters) in [(VISITS_SQL, 8), (EARLIER_HERE_SQL, 3)] {
             let text = query_plan(
                 &conn,
                 sql,
@@ -533,6 +548,57 @@ mod tests {
             "a voided visit and another center's do not count"
         );
         assert!(!first_visit(&second));
+        drop(store);
+    }
+
+    /// A night past midnight that crosses the month: 23:30 on 30 November and 00:30 on
+    /// 1 December (KST) at a center open 06:00–02:00 are one business day, though the second
+    /// is in another month (found by the hours test on 3 December 2026).
+    #[test]
+    fn a_business_day_that_starts_in_the_month_before_still_counts_as_today() {
+        use gymgate_shared::hours::{DayHours, Schedule};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, mut conn) = test_database(&dir, &["c1"]);
+        let kst = |d: u32, m: u32, h: u32, min: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, m, d)
+                .and_then(|date| date.and_hms_opt(h, min, 0))
+                .expect("date")
+                .and_utc()
+                - chrono::Duration::hours(9)
+        };
+        let evening = crate::store::sqlite::test_checkin(
+            "k1",
+            "c1",
+            kst(30, 11, 23, 30),
+            CheckinStatus::Admitted,
+        );
+        insert(&mut conn, &evening, None, None).expect("insert");
+        let schedule = Schedule::uniform(DayHours::parse("06:00-02:00").expect("hours"));
+        let center = CenterId::new("c1");
+        let member = MemberId::new("m1");
+        let history = visit_history(
+            &mut conn,
+            &member,
+            Some((&center, &schedule)),
+            kst(1, 12, 0, 30),
+        )
+        .expect("history");
+        assert!(history.visited_this_center_today, "the same business day");
+        assert_eq!(
+            history.visits_this_month, 0,
+            "November's visit is not December's"
+        );
+        let morning = visit_history(
+            &mut conn,
+            &member,
+            Some((&center, &schedule)),
+            kst(1, 12, 6, 30),
+        )
+        .expect("history");
+        assert!(
+            !morning.visited_this_center_today,
+            "06:30 opens a new business day"
+        );
         drop(store);
     }
 
