@@ -282,12 +282,19 @@ async fn crashes_are_counted_and_reported_on_the_next_start() -> anyhow::Result<
     let reports = |kind: &'static str| {
         let (fx, desk_id) = (&fx, paired.desk_id.clone());
         async move {
-            let all = fx.admin.desk_reports(desk_id.as_str()).await?;
-            anyhow::Ok(
-                all.into_iter()
+            // The desk sends its reports right after its health: wait for them a moment.
+            let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+            loop {
+                let all = fx.admin.desk_reports(desk_id.as_str()).await?;
+                let found = all
+                    .into_iter()
                     .filter(|r| r.kind == kind)
-                    .collect::<Vec<_>>(),
-            )
+                    .collect::<Vec<_>>();
+                if !found.is_empty() || tokio::time::Instant::now() >= deadline {
+                    return anyhow::Ok(found);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
         }
     };
 
