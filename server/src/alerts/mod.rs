@@ -332,46 +332,44 @@ async fn troubled_desks(
 /// Releases whose update failed at [`crate::config::Rules::update_failures`] desks or more;
 /// an active or paused rollout of one is halted here, by the server, with the reason.
 async fn failing_updates(state: &AppState) -> Result<Vec<engine::FailingUpdate>, StoreError> {
-    let (desks, rollouts) = state
+    let halted = crate::releases::RolloutState::Halted.as_str();
+    // Once halted a rollout offers nothing: its alert said so and resolves. With no rollout
+    // under way (most of the time) the desks are not read at all.
+    let rollouts: Vec<_> = state
         .store
-        .read(|conn| {
-            Ok((
-                crate::store::desks::list(conn)?,
-                crate::store::releases::rollouts(conn)?,
-            ))
-        })
-        .await?;
+        .read(crate::store::releases::rollouts)
+        .await?
+        .into_iter()
+        .filter(|r| r.state != halted)
+        .collect();
+    if rollouts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let desks = state.store.read(crate::store::desks::list).await?;
+    // What each desk says of its update, read once for every rollout.
+    let updates: Vec<String> = desks
+        .iter()
+        .filter(|d| !d.revoked)
+        .filter_map(|d| d.health.as_ref())
+        .filter_map(|(json, _)| serde_json::from_str::<crate::desk::health::Stored>(json).ok())
+        .filter_map(|stored| stored.health.update)
+        .collect();
     let threshold = state.config.alerts.rules.update_failures.max(1);
     let mut failing = Vec::new();
     for rollout in rollouts {
         let prefix = format!("failed {}", rollout.version);
-        let failed = desks
+        let failed = updates
             .iter()
-            .filter(|d| !d.revoked)
-            .filter_map(|d| d.health.as_ref())
-            .filter_map(|(json, _)| serde_json::from_str::<crate::desk::health::Stored>(json).ok())
-            .filter(|stored| {
-                stored
-                    .health
-                    .update
-                    .as_deref()
-                    .is_some_and(|u| u == prefix || u.starts_with(&format!("{prefix}:")))
-            })
+            .filter(|u| **u == prefix || u.starts_with(&format!("{prefix}:")))
             .count() as u64;
         if failed < threshold {
             continue;
         }
-        // Once halted the rollout offers nothing: the alert said so and resolves.
-        if rollout.state == crate::releases::RolloutState::Halted.as_str() {
-            continue;
-        }
-        {
-            let reason = format!(
-                "데스크 {failed}대에서 업데이트 실패로 서버가 자동 중단 / halted by the server: the update failed at {failed} desks"
-            );
-            if let Err(error) = crate::http::halt_rollout(state, &rollout.version, reason).await {
-                tracing::warn!(%error, version = %rollout.version, "cannot halt a failing rollout");
-            }
+        let reason = format!(
+            "데스크 {failed}대에서 업데이트 실패로 서버가 자동 중단 / halted by the server: the update failed at {failed} desks"
+        );
+        if let Err(error) = crate::http::halt_rollout(state, &rollout.version, reason).await {
+            tracing::warn!(%error, version = %rollout.version, "cannot halt a failing rollout");
         }
         failing.push(engine::FailingUpdate {
             version: rollout.version,
