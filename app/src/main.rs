@@ -27,7 +27,14 @@ fn main() -> std::process::ExitCode {
     let mut data_dir: Option<PathBuf> = None;
     let mut server: Option<String> = None;
     let mut desk_name = "데스크".to_owned();
-    let mut args = std::env::args().skip(1);
+    let given: Vec<String> = std::env::args().skip(1).collect();
+    // The update helper: a copy of the version that was running, without a window.
+    if given.first().map(String::as_str) == Some(gymgate_desk_core::install::APPLY_ARG) {
+        let Some(dir) = given.get(1) else { usage() };
+        let code = gymgate_desk_core::install::apply(std::path::Path::new(dir));
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    let mut args = given.clone().into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--demo" => demo = true,
@@ -37,7 +44,7 @@ fn main() -> std::process::ExitCode {
             "--server" => server = Some(args.next().unwrap_or_else(|| usage())),
             "--desk-name" => desk_name = args.next().unwrap_or_else(|| usage()),
             "--version" => {
-                println!("gymgate-desk {}", env!("CARGO_PKG_VERSION"));
+                println!("gymgate-desk {}", gymgate_desk_core::update::RUNNING);
                 return std::process::ExitCode::SUCCESS;
             }
             _ => usage(),
@@ -74,12 +81,13 @@ fn main() -> std::process::ExitCode {
     tracing::info!(
         data_dir = %data_dir.display(),
         demo,
-        version = env!("CARGO_PKG_VERSION"),
+        version = gymgate_desk_core::update::RUNNING,
         "gymgate desk starting"
     );
     // A panic leaves a short report for the server; the next start counts it as a crash.
     gymgate_desk_core::health::install_panic_hook(data_dir.clone());
-    let outcome = gymgate_desk::ui::run(data_dir.clone(), auto_pair);
+    // An update starts the new version with the same arguments.
+    let outcome = gymgate_desk::ui::run(data_dir.clone(), auto_pair, given);
     // The window closed as staff closed it: the next start is not a crash.
     gymgate_desk_core::health::note_clean_stop(&data_dir);
     match outcome {

@@ -905,3 +905,34 @@ async fn a_photo_kept_on_this_pc_shows_offline() -> Result<(), Box<dyn std::erro
     link.await?;
     Ok(())
 }
+
+#[test]
+fn an_update_waits_for_a_quiet_moment_at_the_counter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = running_app(dir.path().to_owned());
+    let now = Utc::now();
+    let running = |app: &App| match &app.phase {
+        Phase::Running(running) => running.quiet(now),
+        Phase::Pairing(_) => panic!("not running"),
+    };
+    assert!(running(&app), "nobody came yet");
+    app.update(Message::Core(CoreEvent::Checkin(tapped(
+        "c1",
+        "김민준",
+        now,
+    ))));
+    assert!(!running(&app), "someone just came in");
+    let Phase::Running(r) = &mut app.phase else {
+        panic!("not running")
+    };
+    r.last_arrival = Some(now - chrono::Duration::minutes(4));
+    assert!(running(&app), "four minutes later");
+    app.update(Message::Navigate(View::Search));
+    assert!(!running(&app), "staff are searching");
+    app.update(Message::Navigate(View::Board));
+    assert!(running(&app));
+    app.update(Message::Board(
+        gymgate_desk::ui::screen::board::Message::ScanInput("GG1".into()),
+    ));
+    assert!(!running(&app), "a scan is being typed");
+}

@@ -3,13 +3,19 @@
 ; (NSIS rather than an MSI from wixl: msitools 0.101's wixl crashes on any Hangul in names,
 ; and the Start menu entry is called "gymgate 데스크".)
 ;
-; Installs gymgate-desk.exe under Program Files\gymgate for all users, adds a Start menu entry
-; and an entry in Settings > Apps, and starts the desk when anyone logs in (section
-; "StartAtLogin"; untick it, or pass /NOSTARTUP with /S). The desk's data (pairing, cache with
-; unsent check-ins, logs) is per user under %APPDATA% and is kept on uninstall, so a reinstall
-; or an upgrade keeps the pairing and nothing waiting to be sent is lost.
+; Installs gymgate-desk.exe for the Windows user who runs it, under
+; %LOCALAPPDATA%\Programs\gymgate, adds a Start menu entry and an entry in Settings > Apps, and
+; starts the desk when that user logs in (section "StartAtLogin"; untick it, or pass /NOSTARTUP
+; with /S). Per user, with no administrator rights, because the desk updates itself: a signed
+; release's installer is run by the desk's update helper with /S, and an installer that asked
+; for elevation would put a UAC prompt in front of staff who cannot answer it (Tauri's
+; "currentUser" mode and Velopack do the same). The desk's data (pairing, cache with unsent
+; check-ins, logs) is per user under %APPDATA% too and is kept on uninstall, so a reinstall or
+; an upgrade keeps the pairing and nothing waiting to be sent is lost.
 ;
 ; Silent install: setup.exe /S [/NOSTARTUP]   Silent uninstall: "…\gymgate\uninstall.exe" /S
+; The update helper: setup.exe /S /UPDATE /D=<folder of the installed program> (keeps whether
+; the desk starts at login as it was).
 
 Unicode true
 Target amd64-unicode
@@ -26,8 +32,8 @@ SetCompressor /SOLID lzma
 
 Name "gymgate 데스크"
 OutFile "${OUT}"
-InstallDir "$PROGRAMFILES64\gymgate"
-RequestExecutionLevel admin
+InstallDir "$LOCALAPPDATA\Programs\gymgate"
+RequestExecutionLevel user
 ShowInstDetails nevershow
 BrandingText "gymgate"
 
@@ -55,9 +61,10 @@ VIAddVersionKey /LANG=1042 "ProductVersion" "${VERSION}"
 
 Section "gymgate 데스크" Desk
   SectionIn RO
-  SetShellVarContext all
+  SetShellVarContext current
   ; An upgrade replaces a running desk: stop it first (its outbox and cache are durable, so
-  ; nothing is lost; it starts again at the next login or from the finish page).
+  ; nothing is lost; it starts again at the next login, from the finish page, or — for an
+  ; update — from the update helper, whose file has another name and is not stopped).
   nsExec::Exec '"$SYSDIR\taskkill.exe" /F /IM gymgate-desk.exe'
   Pop $0
   SetOutPath "$INSTDIR"
@@ -65,19 +72,19 @@ Section "gymgate 데스크" Desk
   WriteUninstaller "$INSTDIR\uninstall.exe"
   CreateDirectory "$SMPROGRAMS\gymgate"
   CreateShortcut "$SMPROGRAMS\gymgate\${SHORTCUT}" "$INSTDIR\gymgate-desk.exe"
-  WriteRegStr HKLM "${UNINSTALL_KEY}" "DisplayName" "gymgate 데스크"
-  WriteRegStr HKLM "${UNINSTALL_KEY}" "DisplayVersion" "${VERSION}"
-  WriteRegStr HKLM "${UNINSTALL_KEY}" "Publisher" "gymgate"
-  WriteRegStr HKLM "${UNINSTALL_KEY}" "DisplayIcon" "$INSTDIR\gymgate-desk.exe"
-  WriteRegStr HKLM "${UNINSTALL_KEY}" "InstallLocation" "$INSTDIR"
-  WriteRegStr HKLM "${UNINSTALL_KEY}" "UninstallString" '"$INSTDIR\uninstall.exe"'
-  WriteRegStr HKLM "${UNINSTALL_KEY}" "QuietUninstallString" '"$INSTDIR\uninstall.exe" /S'
-  WriteRegDWORD HKLM "${UNINSTALL_KEY}" "NoModify" 1
-  WriteRegDWORD HKLM "${UNINSTALL_KEY}" "NoRepair" 1
+  WriteRegStr HKCU "${UNINSTALL_KEY}" "DisplayName" "gymgate 데스크"
+  WriteRegStr HKCU "${UNINSTALL_KEY}" "DisplayVersion" "${VERSION}"
+  WriteRegStr HKCU "${UNINSTALL_KEY}" "Publisher" "gymgate"
+  WriteRegStr HKCU "${UNINSTALL_KEY}" "DisplayIcon" "$INSTDIR\gymgate-desk.exe"
+  WriteRegStr HKCU "${UNINSTALL_KEY}" "InstallLocation" "$INSTDIR"
+  WriteRegStr HKCU "${UNINSTALL_KEY}" "UninstallString" '"$INSTDIR\uninstall.exe"'
+  WriteRegStr HKCU "${UNINSTALL_KEY}" "QuietUninstallString" '"$INSTDIR\uninstall.exe" /S'
+  WriteRegDWORD HKCU "${UNINSTALL_KEY}" "NoModify" 1
+  WriteRegDWORD HKCU "${UNINSTALL_KEY}" "NoRepair" 1
 SectionEnd
 
 Section "로그인할 때 시작 (Start at login)" StartAtLogin
-  SetShellVarContext all
+  SetShellVarContext current
   CreateShortcut "$SMSTARTUP\${SHORTCUT}" "$INSTDIR\gymgate-desk.exe"
 SectionEnd
 
@@ -93,6 +100,15 @@ Function .onInit
   ${IfNot} ${Errors}
     !insertmacro UnselectSection ${StartAtLogin}
   ${EndIf}
+  ; An update keeps the choice made at install: no start-at-login entry, none added.
+  ClearErrors
+  ${GetOptions} $R0 "/UPDATE" $R1
+  ${IfNot} ${Errors}
+    SetShellVarContext current
+    ${IfNot} ${FileExists} "$SMSTARTUP\${SHORTCUT}"
+      !insertmacro UnselectSection ${StartAtLogin}
+    ${EndIf}
+  ${EndIf}
 FunctionEnd
 
 Function un.onInit
@@ -100,7 +116,7 @@ Function un.onInit
 FunctionEnd
 
 Section "Uninstall"
-  SetShellVarContext all
+  SetShellVarContext current
   nsExec::Exec '"$SYSDIR\taskkill.exe" /F /IM gymgate-desk.exe'
   Pop $0
   Delete "$SMSTARTUP\${SHORTCUT}"
@@ -109,5 +125,5 @@ Section "Uninstall"
   Delete "$INSTDIR\gymgate-desk.exe"
   Delete "$INSTDIR\uninstall.exe"
   RMDir "$INSTDIR"
-  DeleteRegKey HKLM "${UNINSTALL_KEY}"
+  DeleteRegKey HKCU "${UNINSTALL_KEY}"
 SectionEnd

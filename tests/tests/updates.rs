@@ -4,8 +4,8 @@
 //! check signature, size and hash, and report it ready; pause withdraws it, resume brings
 //! it back, halt is final. A release a desk's own keys did not sign is refused by the desk
 //! even when the server accepted it, and failures at several desks halt the rollout by
-//! themselves. (Installing, restarting on the new version and rolling back are not built
-//! yet: docs/operations.md.)
+//! themselves. Installing, restarting on the new version and rolling back run under Wine
+//! in `windows_desk.rs`.
 
 use std::time::Duration;
 

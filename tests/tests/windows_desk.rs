@@ -1,7 +1,9 @@
 //! The Windows desk, as `.ci/windows` builds it, run under Wine in a virtual display (Xvfb): it
 //! pairs unattended with a server running natively on loopback, shows a member's check-in, and
-//! keeps its pairing and cache under the Wine user's `%APPDATA%`. CI runs `.ci/windows` first
-//! and this never skips there; elsewhere it runs once `.ci/windows` has been run.
+//! keeps its pairing and cache under the Wine user's `%APPDATA%`; and, installed as a center
+//! installs it, it updates itself to a signed release while idle, comes back on it and says
+//! so, and puts itself back when a release cannot start. CI runs `.ci/windows` first and these
+//! never skip there; elsewhere they run once `.ci/windows` has been run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,6 +14,14 @@ use gymgate_tests::{Fixture, MemberClient, PIN, TestServer};
 
 /// Wine and the desk's first frame take a while on a 2-core machine.
 const START: Duration = Duration::from_secs(120);
+/// Download at the desk's rate (512 KiB/s), the quiet-moment notice, the installer, the new
+/// version's start under Wine.
+const UPDATE: Duration = Duration::from_secs(240);
+/// The public key `.ci/windows` builds into the desk it checks (the tests' release key).
+const CI_RELEASE_KEY: &str = "GX9rI-FshTLGq8g4-s1ep4m-DHaykgM0A5v6iz02jWE";
+
+/// The tests share one Wine prefix (and its wineserver, which each stops at the end).
+static ONE_PREFIX: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Windows {
     exe: PathBuf,
@@ -181,6 +191,7 @@ async fn the_windows_desk_pairs_shows_a_check_in_and_keeps_its_cache_in_appdata(
     let Some(windows) = windows()? else {
         return Ok(());
     };
+    let _prefix = ONE_PREFIX.lock().await;
     let server = TestServer::start().await?;
     let fx = Fixture::new(server.url());
     let center = fx.center("강남점").await?;
@@ -329,5 +340,210 @@ async fn the_windows_desk_pairs_shows_a_check_in_and_keeps_its_cache_in_appdata(
     )?;
     assert_eq!(stored, "admitted");
     assert!(data.join("logs").is_dir(), "no logs in {}", data.display());
+    Ok(())
+}
+
+fn wine(windows: &Windows, display: &VirtualDisplay) -> Command {
+    let mut wine = Command::new("wine");
+    wine.env("WINEPREFIX", &windows.prefix)
+        .env("WINEDEBUG", "-all")
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=;winemenubuilder.exe=d")
+        .env("DISPLAY", &display.display)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    wine
+}
+
+/// The Wine user's folder (`C:\users\<name>`).
+fn user_dir(prefix: &Path) -> anyhow::Result<PathBuf> {
+    roaming_dirs(prefix)?
+        .into_iter()
+        .filter_map(|roaming| roaming.parent().and_then(Path::parent).map(Path::to_owned))
+        .next()
+        .context("no user in the Wine prefix")
+}
+
+/// The releases `.ci/windows` made to update to: (version, installer), oldest first.
+fn releases(windows: &Windows) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let dir = windows.exe.with_file_name("updates");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("no {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if let Some(version) = name
+            .strip_prefix("gymgate-desk-")
+            .and_then(|rest| rest.strip_suffix("-setup.exe"))
+        {
+            found.push((version.to_owned(), path));
+        }
+    }
+    found.sort_by_key(|(version, _)| gymgate_shared::release::version_key(version));
+    Ok(found)
+}
+
+fn sign(version: &str, bytes: &[u8]) -> anyhow::Result<gymgate_shared::release::SignedManifest> {
+    use gymgate_shared::release::{Manifest, sha256_hex};
+    Ok(Manifest {
+        version: version.into(),
+        sha256: sha256_hex(bytes),
+        size: bytes.len() as u64,
+        min_from: env!("CARGO_PKG_VERSION").into(),
+        notes_ko: "CI 업데이트 확인".into(),
+        notes_en: "CI update check".into(),
+    }
+    .sign(&gymgate_tests::desk_core::release_key())?)
+}
+
+/// Waits until the server sees the desk online on `version`, its health saying `update`.
+async fn wait_for_desk(
+    fx: &Fixture,
+    center: &gymgate_shared::CenterId,
+    version: &str,
+    update: Option<&str>,
+    within: Duration,
+    log: &Path,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let desks = fx.admin.desks().await?;
+        let desk = desks.iter().find(|d| &d.center_id == center);
+        let seen = desk.map(|d| {
+            (
+                d.online,
+                d.app_version.clone(),
+                d.health.as_ref().and_then(|h| h.health.update.clone()),
+            )
+        });
+        if let Some((true, Some(running), said)) = &seen
+            && running == version
+            && said.as_deref() == update
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "the installed desk is {seen:?}, not online on {version} saying {update:?}; \
+                 its update helper wrote: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_installed_windows_desk_updates_itself_and_rolls_back_a_release_that_cannot_start()
+-> anyhow::Result<()> {
+    let Some(windows) = windows()? else {
+        return Ok(());
+    };
+    let _prefix = ONE_PREFIX.lock().await;
+    assert_eq!(
+        gymgate_tests::desk_core::release_key_public().public_key(),
+        CI_RELEASE_KEY,
+        ".ci/windows builds the desk with the tests' release key"
+    );
+    let releases = releases(&windows)?;
+    let [(next, next_setup), (broken, broken_setup)] = releases.as_slice() else {
+        bail!("expected the next and a broken release from .ci/windows, found {releases:?}");
+    };
+    let setup = windows.exe.with_file_name(format!(
+        "gymgate-desk-{}-setup.exe",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let server = TestServer::start_with(|c| {
+        c.release_keys = vec![gymgate_tests::desk_core::release_key_public()]
+    })
+    .await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("판교점").await?;
+    let code = fx.admin.pairing_code(center.id.as_str()).await?;
+
+    // A PC with the desk installed the way a center installs it, never started.
+    let user = user_dir(&windows.prefix)?;
+    let installed = user.join("AppData/Local/Programs/gymgate");
+    let data = user.join("AppData/Roaming/gymgate/gymgate-desk/data");
+    for dir in [&installed, &user.join("AppData/Roaming/gymgate")] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+    }
+    let display = VirtualDisplay::start()?;
+    let session = WineSession {
+        prefix: &windows.prefix,
+    };
+    let status = wine(&windows, &display).arg(&setup).arg("/S").status()?;
+    anyhow::ensure!(status.success(), "the installer failed: {status}");
+    let program = installed.join("gymgate-desk.exe");
+    anyhow::ensure!(program.is_file(), "not installed: {}", program.display());
+    let helper_log = data.join("updates/update.log");
+
+    let _desk = wine(&windows, &display)
+        .arg(&program)
+        .args(["--server", &server.url(), "--desk-name", "안내 데스크"])
+        .env("GYMGATE_PAIRING_CODE", &code.code)
+        .spawn()?;
+    wait_for_desk(
+        &fx,
+        &center.id,
+        env!("CARGO_PKG_VERSION"),
+        None,
+        START,
+        &helper_log,
+    )
+    .await?;
+
+    // The next release, to this center as a canary: downloaded, checked against the key built
+    // into the desk, installed while nobody is at the counter; the new version connects and
+    // says it updated.
+    let bytes = std::fs::read(next_setup)?;
+    fx.admin.upload_release(&sign(next, &bytes)?, bytes).await?;
+    fx.admin
+        .set_rollout(next, &[center.id.as_str().to_owned()], 0)
+        .await?;
+    let updated = format!("updated {next}");
+    wait_for_desk(&fx, &center.id, next, Some(&updated), UPDATE, &helper_log).await?;
+    assert_eq!(
+        std::fs::read(&program)?,
+        std::fs::read(next_setup.with_file_name(next).join("gymgate-desk.exe"))?,
+        "the installed program is the new release's"
+    );
+    // The version it came from stays on disk for a rollback.
+    let kept: Vec<_> = std::fs::read_dir(data.join("updates/previous"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        kept,
+        [format!("{}-gymgate-desk.exe", env!("CARGO_PKG_VERSION"))]
+    );
+
+    // A signed release whose program Windows cannot start: the helper puts the running
+    // version back, starts it, and the desk reports the release failed.
+    let bytes = std::fs::read(broken_setup)?;
+    fx.admin
+        .upload_release(&sign(broken, &bytes)?, bytes)
+        .await?;
+    fx.admin
+        .set_rollout(broken, &[center.id.as_str().to_owned()], 0)
+        .await?;
+    let failed = format!("failed {broken}: rolled_back_start");
+    wait_for_desk(&fx, &center.id, next, Some(&failed), UPDATE, &helper_log).await?;
+    assert_eq!(
+        std::fs::read(&program)?,
+        std::fs::read(next_setup.with_file_name(next).join("gymgate-desk.exe"))?,
+        "the program is the previous release's again"
+    );
+    let log = std::fs::read_to_string(&helper_log)?;
+    assert!(
+        log.contains(&format!("rolling back to {next}")),
+        "the helper's log: {log}"
+    );
+    session.stop();
     Ok(())
 }

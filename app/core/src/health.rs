@@ -93,7 +93,7 @@ pub fn install_panic_hook(data_dir: PathBuf) {
             "panic",
             &format!(
                 "version {} thread {thread} panicked at {place}: {what}",
-                env!("CARGO_PKG_VERSION")
+                super::update::RUNNING
             ),
         );
         previous(info);

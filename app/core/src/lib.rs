@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod cache;
 pub mod config;
 pub mod health;
+pub mod install;
 pub mod instance;
 pub mod link;
 pub mod logs;
@@ -329,6 +330,7 @@ struct Inner {
     server: Arc<RwLock<String>>,
     /// Members' photos, next to the cache: shown offline too.
     photos: PathBuf,
+    updater: Arc<update::Updater>,
 }
 
 /// Photos live in this folder of the data directory.
@@ -425,7 +427,13 @@ pub async fn start(
     let roster = Arc::new(RwLock::new(index));
     let (commands, receiver) = mpsc::unbounded_channel();
     let server = Arc::new(RwLock::new(pairing.server_url.clone()));
+    let updater = Arc::new(update::Updater::new(
+        data_dir,
+        timing.release_keys.clone(),
+        timing.update_bytes_per_s,
+    ));
     let core = DeskCore(Arc::new(Inner {
+        updater: updater.clone(),
         cache: cache.clone(),
         roster: roster.clone(),
         commands,
@@ -434,11 +442,6 @@ pub async fn start(
         server: server.clone(),
         photos: data_dir.join(PHOTOS_DIR),
     }));
-    let updater = std::sync::Arc::new(update::Updater::new(
-        data_dir,
-        timing.release_keys.clone(),
-        timing.update_bytes_per_s,
-    ));
     let link = link::run(LinkContext {
         updater,
         home: pairing.server_url.clone(),
@@ -460,6 +463,26 @@ pub async fn start(
 impl DeskCore {
     pub fn pairing(&self) -> &Pairing {
         &self.0.pairing
+    }
+
+    /// The version of a downloaded, checked release waiting to be installed.
+    pub fn update_ready(&self) -> Option<String> {
+        self.0.updater.ready().map(|(version, _)| version)
+    }
+
+    /// Hands the waiting release to the update helper; the desk must close when this returns
+    /// `Ok` (the helper installs once it has, and starts the new version). `args` are the
+    /// desk's own arguments, for the new version to start the same way.
+    pub async fn install_update(&self, args: Vec<String>) -> Result<String, String> {
+        let updater = self.0.updater.clone();
+        match tokio::task::spawn_blocking(move || updater.install(args)).await {
+            Ok(Ok(version)) => Ok(version),
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot hand the update over");
+                Err(error.to_string())
+            }
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     pub async fn state(&self) -> Result<DeskState, CacheError> {

@@ -323,7 +323,7 @@ async fn send_as(
             protocol: PROTOCOL_VERSION,
             epoch: None,
             last_seq: 0,
-            app_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            app_version: Some(super::update::RUNNING.to_owned()),
             outbox: records.len() as u64,
             clock: Some(Utc::now()),
         },
@@ -420,7 +420,7 @@ async fn session(
         protocol: PROTOCOL_VERSION,
         epoch: cursor.epoch.clone(),
         last_seq: cursor.last_seq,
-        app_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        app_version: Some(super::update::RUNNING.to_owned()),
         outbox: outbox as u64,
         clock: Some(Utc::now()),
     };
@@ -443,6 +443,8 @@ async fn session(
                 update,
                 ..
             })) => {
+                // A new version's first welcome ends its trial (the update helper waits).
+                super::install::confirm(&ctx.data_dir);
                 ctx.updater.offer(&ctx.pairing, update.as_deref());
                 if !servers.is_empty() && servers != ctx.pairing.servers {
                     remember_servers(ctx, servers).await;

@@ -22,15 +22,23 @@ pub fn built_in_keys() -> Vec<ReleaseKey> {
         .unwrap_or_default()
 }
 
-/// This program's version, as it says in `hello`.
-pub const RUNNING: &str = env!("CARGO_PKG_VERSION");
+/// This program's version, as it says in `hello`: the package's, or the one its build was
+/// given in `GYMGATE_DESK_VERSION` (how CI builds a second release of the same source, to
+/// update an installed desk to).
+pub const RUNNING: &str = match option_env!("GYMGATE_DESK_VERSION") {
+    Some(version) => version,
+    None => env!("CARGO_PKG_VERSION"),
+};
 
 /// Download attempts of one offer before the desk waits for the next offer (a new
 /// connection).
 const ATTEMPTS: u32 = 8;
 
 pub struct Updater {
+    data_dir: PathBuf,
     dir: PathBuf,
+    /// A release the helper rolled back: never taken again (a new release is).
+    rolled_back: Option<String>,
     keys: Vec<ReleaseKey>,
     bytes_per_s: u64,
     status: Arc<Mutex<Option<String>>>,
@@ -39,13 +47,41 @@ pub struct Updater {
 
 impl Updater {
     pub fn new(data_dir: &Path, keys: Vec<ReleaseKey>, bytes_per_s: u64) -> Updater {
+        // The last update's outcome is reported until the next offer changes it.
+        let outcome = super::install::outcome(data_dir);
+        let status = outcome
+            .as_ref()
+            .filter(|o| !o.updated() || o.version == RUNNING)
+            .map(super::install::Outcome::status);
         Updater {
+            data_dir: data_dir.to_owned(),
             dir: data_dir.join("updates"),
+            rolled_back: outcome.filter(|o| !o.updated()).map(|o| o.version),
             keys,
             bytes_per_s: bytes_per_s.max(1024),
-            status: Arc::default(),
+            status: Arc::new(Mutex::new(status)),
             task: Mutex::default(),
         }
+    }
+
+    /// Hands the downloaded release to the helper, which installs it once the desk has
+    /// closed (the caller closes it when this returns the version).
+    pub fn install(&self, args: Vec<String>) -> Result<String, super::install::InstallError> {
+        let Some((version, installer)) = self.ready() else {
+            return Err(super::install::InstallError::Helper(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no checked release is waiting",
+            )));
+        };
+        super::install::hand_over(
+            &self.data_dir,
+            &version,
+            &installer,
+            args,
+            super::install::TRIAL,
+        )?;
+        self.set(Some(format!("installing {version}")));
+        Ok(version)
     }
 
     /// What the desk reports in its health.
@@ -75,8 +111,12 @@ impl Updater {
                 handle.abort();
                 tracing::info!(%version, "update withdrawn by the server");
             }
-            // A failure stays reported (operators see which desks failed a halted release).
-            if !self.status().is_some_and(|s| s.starts_with("failed ")) {
+            // A failure stays reported (operators see which desks failed a halted release), and
+            // so does the update this version came with.
+            if !self
+                .status()
+                .is_some_and(|s| s.starts_with("failed ") || s.starts_with("updated "))
+            {
                 self.set(None);
             }
             return;
@@ -92,6 +132,13 @@ impl Updater {
                 return;
             }
         };
+        if self.rolled_back.as_deref() == Some(manifest.version.as_str()) {
+            // Taking it again would roll back again; the server hears why from the status.
+            if !self.status().is_some_and(|s| s.starts_with("failed ")) {
+                self.set(Some(format!("failed {}: rolled_back", manifest.version)));
+            }
+            return;
+        }
         if let Some((version, handle)) = task.as_ref()
             && *version == manifest.version
             && !handle.is_finished()
@@ -253,5 +300,189 @@ impl Download {
         tokio::fs::rename(&part, ready)
             .await
             .map_err(|e| transient(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ed25519_dalek::SigningKey;
+    use gymgate_shared::protocol::UpdateOffer;
+    use gymgate_shared::release::{Manifest, ReleaseKey, sha256_hex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::{RUNNING, Updater};
+    use crate::config::Pairing;
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[42u8; 32])
+    }
+
+    fn manifest(version: &str, bytes: &[u8]) -> Manifest {
+        Manifest {
+            version: version.into(),
+            sha256: sha256_hex(bytes),
+            size: bytes.len() as u64,
+            min_from: "0.0.1".into(),
+            notes_ko: "개선".into(),
+            notes_en: "better".into(),
+        }
+    }
+
+    fn pairing(server_url: String) -> Pairing {
+        Pairing {
+            server_url,
+            desk_id: gymgate_shared::DeskId::new("desk-1"),
+            center_id: gymgate_shared::CenterId::new("center-1"),
+            desk_name: "데스크".into(),
+            token: "token".into(),
+            servers: vec![],
+        }
+    }
+
+    async fn settled(updater: &Updater, want: &str) -> Option<String> {
+        for _ in 0..200 {
+            if updater.status().as_deref() == Some(want) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        updater.status()
+    }
+
+    /// Serves `bytes` to every request, like a server (or whatever stands in for one) would.
+    async fn serve(bytes: Vec<u8>) -> std::io::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    bytes.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&bytes).await;
+            }
+        });
+        Ok(format!("http://{address}"))
+    }
+
+    #[tokio::test]
+    async fn a_release_this_desk_cannot_trust_is_refused_before_any_download() -> anyhow::Result<()>
+    {
+        let dir = tempfile::tempdir()?;
+        let updater = Updater::new(dir.path(), vec![ReleaseKey::of(&key())], 1 << 20);
+        let pairing = pairing("http://127.0.0.1:9".into());
+        let bytes = b"MZ installer".to_vec();
+        let offer = |release| UpdateOffer {
+            release,
+            url: "/api/v1/desk/releases/x/installer".into(),
+        };
+        let stranger = SigningKey::from_bytes(&[7u8; 32]);
+        updater.offer(
+            &pairing,
+            Some(&offer(manifest("9.0.0", &bytes).sign(&stranger)?)),
+        );
+        assert_eq!(
+            updater.status().as_deref(),
+            Some("failed 9.0.0: unknown_key")
+        );
+        let mut tampered = manifest("9.0.0", &bytes).sign(&key())?;
+        tampered.manifest = tampered.manifest.replace("9.0.0", "9.0.1");
+        updater.offer(&pairing, Some(&offer(tampered)));
+        assert_eq!(
+            updater.status().as_deref(),
+            Some("failed 9.0.1: bad_signature")
+        );
+        updater.offer(
+            &pairing,
+            Some(&offer(manifest("0.0.1", &bytes).sign(&key())?)),
+        );
+        assert_eq!(updater.status().as_deref(), Some("failed 0.0.1: downgrade"));
+        assert!(
+            !dir.path().join("updates").exists(),
+            "nothing was downloaded"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_installer_that_is_not_the_signed_one_is_refused_and_removed() -> anyhow::Result<()>
+    {
+        let dir = tempfile::tempdir()?;
+        let updater = Updater::new(dir.path(), vec![ReleaseKey::of(&key())], 1 << 20);
+        let signed = b"MZ the signed installer".to_vec();
+        let mut served = signed.clone();
+        served[5] ^= 1;
+        let url = serve(served).await?;
+        let offer = UpdateOffer {
+            release: manifest("9.0.0", &signed).sign(&key())?,
+            url: "/installer".into(),
+        };
+        updater.offer(&pairing(url.clone()), Some(&offer));
+        let status = settled(&updater, "failed 9.0.0: wrong_installer").await;
+        assert_eq!(status.as_deref(), Some("failed 9.0.0: wrong_installer"));
+        let updates = dir.path().join("updates");
+        assert!(!updates.join("9.0.0.exe").exists() && !updates.join("9.0.0.part").exists());
+        assert!(updater.ready().is_none());
+
+        // The real one is taken.
+        let url = serve(signed.clone()).await?;
+        updater.offer(&pairing(url), Some(&offer));
+        assert_eq!(
+            settled(&updater, "ready 9.0.0").await.as_deref(),
+            Some("ready 9.0.0")
+        );
+        assert_eq!(std::fs::read(updates.join("9.0.0.exe"))?, signed);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_helpers_outcome_is_reported_and_a_rolled_back_release_is_not_taken_again()
+    -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let updates = dir.path().join("updates");
+        std::fs::create_dir_all(&updates)?;
+        std::fs::write(
+            updates.join("outcome.json"),
+            r#"{"version":"9.0.0","result":"rolled_back_crash"}"#,
+        )?;
+        let updater = Updater::new(dir.path(), vec![ReleaseKey::of(&key())], 1 << 20);
+        assert_eq!(
+            updater.status().as_deref(),
+            Some("failed 9.0.0: rolled_back_crash")
+        );
+        let bytes = b"MZ".to_vec();
+        let url = serve(bytes.clone()).await?;
+        let offer = UpdateOffer {
+            release: manifest("9.0.0", &bytes).sign(&key())?,
+            url: "/installer".into(),
+        };
+        updater.offer(&pairing(url), Some(&offer));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            updater.status().as_deref(),
+            Some("failed 9.0.0: rolled_back_crash")
+        );
+        assert!(!updates.join("9.0.0.exe").exists(), "not downloaded again");
+        // Withdrawn: the failure stays reported.
+        updater.offer(&pairing("http://127.0.0.1:9".into()), None);
+        assert_eq!(
+            updater.status().as_deref(),
+            Some("failed 9.0.0: rolled_back_crash")
+        );
+
+        std::fs::write(
+            updates.join("outcome.json"),
+            format!(r#"{{"version":"{RUNNING}","result":"updated"}}"#),
+        )?;
+        let updater = Updater::new(dir.path(), vec![], 1 << 20);
+        assert_eq!(updater.status(), Some(format!("updated {RUNNING}")));
+        updater.offer(&pairing("http://127.0.0.1:9".into()), None);
+        assert_eq!(updater.status(), Some(format!("updated {RUNNING}")));
+        Ok(())
     }
 }

@@ -51,6 +51,8 @@ pub struct App {
     pub phase: Phase,
     pub chime: Chime,
     pub now: DateTime<Utc>,
+    /// How the program was started: an update starts the new version the same way.
+    pub args: Vec<String>,
 }
 
 impl App {
@@ -93,6 +95,7 @@ impl App {
             phase,
             chime,
             now: Utc::now(),
+            args: Vec::new(),
         };
         (app, commands)
     }
@@ -424,9 +427,67 @@ impl App {
                 }
             }
             Message::Key(event) => return self.on_key(event),
-            Message::Tick(now) => self.now = now,
+            Message::Tick(now) => {
+                self.now = now;
+                return self.update_when_quiet(now);
+            }
+            Message::UpdateHandedOver(Ok(version)) => {
+                tracing::info!(%version, "closing for the update");
+                return vec![Command::Exit];
+            }
+            Message::UpdateHandedOver(Err(_)) => {
+                // Logged by the core; staff never deal with updates. Tried again later.
+                let now = self.now;
+                if let Some(running) = self.running_mut() {
+                    running.handing_over = false;
+                    running.installing = None;
+                    running.toast = None;
+                    running.install_failed = Some(now);
+                }
+            }
         }
         vec![]
+    }
+
+    /// A downloaded release is installed at a quiet moment: staff see one line for a few
+    /// seconds, then the window closes and the new version opens (or, if it fails, this one
+    /// again). Someone arriving meanwhile puts it off.
+    fn update_when_quiet(&mut self, now: DateTime<Utc>) -> Vec<Command> {
+        let args = self.args.clone();
+        let s = self.strings();
+        let Some(running) = self.running_mut() else {
+            return vec![];
+        };
+        let Some(core) = running.core.clone() else {
+            return vec![];
+        };
+        if running.handing_over {
+            return vec![];
+        }
+        let retry = chrono::Duration::minutes(10);
+        let due = core.update_ready().is_some()
+            && running.install_failed.is_none_or(|at| now - at >= retry)
+            && running.quiet(now);
+        if !due {
+            if running.installing.take().is_some() {
+                running.toast = None;
+            }
+            return vec![];
+        }
+        let notice =
+            chrono::Duration::from_std(crate::ui::state::UPDATE_NOTICE).unwrap_or_default();
+        match running.installing {
+            None => {
+                running.installing = Some(now);
+                running.toast = Some(s.update_installing.to_owned());
+                vec![]
+            }
+            Some(since) if now - since >= notice => {
+                running.handing_over = true;
+                vec![Command::InstallUpdate(core, args)]
+            }
+            Some(_) => vec![],
+        }
     }
 
     pub(super) fn on_key(&mut self, event: keyboard::Event) -> Vec<Command> {
@@ -553,6 +614,7 @@ impl App {
                 if !replayed {
                     // The next arrival takes the big card from a refusal.
                     running.refusal = None;
+                    running.last_arrival = Some(Utc::now());
                 }
                 let photos = running.want_photos([&card.member]);
                 running.upsert_card(card, true);

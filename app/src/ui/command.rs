@@ -42,6 +42,10 @@ pub enum Command {
     Photo(DeskCore, Box<RosterMember>),
     /// Stop the core and forget the pairing.
     Unpair(Option<DeskCore>),
+    /// Hand the downloaded release to the update helper (with the desk's arguments).
+    InstallUpdate(DeskCore, Vec<String>),
+    /// Close the window (the update helper takes over).
+    Exit,
     FocusSearch,
     FocusScan,
     /// A text field by id.
@@ -192,7 +196,15 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
                 Err(e) => Err(e.to_string()),
             })
         }
-        Command::FocusSearch
+        Command::InstallUpdate(core, args) => {
+            let handed = core.install_update(args).await;
+            if handed.is_ok() {
+                core.shutdown();
+            }
+            Message::UpdateHandedOver(handed)
+        }
+        Command::Exit
+        | Command::FocusSearch
         | Command::FocusScan
         | Command::FocusDecideReason
         | Command::Focus(_)
@@ -203,6 +215,7 @@ pub async fn run_command(command: Command, data_dir: PathBuf) -> Message {
 
 pub fn tasks(app: &App, commands: Vec<Command>) -> Task<Message> {
     Task::batch(commands.into_iter().map(|command| match command {
+        Command::Exit => iced::exit(),
         Command::FocusSearch => iced::widget::operation::focus(search::INPUT_ID),
         Command::FocusScan => iced::widget::operation::focus(board::SCAN_ID),
         Command::FocusDecideReason => iced::widget::operation::focus(decide::OTHER_ID),

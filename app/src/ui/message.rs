@@ -52,5 +52,7 @@ pub enum Message {
     DismissToast,
     Key(keyboard::Event),
     Tick(DateTime<Utc>),
+    /// The update helper has the release (its version): the window closes.
+    UpdateHandedOver(Result<String, String>),
     Done(Result<(), String>),
 }

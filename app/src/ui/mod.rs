@@ -93,10 +93,11 @@ pub fn run_already_running(data_dir: &std::path::Path) -> iced::Result {
         .run()
 }
 
-pub fn run(data_dir: PathBuf, auto_pair: Option<AutoPair>) -> iced::Result {
+pub fn run(data_dir: PathBuf, auto_pair: Option<AutoPair>, args: Vec<String>) -> iced::Result {
     iced::application(
         move || {
-            let (app, commands) = App::new(data_dir.clone(), auto_pair.clone(), Chime::start());
+            let (mut app, commands) = App::new(data_dir.clone(), auto_pair.clone(), Chime::start());
+            app.args = args.clone();
             let task = tasks(&app, commands);
             (app, task)
         },

@@ -13,6 +13,11 @@ use gymgate_shared::{CheckinId, MemberId};
 use super::Command;
 use super::screen::{decide, pairing, search, settings};
 
+/// How long after the last arrival the desk counts as quiet enough to update itself.
+pub const QUIET: std::time::Duration = std::time::Duration::from_secs(3 * 60);
+/// How long staff see the update's line before the window closes for it.
+pub const UPDATE_NOTICE: std::time::Duration = std::time::Duration::from_secs(3);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
     Board,
@@ -58,6 +63,14 @@ pub struct Running {
     pub missed: Option<Missed>,
     /// A void or deny waiting for its reason and confirmation (shown instead of the board).
     pub deciding: Option<decide::Deciding>,
+    /// When someone last arrived (a check-in shown): an update waits for a quiet moment.
+    pub last_arrival: Option<DateTime<Utc>>,
+    /// A downloaded release about to be installed: since when staff see the line about it.
+    pub installing: Option<DateTime<Utc>>,
+    /// The release is with the update helper; the window closes.
+    pub handing_over: bool,
+    /// The last hand-over to the update helper that failed (tried again later, not at once).
+    pub install_failed: Option<DateTime<Utc>>,
     /// Members' photos on this PC, by member (fetched once, kept next to the cache).
     pub photos: std::collections::HashMap<MemberId, PathBuf>,
     /// Photo URLs asked for already (each once per run, found or not).
@@ -108,6 +121,10 @@ impl Running {
             scan_outcome: None,
             missed: None,
             deciding: None,
+            last_arrival: None,
+            installing: None,
+            handing_over: false,
+            install_failed: None,
             photos: Default::default(),
             photos_asked: Default::default(),
         }
@@ -130,6 +147,19 @@ impl Running {
             })
             .map(|m| Command::Photo(core.clone(), Box::new(m.clone())))
             .collect()
+    }
+
+    /// Whether a release can be installed now: nobody arrived in the last few minutes and
+    /// nothing is half-done on screen (a decision, a refusal, a search, a scan being typed).
+    pub fn quiet(&self, now: DateTime<Utc>) -> bool {
+        self.view == View::Board
+            && self.deciding.is_none()
+            && self.refusal.is_none()
+            && self.scan.is_empty()
+            && self.search.manual.is_none()
+            && self
+                .last_arrival
+                .is_none_or(|at| now - at >= chrono::Duration::from_std(QUIET).unwrap_or_default())
     }
 
     pub(super) fn online(&self) -> bool {
