@@ -503,11 +503,17 @@ async fn the_installed_windows_desk_updates_itself_and_rolls_back_a_release_that
     // says it updated.
     let bytes = std::fs::read(next_setup)?;
     fx.admin.upload_release(&sign(next, &bytes)?, bytes).await?;
+    let rolled_out = std::time::Instant::now();
     fx.admin
         .set_rollout(next, &[center.id.as_str().to_owned()], 0)
         .await?;
     let updated = format!("updated {next}");
     wait_for_desk(&fx, &center.id, next, Some(&updated), UPDATE, &helper_log).await?;
+    // The figure docs/benchmarks.md records (download, install, start, connect under Wine).
+    eprintln!(
+        "update: rollout of {next} to the desk online on it: {:.1} s",
+        rolled_out.elapsed().as_secs_f64()
+    );
     assert_eq!(
         std::fs::read(&program)?,
         std::fs::read(next_setup.with_file_name(next).join("gymgate-desk.exe"))?,
@@ -529,11 +535,16 @@ async fn the_installed_windows_desk_updates_itself_and_rolls_back_a_release_that
     fx.admin
         .upload_release(&sign(broken, &bytes)?, bytes)
         .await?;
+    let rolled_out = std::time::Instant::now();
     fx.admin
         .set_rollout(broken, &[center.id.as_str().to_owned()], 0)
         .await?;
     let failed = format!("failed {broken}: rolled_back_start");
     wait_for_desk(&fx, &center.id, next, Some(&failed), UPDATE, &helper_log).await?;
+    eprintln!(
+        "update: rollout of the broken {broken} to the desk back online on {next}: {:.1} s",
+        rolled_out.elapsed().as_secs_f64()
+    );
     assert_eq!(
         std::fs::read(&program)?,
         std::fs::read(next_setup.with_file_name(next).join("gymgate-desk.exe"))?,

@@ -83,16 +83,25 @@ pub fn outcome(data_dir: &Path) -> Option<Outcome> {
 }
 
 /// Called at the new version's first `welcome`: the trial is over, the helper can go.
-pub fn confirm(data_dir: &Path) {
+/// True when this call ended a trial (this version is the update just installed): the
+/// helper writes its outcome only after it sees the confirmation, too late for the new
+/// version's start, so the new version reports its update from here.
+pub fn confirm(data_dir: &Path) -> bool {
     let dir = updates(data_dir);
     let Some(handover) = read_handover(&dir) else {
-        return;
+        return false;
     };
-    if handover.to == RUNNING && !dir.join(CONFIRMED).exists() {
-        if let Err(error) = std::fs::write(dir.join(CONFIRMED), RUNNING) {
-            tracing::warn!(%error, "cannot confirm the update to the helper");
-        } else {
+    if handover.to != RUNNING || dir.join(CONFIRMED).exists() {
+        return false;
+    }
+    match std::fs::write(dir.join(CONFIRMED), RUNNING) {
+        Ok(()) => {
             tracing::info!(version = RUNNING, "this version started and connected");
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot confirm the update to the helper");
+            false
         }
     }
 }
@@ -194,17 +203,31 @@ pub fn apply(data_dir: &Path) -> i32 {
         version: handover.to.clone(),
         result: result.clone(),
     };
-    if !outcome.updated() {
+    if outcome.updated() {
+        // The new version is running already: it reports its update from its own
+        // confirmation (`confirm`), this file is for the versions after it.
+        write_outcome(&dir, &outcome, &log);
+    } else {
         log.line(&format!("rolling back to {}: {result}", handover.from));
         if let Err(error) = restore(&handover) {
             log.line(&format!("cannot put the previous version back: {error}"));
         }
+        // Written before the previous version starts: it reads the outcome once, at its
+        // start, and must not take the release it just came back from again.
+        write_outcome(&dir, &outcome, &log);
         match start(&handover) {
             Ok(_) => log.line(&format!("started {} again", handover.from)),
             Err(error) => log.line(&format!("cannot start {}: {error}", handover.from)),
         }
     }
-    match serde_json::to_vec(&outcome) {
+    let _ = std::fs::remove_file(dir.join(HANDOVER));
+    let _ = std::fs::remove_file(dir.join(CONFIRMED));
+    log.line(&format!("done: {}", outcome.status()));
+    if outcome.updated() { 0 } else { 1 }
+}
+
+fn write_outcome(dir: &Path, outcome: &Outcome, log: &Log) {
+    match serde_json::to_vec(outcome) {
         Ok(json) => {
             if let Err(error) = std::fs::write(dir.join(OUTCOME), json) {
                 log.line(&format!("cannot write the outcome: {error}"));
@@ -212,10 +235,6 @@ pub fn apply(data_dir: &Path) -> i32 {
         }
         Err(error) => log.line(&format!("cannot write the outcome: {error}")),
     }
-    let _ = std::fs::remove_file(dir.join(HANDOVER));
-    let _ = std::fs::remove_file(dir.join(CONFIRMED));
-    log.line(&format!("done: {}", outcome.status()));
-    if outcome.updated() { 0 } else { 1 }
 }
 
 /// Runs the installer, then starts the new desk until it connects or has failed enough.
@@ -362,7 +381,9 @@ mod tests {
         std::fs::create_dir_all(updates.join("previous"))?;
         let program = dir.join("installed").join("desk");
         std::fs::create_dir_all(program.parent().unwrap_or(dir))?;
-        let old = "exec sleep 2";
+        // The previous version notes what it finds at its start: a rolled-back desk must
+        // read the outcome then, or it takes the same release again.
+        let old = r#"cp "$1/updates/outcome.json" "$1/outcome-at-start" 2>/dev/null; exec sleep 2"#;
         script(&program, old)?;
         let previous = updates.join("previous/0.1.0-desk");
         std::fs::copy(&program, &previous)?;
@@ -431,6 +452,18 @@ mod tests {
         assert_eq!(std::fs::read(&h.program)?, std::fs::read(&h.previous)?);
         let log = std::fs::read_to_string(data.join("updates").join(super::HELPER_LOG))?;
         assert!(log.contains("rolling back to 0.1.0"), "{log}");
+        let mut seen = None;
+        for _ in 0..100 {
+            seen = std::fs::read_to_string(data.join("outcome-at-start")).ok();
+            if seen.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(
+            seen.is_some_and(|s| s.contains("rolled_back_crash")),
+            "the version rolled back to found the outcome at its start"
+        );
         Ok(())
     }
 

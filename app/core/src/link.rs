@@ -444,7 +444,7 @@ async fn session(
                 ..
             })) => {
                 // A new version's first welcome ends its trial (the update helper waits).
-                super::install::confirm(&ctx.data_dir);
+                ctx.updater.confirm_trial();
                 ctx.updater.offer(&ctx.pairing, update.as_deref());
                 if !servers.is_empty() && servers != ctx.pairing.servers {
                     remember_servers(ctx, servers).await;

@@ -84,6 +84,13 @@ impl Updater {
         Ok(version)
     }
 
+    /// At a welcome: when this version is the update on trial, it is now installed.
+    pub fn confirm_trial(&self) {
+        if super::install::confirm(&self.data_dir) {
+            self.set(Some(format!("updated {RUNNING}")));
+        }
+    }
+
     /// What the desk reports in its health.
     pub fn status(&self) -> Option<String> {
         self.status.lock().ok().and_then(|s| s.clone())
@@ -483,6 +490,60 @@ mod tests {
         assert_eq!(updater.status(), Some(format!("updated {RUNNING}")));
         updater.offer(&pairing("http://127.0.0.1:9".into()), None);
         assert_eq!(updater.status(), Some(format!("updated {RUNNING}")));
+        Ok(())
+    }
+
+    /// The helper writes its outcome only once the new version has connected, after that
+    /// version read the data folder at its start: the new version tells its own update from
+    /// the handover it confirms (the first CI run of the Wine update test showed the desk on
+    /// the new version reporting nothing).
+    #[test]
+    fn the_update_on_trial_reports_itself_installed_at_its_first_welcome() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let updates = dir.path().join("updates");
+        std::fs::create_dir_all(&updates)?;
+        let handover = super::super::install::Handover {
+            from: "0.0.1".into(),
+            to: RUNNING.into(),
+            installer: updates.join(format!("{RUNNING}.exe")),
+            program: dir.path().join("gymgate-desk.exe"),
+            previous: updates.join("previous").join("0.0.1-gymgate-desk.exe"),
+            args: vec![],
+            trial_s: 300,
+        };
+        std::fs::write(
+            updates.join("handover.json"),
+            serde_json::to_vec(&handover)?,
+        )?;
+        let updater = Updater::new(dir.path(), vec![], 1 << 20);
+        assert_eq!(
+            updater.status(),
+            None,
+            "no outcome yet: the helper is waiting"
+        );
+        updater.confirm_trial();
+        assert_eq!(updater.status(), Some(format!("updated {RUNNING}")));
+        assert_eq!(std::fs::read_to_string(updates.join("confirmed"))?, RUNNING);
+        // Nothing offered afterwards (the server offers only newer versions): it stays said.
+        updater.offer(&pairing("http://127.0.0.1:9".into()), None);
+        assert_eq!(updater.status(), Some(format!("updated {RUNNING}")));
+
+        // A desk on another version (the one rolled back to) confirms nothing.
+        let other = tempfile::tempdir()?;
+        let other_updates = other.path().join("updates");
+        std::fs::create_dir_all(&other_updates)?;
+        let handover = super::super::install::Handover {
+            to: "99.0.0".into(),
+            ..handover
+        };
+        std::fs::write(
+            other_updates.join("handover.json"),
+            serde_json::to_vec(&handover)?,
+        )?;
+        let updater = Updater::new(other.path(), vec![], 1 << 20);
+        updater.confirm_trial();
+        assert_eq!(updater.status(), None);
+        assert!(!other_updates.join("confirmed").exists());
         Ok(())
     }
 }
