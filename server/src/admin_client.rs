@@ -237,16 +237,46 @@ impl AdminClient {
         Ok(version)
     }
 
-    /// Starts or widens a rollout.
+    /// Starts or widens a rollout (its quiet hours, if it has any, stay).
     pub async fn set_rollout(
         &self,
         version: &str,
         canary_centers: &[String],
         percent: u8,
     ) -> Result<serde_json::Value, AdminError> {
+        self.put_rollout(
+            version,
+            serde_json::json!({ "canary_centers": canary_centers, "percent": percent }),
+        )
+        .await
+    }
+
+    /// Starts or widens a rollout whose desks install only within `quiet_hours`, daily in
+    /// Korean time (`"02:00-05:00"`; `""` lets them install at any quiet moment again).
+    pub async fn set_rollout_in_hours(
+        &self,
+        version: &str,
+        canary_centers: &[String],
+        percent: u8,
+        quiet_hours: &str,
+    ) -> Result<serde_json::Value, AdminError> {
+        self.put_rollout(
+            version,
+            serde_json::json!({
+                "canary_centers": canary_centers, "percent": percent, "quiet_hours": quiet_hours,
+            }),
+        )
+        .await
+    }
+
+    async fn put_rollout(
+        &self,
+        version: &str,
+        plan: serde_json::Value,
+    ) -> Result<serde_json::Value, AdminError> {
         self.json(
             self.request(Method::PUT, &format!("/api/v1/admin/rollouts/{version}"))
-                .json(&serde_json::json!({ "canary_centers": canary_centers, "percent": percent })),
+                .json(&plan),
         )
         .await
     }

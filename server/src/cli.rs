@@ -385,6 +385,10 @@ enum AdminReleaseCommand {
         canary: Vec<String>,
         #[arg(long, default_value_t = 0)]
         percent: u8,
+        /// Desks install only in these Korean hours, daily (e.g. 02:00-05:00); "" clears
+        /// them. Left out, the rollout keeps the hours it had.
+        #[arg(long)]
+        quiet_hours: Option<String>,
     },
     Pause {
         version: String,
@@ -676,9 +680,21 @@ async fn admin_release(client: &AdminClient, command: AdminReleaseCommand) -> an
             version,
             canary,
             percent,
+            quiet_hours,
         } => {
-            client.set_rollout(&version, &canary, percent).await?;
-            println!("{version}: canary centers {canary:?}, {percent}% of desks");
+            let row = match &quiet_hours {
+                Some(hours) => {
+                    client
+                        .set_rollout_in_hours(&version, &canary, percent, hours)
+                        .await?
+                }
+                None => client.set_rollout(&version, &canary, percent).await?,
+            };
+            let when = match row.get("quiet_hours").and_then(|h| h.as_str()) {
+                Some(hours) => format!("installed between {hours} (KST)"),
+                None => "installed at the first quiet moment".to_owned(),
+            };
+            println!("{version}: canary centers {canary:?}, {percent}% of desks, {when}");
         }
         AdminReleaseCommand::Pause { version, reason } => {
             client

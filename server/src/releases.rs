@@ -106,6 +106,8 @@ pub struct Rollout {
     pub min_from: String,
     pub canary_centers: Vec<gymgate_shared::CenterId>,
     pub percent: u8,
+    /// When, daily in Korean hours, its desks may install (`None`: at any quiet moment).
+    pub quiet_hours: Option<gymgate_shared::hours::OpeningHours>,
     pub state: RolloutState,
 }
 
@@ -193,6 +195,7 @@ mod tests {
             min_from: "0.2.0".into(),
             canary_centers: vec![canary.clone()],
             percent: 0,
+            quiet_hours: None,
             state: RolloutState::Active,
         };
         let desks: Vec<String> = (0..1000).map(|n| format!("desk-{n}")).collect();

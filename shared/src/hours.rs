@@ -47,6 +47,25 @@ impl OpeningHours {
         self.opens == self.closes
     }
 
+    /// Whether the Korean local time of `at` falls inside the span, on any day (a span past
+    /// midnight covers both ends of the night). Used for hours that repeat daily, such as a
+    /// rollout's quiet hours, not for a center's business day.
+    pub fn covers(&self, at: DateTime<Utc>) -> bool {
+        let minute = kst::minute_of_day(at);
+        if self.is_always() {
+            true
+        } else if self.past_midnight() {
+            minute >= self.opens || minute < self.closes
+        } else {
+            self.opens <= minute && minute < self.closes
+        }
+    }
+
+    /// A daily window operators set (quiet hours): `"02:00-05:00"`, never all day.
+    pub fn parse_window(text: &str) -> Option<OpeningHours> {
+        Self::parse(text).filter(|span| !span.is_always())
+    }
+
     fn past_midnight(&self) -> bool {
         self.closes < self.opens
     }
@@ -523,5 +542,25 @@ mod tests {
             schedule
         );
         assert!(serde_json::from_str::<Schedule>(r#"{"week":["x","","","","","",""]}"#).is_err());
+    }
+
+    #[test]
+    fn a_daily_window_covers_its_korean_hours_on_any_night() {
+        let night = OpeningHours::parse_window("23:00-05:00").expect("window");
+        // 22:59 KST is 13:59Z; 23:00 KST 14:00Z; 04:59 KST 19:59Z; 05:00 KST 20:00Z.
+        assert!(!night.covers(utc("2026-12-03T13:59:00Z")));
+        assert!(night.covers(utc("2026-12-03T14:00:00Z")));
+        assert!(night.covers(utc("2026-12-03T19:59:00Z")));
+        assert!(!night.covers(utc("2026-12-03T20:00:00Z")));
+        let early = OpeningHours::parse_window("02:00-05:00").expect("window");
+        assert!(early.covers(utc("2026-12-03T17:30:00Z")));
+        assert!(!early.covers(utc("2026-12-03T14:30:00Z")));
+        assert_eq!(
+            OpeningHours::parse_window("24h"),
+            None,
+            "all day is no window"
+        );
+        assert_eq!(OpeningHours::parse_window("03:00-03:00"), None);
+        assert_eq!(OpeningHours::parse_window("3시"), None);
     }
 }

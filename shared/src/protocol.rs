@@ -225,6 +225,10 @@ pub enum ServerMessage {
 pub struct UpdateOffer {
     pub release: crate::release::SignedManifest,
     pub url: String,
+    /// Korean local hours, every day, in which the desk may install it (still only at a quiet
+    /// moment); absent: at the first quiet moment. Not signed: it says when, never what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<crate::hours::OpeningHours>,
 }
 
 /// The most of its log a desk uploads when asked (the newest part).
@@ -560,13 +564,26 @@ mod tests {
                 signature: "s".into(),
             },
             url: "/api/v1/desk/releases/0.2.0/installer".into(),
+            quiet_hours: None,
         };
         round_trip(
             &ServerMessage::Update {
-                offer: Some(Box::new(offer)),
+                offer: Some(Box::new(offer.clone())),
             },
             json!({"type": "update", "offer": {"release": {"manifest": "{}", "key_id": "k",
                    "signature": "s"}, "url": "/api/v1/desk/releases/0.2.0/installer"}}),
+        );
+        // Quiet hours in Korean minutes since midnight, as a center's opening hours are.
+        round_trip(
+            &ServerMessage::Update {
+                offer: Some(Box::new(UpdateOffer {
+                    quiet_hours: crate::hours::OpeningHours::parse_window("02:00-05:00"),
+                    ..offer
+                })),
+            },
+            json!({"type": "update", "offer": {"release": {"manifest": "{}", "key_id": "k",
+                   "signature": "s"}, "url": "/api/v1/desk/releases/0.2.0/installer",
+                   "quiet_hours": {"opens": 120, "closes": 300}}}),
         );
     }
 

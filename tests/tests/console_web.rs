@@ -267,16 +267,22 @@ async fn an_operator_works_the_console_in_chromium() -> anyhow::Result<()> {
             vec![serde_json::json!(center.id.as_str())],
         )
         .await?;
+    browser.type_into("#rollout-quiet", "02:00-05:00").await?;
     browser.click("#rollout-save").await?;
     browser
         .wait_for("#rollout-rows tr[data-version=\"0.2.0\"][data-state=\"active\"]")
         .await?;
+    let row = browser
+        .text("#rollout-rows tr[data-version=\"0.2.0\"]")
+        .await?;
+    assert!(row.contains("강남점"), "the canary is named: {row}");
     assert!(
-        browser
-            .text("#rollout-rows tr[data-version=\"0.2.0\"]")
-            .await?
-            .contains("강남점"),
-        "the canary is named"
+        row.contains("02:00-05:00"),
+        "the install hours are shown: {row}"
+    );
+    assert_eq!(
+        fx.admin.releases().await?["rollouts"][0]["quiet_hours"],
+        "02:00-05:00"
     );
     browser.click(".rollout-pause").await?;
     browser

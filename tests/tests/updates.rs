@@ -163,6 +163,61 @@ async fn a_signed_release_reaches_canaries_then_a_share_and_desks_download_it() 
         bytes
     );
     assert!(!dir_b.path().join("updates/0.2.0.part").exists());
+    assert!(
+        desk_a.core.update_due(chrono::Utc::now()),
+        "any quiet moment"
+    );
+
+    // Operators keep installs to hours the centers are closed: the desks hear it at once and
+    // keep the checked download waiting for them; widening keeps the hours; "" clears them.
+    assert_eq!(
+        refused(
+            fx.admin
+                .set_rollout_in_hours("0.2.0", &[canary.id.to_string()], 100, "새벽")
+                .await
+        ),
+        "invalid_quiet_hours"
+    );
+    let now = chrono::Utc::now();
+    let later = now + chrono::Duration::hours(2);
+    let window = |at: chrono::DateTime<chrono::Utc>| {
+        let local = at.with_timezone(&gymgate_shared::kst::offset());
+        format!("{:02}:00", chrono::Timelike::hour(&local))
+    };
+    let hours = format!(
+        "{}-{}",
+        window(later),
+        window(later + chrono::Duration::hours(1))
+    );
+    fx.admin
+        .set_rollout_in_hours("0.2.0", &[canary.id.to_string()], 100, &hours)
+        .await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while desk_a.core.update_due(chrono::Utc::now()) || desk_b.core.update_due(chrono::Utc::now()) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "desks not told of {hours}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Two hours from now is in the window's first hour.
+    assert!(desk_a.core.update_due(later) && desk_b.core.update_due(later));
+    assert_eq!(update_of(&fx, &a).await?.as_deref(), Some("ready 0.2.0"));
+    fx.admin
+        .set_rollout("0.2.0", &[canary.id.to_string()], 100)
+        .await?;
+    assert_eq!(
+        fx.admin.releases().await?["rollouts"][0]["quiet_hours"],
+        hours.as_str()
+    );
+    fx.admin
+        .set_rollout_in_hours("0.2.0", &[canary.id.to_string()], 100, "")
+        .await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !desk_a.core.update_due(chrono::Utc::now()) {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "hours not cleared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Paused: withdrawn from installing; resumed: ready again at once (already checked).
     fx.admin

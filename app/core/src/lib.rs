@@ -465,9 +465,10 @@ impl DeskCore {
         &self.0.pairing
     }
 
-    /// The version of a downloaded, checked release waiting to be installed.
-    pub fn update_ready(&self) -> Option<String> {
-        self.0.updater.ready().map(|(version, _)| version)
+    /// Whether a checked release waits and its rollout's hours allow installing it now; the
+    /// window installs it at the next quiet moment at the counter.
+    pub fn update_due(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.0.updater.due(now)
     }
 
     /// Hands the waiting release to the update helper; the desk must close when this returns

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use gymgate_shared::hours::OpeningHours;
 use gymgate_shared::protocol::UpdateOffer;
 use gymgate_shared::release::{Manifest, ReleaseKey};
 use tokio::io::AsyncWriteExt;
@@ -43,6 +45,8 @@ pub struct Updater {
     bytes_per_s: u64,
     status: Arc<Mutex<Option<String>>>,
     task: Mutex<Option<(String, tokio::task::JoinHandle<()>)>>,
+    /// The daily Korean hours the rollout allows installing in (`None`: any time).
+    quiet_hours: Mutex<Option<OpeningHours>>,
 }
 
 impl Updater {
@@ -61,6 +65,7 @@ impl Updater {
             bytes_per_s: bytes_per_s.max(1024),
             status: Arc::new(Mutex::new(status)),
             task: Mutex::default(),
+            quiet_hours: Mutex::default(),
         }
     }
 
@@ -103,6 +108,17 @@ impl Updater {
         Some((version.to_owned(), self.dir.join(format!("{version}.exe"))))
     }
 
+    /// Whether a checked release waits and the rollout's hours allow installing it at `now`
+    /// (the desk still waits for a quiet moment at its counter).
+    pub fn due(&self, now: DateTime<Utc>) -> bool {
+        let within = self
+            .quiet_hours
+            .lock()
+            .map(|hours| hours.is_none_or(|h| h.covers(now)))
+            .unwrap_or(true);
+        within && self.ready().is_some()
+    }
+
     fn set(&self, status: Option<String>) {
         set(&self.status, status);
     }
@@ -113,6 +129,9 @@ impl Updater {
         let Ok(mut task) = self.task.lock() else {
             return;
         };
+        if let Ok(mut hours) = self.quiet_hours.lock() {
+            *hours = offer.and_then(|o| o.quiet_hours);
+        }
         let Some(offer) = offer else {
             if let Some((version, handle)) = task.take() {
                 handle.abort();
@@ -149,6 +168,13 @@ impl Updater {
         if let Some((version, handle)) = task.as_ref()
             && *version == manifest.version
             && !handle.is_finished()
+        {
+            return;
+        }
+        // Offered again (a new connection, other quiet hours): what was checked stays.
+        if self
+            .ready()
+            .is_some_and(|(version, installer)| version == manifest.version && installer.is_file())
         {
             return;
         }
@@ -314,7 +340,9 @@ impl Download {
 mod tests {
     use std::time::Duration;
 
+    use chrono::{DateTime, Utc};
     use ed25519_dalek::SigningKey;
+    use gymgate_shared::hours::OpeningHours;
     use gymgate_shared::protocol::UpdateOffer;
     use gymgate_shared::release::{Manifest, ReleaseKey, sha256_hex};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -387,6 +415,7 @@ mod tests {
         let offer = |release| UpdateOffer {
             release,
             url: "/api/v1/desk/releases/x/installer".into(),
+            quiet_hours: None,
         };
         let stranger = SigningKey::from_bytes(&[7u8; 32]);
         updater.offer(
@@ -428,6 +457,7 @@ mod tests {
         let offer = UpdateOffer {
             release: manifest("9.0.0", &signed).sign(&key())?,
             url: "/installer".into(),
+            quiet_hours: None,
         };
         updater.offer(&pairing(url.clone()), Some(&offer));
         let status = settled(&updater, "failed 9.0.0: wrong_installer").await;
@@ -444,6 +474,27 @@ mod tests {
             Some("ready 9.0.0")
         );
         assert_eq!(std::fs::read(updates.join("9.0.0.exe"))?, signed);
+        let at = |text: &str| -> anyhow::Result<DateTime<Utc>> {
+            Ok(DateTime::parse_from_rfc3339(text)?.with_timezone(&Utc))
+        };
+        assert!(
+            updater.due(at("2026-12-03T05:00:00Z")?),
+            "no hours: any time"
+        );
+
+        // The rollout now says 02:00–05:00 Korean time: the same download waits for them.
+        let in_hours = UpdateOffer {
+            quiet_hours: OpeningHours::parse_window("02:00-05:00"),
+            ..offer.clone()
+        };
+        updater.offer(&pairing(serve(signed).await?), Some(&in_hours));
+        assert_eq!(updater.status().as_deref(), Some("ready 9.0.0"));
+        assert!(!updater.due(at("2026-12-03T05:00:00Z")?), "14:00 KST");
+        assert!(updater.due(at("2026-12-03T17:30:00Z")?), "02:30 KST");
+        assert!(!updater.due(at("2026-12-03T20:00:00Z")?), "05:00 KST");
+        // Withdrawn: nothing is due at any hour.
+        updater.offer(&pairing("http://127.0.0.1:9".into()), None);
+        assert!(!updater.due(at("2026-12-03T17:30:00Z")?));
         Ok(())
     }
 
@@ -467,6 +518,7 @@ mod tests {
         let offer = UpdateOffer {
             release: manifest("9.0.0", &bytes).sign(&key())?,
             url: "/installer".into(),
+            quiet_hours: None,
         };
         updater.offer(&pairing(url), Some(&offer));
         tokio::time::sleep(Duration::from_millis(300)).await;

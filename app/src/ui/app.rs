@@ -465,7 +465,7 @@ impl App {
             return vec![];
         }
         let retry = chrono::Duration::minutes(10);
-        let due = core.update_ready().is_some()
+        let due = core.update_due(now)
             && running.install_failed.is_none_or(|at| now - at >= retry)
             && running.quiet(now);
         if !due {

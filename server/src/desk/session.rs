@@ -92,8 +92,9 @@ struct Session {
     /// When waiting log requests were last looked for, and those this connection passed on.
     logs_checked: Option<Instant>,
     logs_asked: Vec<String>,
-    /// The release version this desk was last offered (`None`: nothing to install).
-    offered: Option<String>,
+    /// The release version this desk was last offered and when it may install it (`None`:
+    /// nothing to install).
+    offered: Option<(String, Option<gymgate_shared::hours::OpeningHours>)>,
 }
 
 /// How often a connected desk's waiting log requests are looked for in the store (a request
@@ -673,10 +674,11 @@ impl Session {
             &self.desk.center_id,
             self.app_version.as_deref(),
         );
-        self.offered = rollout.map(|r| r.version.clone());
+        self.offered = rollout.map(|r| (r.version.clone(), r.quiet_hours));
         rollout.map(|r| gymgate_shared::protocol::UpdateOffer {
             release: r.signed.clone(),
             url: format!("/api/v1/desk/releases/{}/installer", r.version),
+            quiet_hours: r.quiet_hours,
         })
     }
 

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use gymgate_shared::CenterId;
+use gymgate_shared::hours::OpeningHours;
 use gymgate_shared::release::{Manifest, SignedManifest};
 
 use super::sql::Conn;
@@ -116,6 +117,9 @@ pub struct RolloutRow {
     pub version: String,
     pub canary_centers: Vec<CenterId>,
     pub percent: u8,
+    /// Korean local hours, daily, in which its desks may install (`"02:00-05:00"`).
+    #[serde(serialize_with = "as_text")]
+    pub quiet_hours: Option<OpeningHours>,
     pub state: String,
     pub reason: Option<String>,
     pub started_by: String,
@@ -123,15 +127,26 @@ pub struct RolloutRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Quiet hours as operators write them (`"02:00-05:00"`), for the console and the CLI.
+fn as_text<S: serde::Serializer>(
+    hours: &Option<OpeningHours>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match hours {
+        Some(hours) => serializer.serialize_str(&hours.to_string()),
+        None => serializer.serialize_none(),
+    }
+}
+
 pub fn put_rollout(conn: &mut dyn Conn, rollout: &RolloutRow) -> Result<(), StoreError> {
     let canaries = serde_json::to_string(&rollout.canary_centers)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     conn.execute(
         "INSERT INTO rollouts (version, canaries, percent, state, reason, started_by,
-                               started_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                               started_at, updated_at, quiet_hours)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (version) DO UPDATE SET canaries = ?2, percent = ?3, state = ?4,
-             reason = ?5, updated_at = ?8",
+             reason = ?5, updated_at = ?8, quiet_hours = ?9",
         &[
             &rollout.version,
             &canaries,
@@ -141,6 +156,7 @@ pub fn put_rollout(conn: &mut dyn Conn, rollout: &RolloutRow) -> Result<(), Stor
             &rollout.started_by,
             &ts(rollout.started_at),
             &ts(rollout.updated_at),
+            &rollout.quiet_hours.map(|h| h.to_string()),
         ],
     )?;
     Ok(())
@@ -153,7 +169,8 @@ pub fn rollout(conn: &mut dyn Conn, version: &str) -> Result<Option<RolloutRow>,
 /// Every rollout, newest version first.
 pub fn rollouts(conn: &mut dyn Conn) -> Result<Vec<RolloutRow>, StoreError> {
     let mut rows = conn.all(
-        "SELECT version, canaries, percent, state, reason, started_by, started_at, updated_at
+        "SELECT version, canaries, percent, state, reason, started_by, started_at, updated_at,
+                quiet_hours
          FROM rollouts",
         &[],
         |r| {
@@ -167,6 +184,14 @@ pub fn rollouts(conn: &mut dyn Conn) -> Result<Vec<RolloutRow>, StoreError> {
                 started_by: r.get(5)?,
                 started_at: parse_ts(&r.get::<String>(6)?)?,
                 updated_at: parse_ts(&r.get::<String>(7)?)?,
+                quiet_hours: r
+                    .get::<Option<String>>(8)?
+                    .map(|text| {
+                        OpeningHours::parse_window(&text).ok_or_else(|| {
+                            StoreError::Corrupt(format!("rollout quiet hours {text:?}"))
+                        })
+                    })
+                    .transpose()?,
             })
         },
     )?;
@@ -196,6 +221,7 @@ pub fn offers(conn: &mut dyn Conn) -> Result<Vec<crate::releases::Rollout>, Stor
             min_from,
             canary_centers: row.canary_centers,
             percent: row.percent,
+            quiet_hours: row.quiet_hours,
             state,
         });
     }

@@ -40,6 +40,7 @@ const ERRORS = {
   unknown_log: "이 로그는 아직 올라오지 않았습니다.",
   release_not_ready: "이 버전의 서명된 매니페스트와 설치 파일을 먼저 올려 주세요.",
   rollout_halted: "중단된 배포는 다시 시작할 수 없습니다. 새 버전을 서명해 주세요.",
+  invalid_quiet_hours: "설치 시간은 02:00-05:00처럼 시작과 끝을 적어 주세요. 아무 때나 설치하려면 비워 두세요.",
   invalid_percent: "비율은 0에서 100 사이입니다.",
 };
 
@@ -370,14 +371,19 @@ async function loadReleases() {
   $("#rollout-rows").replaceChildren(...overview.rollouts.map((r) => h("tr", { "data-version": r.version, "data-state": r.state },
     h("td", {}, r.version), h("td", { class: r.state === "active" ? "ok" : "warn" }, ROLLOUT_STATE[r.state] || r.state, r.reason ? h("div", { class: "muted" }, r.reason) : ""),
     h("td", {}, r.canary_centers.map((id) => names[id] || id).join(", ") || "—"), h("td", {}, `${r.percent}%`),
+    h("td", { class: "rollout-quiet-hours" }, r.quiet_hours || "한가할 때 언제나 / any quiet moment"),
     h("td", {}, r.desks_on_it),
     h("td", {}, r.state === "active" ? action(r.version, "pause", "일시 중지 Pause") : r.state === "paused" ? action(r.version, "resume", "재개 Resume") : "",
       r.state !== "halted" ? action(r.version, "halt", "중단 Halt") : ""))));
-  if (!overview.rollouts.length) $("#rollout-rows").replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "배포가 없습니다. / No rollouts.")));
+  if (!overview.rollouts.length) $("#rollout-rows").replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "배포가 없습니다. / No rollouts.")));
   $("#rollout-version").replaceChildren(...overview.releases.filter((r) => r.ready).map((r) =>
     h("option", { value: r.version }, `${r.version} — ${r.notes_ko} (${Math.ceil(r.size / 1024)} KB)`)));
   $("#rollout-canaries").replaceChildren(h("legend", {}, "시범 센터 ", h("small", {}, "Canary centers")),
     ...centers.map((c) => h("label", {}, h("input", { type: "checkbox", value: c.id, class: "rollout-canary" }), c.name)));
+  // Widening a rollout starts from its hours as they are.
+  const hoursOf = (version) => (overview.rollouts.find((r) => r.version === version) || {}).quiet_hours || "";
+  $("#rollout-version").onchange = () => { $("#rollout-quiet").value = hoursOf($("#rollout-version").value); };
+  $("#rollout-quiet").value = hoursOf($("#rollout-version").value);
   $("#fleet").replaceChildren(...overview.fleet.map((f) => h("li", {}, `${f.version}: ${f.desks}대`)));
   $("#update-failures").replaceChildren(...overview.failures.map((f) => h("li", { class: "bad" }, `${names[f.center_id] || f.center_id} ${f.name}: ${f.update}`)));
   if (!overview.failures.length) $("#update-failures").replaceChildren(h("li", { class: "muted" }, "없음 / none"));
@@ -389,7 +395,8 @@ $("#rollout-form").addEventListener("submit", (event) => {
     const version = $("#rollout-version").value;
     const canary_centers = [...document.querySelectorAll(".rollout-canary:checked")].map((c) => c.value);
     const percent = Number($("#rollout-percent").value || 0);
-    await api(`/api/v1/admin/rollouts/${encodeURIComponent(version)}`, { method: "PUT", body: { canary_centers, percent } });
+    const quiet_hours = $("#rollout-quiet").value.trim();
+    await api(`/api/v1/admin/rollouts/${encodeURIComponent(version)}`, { method: "PUT", body: { canary_centers, percent, quiet_hours } });
     await loadReleases();
   }, "배포를 바꿨습니다. 연결된 데스크가 곧 받습니다. / Rollout changed; connected desks hear of it now.");
 });

@@ -214,6 +214,10 @@ pub(super) struct RolloutPlan {
     canary_centers: Vec<CenterId>,
     #[serde(default)]
     percent: u8,
+    /// Daily Korean hours in which its desks may install (`"02:00-05:00"`); `""` clears them,
+    /// absent keeps what the rollout had (widening it does not lose them).
+    #[serde(default)]
+    quiet_hours: Option<String>,
 }
 
 /// Starts a rollout or widens it (canary centers, percentage); it is active afterwards
@@ -230,6 +234,18 @@ pub(super) async fn put_rollout(
             "percent is 0 to 100",
         ));
     }
+    let quiet_hours = match plan.quiet_hours.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(text) => Some(Some(gymgate_shared::hours::OpeningHours::parse_window(text).ok_or_else(
+            || {
+                AppError::bad_request(
+                    "invalid_quiet_hours",
+                    "설치 시간은 \"02:00-05:00\"처럼 시작과 끝을 적어 주세요 (하루 종일은 비워 두세요) / quiet hours look like \"02:00-05:00\" (leave empty for any time)",
+                )
+            },
+        )?)),
+    };
     let row = state
         .store
         .writer
@@ -262,6 +278,8 @@ pub(super) async fn put_rollout(
                 version: version.clone(),
                 canary_centers: plan.canary_centers,
                 percent: plan.percent,
+                quiet_hours: quiet_hours
+                    .unwrap_or_else(|| before.as_ref().and_then(|b| b.quiet_hours)),
                 state: RolloutState::Active.as_str().into(),
                 reason: None,
                 started_by: before
@@ -398,7 +416,7 @@ fn audit_rollout(
     let json = |r: &RolloutRow| {
         serde_json::json!({
             "state": r.state, "percent": r.percent, "canary_centers": r.canary_centers,
-            "reason": r.reason,
+            "reason": r.reason, "quiet_hours": r.quiet_hours.map(|h| h.to_string()),
         })
     };
     ctx.audit(

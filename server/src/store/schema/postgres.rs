@@ -353,6 +353,10 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT COLLATE "C" NOT NULL
     );
     "#,
+    // 8: the daily hours in which a rollout's desks may install (NULL: any quiet moment).
+    r#"
+    ALTER TABLE rollouts ADD COLUMN quiet_hours TEXT;
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.

@@ -434,6 +434,8 @@ pub fn migrations() -> Migrations<'static> {
                  updated_at TEXT NOT NULL
              );",
         ),
+        // The daily hours in which a rollout's desks may install (NULL: any quiet moment).
+        M::up("ALTER TABLE rollouts ADD COLUMN quiet_hours TEXT;"),
     ])
 }
 
