@@ -34,6 +34,12 @@ fn main() -> std::process::ExitCode {
         let code = gymgate_desk_core::install::apply(std::path::Path::new(dir));
         return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
+    // The previous version, taking the desk back from a new one that keeps crashing.
+    if given.first().map(String::as_str) == Some(gymgate_desk_core::install::ROLL_BACK_ARG) {
+        let Some(dir) = given.get(1) else { usage() };
+        let code = gymgate_desk_core::install::roll_back(std::path::Path::new(dir));
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let mut args = given.clone().into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -84,6 +90,15 @@ fn main() -> std::process::ExitCode {
         version = gymgate_desk_core::update::RUNNING,
         "gymgate desk starting"
     );
+    // A new version that keeps ending without stopping goes back to the one before it; the
+    // running mark stays, so the version rolled back to counts and reports this crash.
+    if gymgate_desk_core::install::roll_back_if_crashing(
+        &data_dir,
+        gymgate_desk_core::health::ended_without_stopping(&data_dir),
+        chrono::Utc::now(),
+    ) {
+        return std::process::ExitCode::SUCCESS;
+    }
     // A panic leaves a short report for the server; the next start counts it as a crash.
     gymgate_desk_core::health::install_panic_hook(data_dir.clone());
     // An update starts the new version with the same arguments.

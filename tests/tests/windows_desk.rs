@@ -436,8 +436,27 @@ async fn wait_for_desk(
     }
 }
 
+/// Waits until the server sees the center's desk gone.
+async fn wait_offline(
+    fx: &Fixture,
+    center: &gymgate_shared::CenterId,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let desks = fx.admin.desks().await?;
+        if !desks.iter().any(|d| &d.center_id == center && d.online) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the desk is still online after it was killed");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_installed_windows_desk_updates_itself_and_rolls_back_a_release_that_cannot_start()
+async fn the_installed_windows_desk_updates_itself_and_rolls_back_releases_that_crash_or_cannot_start()
 -> anyhow::Result<()> {
     let Some(windows) = windows()? else {
         return Ok(());
@@ -529,6 +548,35 @@ async fn the_installed_windows_desk_updates_itself_and_rolls_back_a_release_that
         [format!("{}-gymgate-desk.exe", env!("CARGO_PKG_VERSION"))]
     );
 
+    // The new version connected, then ends without stopping twice (`taskkill /f`: what a
+    // crash or a power cut leaves) and staff start it again: at the second start it hands the
+    // desk back to the version it came from, which reports why and refuses the release.
+    let first = env!("CARGO_PKG_VERSION");
+    let mut restarted = Vec::new();
+    for crash in 1..=2 {
+        let status = wine(&windows, &display)
+            .args(["taskkill", "/f", "/im", "gymgate-desk.exe"])
+            .status()?;
+        anyhow::ensure!(status.success(), "taskkill failed: {status}");
+        wait_offline(&fx, &center.id, START).await?;
+        restarted.push(
+            wine(&windows, &display)
+                .arg(&program)
+                .args(["--server", &server.url(), "--desk-name", "안내 데스크"])
+                .spawn()?,
+        );
+        if crash == 1 {
+            wait_for_desk(&fx, &center.id, next, Some(&updated), START, &helper_log).await?;
+        }
+    }
+    let crashed = format!("failed {next}: rolled_back_crash");
+    wait_for_desk(&fx, &center.id, first, Some(&crashed), UPDATE, &helper_log).await?;
+    assert_eq!(
+        std::fs::read(&program)?,
+        std::fs::read(&windows.exe)?,
+        "the program is the first release's again"
+    );
+
     // A signed release whose program Windows cannot start: the helper puts the running
     // version back, starts it, and the desk reports the release failed.
     let bytes = std::fs::read(broken_setup)?;
@@ -540,21 +588,26 @@ async fn the_installed_windows_desk_updates_itself_and_rolls_back_a_release_that
         .set_rollout(broken, &[center.id.as_str().to_owned()], 0)
         .await?;
     let failed = format!("failed {broken}: rolled_back_start");
-    wait_for_desk(&fx, &center.id, next, Some(&failed), UPDATE, &helper_log).await?;
+    wait_for_desk(&fx, &center.id, first, Some(&failed), UPDATE, &helper_log).await?;
     eprintln!(
-        "update: rollout of the broken {broken} to the desk back online on {next}: {:.1} s",
+        "update: rollout of the broken {broken} to the desk back online on {first}: {:.1} s",
         rolled_out.elapsed().as_secs_f64()
     );
     assert_eq!(
         std::fs::read(&program)?,
-        std::fs::read(next_setup.with_file_name(next).join("gymgate-desk.exe"))?,
+        std::fs::read(&windows.exe)?,
         "the program is the previous release's again"
     );
     let log = std::fs::read_to_string(&helper_log)?;
-    assert!(
-        log.contains(&format!("rolling back to {next}")),
-        "the helper's log: {log}"
-    );
+    for line in [
+        format!("{next} ended without stopping 2 times since its update; rolling back to {first}"),
+        format!("rolling back to {first}: rolled_back_start"),
+    ] {
+        assert!(
+            log.contains(&line),
+            "the helper's log lacks {line:?}: {log}"
+        );
+    }
     session.stop();
     Ok(())
 }

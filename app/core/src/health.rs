@@ -68,6 +68,12 @@ pub fn note_start(data_dir: &Path, now: DateTime<Utc>) -> Starts {
     }
 }
 
+/// Whether the run before this start ended without stopping (read before `note_start`
+/// marks this one running).
+pub fn ended_without_stopping(data_dir: &Path) -> bool {
+    data_dir.join(RUNNING_MARK).exists()
+}
+
 /// The program is stopping as it should: the next start is not a crash.
 pub fn note_clean_stop(data_dir: &Path) {
     let _ = std::fs::remove_file(data_dir.join(RUNNING_MARK));

@@ -10,6 +10,12 @@
 //! the trial, is replaced by the previous program again and started; either way the helper
 //! leaves `updates/outcome.json`, which the next desk reports in its health (`updated 0.2.0`,
 //! `failed 0.2.0: rolled_back_crash`) and which keeps it from taking the same release again.
+//!
+//! A new version that connected and then ends without stopping twice within a day of its
+//! install (`updates/installed.json` keeps the update and counts them) is rolled back at the
+//! next start: it starts the previous version as a helper (`--roll-back`) and closes without
+//! opening its window; the helper puts itself back in place and starts, reporting
+//! `failed 0.2.0: rolled_back_crash`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,8 +27,11 @@ use super::update::RUNNING;
 
 /// The argument that makes the desk program the helper.
 pub const APPLY_ARG: &str = "--apply-update";
+/// The argument that makes the previous version take the desk back from a crashing one.
+pub const ROLL_BACK_ARG: &str = "--roll-back";
 
 const HANDOVER: &str = "handover.json";
+const INSTALLED: &str = "installed.json";
 const CONFIRMED: &str = "confirmed";
 const OUTCOME: &str = "outcome.json";
 const HELPER_LOG: &str = "update.log";
@@ -32,6 +41,11 @@ const HELPER_LOG: &str = "update.log";
 pub const TRIAL: Duration = Duration::from_secs(5 * 60);
 /// Failed starts (could not be started, or stopped before connecting) before a rollback.
 const STARTS: u32 = 2;
+/// Ends without stopping (a crash, a kill, a power cut) of a connected new version before it
+/// is rolled back, and for how long after its install they count: a version running well for
+/// days is not blamed for the PC losing power.
+const CRASHES: u32 = 2;
+const CRASH_WATCH_HOURS: i64 = 24;
 
 /// What the closing desk leaves for the helper.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +60,14 @@ pub struct Handover {
     /// How the desk was started (its data folder, its server): the new one starts the same.
     pub args: Vec<String>,
     pub trial_s: u64,
+}
+
+/// An update that stayed: what `--roll-back` needs, and the new version's unclean ends since.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Installed {
+    update: Handover,
+    at: chrono::DateTime<chrono::Utc>,
+    crashes: u32,
 }
 
 /// What became of an update, as the helper left it.
@@ -144,6 +166,7 @@ pub fn hand_over(
     std::fs::copy(&program, &previous).map_err(InstallError::Keep)?;
     let _ = std::fs::remove_file(dir.join(CONFIRMED));
     let _ = std::fs::remove_file(dir.join(OUTCOME));
+    let _ = std::fs::remove_file(dir.join(INSTALLED));
     let handover = Handover {
         from: RUNNING.to_owned(),
         to: version.to_owned(),
@@ -207,6 +230,16 @@ pub fn apply(data_dir: &Path) -> i32 {
         // The new version is running already: it reports its update from its own
         // confirmation (`confirm`), this file is for the versions after it.
         write_outcome(&dir, &outcome, &log);
+        let installed = Installed {
+            update: handover.clone(),
+            at: chrono::Utc::now(),
+            crashes: 0,
+        };
+        if let Err(error) = write_installed(&dir, &installed) {
+            log.line(&format!(
+                "cannot keep the update for a later rollback: {error}"
+            ));
+        }
     } else {
         log.line(&format!("rolling back to {}: {result}", handover.from));
         if let Err(error) = restore(&handover) {
@@ -224,6 +257,105 @@ pub fn apply(data_dir: &Path) -> i32 {
     let _ = std::fs::remove_file(dir.join(CONFIRMED));
     log.line(&format!("done: {}", outcome.status()));
     if outcome.updated() { 0 } else { 1 }
+}
+
+fn write_installed(dir: &Path, installed: &Installed) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(installed).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join(INSTALLED), json)
+}
+
+fn read_installed(dir: &Path) -> Option<Installed> {
+    let bytes = std::fs::read(dir.join(INSTALLED)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// At the start of a version an update installed, when the run before ended without
+/// stopping: the second such end within a day of the install hands the desk back to the
+/// version it came from. True when the helper has it: this program closes without opening
+/// its window (the helper waits for it to be gone).
+pub fn roll_back_if_crashing(
+    data_dir: &Path,
+    ended_without_stopping: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    if !ended_without_stopping {
+        return false;
+    }
+    let dir = updates(data_dir);
+    let Some(mut installed) = read_installed(&dir) else {
+        return false;
+    };
+    if installed.update.to != RUNNING
+        || now - installed.at > chrono::Duration::hours(CRASH_WATCH_HOURS)
+        || !installed.update.previous.is_file()
+    {
+        return false;
+    }
+    installed.crashes += 1;
+    if let Err(error) = write_installed(&dir, &installed) {
+        tracing::warn!(%error, "cannot count this version's crash");
+    }
+    tracing::warn!(
+        version = RUNNING,
+        crashes = installed.crashes,
+        "this version ended without stopping since its update"
+    );
+    if installed.crashes < CRASHES {
+        return false;
+    }
+    let mut helper = Command::new(&installed.update.previous);
+    helper
+        .arg(ROLL_BACK_ARG)
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    detach(&mut helper);
+    match helper.spawn() {
+        Ok(_) => {
+            tracing::warn!(to = %installed.update.from, "rolling back a version that keeps crashing");
+            true
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot start the previous version to roll back");
+            false
+        }
+    }
+}
+
+/// The previous version's run as `--roll-back <data dir>`: puts itself back in place of the
+/// crashing version, leaves the outcome and starts; returns the exit code.
+pub fn roll_back(data_dir: &Path) -> i32 {
+    let dir = updates(data_dir);
+    let log = Log(dir.join(HELPER_LOG));
+    let Some(installed) = read_installed(&dir) else {
+        log.line("no installed update to roll back");
+        return 2;
+    };
+    let update = installed.update;
+    log.line(&format!(
+        "{} ended without stopping {} times since its update; rolling back to {}",
+        update.to, installed.crashes, update.from
+    ));
+    wait_for_desk_to_close(data_dir, &log);
+    if let Err(error) = restore(&update) {
+        // The crashing version stays; staff and the crash alerts still see it.
+        log.line(&format!("cannot put the previous version back: {error}"));
+        return 1;
+    }
+    let outcome = Outcome {
+        version: update.to.clone(),
+        result: "rolled_back_crash".into(),
+    };
+    // Before the start: the previous version reads it once, at its start.
+    write_outcome(&dir, &outcome, &log);
+    let _ = std::fs::remove_file(dir.join(INSTALLED));
+    match start(&update) {
+        Ok(_) => log.line(&format!("started {} again", update.from)),
+        Err(error) => log.line(&format!("cannot start {}: {error}", update.from)),
+    }
+    log.line(&format!("done: {}", outcome.status()));
+    1
 }
 
 fn write_outcome(dir: &Path, outcome: &Outcome, log: &Log) {
@@ -430,6 +562,95 @@ mod tests {
         assert!(std::fs::read_to_string(&h.program)?.contains("confirmed"));
         assert!(h.previous.is_file(), "the previous version stays on disk");
         assert!(!data.join("updates").join(super::HANDOVER).exists());
+        let installed = super::read_installed(&data.join("updates")).expect("installed.json");
+        assert_eq!(
+            (installed.update.to.as_str(), installed.crashes),
+            ("0.2.0", 0)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_connected_version_that_ends_without_stopping_twice_goes_back() -> anyhow::Result<()> {
+        use super::{Installed, RUNNING, roll_back, roll_back_if_crashing};
+        let dir = tempfile::tempdir()?;
+        // Installed by an update from 0.0.9 to this version, which then connected.
+        let mut h = handover(dir.path(), "exit 0")?;
+        let data = dir.path().join("data");
+        let updates = data.join("updates");
+        let started = dir.path().join("previous-started");
+        script(
+            &h.previous,
+            &format!(r#"echo "$@" >> '{}'; exec sleep 1"#, started.display()),
+        )?;
+        h.from = "0.0.9".into();
+        h.to = RUNNING.into();
+        let at = chrono::Utc::now();
+        let installed = Installed {
+            update: h.clone(),
+            at,
+            crashes: 0,
+        };
+        std::fs::write(
+            updates.join(super::INSTALLED),
+            serde_json::to_vec(&installed)?,
+        )?;
+        let crashes = || super::read_installed(&updates).map(|i| i.crashes);
+
+        assert!(!roll_back_if_crashing(&data, false, at), "a clean stop");
+        assert_eq!(crashes(), Some(0));
+        let a_day_later = at + chrono::Duration::hours(25);
+        assert!(!roll_back_if_crashing(&data, true, a_day_later));
+        assert_eq!(
+            crashes(),
+            Some(0),
+            "a crash a day after the update is not its fault"
+        );
+        assert!(!roll_back_if_crashing(&data, true, at), "one crash");
+        assert_eq!(crashes(), Some(1));
+        assert!(
+            roll_back_if_crashing(&data, true, at),
+            "the second: rolled back"
+        );
+        let mut seen = String::new();
+        for _ in 0..100 {
+            seen = std::fs::read_to_string(&started).unwrap_or_default();
+            if !seen.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(
+            seen.trim(),
+            format!("{} {}", super::ROLL_BACK_ARG, data.display()),
+            "the previous version was started to take the desk back"
+        );
+
+        // What that helper does: itself back in place, the outcome, then the desk started.
+        assert_eq!(roll_back(&data), 1);
+        assert_eq!(std::fs::read(&h.program)?, std::fs::read(&h.previous)?);
+        assert_eq!(
+            outcome(&data).map(|o| o.status()),
+            Some(format!("failed {RUNNING}: rolled_back_crash"))
+        );
+        assert!(
+            crashes().is_none(),
+            "a rolled-back update is not watched again"
+        );
+        for _ in 0..100 {
+            seen = std::fs::read_to_string(&started).unwrap_or_default();
+            if seen.lines().count() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(
+            seen.lines().nth(1),
+            Some(data.display().to_string().as_str()),
+            "started as the desk, with the desk's arguments"
+        );
+        let log = std::fs::read_to_string(updates.join(super::HELPER_LOG))?;
+        assert!(log.contains("rolling back to 0.0.9"), "{log}");
         Ok(())
     }
 
