@@ -178,21 +178,27 @@ pub fn hand_over(
     };
     let json = serde_json::to_vec_pretty(&handover).map_err(|e| InstallError::Keep(e.into()))?;
     std::fs::write(dir.join(HANDOVER), json).map_err(InstallError::Keep)?;
-    let mut helper = Command::new(&previous);
-    helper
-        .arg(APPLY_ARG)
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    detach(&mut helper);
-    helper.spawn().map_err(InstallError::Helper)?;
+    start_helper(&previous, APPLY_ARG, data_dir).map_err(InstallError::Helper)?;
     tracing::info!(
         from = RUNNING,
         to = version,
         "update handed to the helper; closing"
     );
     Ok(())
+}
+
+/// The kept previous version, as the helper (`--apply-update`) or to take the desk back
+/// (`--roll-back`), without a window of its own.
+fn start_helper(previous: &Path, mode: &str, data_dir: &Path) -> std::io::Result<Child> {
+    let mut helper = Command::new(previous);
+    helper
+        .arg(mode)
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    detach(&mut helper);
+    helper.spawn()
 }
 
 /// The helper outlives the desk that started it and the console it may have had.
@@ -303,15 +309,7 @@ pub fn roll_back_if_crashing(
     if installed.crashes < CRASHES {
         return false;
     }
-    let mut helper = Command::new(&installed.update.previous);
-    helper
-        .arg(ROLL_BACK_ARG)
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    detach(&mut helper);
-    match helper.spawn() {
+    match start_helper(&installed.update.previous, ROLL_BACK_ARG, data_dir) {
         Ok(_) => {
             tracing::warn!(to = %installed.update.from, "rolling back a version that keeps crashing");
             true
