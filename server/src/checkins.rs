@@ -11,7 +11,7 @@ use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, policy};
 
 use crate::error::AppError;
 use crate::store::members::MemberRow;
-use crate::store::{WriteCtx, centers, checkins, holidays, members};
+use crate::store::{WriteCtx, centers, checkins, desks, holidays, members};
 
 /// How far an offline record's time may lie in the future (desk clocks drift) or the past
 /// (a desk offline over a long weekend).
@@ -103,6 +103,7 @@ pub fn decide(
     decision: Decision,
     reason: Option<String>,
 ) -> Result<Checkin, AppError> {
+    refuse_revoked(ctx, desk_id)?;
     // Another center's check-in is reported exactly like a missing one: a desk learns nothing
     // about other centers, not even that an id exists.
     let mut checkin = checkins::load_for_update(ctx.tx, checkin_id)?
@@ -129,6 +130,22 @@ pub fn decide(
     Ok(checkin)
 }
 
+/// A desk revoked through another node may still be connected here for a moment (its token
+/// is checked at the upgrade): what it sends is refused in the transaction that would store it.
+fn refuse_revoked(ctx: &mut WriteCtx<'_>, desk_id: &DeskId) -> Result<(), AppError> {
+    if desks::is_active(ctx.tx, desk_id)? {
+        Ok(())
+    } else {
+        Err(AppError::unauthorized(
+            DESK_REVOKED,
+            "이 데스크는 연결이 해제되었습니다. 다시 연결해 주세요 / this desk was unpaired; pair it again",
+        ))
+    }
+}
+
+/// The error code of a revoked desk's refused write; the session ends after it.
+pub const DESK_REVOKED: &str = "desk_revoked";
+
 pub struct RecordResult {
     pub local_id: LocalId,
     pub status: RecordStatus,
@@ -145,6 +162,7 @@ pub fn record(
     item: &OutboxRecord,
     pass_keys: &[PassKey],
 ) -> Result<RecordResult, AppError> {
+    refuse_revoked(ctx, desk_id)?;
     // Staff typed a member number: the member is whoever holds it here.
     let resolved;
     let item = match (&item.method, &item.manual) {

@@ -21,6 +21,10 @@ use crate::store::{self, StoreError, StoredEvent};
 const LEADER_LOCK: i64 = 0x6779_6d67_6174_6532;
 /// Events read from one center's log at a time.
 const FOLLOW_PAGE: usize = 500;
+/// How far back each look for revocations reaches: a margin for nodes' clocks (the time is
+/// the revoking node's) and for a look that failed; ending a revoked desk's connection again
+/// costs nothing (it has none: its token is refused at the upgrade).
+const REVOKED_LOOKBACK: chrono::Duration = chrono::Duration::minutes(10);
 
 /// This node.
 pub struct Node {
@@ -139,6 +143,12 @@ async fn follow(
                         }
                     }
                 }
+                // A desk revoked through any node: its connections here end now.
+                Some(store::postgres::Heard::Revoked(desks)) => {
+                    for desk in desks {
+                        state.hub.disconnect_desk(&desk);
+                    }
+                }
                 // Notifications sent while the listener was away are lost: look at every
                 // center's head.
                 Some(store::postgres::Heard::Listening) => check_all = true,
@@ -157,6 +167,20 @@ async fn follow(
                     }
                 }
                 Err(error) => tracing::warn!(%error, "cannot read the centers' heads"),
+            }
+            // And for revocations a lost notification did not bring.
+            let since = chrono::Utc::now() - REVOKED_LOOKBACK;
+            match state
+                .store
+                .read(move |c| store::desks::revoked_since(c, since))
+                .await
+            {
+                Ok(desks) => {
+                    for desk in desks {
+                        state.hub.disconnect_desk(&desk);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot read revoked desks"),
             }
         }
         due.sort();

@@ -152,6 +152,22 @@ pub async fn end_sessions(url: &str, application_name: &str) -> anyhow::Result<u
     .await?
 }
 
+/// Runs one statement on the database at `url`, behind the servers' backs (a test making
+/// the state another node, or an operator's tool, would leave); returns the rows it touched.
+pub async fn execute(url: &str, statement: &str, text: &[&str]) -> anyhow::Result<u64> {
+    let (url, statement) = (url.to_owned(), statement.to_owned());
+    let text: Vec<String> = text.iter().map(|t| (*t).to_owned()).collect();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = text
+            .iter()
+            .map(|t| t as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        Ok(client.execute(statement.as_str(), &params)?)
+    })
+    .await?
+}
+
 fn database_name(url: &str) -> anyhow::Result<String> {
     let config: postgres::Config = url.parse()?;
     Ok(config

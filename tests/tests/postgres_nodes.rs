@@ -1,7 +1,8 @@
 //! Two server nodes (real processes) over one PostgreSQL database: a desk on one node hears
 //! taps made through the other; a node killed with SIGKILL costs a desk nothing (it fails over
 //! and gets every answered tap exactly once, in order) and the survivor raises the alarm; a
-//! lost NOTIFY costs nothing either.
+//! lost NOTIFY costs nothing either. A desk revoked through one node is cut off on the
+//! other within seconds, the notification heard or lost, and records nothing meanwhile.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -280,5 +281,90 @@ async fn a_member_is_served_by_whichever_node_the_proxy_picks() -> anyhow::Resul
     let read_back = on_b.checkin(tapped.id.as_str()).await?;
     assert_eq!(read_back.checkin()?.id, tapped.id);
     assert_eq!(read_back.checkin()?.status, tapped.status);
+    Ok(())
+}
+
+/// Waits until the desk's connection is closed; returns how long that took.
+async fn cut_off(desk: &mut DeskClient) -> anyhow::Result<Duration> {
+    let started = std::time::Instant::now();
+    desk.closed().await?;
+    Ok(started.elapsed())
+}
+
+/// Issue 26, scenario 1: revoking used to end the desk's connection only on the node that got
+/// the request, and the desk's token was checked only at the upgrade.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_desk_revoked_through_one_node_is_cut_off_on_the_other() -> anyhow::Result<()> {
+    use gymgate_tests::desk::ConnectError;
+    let Some(cluster) = cluster(2, None).await? else {
+        return Ok(());
+    };
+    let (a, b) = (&cluster.nodes[0].1, &cluster.nodes[1].1);
+    let fx = Fixture::new(a.url());
+    let center = fx.center("강남점").await?;
+    let heard = fx.desk(center.id.as_str()).await?;
+    let missed = fx.desk(center.id.as_str()).await?;
+    let stale = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("V", 1, None).await?;
+    let member = MemberClient::login(&b.url(), &numbers[0], PIN).await?;
+
+    // Revoked through A while B listens: B ends the connection when it hears it.
+    let (mut on_b, _) = DeskClient::join(&b.url(), &heard.token, None, 0).await?;
+    fx.admin.revoke_desk(heard.desk_id.as_str()).await?;
+    let took = cut_off(&mut on_b).await?;
+    eprintln!("revoked through A, cut off on B in {took:?} (notified)");
+    anyhow::ensure!(took < Duration::from_secs(5), "cut off after {took:?}");
+    match DeskClient::connect(&b.url(), &heard.token).await {
+        Err(ConnectError::Refused(401)) => {}
+        Err(other) => bail!("expected 401 for a revoked token on B, got {other}"),
+        Ok(_) => bail!("B let a revoked token in"),
+    }
+
+    // Revoked while B's listener is gone (the notification is lost): B's own look finds it.
+    let (mut on_b, _) = DeskClient::join(&b.url(), &missed.token, None, 0).await?;
+    gymgate_tests::postgres::allow_connections(&cluster.url, false).await?;
+    let ended = gymgate_tests::postgres::end_sessions(&cluster.url, "gymgate listener").await?;
+    anyhow::ensure!(
+        ended >= 2,
+        "ended {ended} listener sessions, not both nodes'"
+    );
+    fx.admin.revoke_desk(missed.desk_id.as_str()).await?;
+    let took = cut_off(&mut on_b).await;
+    gymgate_tests::postgres::allow_connections(&cluster.url, true).await?;
+    let took = took?;
+    eprintln!("revoked through A, cut off on B in {took:?} (notification lost)");
+    anyhow::ensure!(took < Duration::from_secs(5), "cut off after {took:?}");
+
+    // Revoked where no node hears of it (long ago by the revoking clock, by a tool): what the
+    // desk sends is refused in the transaction that would store it, and it is closed.
+    let (mut on_b, _) = DeskClient::join(&b.url(), &stale.token, None, 0).await?;
+    let touched = gymgate_tests::postgres::execute(
+        &cluster.url,
+        "UPDATE desks SET revoked_at = '2026-01-01T00:00:00.000000Z' WHERE id = $1",
+        &[stale.desk_id.as_str()],
+    )
+    .await?;
+    anyhow::ensure!(touched == 1, "no desk {}", stale.desk_id);
+    let member_id = member.session.member.id.clone();
+    on_b.send(&gymgate_shared::protocol::DeskMessage::Record(
+        gymgate_shared::protocol::OutboxRecord {
+            local_id: gymgate_shared::LocalId::generate(),
+            member_id,
+            at: chrono::Utc::now() - chrono::Duration::seconds(20),
+            method: gymgate_shared::protocol::RecordMethod::Roster,
+            proof: None,
+            manual: None,
+        },
+    ))
+    .await?;
+    let closed = on_b.closed().await?;
+    anyhow::ensure!(
+        closed.errors.iter().any(|(code, _)| code == "desk_revoked"),
+        "expected desk_revoked, got {:?}",
+        closed.errors
+    );
+    let stored =
+        gymgate_tests::postgres::execute(&cluster.url, "SELECT id FROM checkins", &[]).await?;
+    anyhow::ensure!(stored == 0, "a revoked desk recorded {stored} check-ins");
     Ok(())
 }

@@ -453,7 +453,7 @@ impl Session {
                 // Success shows up as the checkin_updated event; only refusals need a reply.
                 match result {
                     Ok(_) => Ok(()),
-                    Err(error) => self.send_error(&error).await,
+                    Err(error) => self.refuse(&error).await,
                 }
             }
             DeskMessage::Health(health) => {
@@ -486,7 +486,7 @@ impl Session {
                         .await
                     }
                     // Not stored: the desk keeps the item in its outbox and sends it again.
-                    Err(error) => self.send_error(&error).await,
+                    Err(error) => self.refuse(&error).await,
                 }
             }
         }
@@ -542,6 +542,18 @@ impl Session {
             End::Unavailable
         })?;
         self.send(Message::Text(text.into())).await
+    }
+
+    /// A refused `record` or `decide`: said to the desk; a revoked desk is also closed (it
+    /// was revoked through another node, whose word has not reached this one yet).
+    async fn refuse(&mut self, error: &AppError) -> Result<(), End> {
+        if error.code() == crate::checkins::DESK_REVOKED {
+            return Err(End::protocol(
+                crate::checkins::DESK_REVOKED,
+                error.public_message(),
+            ));
+        }
+        self.send_error(error).await
     }
 
     async fn send_error(&mut self, error: &AppError) -> Result<(), End> {

@@ -155,12 +155,41 @@ pub fn find(
     )
 }
 
-/// Revokes a desk (its token stops working); false when there is no such desk.
+/// Revokes a desk (its token stops working); false when there is no such desk. On
+/// PostgreSQL every node hears it at the commit (`DESKS_CHANNEL`) and ends the desk's
+/// connection; nodes that miss the notification find it in [`revoked_since`].
 pub fn revoke(conn: &mut dyn Conn, desk: &DeskId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-    Ok(conn.execute(
+    let found = conn.execute(
         "UPDATE desks SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
         &[desk, &ts(now)],
-    )? > 0)
+    )? > 0;
+    if found && conn.dialect() == super::sql::Dialect::Postgres {
+        conn.query(
+            "SELECT pg_notify(?1, ?2)",
+            &[&super::postgres::DESKS_CHANNEL, desk],
+            &mut |_| Ok(()),
+        )?;
+    }
+    Ok(found)
+}
+
+/// Whether a desk may act: false once revoked (or gone). Checked in the same transaction as
+/// what it records, so a desk revoked through another node records nothing more.
+pub fn is_active(conn: &mut dyn Conn, desk: &DeskId) -> Result<bool, StoreError> {
+    Ok(conn
+        .one("SELECT revoked_at FROM desks WHERE id = ?1", &[desk], |r| {
+            r.get::<Option<String>>(0)
+        })?
+        .is_some_and(|revoked| revoked.is_none()))
+}
+
+/// Desks revoked at or after `since` (the nodes' look for revocations they did not hear).
+pub fn revoked_since(conn: &mut dyn Conn, since: DateTime<Utc>) -> Result<Vec<DeskId>, StoreError> {
+    conn.all(
+        "SELECT id FROM desks WHERE revoked_at >= ?1",
+        &[&ts(since)],
+        |r| r.get(0),
+    )
 }
 
 /// What the desk said of itself in its hello; one more connection in its flapping window

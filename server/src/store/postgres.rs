@@ -25,6 +25,8 @@ use super::sql::{Cell, Conn, Dialect, Param, Row, Value};
 
 /// The channel committed events are announced on (payload `center_id:seq:node_id`).
 pub const EVENTS_CHANNEL: &str = "gymgate_events";
+/// The channel revoked desks are announced on (payload: the desk id).
+pub const DESKS_CHANNEL: &str = "gymgate_desks";
 
 /// One connection, with its prepared statements. Remembers whether a statement of the open
 /// transaction failed: PostgreSQL then refuses the rest and turns COMMIT into a rollback
@@ -275,6 +277,8 @@ pub enum Heard {
     /// Committed events (center, seq, the node whose writer stored it), in the order
     /// PostgreSQL delivered them.
     Events(Vec<(CenterId, u64, String)>),
+    /// Desks revoked through any node.
+    Revoked(Vec<gymgate_shared::DeskId>),
     /// The listener's session was (re)made: notifications sent meanwhile were lost.
     Listening,
 }
@@ -291,7 +295,10 @@ pub fn listen(
         .spawn(move || {
             while !stop.is_cancelled() {
                 let session = connect(&url, "gymgate listener")
-                    .and_then(|mut conn| conn.batch(&format!("LISTEN {EVENTS_CHANNEL}")).map(|()| conn));
+                    .and_then(|mut conn| {
+                        conn.batch(&format!("LISTEN {EVENTS_CHANNEL}; LISTEN {DESKS_CHANNEL}"))
+                            .map(|()| conn)
+                    });
                 let mut conn = match session {
                     Ok(conn) => conn,
                     Err(error) => {
@@ -304,9 +311,23 @@ pub fn listen(
                 while !stop.is_cancelled() {
                     match conn.notifications(Duration::from_millis(500)) {
                         Ok(heard) if heard.is_empty() => {}
-                        Ok(heard) => on_heard(Heard::Events(
-                            heard
-                                .iter()
+                        Ok(heard) => {
+                            let (revoked, events): (Vec<_>, Vec<_>) =
+                                heard.iter().partition(|(channel, _)| channel == DESKS_CHANNEL);
+                            if !revoked.is_empty() {
+                                on_heard(Heard::Revoked(
+                                    revoked
+                                        .into_iter()
+                                        .map(|(_, desk)| gymgate_shared::DeskId::new(desk.as_str()))
+                                        .collect(),
+                                ));
+                            }
+                            if events.is_empty() {
+                                continue;
+                            }
+                            on_heard(Heard::Events(
+                            events
+                                .into_iter()
                                 .filter_map(|(_, payload)| {
                                     let (rest, node) = payload.rsplit_once(':')?;
                                     let (center, seq) = rest.rsplit_once(':')?;
@@ -317,7 +338,8 @@ pub fn listen(
                                     ))
                                 })
                                 .collect(),
-                        )),
+                            ));
+                        }
                         Err(error) => {
                             tracing::warn!(%error, "the event listener lost its session; remaking it");
                             break;

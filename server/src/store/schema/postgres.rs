@@ -357,6 +357,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE rollouts ADD COLUMN quiet_hours TEXT;
     "#,
+    // 9: the nodes' look for desks revoked through another node.
+    r#"
+    CREATE INDEX desks_revoked ON desks (revoked_at) WHERE revoked_at IS NOT NULL;
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.

@@ -436,6 +436,8 @@ pub fn migrations() -> Migrations<'static> {
         ),
         // The daily hours in which a rollout's desks may install (NULL: any quiet moment).
         M::up("ALTER TABLE rollouts ADD COLUMN quiet_hours TEXT;"),
+        // The nodes' look for desks revoked through another node.
+        M::up("CREATE INDEX desks_revoked ON desks (revoked_at) WHERE revoked_at IS NOT NULL;"),
     ])
 }
 
