@@ -149,6 +149,13 @@ async fn follow(
                         state.hub.disconnect_desk(&desk);
                     }
                 }
+                // A member's sessions ended through any node: forgotten here, feeds closed.
+                // (Missed, a remembered token is read again within `member_sessions::RECHECK`.)
+                Some(store::postgres::Heard::SessionsEnded(members)) => {
+                    for member in members {
+                        state.end_member_sessions(&member);
+                    }
+                }
                 // Notifications sent while the listener was away are lost: look at every
                 // center's head.
                 Some(store::postgres::Heard::Listening) => check_all = true,

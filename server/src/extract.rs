@@ -52,6 +52,8 @@ pub struct MemberAuth {
     pub member_id: MemberId,
     /// When the token stops working: a long-lived response ends then.
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The token's hash, for a long-lived response to see whether it still exists.
+    pub token_hash: Vec<u8>,
 }
 
 impl FromRequestParts<AppState> for MemberAuth {
@@ -60,7 +62,7 @@ impl FromRequestParts<AppState> for MemberAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let hash = tokens::hash(bearer(parts)?);
         let now = chrono::Utc::now();
-        let session = match state.member_sessions.get(&hash) {
+        let session = match state.member_sessions.get(&hash, now) {
             Some(session) => session,
             None => {
                 let key = hash.clone();
@@ -78,7 +80,9 @@ impl FromRequestParts<AppState> for MemberAuth {
                     member_id,
                     expires_at,
                 };
-                state.member_sessions.remember(hash, session.clone(), now);
+                state
+                    .member_sessions
+                    .remember(hash.clone(), session.clone(), now);
                 session
             }
         };
@@ -91,6 +95,7 @@ impl FromRequestParts<AppState> for MemberAuth {
         Ok(MemberAuth {
             member_id: session.member_id,
             expires_at: session.expires_at,
+            token_hash: hash,
         })
     }
 }

@@ -368,3 +368,110 @@ async fn a_desk_revoked_through_one_node_is_cut_off_on_the_other() -> anyhow::Re
     anyhow::ensure!(stored == 0, "a revoked desk recorded {stored} check-ins");
     Ok(())
 }
+
+/// Taps through `member`'s node until its token is refused; returns how long that took.
+async fn until_refused(
+    member: &MemberClient,
+    center: &str,
+    within: Duration,
+) -> anyhow::Result<Duration> {
+    let started = std::time::Instant::now();
+    for i in 0.. {
+        let answer = member.tap(center, &format!("after-reset-{i}")).await?;
+        if answer.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > within {
+            bail!(
+                "the old token still worked after {within:?} ({})",
+                answer.status()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!("the loop returns or fails")
+}
+
+/// Issue 26, scenario 2: a PIN reset used to end the member's sessions only on the node that
+/// made it; the other node answered from the tokens it remembered for up to 30 days.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pin_reset_through_one_node_ends_the_members_sessions_on_the_other() -> anyhow::Result<()>
+{
+    use gymgate_shared::api::{NewOperator, Role};
+    const PASSWORD: &str = "운영-비밀번호-2026";
+    let Some(cluster) = cluster(2, None).await? else {
+        return Ok(());
+    };
+    let (a, b) = (&cluster.nodes[0].1, &cluster.nodes[1].1);
+    let fx = Fixture::new(a.url());
+    let center = fx.center("강남점").await?;
+    let center = center.id.as_str();
+    let numbers = fx.members("P", 1, None).await?;
+    let no = numbers[0].as_str();
+    fx.admin
+        .add_operator(&NewOperator {
+            username: "helper".into(),
+            password: PASSWORD.into(),
+            role: Role::Support,
+        })
+        .await?;
+    let boss = gymgate_tests::ConsoleClient::login(&a.url(), "helper", PASSWORD).await?;
+    let reset = || async {
+        let answer = boss
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/admin/members/{no}/reset-pin"),
+                serde_json::json!({}),
+            )
+            .await?;
+        anyhow::ensure!(
+            answer.status == reqwest::StatusCode::OK,
+            "{:?}",
+            answer.body
+        );
+        Ok(answer.body["pin"].as_str().unwrap_or_default().to_owned())
+    };
+
+    // Logged in and tapping through B (which remembers the token), its live feed open on B.
+    let member = MemberClient::login(&b.url(), no, PIN).await?;
+    let first = member.tap(center, "before-reset").await?;
+    anyhow::ensure!(first.status().is_success(), "{:?}", first.status());
+    let mut feed = reqwest::Client::new()
+        .get(format!("{}/api/v1/me/events", b.url()))
+        .bearer_auth(&member.token)
+        .send()
+        .await?;
+    anyhow::ensure!(feed.status().is_success(), "feed: {}", feed.status());
+    let new_pin = reset().await?;
+    let took = until_refused(&member, center, Duration::from_secs(5)).await?;
+    eprintln!("PIN reset through A, the old token refused on B in {took:?} (notified)");
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while feed.chunk().await?.is_some() {}
+        anyhow::Ok(())
+    })
+    .await;
+    anyhow::ensure!(matches!(ended, Ok(Ok(()))), "the feed on B stayed open");
+
+    // Reset while B's listener is gone (the word is lost): B reads the token again soon.
+    let member = MemberClient::login(&b.url(), no, &new_pin).await?;
+    let tapped = member.tap(center, "before-second-reset").await?;
+    anyhow::ensure!(
+        tapped.status() != reqwest::StatusCode::UNAUTHORIZED,
+        "the new PIN's token works"
+    );
+    gymgate_tests::postgres::allow_connections(&cluster.url, false).await?;
+    let ended = gymgate_tests::postgres::end_sessions(&cluster.url, "gymgate listener").await?;
+    let outcome = async {
+        anyhow::ensure!(
+            ended >= 2,
+            "ended {ended} listener sessions, not both nodes'"
+        );
+        reset().await?;
+        until_refused(&member, center, Duration::from_secs(8)).await
+    }
+    .await;
+    gymgate_tests::postgres::allow_connections(&cluster.url, true).await?;
+    let took = outcome?;
+    eprintln!("PIN reset through A, the old token refused on B in {took:?} (word lost)");
+    Ok(())
+}

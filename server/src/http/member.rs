@@ -134,9 +134,36 @@ async fn member_events(
     Sse::new(
         stream
             .take_until(state.shutdown.clone().cancelled_owned())
-            .take_until(expiry),
+            .take_until(expiry)
+            .take_until(token_gone(state.clone(), auth.token_hash)),
     )
     .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// How often a member's live feed looks whether its token still exists, with several nodes.
+const FEED_RECHECK: Duration = Duration::from_secs(15);
+
+/// Completes when the token is gone through another node whose word this node missed (a
+/// PIN reset there ends the feeds of every node that hears it). One node: never (this node
+/// ends the feeds itself).
+async fn token_gone(state: AppState, token_hash: Vec<u8>) {
+    if state.store.postgres_url().is_none() {
+        return std::future::pending().await;
+    }
+    let mut every = tokio::time::interval(FEED_RECHECK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let key = token_hash.clone();
+        if let Ok(None) = state
+            .store
+            .read(move |conn| store::tokens::member_of(conn, &key))
+            .await
+        {
+            return;
+        }
+    }
 }
 
 async fn login(

@@ -403,6 +403,14 @@ pub fn set_pin(conn: &mut dyn Conn, id: &MemberId, pin_hash: &str) -> Result<(),
         &[id, &pin_hash],
     )?;
     conn.execute("DELETE FROM member_tokens WHERE member_id = ?1", &[id])?;
+    if conn.dialect() == super::sql::Dialect::Postgres {
+        // Every node forgets the member's sessions and ends their feeds at the commit.
+        conn.query(
+            "SELECT pg_notify(?1, ?2)",
+            &[&super::postgres::MEMBERS_CHANNEL, id],
+            &mut |_| Ok(()),
+        )?;
+    }
     Ok(())
 }
 

@@ -27,6 +27,8 @@ use super::sql::{Cell, Conn, Dialect, Param, Row, Value};
 pub const EVENTS_CHANNEL: &str = "gymgate_events";
 /// The channel revoked desks are announced on (payload: the desk id).
 pub const DESKS_CHANNEL: &str = "gymgate_desks";
+/// The channel members whose sessions ended are announced on (payload: the member id).
+pub const MEMBERS_CHANNEL: &str = "gymgate_members";
 
 /// One connection, with its prepared statements. Remembers whether a statement of the open
 /// transaction failed: PostgreSQL then refuses the rest and turns COMMIT into a rollback
@@ -279,6 +281,8 @@ pub enum Heard {
     Events(Vec<(CenterId, u64, String)>),
     /// Desks revoked through any node.
     Revoked(Vec<gymgate_shared::DeskId>),
+    /// Members whose sessions ended through any node (a PIN reset).
+    SessionsEnded(Vec<gymgate_shared::MemberId>),
     /// The listener's session was (re)made: notifications sent meanwhile were lost.
     Listening,
 }
@@ -296,8 +300,10 @@ pub fn listen(
             while !stop.is_cancelled() {
                 let session = connect(&url, "gymgate listener")
                     .and_then(|mut conn| {
-                        conn.batch(&format!("LISTEN {EVENTS_CHANNEL}; LISTEN {DESKS_CHANNEL}"))
-                            .map(|()| conn)
+                        conn.batch(&format!(
+                            "LISTEN {EVENTS_CHANNEL}; LISTEN {DESKS_CHANNEL}; LISTEN {MEMBERS_CHANNEL}"
+                        ))
+                        .map(|()| conn)
                     });
                 let mut conn = match session {
                     Ok(conn) => conn,
@@ -312,8 +318,18 @@ pub fn listen(
                     match conn.notifications(Duration::from_millis(500)) {
                         Ok(heard) if heard.is_empty() => {}
                         Ok(heard) => {
+                            let (ended, heard): (Vec<_>, Vec<_>) =
+                                heard.iter().partition(|(channel, _)| channel == MEMBERS_CHANNEL);
+                            if !ended.is_empty() {
+                                on_heard(Heard::SessionsEnded(
+                                    ended
+                                        .into_iter()
+                                        .map(|(_, member)| gymgate_shared::MemberId::new(member.as_str()))
+                                        .collect(),
+                                ));
+                            }
                             let (revoked, events): (Vec<_>, Vec<_>) =
-                                heard.iter().partition(|(channel, _)| channel == DESKS_CHANNEL);
+                                heard.into_iter().partition(|(channel, _)| channel == DESKS_CHANNEL);
                             if !revoked.is_empty() {
                                 on_heard(Heard::Revoked(
                                     revoked
