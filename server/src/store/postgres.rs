@@ -318,43 +318,9 @@ pub fn listen(
                     match conn.notifications(Duration::from_millis(500)) {
                         Ok(heard) if heard.is_empty() => {}
                         Ok(heard) => {
-                            let (ended, heard): (Vec<_>, Vec<_>) =
-                                heard.iter().partition(|(channel, _)| channel == MEMBERS_CHANNEL);
-                            if !ended.is_empty() {
-                                on_heard(Heard::SessionsEnded(
-                                    ended
-                                        .into_iter()
-                                        .map(|(_, member)| gymgate_shared::MemberId::new(member.as_str()))
-                                        .collect(),
-                                ));
+                            for news in sort(heard) {
+                                on_heard(news);
                             }
-                            let (revoked, events): (Vec<_>, Vec<_>) =
-                                heard.into_iter().partition(|(channel, _)| channel == DESKS_CHANNEL);
-                            if !revoked.is_empty() {
-                                on_heard(Heard::Revoked(
-                                    revoked
-                                        .into_iter()
-                                        .map(|(_, desk)| gymgate_shared::DeskId::new(desk.as_str()))
-                                        .collect(),
-                                ));
-                            }
-                            if events.is_empty() {
-                                continue;
-                            }
-                            on_heard(Heard::Events(
-                            events
-                                .into_iter()
-                                .filter_map(|(_, payload)| {
-                                    let (rest, node) = payload.rsplit_once(':')?;
-                                    let (center, seq) = rest.rsplit_once(':')?;
-                                    Some((
-                                        CenterId::new(center),
-                                        seq.parse().ok()?,
-                                        node.to_owned(),
-                                    ))
-                                })
-                                .collect(),
-                            ));
                         }
                         Err(error) => {
                             tracing::warn!(%error, "the event listener lost its session; remaking it");
@@ -366,6 +332,36 @@ pub fn listen(
         })
         .map_err(|e| StoreError::Join(format!("cannot start the listener: {e}")))?;
     Ok(())
+}
+
+/// What a batch of notifications says, channel by channel (nothing for a channel that had
+/// none; an event payload that does not parse is dropped: the head check finds its event).
+fn sort(heard: Vec<(String, String)>) -> Vec<Heard> {
+    let (mut events, mut revoked, mut ended) = (Vec::new(), Vec::new(), Vec::new());
+    for (channel, payload) in heard {
+        match channel.as_str() {
+            DESKS_CHANNEL => revoked.push(gymgate_shared::DeskId::new(payload)),
+            MEMBERS_CHANNEL => ended.push(gymgate_shared::MemberId::new(payload)),
+            _ => {
+                let parsed = payload.rsplit_once(':').and_then(|(rest, node)| {
+                    let (center, seq) = rest.rsplit_once(':')?;
+                    Some((CenterId::new(center), seq.parse().ok()?, node.to_owned()))
+                });
+                events.extend(parsed);
+            }
+        }
+    }
+    let mut sorted = Vec::new();
+    if !ended.is_empty() {
+        sorted.push(Heard::SessionsEnded(ended));
+    }
+    if !revoked.is_empty() {
+        sorted.push(Heard::Revoked(revoked));
+    }
+    if !events.is_empty() {
+        sorted.push(Heard::Events(events));
+    }
+    sorted
 }
 
 /// Holds `key`'s advisory lock on a session of its own while it can, and says so in `leading`:
