@@ -328,7 +328,16 @@ async fn check_integrity(state: &AppState) {
             return;
         }
     };
-    if let Some(damage) = &found {
+    if let Some(damage) = &found
+        && state.store.postgres_url().is_some()
+    {
+        tracing::error!(
+            %damage,
+            "EVENTS ARE MISSING FROM A CENTER'S LOG. Its desks cannot resume past the gap. \
+             Find when it happened (PostgreSQL's log, a restore) and follow docs/operations.md \
+             (runbook: a center's log is not whole)"
+        );
+    } else if let Some(damage) = &found {
         tracing::error!(
             %damage,
             "THE DATABASE IS DAMAGED. Members on the damaged pages get errors. Stop the server, \

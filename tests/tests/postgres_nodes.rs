@@ -475,3 +475,110 @@ async fn a_pin_reset_through_one_node_ends_the_members_sessions_on_the_other() -
     eprintln!("PIN reset through A, the old token refused on B in {took:?} (word lost)");
     Ok(())
 }
+
+/// Issue 26, scenario 6: the integrity check on PostgreSQL checked nothing. It now finds a
+/// center whose log has lost an event (what a partial restore or a hand-made delete leaves),
+/// alerts it, and keeps the node ready (every node shares the database); a log that
+/// retention pruned from its oldest end is whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_check_on_postgresql_finds_an_event_missing_from_a_centers_log() -> anyhow::Result<()> {
+    if gymgate_tests::postgres::admin_url()?.is_none() {
+        return Ok(());
+    }
+    let slack = WebhookStub::start().await?;
+    let server = gymgate_tests::TestServer::start_with(|c| {
+        c.integrity_check_every = Duration::from_millis(100);
+        c.alerts.slack_url = Some(slack.url.clone());
+        c.alerts.check_every = Duration::from_millis(50);
+    })
+    .await?;
+    let url = gymgate_tests::postgres::database_for(server.data.path()).await?;
+    let fx = Fixture::new(server.url());
+    let center = fx.center("강남점").await?;
+    for no in fx.members("G", 3, None).await? {
+        let member = MemberClient::login(&server.url(), &no, PIN).await?;
+        member.tap(center.id.as_str(), "k").await?.checkin()?;
+    }
+    let center_id = center.id.as_str();
+    let checked = || async {
+        // Several checks' time: the state is what the last of them found.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        server.state.damage()
+    };
+    assert_eq!(checked().await, None, "a whole log");
+
+    // Retention's way: the oldest event gone and `pruned_through` moved past it.
+    gymgate_tests::postgres::execute(
+        &url,
+        "DELETE FROM events WHERE center_id = $1 AND seq = 1",
+        &[center_id],
+    )
+    .await?;
+    gymgate_tests::postgres::execute(
+        &url,
+        "UPDATE centers SET pruned_through = 1 WHERE id = $1",
+        &[center_id],
+    )
+    .await?;
+    assert_eq!(
+        checked().await,
+        None,
+        "a log pruned from its oldest end is whole"
+    );
+
+    // An event lost from the middle.
+    let deleted = gymgate_tests::postgres::execute(
+        &url,
+        "DELETE FROM events WHERE center_id = $1 AND seq = 2",
+        &[center_id],
+    )
+    .await?;
+    anyhow::ensure!(deleted == 1, "no event 2 to delete");
+    let damage = checked().await.context("the missing event was not found")?;
+    anyhow::ensure!(damage.contains(center_id), "{damage}");
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    loop {
+        let messages = slack.delivered();
+        if messages.iter().any(|m| m.contains(center_id)) {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no alert: {messages:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready = reqwest::get(format!("{}/readyz", server.url())).await?;
+    anyhow::ensure!(
+        ready.status().is_success(),
+        "one center's log took the node out: {}",
+        ready.status()
+    );
+
+    // The runbook: nodes stopped, `new-epoch` (desks re-sync from a snapshot; the old log,
+    // which no one replays now, is dropped), nodes started: the log is whole again.
+    let data = server.stop().await?;
+    let out = tokio::process::Command::new(EXE)
+        .arg("new-epoch")
+        .env("GYMGATE_DATABASE_URL", &url)
+        .output()
+        .await?;
+    anyhow::ensure!(out.status.success(), "{out:?}");
+    let server = gymgate_tests::TestServer::start_in(data, |c| {
+        c.integrity_check_every = Duration::from_millis(100);
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        server.state.damage(),
+        None,
+        "still not whole after new-epoch"
+    );
+    let fx = Fixture::new(server.url());
+    let fresh = fx.members("H", 1, None).await?;
+    let member = MemberClient::login(&server.url(), &fresh[0], PIN).await?;
+    member.tap(center_id, "after").await?.checkin()?;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(server.state.damage(), None, "the new history's first event");
+    Ok(())
+}

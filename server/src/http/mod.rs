@@ -93,9 +93,12 @@ const IMPORT_PATH: &str = "/api/v1/admin/members/import";
 const RELEASES_PATH: &str = "/api/v1/admin/releases/";
 
 /// Ready when the database passed its last integrity check, answers a read, and the writer
-/// is running.
+/// is running. On PostgreSQL a center's broken log is alerted but keeps every node ready:
+/// the nodes share the database, and failing them all would stop every center for one.
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    if let Some(damage) = state.damage() {
+    if let Some(damage) = state.damage()
+        && state.store.postgres_url().is_none()
+    {
         return Err(AppError::Unavailable {
             code: "database_damaged",
             message: format!(

@@ -78,3 +78,47 @@ pub fn after(
         },
     )
 }
+
+/// Centers whose log is not whole, at most `limit`: the events kept must be exactly those
+/// after `pruned_through` up to `head_seq` (retention deletes from the oldest end). A gap is
+/// an event lost; one past the head, or a count that does not add up, is a log that does not
+/// belong to this head (a partial restore). Reads every center's events by the primary key.
+pub fn log_gaps(conn: &mut dyn Conn, limit: usize) -> Result<Vec<String>, StoreError> {
+    let centers: Vec<(CenterId, u64, u64, u64, u64, u64)> = conn.all(
+        "SELECT c.id, c.head_seq, c.pruned_through, COUNT(e.seq), COALESCE(MIN(e.seq), 0),
+                COALESCE(MAX(e.seq), 0)
+         FROM centers c LEFT JOIN events e ON e.center_id = c.id
+         GROUP BY c.id, c.head_seq, c.pruned_through
+         ORDER BY c.id",
+        &[],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
+    )?;
+    Ok(centers
+        .into_iter()
+        .filter_map(|(center, head, pruned, count, low, high)| {
+            let expected = head.saturating_sub(pruned);
+            let whole = if count == 0 {
+                expected == 0
+            } else {
+                count == expected && low == pruned + 1 && high == head
+            };
+            (!whole).then(|| {
+                format!(
+                    "center {center}: {count} events {low}..{high} kept, \
+                     {expected} expected ({}..{head})",
+                    pruned + 1
+                )
+            })
+        })
+        .take(limit)
+        .collect())
+}

@@ -487,14 +487,26 @@ pub(super) fn open(url: &str) -> Result<(Postgres, String), StoreError> {
 }
 
 /// Gives the database a fresh epoch (a promoted standby, a point-in-time recovery: a history
-/// that forked from the one desks followed); returns it.
+/// that forked from the one desks followed); returns it. Every desk then re-syncs from a
+/// snapshot and no one replays the old log, so it is dropped (as retention would, from the
+/// head down): a log the restore left with gaps is whole again. Check-ins stay.
 pub(super) fn new_epoch(url: &str) -> Result<String, StoreError> {
-    let mut conn = connect(url, "gymgate new-epoch")?;
-    (&mut conn as &mut dyn Conn).value(
-        "UPDATE meta SET value = md5(random()::text || clock_timestamp()::text)
-         WHERE key = 'epoch' RETURNING value",
-        &[],
-    )
+    let mut session = connect(url, "gymgate new-epoch")?;
+    session.batch("BEGIN")?;
+    let epoch = {
+        let conn: &mut dyn Conn = &mut session;
+        let epoch = conn.value(
+            "UPDATE meta SET value = md5(random()::text || clock_timestamp()::text)
+             WHERE key = 'epoch' RETURNING value",
+            &[],
+        )?;
+        conn.execute("UPDATE centers SET pruned_through = head_seq", &[])?;
+        conn.execute("DELETE FROM events", &[])?;
+        epoch
+    };
+    // Nothing is kept unless all of it is: a failure above ends the session, rolling back.
+    session.batch("COMMIT")?;
+    Ok(epoch)
 }
 
 #[cfg(test)]
