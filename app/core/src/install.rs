@@ -100,7 +100,12 @@ fn updates(data_dir: &Path) -> PathBuf {
 
 /// The last update's outcome, if the helper left one.
 pub fn outcome(data_dir: &Path) -> Option<Outcome> {
-    let bytes = std::fs::read(updates(data_dir).join(OUTCOME)).ok()?;
+    read_json(&updates(data_dir).join(OUTCOME))
+}
+
+/// One of the helper's files; a missing or half-written one is as good as none.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -129,8 +134,7 @@ pub fn confirm(data_dir: &Path) -> bool {
 }
 
 fn read_handover(dir: &Path) -> Option<Handover> {
-    let bytes = std::fs::read(dir.join(HANDOVER)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    read_json(&dir.join(HANDOVER))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,16 +252,7 @@ pub fn apply(data_dir: &Path) -> i32 {
         }
     } else {
         log.line(&format!("rolling back to {}: {result}", handover.from));
-        if let Err(error) = restore(&handover) {
-            log.line(&format!("cannot put the previous version back: {error}"));
-        }
-        // Written before the previous version starts: it reads the outcome once, at its
-        // start, and must not take the release it just came back from again.
-        write_outcome(&dir, &outcome, &log);
-        match start(&handover) {
-            Ok(_) => log.line(&format!("started {} again", handover.from)),
-            Err(error) => log.line(&format!("cannot start {}: {error}", handover.from)),
-        }
+        go_back(&handover, &outcome, &dir, &log);
     }
     let _ = std::fs::remove_file(dir.join(HANDOVER));
     let _ = std::fs::remove_file(dir.join(CONFIRMED));
@@ -271,8 +266,7 @@ fn write_installed(dir: &Path, installed: &Installed) -> std::io::Result<()> {
 }
 
 fn read_installed(dir: &Path) -> Option<Installed> {
-    let bytes = std::fs::read(dir.join(INSTALLED)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    read_json(&dir.join(INSTALLED))
 }
 
 /// At the start of a version an update installed, when the run before ended without
@@ -336,24 +330,31 @@ pub fn roll_back(data_dir: &Path) -> i32 {
         update.to, installed.crashes, update.from
     ));
     wait_for_desk_to_close(data_dir, &log);
-    if let Err(error) = restore(&update) {
-        // The crashing version stays; staff and the crash alerts still see it.
-        log.line(&format!("cannot put the previous version back: {error}"));
-        return 1;
-    }
     let outcome = Outcome {
         version: update.to.clone(),
         result: "rolled_back_crash".into(),
     };
-    // Before the start: the previous version reads it once, at its start.
-    write_outcome(&dir, &outcome, &log);
+    // Watched no more either way: a program that could not be put back keeps running (and
+    // says the update failed) rather than the desk staying closed.
     let _ = std::fs::remove_file(dir.join(INSTALLED));
-    match start(&update) {
+    go_back(&update, &outcome, &dir, &log);
+    log.line(&format!("done: {}", outcome.status()));
+    1
+}
+
+/// Puts the kept previous version back in place, leaves `outcome` and starts the desk (the
+/// version put back, or whatever is installed if that failed: a desk must run).
+fn go_back(update: &Handover, outcome: &Outcome, dir: &Path, log: &Log) {
+    if let Err(error) = restore(update) {
+        log.line(&format!("cannot put the previous version back: {error}"));
+    }
+    // Written before the start: the desk reads it once, at its start, and must not take the
+    // release it just came back from again.
+    write_outcome(dir, outcome, log);
+    match start(update) {
         Ok(_) => log.line(&format!("started {} again", update.from)),
         Err(error) => log.line(&format!("cannot start {}: {error}", update.from)),
     }
-    log.line(&format!("done: {}", outcome.status()));
-    1
 }
 
 fn write_outcome(dir: &Path, outcome: &Outcome, log: &Log) {

@@ -444,7 +444,9 @@ async fn session(
                 ..
             })) => {
                 // A new version's first welcome ends its trial (the update helper waits).
-                ctx.updater.confirm_trial();
+                // Files in the data folder: off the link's executor thread.
+                let updater = ctx.updater.clone();
+                let _ = tokio::task::spawn_blocking(move || updater.confirm_trial()).await;
                 ctx.updater.offer(&ctx.pairing, update.as_deref());
                 if !servers.is_empty() && servers != ctx.pairing.servers {
                     remember_servers(ctx, servers).await;
