@@ -240,6 +240,39 @@ async fn events_still_arrive_when_notifications_are_lost() -> anyhow::Result<()>
     Ok(())
 }
 
+/// While the database takes no new sessions (at its connection limit, or an operator's
+/// maintenance), a node keeps answering on the sessions it holds: a read that finds none idle
+/// waits for one another read gives back instead of failing with a 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_share_the_sessions_a_node_holds_when_the_database_takes_no_new_ones()
+-> anyhow::Result<()> {
+    let Some(cluster) = cluster(1, None).await? else {
+        return Ok(());
+    };
+    let fx = Fixture::new(cluster.nodes[0].1.url());
+    fx.center("강남점").await?;
+    fx.admin.centers().await?;
+    gymgate_tests::postgres::allow_connections(&cluster.url, false).await?;
+    // More reads at once than the node has sessions open: most must wait for one.
+    let reads = (0..48).map(|_| fx.admin.centers());
+    let answers = futures_util::future::join_all(reads).await;
+    gymgate_tests::postgres::allow_connections(&cluster.url, true).await?;
+    let failed: Vec<String> = answers
+        .iter()
+        .filter_map(|answer| answer.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 48 reads failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
+    for answer in answers {
+        assert_eq!(answer?.len(), 1, "each read saw the one center");
+    }
+    Ok(())
+}
+
 /// Behind a reverse proxy a member's requests land on either node: a session made on A is
 /// good on B, the live feed held open on B hears a tap made through A, and the check-in reads
 /// back the same on both.

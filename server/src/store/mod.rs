@@ -53,7 +53,7 @@ pub use writer::{Publisher, WriteCtx, Writer};
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database error: {0}")]
+    #[error("database error: {}", postgres_reason(.0))]
     Postgres(#[from] ::postgres::Error),
     /// The database cannot be reached or cannot take writes now; try again later.
     #[error("the database is unavailable: {0}")]
@@ -108,6 +108,23 @@ impl StoreError {
             other => StoreError::Corrupt(other.to_string()),
         }
     }
+}
+
+/// The driver's own text is only "db error": the log needs the database's reason and SQL
+/// state (its message names constraints and objects, never row values; the detail that
+/// can hold them is left out).
+fn postgres_reason(error: &::postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// Connection lost, server shutting down or out of resources, a read-only standby, a

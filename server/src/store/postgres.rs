@@ -11,7 +11,7 @@
 //! that SQLite needs, so an async pool would only be blocked on from those threads again.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -425,14 +425,31 @@ pub fn lead(
 /// Read connections, made as needed and kept for reuse.
 pub(super) struct Postgres {
     url: String,
-    idle: Mutex<Vec<PgConn>>,
+    idle: Mutex<Readers>,
+    returned: Condvar,
 }
+
+#[derive(Default)]
+struct Readers {
+    idle: Vec<PgConn>,
+    /// Sessions lent to reads now running.
+    lent: usize,
+}
+
+/// How long a read waits for a session another read holds when no new one can be made (the
+/// database at its connection limit, or taking no new sessions during maintenance): the
+/// sessions already open keep the node serving.
+const WAIT_FOR_SESSION: Duration = Duration::from_secs(3);
 
 impl Drop for Postgres {
     fn drop(&mut self) {
         // Closing a session blocks on the driver's own runtime, which must not happen on an
         // async thread (the store may be dropped on one).
-        let idle = self.idle.get_mut().map(std::mem::take).unwrap_or_default();
+        let idle = self
+            .idle
+            .get_mut()
+            .map(|readers| std::mem::take(&mut readers.idle))
+            .unwrap_or_default();
         if !idle.is_empty() {
             let _ = std::thread::Builder::new()
                 .name("gymgate-close".into())
@@ -446,28 +463,72 @@ impl Postgres {
         &self,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let mut conn = match pooled {
-            Some(conn) if !conn.is_closed() => conn,
-            _ => connect(&self.url, "gymgate reader")?,
-        };
+        let mut conn = self.lend()?;
         let result = f(&mut conn);
         // A read that failed may have left a transaction open (a snapshot): end it.
         if result.is_err() {
             conn.rollback();
         }
-        if !conn.is_closed()
-            && let Ok(mut idle) = self.idle.lock()
-            && idle.len() < super::MAX_READERS
-        {
-            idle.push(conn);
+        if let Ok(mut readers) = self.idle.lock() {
+            readers.lent = readers.lent.saturating_sub(1);
+            if !conn.is_closed() && readers.idle.len() < super::MAX_READERS {
+                readers.idle.push(conn);
+            }
         }
+        self.returned.notify_one();
         result
+    }
+
+    fn lend(&self) -> Result<PgConn, StoreError> {
+        let poisoned = || StoreError::Unavailable("the read sessions' lock is poisoned".into());
+        let mut readers = self.idle.lock().map_err(|_| poisoned())?;
+        if let Some(conn) = take_open(&mut readers.idle) {
+            readers.lent += 1;
+            return Ok(conn);
+        }
+        readers.lent += 1;
+        drop(readers);
+        let error = match connect(&self.url, "gymgate reader") {
+            Ok(conn) => return Ok(conn),
+            Err(error) => error,
+        };
+        let mut readers = self.idle.lock().map_err(|_| poisoned())?;
+        readers.lent = readers.lent.saturating_sub(1);
+        let deadline = std::time::Instant::now() + WAIT_FOR_SESSION;
+        loop {
+            // One may have come back while the connect failed.
+            if let Some(conn) = take_open(&mut readers.idle) {
+                readers.lent += 1;
+                return Ok(conn);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            // Only a session another read holds can come back; with none lent, waiting is
+            // futile.
+            if readers.lent == 0 || left.is_zero() {
+                break;
+            }
+            readers = self
+                .returned
+                .wait_timeout(readers, left)
+                .map_err(|_| poisoned())?
+                .0;
+        }
+        Err(error)
     }
 
     pub(super) fn url(&self) -> &str {
         &self.url
     }
+}
+
+/// An idle session that is still open; closed ones are dropped.
+fn take_open(idle: &mut Vec<PgConn>) -> Option<PgConn> {
+    while let Some(conn) = idle.pop() {
+        if !conn.is_closed() {
+            return Some(conn);
+        }
+    }
+    None
 }
 
 /// Opens the database at `url`, bringing its schema up to date (one node at a time), and
@@ -480,7 +541,8 @@ pub(super) fn open(url: &str) -> Result<(Postgres, String), StoreError> {
     Ok((
         Postgres {
             url: url.to_owned(),
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(Readers::default()),
+            returned: Condvar::new(),
         },
         epoch,
     ))
