@@ -46,6 +46,7 @@ pub use state::AppState;
 #[doc(hidden)]
 pub mod testing {
     pub use crate::checkins::tap;
+    pub use crate::store::postgres_tls::client as postgres_client;
     pub use crate::store::retention::prune_in_chunks;
     pub use crate::store::{Conn, Store, StoreError, WriteCtx, ts};
     pub use crate::tokens::{hash as hash_token, hash_pin, verify_pin};

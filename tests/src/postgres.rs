@@ -63,15 +63,20 @@ pub async fn database_for(data_dir: &Path) -> anyhow::Result<String> {
     let create = admin.clone();
     let db = name.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let mut client = postgres::Client::connect(&create, postgres::NoTls)?;
+        let mut client = gymgate_server::testing::postgres_client(&create, "gymgate tests")?;
         client.batch_execute(&format!("CREATE DATABASE {db}"))?;
         Ok(())
     })
     .await??;
-    let (base, _) = admin
+    // The admin URL's settings (TLS: `sslmode`, `sslrootcert`) follow the new database.
+    let (path, query) = match admin.split_once('?') {
+        Some((path, query)) => (path, format!("?{query}")),
+        None => (admin.as_str(), String::new()),
+    };
+    let (base, _) = path
         .rsplit_once('/')
         .context("the admin URL names no database")?;
-    let url = format!("{base}/{name}");
+    let url = format!("{base}/{name}{query}");
     std::fs::write(&file, &url)?;
     Ok(url)
 }
@@ -82,7 +87,7 @@ pub async fn contents(data_dir: &Path, with_wal: bool) -> anyhow::Result<Vec<u8>
     if let Ok(url) = std::fs::read_to_string(data_dir.join(URL_FILE)) {
         let url = url.trim().to_owned();
         return tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
-            let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+            let mut client = gymgate_server::testing::postgres_client(&url, "gymgate tests")?;
             let tables: Vec<String> = client
                 .query(
                     "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
@@ -115,7 +120,7 @@ pub async fn checkin_ids(data_dir: &Path) -> anyhow::Result<Vec<String>> {
     if let Ok(url) = std::fs::read_to_string(data_dir.join(URL_FILE)) {
         let url = url.trim().to_owned();
         return tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
-            let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+            let mut client = gymgate_server::testing::postgres_client(&url, "gymgate tests")?;
             Ok(client
                 .query("SELECT id FROM checkins", &[])?
                 .iter()
@@ -140,7 +145,7 @@ pub async fn end_sessions(url: &str, application_name: &str) -> anyhow::Result<u
     let database = database_name(url)?;
     let name = application_name.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls)?;
+        let mut client = gymgate_server::testing::postgres_client(&admin, "gymgate tests")?;
         let row = client.query_one(
             "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
              WHERE application_name = $1 AND datname = $2) ended",
@@ -158,7 +163,7 @@ pub async fn execute(url: &str, statement: &str, text: &[&str]) -> anyhow::Resul
     let (url, statement) = (url.to_owned(), statement.to_owned());
     let text: Vec<String> = text.iter().map(|t| (*t).to_owned()).collect();
     tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+        let mut client = gymgate_server::testing::postgres_client(&url, "gymgate tests")?;
         let params: Vec<&(dyn postgres::types::ToSql + Sync)> = text
             .iter()
             .map(|t| t as &(dyn postgres::types::ToSql + Sync))
@@ -168,12 +173,13 @@ pub async fn execute(url: &str, statement: &str, text: &[&str]) -> anyhow::Resul
     .await?
 }
 
+/// The database a `postgres://…/name?…` URL names.
 fn database_name(url: &str) -> anyhow::Result<String> {
-    let config: postgres::Config = url.parse()?;
-    Ok(config
-        .get_dbname()
-        .context("the database URL names no database")?
-        .to_owned())
+    let path = url.split_once('?').map_or(url, |(path, _)| path);
+    match path.rsplit_once('/') {
+        Some((_, name)) if !name.is_empty() && !name.contains('@') => Ok(name.to_owned()),
+        _ => bail!("the database URL names no database: {path}"),
+    }
 }
 
 /// Lets (or stops) new sessions into `url`'s database; sessions already open go on. What a
@@ -182,7 +188,7 @@ pub async fn allow_connections(url: &str, allowed: bool) -> anyhow::Result<()> {
     let admin = admin_url()?.context("no PostgreSQL for the tests")?;
     let name = database_name(url)?.replace('"', "\"\"");
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls)?;
+        let mut client = gymgate_server::testing::postgres_client(&admin, "gymgate tests")?;
         client.batch_execute(&format!(
             "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS {allowed}"
         ))?;

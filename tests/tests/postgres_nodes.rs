@@ -273,6 +273,119 @@ async fn reads_share_the_sessions_a_node_holds_when_the_database_takes_no_new_on
     Ok(())
 }
 
+/// The same URL with other TLS settings: `host` in place of 127.0.0.1, `settings` in place
+/// of the admin URL's query.
+fn with_tls(url: &str, host: &str, settings: &str) -> anyhow::Result<String> {
+    let (path, _) = url.split_once('?').unwrap_or((url, ""));
+    anyhow::ensure!(
+        path.contains("@127.0.0.1:"),
+        "the test cluster is on 127.0.0.1: {path}"
+    );
+    Ok(format!(
+        "{}?{settings}",
+        path.replace("@127.0.0.1:", &format!("@{host}:"))
+    ))
+}
+
+/// Member data and PIN hashes never cross the network in clear: the nodes' sessions are TLS,
+/// checked against the CA and the host name (CI's cluster has a self-made CA and takes no
+/// unencrypted session); `sslmode` and `sslrootcert` mean what they mean to libpq, and a node
+/// whose database shows a certificate for another name refuses to start and says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_nodes_reach_postgresql_over_tls_checked_as_sslmode_asks() -> anyhow::Result<()> {
+    let Some(cluster) = cluster(1, None).await? else {
+        return Ok(());
+    };
+    let Ok(ca) = std::env::var("GYMGATE_TEST_POSTGRES_CA") else {
+        anyhow::ensure!(
+            std::env::var_os("CI").is_none(),
+            "CI's cluster has a CA file"
+        );
+        eprintln!("!!! skipped: the cluster has no TLS (.ci/postgres start makes one)");
+        return Ok(());
+    };
+    let fx = Fixture::new(cluster.nodes[0].1.url());
+    fx.center("강남점").await?;
+    let url = cluster.url.clone();
+    let clear = with_tls(&url, "127.0.0.1", "sslmode=disable")?;
+    let other_name = |mode: &str| {
+        with_tls(
+            &url,
+            "127.0.0.2",
+            &format!("sslmode={mode}&sslrootcert={ca}"),
+        )
+    };
+    let (full_elsewhere, ca_elsewhere) = (other_name("verify-full")?, other_name("verify-ca")?);
+    let foreign_ca = with_tls(&url, "127.0.0.1", "sslmode=verify-full&sslrootcert=system")?;
+    let unchecked = with_tls(&url, "127.0.0.1", "sslmode=require")?;
+    let checked = url.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        use gymgate_server::testing::postgres_client;
+        let mut admin = postgres_client(&checked, "gymgate tests")?;
+        let sessions = admin.query(
+            "SELECT a.application_name, s.ssl FROM pg_stat_activity a
+             JOIN pg_stat_ssl s ON s.pid = a.pid
+             WHERE a.datname = current_database() AND a.application_name LIKE 'gymgate %'",
+            &[],
+        )?;
+        let roles: Vec<(String, bool)> = sessions.iter().map(|r| (r.get(0), r.get(1))).collect();
+        anyhow::ensure!(
+            roles.iter().any(|(name, _)| name == "gymgate writer"),
+            "the node's sessions are seen: {roles:?}"
+        );
+        anyhow::ensure!(
+            roles.iter().all(|(_, tls)| *tls),
+            "every session is TLS: {roles:?}"
+        );
+
+        let refused = |url: &str, why: &str| -> anyhow::Result<()> {
+            match postgres_client(url, "gymgate tests") {
+                Ok(_) => bail!("{url} connected; it must not ({why})"),
+                Err(e) => {
+                    let text = e.to_string();
+                    anyhow::ensure!(text.contains(why), "{url}: {text}");
+                    Ok(())
+                }
+            }
+        };
+        refused(&clear, "no encryption")?;
+        refused(&full_elsewhere, "not valid for name")?;
+        refused(&foreign_ca, "UnknownIssuer")?;
+        for taken in [&ca_elsewhere, &unchecked] {
+            let mut session = postgres_client(taken, "gymgate tests")?;
+            let tls: bool = session
+                .query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )?
+                .get(0);
+            anyhow::ensure!(tls, "{taken} is encrypted");
+        }
+        Ok(())
+    })
+    .await??;
+
+    let data = tempfile::tempdir()?;
+    let started = tokio::process::Command::new(EXE)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("GYMGATE_DATABASE_URL", other_name("verify-full")?)
+        .env("GYMGATE_ADMIN_TOKEN", gymgate_tests::ADMIN_TOKEN)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    let ended = tokio::time::timeout(Duration::from_secs(30), started)
+        .await
+        .context("a node whose database shows the wrong name kept running")??;
+    let said = String::from_utf8_lossy(&ended.stderr);
+    assert!(!ended.status.success(), "it refused to start");
+    assert!(
+        said.contains("not valid for name") && !said.contains("sslrootcert=/"),
+        "it says why, without the URL: {said}"
+    );
+    Ok(())
+}
+
 /// Behind a reverse proxy a member's requests land on either node: a session made on A is
 /// good on B, the live feed held open on B hears a tap made through A, and the check-in reads
 /// back the same on both.

@@ -23,6 +23,7 @@ pub mod operators;
 pub mod pass_keys;
 pub mod photos;
 pub(crate) mod postgres;
+pub(crate) mod postgres_tls;
 pub mod releases;
 pub mod retention;
 pub(crate) mod schema;
@@ -120,8 +121,12 @@ fn postgres_reason(error: &::postgres::Error) -> String {
     let mut text = error.to_string();
     let mut cause = std::error::Error::source(error);
     while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
+        // Some kinds already print their cause.
+        let said = inner.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         cause = inner.source();
     }
     text

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 
 use gymgate_shared::CenterId;
 
@@ -52,9 +52,8 @@ pub fn connect_writer(url: &str, node: &str) -> Result<PgConn, StoreError> {
 }
 
 fn connect_with(url: &str, role: &str, node: Option<&str>) -> Result<PgConn, StoreError> {
-    let mut config: postgres::Config = url
-        .parse()
-        .map_err(|e: postgres::Error| StoreError::Unavailable(format!("bad database URL: {e}")))?;
+    let mut target = super::postgres_tls::Target::parse(url)?;
+    let config = &mut target.config;
     config.application_name(role);
     if let Some(node) = node {
         // A node id is a UUID: nothing in it needs quoting.
@@ -63,7 +62,7 @@ fn connect_with(url: &str, role: &str, node: Option<&str>) -> Result<PgConn, Sto
     config.connect_timeout(Duration::from_secs(5));
     // A node cut off from the database finds out within seconds, not at TCP's pace.
     config.keepalives_idle(Duration::from_secs(10));
-    let client = config.connect(NoTls)?;
+    let client = target.connect()?;
     Ok(PgConn {
         client,
         statements: HashMap::new(),
@@ -534,6 +533,16 @@ fn take_open(idle: &mut Vec<PgConn>) -> Option<PgConn> {
 /// Opens the database at `url`, bringing its schema up to date (one node at a time), and
 /// returns the read side and the database's epoch.
 pub(super) fn open(url: &str) -> Result<(Postgres, String), StoreError> {
+    let check = super::postgres_tls::Target::parse(url)?.check;
+    if check.is_verified() {
+        tracing::info!("{}", check.describe());
+    } else {
+        tracing::warn!(
+            "{}: member data and PIN hashes cross the network unprotected against a \
+             machine in the middle; use sslmode=verify-full with sslrootcert",
+            check.describe()
+        );
+    }
     let mut conn = connect(url, "gymgate migrations")?;
     super::schema::postgres::migrate(&mut conn)?;
     let epoch: String =
