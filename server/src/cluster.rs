@@ -100,20 +100,51 @@ pub async fn stop(state: &AppState) {
 async fn heartbeat(state: AppState) {
     let mut every = tokio::time::interval(state.config.heartbeat_every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Nodes sharing a database put what they counted beside their beat, so the leader's
+    // alerts and every node's console see the cluster's taps and wrong PINs, not their own.
+    let shared = state.store.postgres_url().is_some();
+    let mut written = store::nodes::Counts::default();
     loop {
         tokio::select! {
             _ = every.tick() => {}
             () = state.shutdown.cancelled() => return,
         }
         let id = state.node.id.clone();
-        if let Err(error) = state
+        let counted = counted(&state);
+        let new = store::nodes::Counts {
+            answered: counted.answered.saturating_sub(written.answered),
+            refused: counted.refused.saturating_sub(written.refused),
+            failed: counted.failed.saturating_sub(written.failed),
+            pin_failures: counted.pin_failures.saturating_sub(written.pin_failures),
+        };
+        let result = state
             .store
             .writer
-            .write(move |ctx| store::nodes::beat(ctx.tx, &id, ctx.now))
-            .await
-        {
-            tracing::warn!(%error, "cannot write this node's heartbeat");
+            .write(move |ctx| {
+                store::nodes::beat(ctx.tx, &id, ctx.now)?;
+                if shared && !new.is_zero() {
+                    let minute = ctx.now.timestamp().div_euclid(60);
+                    store::nodes::add_counts(ctx.tx, &id, minute, new)?;
+                }
+                Ok::<_, store::StoreError>(())
+            })
+            .await;
+        match result {
+            // Not written: the next beat carries these too.
+            Err(error) => tracing::warn!(%error, "cannot write this node's heartbeat"),
+            Ok(()) => written = counted,
         }
+    }
+}
+
+/// This node's running totals.
+fn counted(state: &AppState) -> store::nodes::Counts {
+    use std::sync::atomic::Ordering::Relaxed;
+    store::nodes::Counts {
+        answered: state.tap_stats.answered.load(Relaxed),
+        refused: state.tap_stats.refused.load(Relaxed),
+        failed: state.tap_stats.failed.load(Relaxed),
+        pin_failures: state.logins.failed_total(),
     }
 }
 

@@ -31,6 +31,8 @@ pub struct TapStats {
     pub answered: std::sync::atomic::AtomicU64,
     /// Of those, the ones the server failed to store (5xx).
     pub failed: std::sync::atomic::AtomicU64,
+    /// Of those, the ones refused by the rules (a pass expired, a visit already today).
+    pub refused: std::sync::atomic::AtomicU64,
     /// Taps per minute over the last day (this node's): the console's "taps per minute" and
     /// an incident's "taps refused".
     minutes: std::sync::Mutex<std::collections::VecDeque<Minute>>,

@@ -33,6 +33,15 @@ struct Cluster {
 /// `count` nodes on one fresh database, each told every node's address; alerts go to
 /// `slack` when given; nodes count as down after 3 s without a heartbeat.
 async fn cluster(count: usize, slack: Option<&str>) -> anyhow::Result<Option<Cluster>> {
+    cluster_with(count, slack, &[]).await
+}
+
+/// [`cluster`] with more settings for every node.
+async fn cluster_with(
+    count: usize,
+    slack: Option<&str>,
+    settings: &[(&str, &str)],
+) -> anyhow::Result<Option<Cluster>> {
     if gymgate_tests::postgres::admin_url()?.is_none() {
         return Ok(None);
     }
@@ -58,6 +67,7 @@ async fn cluster(count: usize, slack: Option<&str>) -> anyhow::Result<Option<Clu
         if let Some(slack) = slack {
             env.push(("GYMGATE_SLACK_WEBHOOK", slack));
         }
+        env.extend_from_slice(settings);
         let addr = format!("127.0.0.1:{port}");
         let node = ServerProcess::spawn_on_env(EXE, data.path(), &addr, &[], &env).await?;
         nodes.push((data, node));
@@ -269,6 +279,80 @@ async fn reads_share_the_sessions_a_node_holds_when_the_database_takes_no_new_on
     );
     for answer in answers {
         assert_eq!(answer?.len(), 1, "each read saw the one center");
+    }
+    Ok(())
+}
+
+/// The leader's alerts and every node's console count the whole cluster: wrong PINs and taps
+/// sent only through node B (A leads: it started first) raise A's guessing alert and show in
+/// A's taps per minute.
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_pins_and_taps_through_another_node_count_on_the_leader() -> anyhow::Result<()> {
+    let slack = WebhookStub::start().await?;
+    let settings = [("GYMGATE_ALERT_LOGIN_FAILURES_PER_MINUTE", "10")];
+    let Some(cluster) = cluster_with(2, Some(&slack.url), &settings).await? else {
+        return Ok(());
+    };
+    let (a, b) = (cluster.nodes[0].1.url(), cluster.nodes[1].1.url());
+    let fx = Fixture::new(a.clone());
+    let center = fx.center("강남점").await?;
+    let numbers = fx.members("G", 13, None).await?;
+    let http = reqwest::Client::new();
+    for no in &numbers[1..] {
+        let answer = http
+            .post(format!("{b}/api/v1/auth/member"))
+            .json(&serde_json::json!({"member_no": no, "pin": "0000"}))
+            .send()
+            .await?;
+        anyhow::ensure!(answer.status() == 401, "a wrong PIN: {}", answer.status());
+    }
+    let member = MemberClient::login(&b, &numbers[0], PIN).await?;
+    for i in 0..3 {
+        // A second tap on one day is refused by the rules: refusals count too.
+        member.tap(center.id.as_str(), &format!("g-{i}")).await?;
+    }
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    while !slack.delivered().iter().any(|m| m.contains("PIN")) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no guessing alert from the leader: {:?}",
+            slack.delivered()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let incidents = fx.admin.incidents(20).await?;
+    assert!(
+        incidents.iter().any(|i| i.key == "pin_guessing"),
+        "{incidents:?}"
+    );
+    // A counted no tap itself; its live page shows B's three.
+    loop {
+        let now: serde_json::Value = http
+            .get(format!("{a}/api/v1/admin/now"))
+            .bearer_auth(gymgate_tests::ADMIN_TOKEN)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let sum = |field: &str| -> u64 {
+            now["taps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m[field].as_u64())
+                .sum()
+        };
+        if sum("answered") == 3 {
+            assert_eq!(sum("refused"), 2, "{now}");
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "node A's live page: {}",
+            now["taps"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
 }

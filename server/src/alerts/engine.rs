@@ -39,6 +39,9 @@ pub struct Sample {
     pub commit_micros: u64,
     /// Wrong PINs since the server started.
     pub login_failures: u64,
+    /// What the other nodes sharing the database counted over the last `window` (taps
+    /// answered and failed, wrong PINs); zero on SQLite.
+    pub elsewhere: crate::store::nodes::Counts,
     /// What the last integrity check found wrong with the database.
     pub database_damage: Option<String>,
     /// The nodes sharing the database (one on SQLite).
@@ -317,8 +320,10 @@ impl Engine {
         let baseline = self.history.front().copied().unwrap_or(current);
         self.history.push_back(current);
 
-        let answered = current.taps_answered.saturating_sub(baseline.taps_answered);
-        let failed = current.taps_failed.saturating_sub(baseline.taps_failed);
+        let answered = current.taps_answered.saturating_sub(baseline.taps_answered)
+            + sample.elsewhere.answered;
+        let failed =
+            current.taps_failed.saturating_sub(baseline.taps_failed) + sample.elsewhere.failed;
         let ratio = if answered == 0 {
             0.0
         } else {
@@ -359,10 +364,12 @@ impl Engine {
             self.commits_slow_since = None;
         }
 
-        let failures = current
+        let here = current
             .login_failures
             .saturating_sub(baseline.login_failures);
-        // Over the span the history really covers (shorter than the window just after start).
+        let failures = here + sample.elsewhere.pin_failures;
+        // Over the span the history really covers (shorter than the window just after start;
+        // the other nodes' counts are read over the same span).
         let minutes = ((now - baseline.at).num_seconds() as f64 / 60.0).max(1.0);
         let per_minute = failures as f64 / minutes;
         if failures > 0 && per_minute >= self.rules.login_failures_per_minute as f64 {
@@ -555,6 +562,7 @@ mod tests {
             commits: 0,
             commit_micros: 0,
             login_failures: 0,
+            elsewhere: Default::default(),
             database_damage: None,
             nodes: Vec::new(),
             lookup_outliers: Some(Vec::new()),
@@ -810,6 +818,34 @@ mod tests {
         let changes = engine.step(&s);
         assert!(
             matches!(&changes[..], [Change::Resolved { alert, .. }] if alert.key == "pin_guessing")
+        );
+    }
+
+    #[test]
+    fn wrong_pins_and_failed_taps_through_the_other_nodes_count() {
+        let mut engine = Engine::new(Rules::default());
+        let mut s = sample(0, vec![]);
+        engine.step(&s);
+        // This node (the leader) sees nothing; the others counted 400 wrong PINs in the
+        // window (80 a minute over 5) and 30 of 100 taps failed.
+        s.now = t(5);
+        s.elsewhere = crate::store::nodes::Counts {
+            answered: 100,
+            refused: 0,
+            failed: 30,
+            pin_failures: 400,
+        };
+        let changes = engine.step(&s);
+        let mut keys = raised(&changes);
+        keys.sort();
+        assert_eq!(keys, vec!["pin_guessing", "tap_failures"]);
+        // 200 in the window (40 a minute): typos, not a campaign.
+        s.now = t(6);
+        s.elsewhere.pin_failures = 200;
+        let changes = engine.step(&s);
+        assert!(
+            matches!(&changes[..], [Change::Resolved { alert, .. }] if alert.key == "pin_guessing"),
+            "{changes:?}"
         );
     }
 

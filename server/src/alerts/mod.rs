@@ -47,6 +47,9 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
     }
 
     let mut engine = engine::Engine::new(config.rules.clone());
+    // The other nodes' counts are read over the span the engine's own history covers, so
+    // both are rates over the same minutes.
+    let watching_since = chrono::Utc::now();
     let shared = state.store.postgres_url().is_some();
     let node_name = shared.then(|| state.node.name.clone());
     let mut every = tokio::time::interval(config.check_every);
@@ -163,6 +166,33 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
                 None
             }
         };
+        let elsewhere = if shared {
+            let me = state.node.id.to_string();
+            let (from, to) = (
+                (now - config.rules.window)
+                    .max(watching_since)
+                    .timestamp()
+                    .div_euclid(60),
+                now.timestamp().div_euclid(60),
+            );
+            match state
+                .store
+                .read(move |conn| crate::store::nodes::counts_elsewhere(conn, &me, from, to))
+                .await
+            {
+                Ok(minutes) => minutes
+                    .iter()
+                    .fold(crate::store::nodes::Counts::default(), |sum, (_, c)| {
+                        sum + *c
+                    }),
+                Err(error) => {
+                    tracing::warn!(%error, "alerting cannot read the other nodes' counts this time");
+                    Default::default()
+                }
+            }
+        } else {
+            Default::default()
+        };
         let stats = &state.store.writer.stats;
         let sample = engine::Sample {
             now,
@@ -172,6 +202,7 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             commits: stats.commits.load(Ordering::Relaxed),
             commit_micros: stats.commit_micros.load(Ordering::Relaxed),
             login_failures: state.logins.failed_total(),
+            elsewhere,
             database_damage: state.damage(),
             nodes,
             lookup_outliers: lookup_outliers.clone(),

@@ -377,6 +377,9 @@ async fn tap(
     if outcome == "failed" {
         state.tap_stats.failed.fetch_add(1, Ordering::Relaxed);
     }
+    if outcome == "refused" {
+        state.tap_stats.refused.fetch_add(1, Ordering::Relaxed);
+    }
     state.tap_stats.count(
         chrono::Utc::now(),
         outcome == "refused",

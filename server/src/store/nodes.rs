@@ -46,6 +46,98 @@ pub fn beat(conn: &mut dyn Conn, id: &str, now: DateTime<Utc>) -> Result<(), Sto
     Ok(())
 }
 
+/// What a node counted, in one minute or over a span.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub answered: u64,
+    pub refused: u64,
+    pub failed: u64,
+    pub pin_failures: u64,
+}
+
+impl Counts {
+    pub fn is_zero(&self) -> bool {
+        *self == Counts::default()
+    }
+}
+
+impl std::ops::Add for Counts {
+    type Output = Counts;
+    fn add(self, other: Counts) -> Counts {
+        Counts {
+            answered: self.answered + other.answered,
+            refused: self.refused + other.refused,
+            failed: self.failed + other.failed,
+            pin_failures: self.pin_failures + other.pin_failures,
+        }
+    }
+}
+
+/// A day and a bit of minutes is what the console and the incidents look back over.
+const MINUTES_KEPT: i64 = 26 * 60;
+
+/// Adds what this node counted since its last beat to `minute` (minutes since the Unix
+/// epoch), and drops its minutes older than the console looks back.
+pub fn add_counts(
+    conn: &mut dyn Conn,
+    id: &str,
+    minute: i64,
+    counts: Counts,
+) -> Result<(), StoreError> {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    conn.execute(
+        "INSERT INTO node_minutes (node_id, minute, answered, refused, failed, pin_failures)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (node_id, minute) DO UPDATE SET
+             answered = node_minutes.answered + excluded.answered,
+             refused = node_minutes.refused + excluded.refused,
+             failed = node_minutes.failed + excluded.failed,
+             pin_failures = node_minutes.pin_failures + excluded.pin_failures",
+        &[
+            &id,
+            &minute,
+            &n(counts.answered),
+            &n(counts.refused),
+            &n(counts.failed),
+            &n(counts.pin_failures),
+        ],
+    )?;
+    conn.execute(
+        "DELETE FROM node_minutes WHERE node_id = ?1 AND minute < ?2",
+        &[&id, &(minute - MINUTES_KEPT)],
+    )?;
+    Ok(())
+}
+
+/// What the other nodes counted, minute by minute, from `from` to `to` (inclusive).
+pub fn counts_elsewhere(
+    conn: &mut dyn Conn,
+    me: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, Counts)>, StoreError> {
+    let u = |v: i64| u64::try_from(v).unwrap_or(0);
+    conn.all(
+        // PostgreSQL sums BIGINT as NUMERIC: back to BIGINT (SQLite takes the cast as is).
+        "SELECT minute, CAST(SUM(answered) AS BIGINT), CAST(SUM(refused) AS BIGINT),
+             CAST(SUM(failed) AS BIGINT), CAST(SUM(pin_failures) AS BIGINT)
+         FROM node_minutes WHERE minute >= ?2 AND minute <= ?3 AND node_id <> ?1
+         GROUP BY minute ORDER BY minute",
+        &[&me, &from, &to],
+        |r| {
+            Ok((
+                r.get::<i64>(0)?,
+                Counts {
+                    answered: u(r.get(1)?),
+                    refused: u(r.get(2)?),
+                    failed: u(r.get(3)?),
+                    pin_failures: u(r.get(4)?),
+                },
+            ))
+        },
+    )
+}
+
 /// A node stopped (or was replaced): its desks' connections are gone with it.
 pub fn stop(conn: &mut dyn Conn, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
     conn.execute(

@@ -17,8 +17,9 @@ use gymgate_shared::api::{
 
 use crate::error::AppError;
 use crate::extract::AsViewer;
+use crate::metrics::Minute;
 use crate::state::AppState;
-use crate::store::{centers, checkins as stored_checkins, desks, incidents};
+use crate::store::{centers, checkins as stored_checkins, desks, incidents, nodes};
 
 use super::super::admin;
 
@@ -68,9 +69,8 @@ pub(super) async fn now_view(state: &AppState) -> Result<NowView, AppError> {
         .collect();
     let open: Vec<_> = open.into_iter().filter(|i| i.ended_at.is_none()).collect();
     let open_incidents = views(state, open).await?;
-    let taps = state
-        .tap_stats
-        .between(at - chrono::Duration::minutes(TAP_MINUTES), at)
+    let taps = cluster_minutes(state, at - chrono::Duration::minutes(TAP_MINUTES), at)
+        .await?
         .into_iter()
         .map(|m| TapMinute {
             at: DateTime::from_timestamp(m.minute * 60, 0).unwrap_or(at),
@@ -230,6 +230,51 @@ pub(super) fn notice_draft(incident: &gymgate_shared::api::Incident) -> Option<N
     None
 }
 
+/// This node's taps by minute, with the other nodes' added when several share the database.
+async fn cluster_minutes(
+    state: &AppState,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Minute>, AppError> {
+    let mut minutes = state.tap_stats.between(from, to);
+    if state.store.postgres_url().is_none() {
+        return Ok(minutes);
+    }
+    let me = state.node.id.to_string();
+    let span = (
+        from.timestamp().div_euclid(60),
+        to.timestamp().div_euclid(60),
+    );
+    let elsewhere = state
+        .store
+        .read(move |conn| nodes::counts_elsewhere(conn, &me, span.0, span.1))
+        .await?;
+    let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    for (minute, counts) in elsewhere {
+        let at = match minutes.iter().position(|m| m.minute >= minute) {
+            Some(i) if minutes[i].minute == minute => i,
+            found => {
+                let i = found.unwrap_or(minutes.len());
+                minutes.insert(
+                    i,
+                    Minute {
+                        minute,
+                        answered: 0,
+                        refused: 0,
+                        failed: 0,
+                    },
+                );
+                i
+            }
+        };
+        let m = &mut minutes[at];
+        m.answered = m.answered.saturating_add(small(counts.answered));
+        m.refused = m.refused.saturating_add(small(counts.refused));
+        m.failed = m.failed.saturating_add(small(counts.failed));
+    }
+    Ok(minutes)
+}
+
 pub(super) async fn views(
     state: &AppState,
     list: Vec<gymgate_shared::api::Incident>,
@@ -247,6 +292,12 @@ pub(super) async fn views(
                 .map(CenterId::new)
         })
         .collect();
+    // Several nodes: the taps the others refused or failed in each incident count too.
+    let elsewhere_of = state
+        .store
+        .postgres_url()
+        .is_some()
+        .then(|| state.node.id.to_string());
     let stored = state
         .store
         .read(move |conn| {
@@ -257,7 +308,17 @@ pub(super) async fn views(
                     Some(center) => desks::count_paired(conn, center)?,
                     None => 0,
                 };
-                out.push((offline, center_desks));
+                let mut elsewhere = nodes::Counts::default();
+                if let Some(me) = &elsewhere_of {
+                    let (from, to) = (
+                        from.timestamp().div_euclid(60),
+                        to.timestamp().div_euclid(60),
+                    );
+                    for (_, counts) in nodes::counts_elsewhere(conn, me, from, to)? {
+                        elsewhere = elsewhere + counts;
+                    }
+                }
+                out.push((offline, center_desks, elsewhere));
             }
             Ok(out)
         })
@@ -265,13 +326,15 @@ pub(super) async fn views(
     Ok(list
         .into_iter()
         .zip(stored)
-        .map(|(incident, (offline, center_desks))| {
+        .map(|(incident, (offline, center_desks, elsewhere))| {
             let to = incident.ended_at.unwrap_or(now);
             let minutes = state.tap_stats.between(incident.started_at, to);
             let is_center = incident.key.starts_with(crate::alerts::CENTER_OFFLINE);
             let impact = IncidentImpact {
-                taps_refused: minutes.iter().map(|m| u64::from(m.refused)).sum(),
-                taps_failed: minutes.iter().map(|m| u64::from(m.failed)).sum(),
+                taps_refused: minutes.iter().map(|m| u64::from(m.refused)).sum::<u64>()
+                    + elsewhere.refused,
+                taps_failed: minutes.iter().map(|m| u64::from(m.failed)).sum::<u64>()
+                    + elsewhere.failed,
                 centers_affected: offline.centers.max(u64::from(is_center)),
                 desks_affected: offline.desks.max(center_desks),
                 offline_synced: offline.synced,

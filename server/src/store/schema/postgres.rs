@@ -361,6 +361,18 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX desks_revoked ON desks (revoked_at) WHERE revoked_at IS NOT NULL;
     "#,
+    r#"
+    CREATE TABLE node_minutes (
+        node_id TEXT COLLATE "C" NOT NULL,
+        minute BIGINT NOT NULL,
+        answered BIGINT NOT NULL,
+        refused BIGINT NOT NULL,
+        failed BIGINT NOT NULL,
+        pin_failures BIGINT NOT NULL,
+        PRIMARY KEY (node_id, minute)
+    );
+    CREATE INDEX node_minutes_minute ON node_minutes (minute);
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.

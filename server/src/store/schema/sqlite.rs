@@ -438,6 +438,18 @@ pub fn migrations() -> Migrations<'static> {
         M::up("ALTER TABLE rollouts ADD COLUMN quiet_hours TEXT;"),
         // The nodes' look for desks revoked through another node.
         M::up("CREATE INDEX desks_revoked ON desks (revoked_at) WHERE revoked_at IS NOT NULL;"),
+        // Each node's taps and wrong PINs by minute: the cluster's figures (alerts, console).
+        M::up(
+            "CREATE TABLE node_minutes (
+                 node_id TEXT NOT NULL,
+                 minute INTEGER NOT NULL,
+                 answered INTEGER NOT NULL,
+                 refused INTEGER NOT NULL,
+                 failed INTEGER NOT NULL,
+                 pin_failures INTEGER NOT NULL,
+                 PRIMARY KEY (node_id, minute)
+             );",
+        ),
     ])
 }
 
