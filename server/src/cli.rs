@@ -254,6 +254,11 @@ struct ServeArgs {
     /// Seconds without a heartbeat after which a node counts as down (and is alerted).
     #[arg(long, env = "GYMGATE_NODE_DOWN_SECONDS", default_value_t = 30)]
     node_down_seconds: u32,
+    /// Seconds the lease on the shared duties (alerts, expiry, imports, retention) lasts
+    /// without a renewal when nodes share PostgreSQL: a frozen or cut-off leader hands them
+    /// over within this.
+    #[arg(long, env = "GYMGATE_LEADER_LEASE_SECONDS", default_value_t = 10)]
+    leader_lease_seconds: u32,
     /// Days events are kept for desks to resume from.
     #[arg(long, env = "GYMGATE_RETENTION_DAYS", default_value_t = 30)]
     retention_days: i64,
@@ -861,6 +866,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     alerts.rules.commit_latency = std::time::Duration::from_millis(args.alert_commit_ms);
     alerts.check_every = std::time::Duration::from_secs(args.alert_check_seconds.max(1));
     alerts.rules.node_down_after = chrono::Duration::seconds(args.node_down_seconds.max(2).into());
+    config.leader_lease =
+        std::time::Duration::from_secs(u64::from(args.leader_lease_seconds.max(1)));
     // A node beats a few times within the time it is allowed to be silent.
     config.heartbeat_every =
         std::time::Duration::from_secs(u64::from(args.node_down_seconds.max(2)) / 4)

@@ -9,16 +9,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use gymgate_shared::CenterId;
 use tokio::sync::mpsc;
 
 use crate::state::AppState;
+use crate::store::lease::{Fence, Lease};
 use crate::store::{self, StoreError, StoredEvent};
 
-/// Any number, as long as no other program takes the same advisory lock.
-const LEADER_LOCK: i64 = 0x6779_6d67_6174_6532;
 /// Events read from one center's log at a time.
 const FOLLOW_PAGE: usize = 500;
 /// How far back each look for revocations reaches: a margin for nodes' clocks (the time is
@@ -30,7 +28,7 @@ const REVOKED_LOOKBACK: chrono::Duration = chrono::Duration::minutes(10);
 pub struct Node {
     pub id: String,
     pub name: String,
-    leading: Arc<AtomicBool>,
+    lease: Arc<Lease>,
 }
 
 impl Node {
@@ -38,13 +36,19 @@ impl Node {
         Node {
             id: uuid::Uuid::now_v7().to_string(),
             name: name.to_owned(),
-            leading: Arc::new(AtomicBool::new(false)),
+            lease: Arc::new(Lease::new()),
         }
     }
 
     /// Whether this node runs the duties only one node may run.
     pub fn leads(&self) -> bool {
-        self.leading.load(Ordering::Relaxed)
+        self.lease.leads()
+    }
+
+    /// What a leader-only write checks in its transaction; `None` when this node does not
+    /// lead.
+    pub fn fence(&self) -> Option<Fence> {
+        self.lease.fence(&self.id)
     }
 }
 
@@ -58,12 +62,13 @@ pub async fn start(state: &AppState) -> Result<(), StoreError> {
         .write(move |ctx| store::nodes::register(ctx.tx, &id, &name, ctx.now))
         .await?;
     match state.store.postgres_url().map(str::to_owned) {
-        None => state.node.leading.store(true, Ordering::Relaxed),
+        None => state.node.lease.set_sole(),
         Some(url) => {
             store::postgres::lead(
                 url.clone(),
-                LEADER_LOCK,
-                state.node.leading.clone(),
+                state.node.id.clone(),
+                state.config.leader_lease,
+                state.node.lease.clone(),
                 state.shutdown.clone(),
             )?;
             state.hub.remember_local();
@@ -137,6 +142,45 @@ async fn heartbeat(state: AppState) {
     }
 }
 
+/// "Shown at a desk" as it travels between nodes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ShownNote {
+    node: String,
+    member_id: gymgate_shared::MemberId,
+    #[serde(flatten)]
+    shown: crate::hub::Shown,
+}
+
+/// Tells the other nodes sharing the database (nothing on SQLite) that a desk has the
+/// member's check-in on screen, off the desk's session: the note is a courtesy, the session
+/// does not wait for it.
+pub fn announce_shown(
+    state: &AppState,
+    member_id: gymgate_shared::MemberId,
+    shown: crate::hub::Shown,
+) {
+    if state.store.postgres_url().is_none() {
+        return;
+    }
+    let note = ShownNote {
+        node: state.node.id.clone(),
+        member_id,
+        shown,
+    };
+    let Ok(note) = serde_json::to_string(&note) else {
+        return;
+    };
+    let writer = state.store.writer.clone();
+    tokio::spawn(async move {
+        if let Err(error) = writer
+            .write(move |ctx| store::postgres::announce_shown(ctx.tx, &note))
+            .await
+        {
+            tracing::warn!(%error, "cannot pass a shown-at-desk note to the other nodes");
+        }
+    });
+}
+
 /// This node's running totals.
 fn counted(state: &AppState) -> store::nodes::Counts {
     use std::sync::atomic::Ordering::Relaxed;
@@ -185,6 +229,18 @@ async fn follow(
                 Some(store::postgres::Heard::SessionsEnded(members)) => {
                     for member in members {
                         state.end_member_sessions(&member);
+                    }
+                }
+                // A desk on another node has the member's check-in on screen.
+                Some(store::postgres::Heard::Shown(notes)) => {
+                    for note in notes {
+                        match serde_json::from_str::<ShownNote>(&note) {
+                            Ok(note) if note.node != state.node.id => {
+                                state.hub.shown(&note.member_id, note.shown);
+                            }
+                            Ok(_) => {}
+                            Err(error) => tracing::warn!(%error, "a shown-at-desk note did not parse"),
+                        }
                     }
                 }
                 // Notifications sent while the listener was away are lost: look at every

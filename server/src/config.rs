@@ -23,6 +23,9 @@ pub struct Config {
     pub public_urls: Vec<String>,
     /// How often this node writes its heartbeat.
     pub heartbeat_every: Duration,
+    /// How long the lease on the shared duties lasts without a renewal (several nodes): a
+    /// leader that freezes or loses the database hands them over within this.
+    pub leader_lease: Duration,
     /// How often a node looks for events committed by other nodes that it was not told of.
     pub follow_every: Duration,
     /// Where the keys that sign offline passes are kept (made on first start).
@@ -133,6 +136,7 @@ impl Config {
             node_name: "gymgate".to_owned(),
             public_urls: Vec::new(),
             heartbeat_every: Duration::from_secs(5),
+            leader_lease: Duration::from_secs(10),
             follow_every: Duration::from_secs(1),
             pass_keys_dir,
             admin_token: admin_token.into(),

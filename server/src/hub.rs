@@ -103,7 +103,7 @@ pub enum MemberNote {
     Shown(Shown),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shown {
     pub checkin_id: CheckinId,
     pub desk_name: String,
@@ -331,13 +331,16 @@ impl Hub {
         }
     }
 
-    /// Tells a member's apps that a desk has their check-in on screen.
-    pub fn shown(&self, member_id: &MemberId, shown: Shown) {
+    /// Tells a member's apps on this node that a desk has their check-in on screen; false
+    /// when the member has none here.
+    pub fn shown(&self, member_id: &MemberId, shown: Shown) -> bool {
         if let Ok(mut members) = self.members.lock()
             && let Some(watchers) = members.get_mut(member_id)
         {
             watchers.retain(|w| w.queue.try_send(MemberNote::Shown(shown.clone())).is_ok());
+            return !watchers.is_empty();
         }
+        false
     }
 
     /// Passes a note to every connection of a desk on this node; false when it has none here.

@@ -286,6 +286,9 @@ pub async fn run(state: AppState) {
             Ok(Finish::Stopped) => continue,
             Err(message) => (ImportState::Failed, Some(message)),
         };
+        let Some(fence) = state.node.fence() else {
+            continue;
+        };
         let written = {
             let id = id.clone();
             let message = message.clone();
@@ -293,11 +296,14 @@ pub async fn run(state: AppState) {
                 .store
                 .writer
                 .write(move |ctx| {
+                    crate::store::lease::check(ctx.tx, &fence)?;
                     imports::set_state(ctx.tx, &id, state_now, message.as_deref(), ctx.now)
                 })
                 .await
         };
         match (written, message) {
+            // Another node took the duties over: it finishes the job.
+            (Err(crate::store::StoreError::Fenced), _) => continue,
             (Err(error), _) => {
                 tracing::error!(job = %id, %error, "cannot mark an import finished; will retry");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -322,23 +328,35 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
             .map_err(|e| format!("the import task failed: {e}"))??
     };
     let parsed = Arc::new(parsed);
+    let Some(fence) = state.node.fence() else {
+        return Ok(Finish::Stopped);
+    };
     let mark_running = {
         let id = id.to_owned();
         state
             .store
             .writer
-            .write(move |ctx| imports::set_state(ctx.tx, &id, ImportState::Running, None, ctx.now))
+            .write(move |ctx| {
+                crate::store::lease::check(ctx.tx, &fence)?;
+                imports::set_state(ctx.tx, &id, ImportState::Running, None, ctx.now)
+            })
             .await
     };
-    mark_running.map_err(|e| format!("저장할 수 없습니다 / cannot store: {e}"))?;
+    match mark_running {
+        Err(crate::store::StoreError::Fenced) => return Ok(Finish::Stopped),
+        other => other.map_err(|e| format!("저장할 수 없습니다 / cannot store: {e}"))?,
+    }
     let chunk = state.config.limits.import_chunk.max(1);
     let mut next = usize::try_from(done).unwrap_or(usize::MAX);
     while next < parsed.len() {
         // Stopping, or another node took over the shared duties: it goes on from the line
         // the database says, without this node writing the same chunk again.
-        if state.shutdown.is_cancelled() || !state.node.leads() {
+        if state.shutdown.is_cancelled() {
             return Ok(Finish::Stopped);
         }
+        let Some(fence) = state.node.fence() else {
+            return Ok(Finish::Stopped);
+        };
         let end = (next + chunk).min(parsed.len());
         let (valid, mut errors) = {
             let (parsed, body) = (parsed.clone(), body.clone());
@@ -389,10 +407,14 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
         let mut tries = 0;
         loop {
             let (job, rows, chunk_errors) = (id.to_owned(), rows.clone(), errors.clone());
+            let fence = fence.clone();
             let committed = state
                 .store
                 .writer
                 .write(move |ctx| -> Result<Vec<MemberId>, AppError> {
+                    // The lease checked in this transaction: a node that lost it cannot write
+                    // a chunk the new leader writes too.
+                    crate::store::lease::check(ctx.tx, &fence)?;
                     let (mut created, mut updated, mut failed) = (0, 0, chunk_errors);
                     let mut pins_changed = Vec::new();
                     for (line, member, photo) in rows.iter() {
@@ -437,6 +459,9 @@ async fn work(state: &AppState, id: &str, body: Arc<String>, done: u64) -> Resul
                         state.end_member_sessions(member);
                     }
                     break;
+                }
+                Err(AppError::Store(crate::store::StoreError::Fenced)) => {
+                    return Ok(Finish::Stopped);
                 }
                 Err(error) if tries + 1 < COMMIT_TRIES => {
                     tries += 1;

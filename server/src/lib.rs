@@ -291,14 +291,13 @@ async fn expire_pending(state: AppState) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        if !state.node.leads() {
-            continue;
-        }
-        loop {
+        // Only while this node leads; each chunk checks the lease in its transaction.
+        while let Some(fence) = state.node.fence() {
             let result = state
                 .store
                 .writer
                 .write(move |ctx| {
+                    store::lease::check(ctx.tx, &fence)?;
                     checkins::expire_pending(ctx, ctx.now - window, EXPIRY_CHUNK, window)
                 })
                 .await;

@@ -17,6 +17,8 @@ pub const OUTBOX_RECORDS: &str = "gymgate_outbox_records_total";
 pub const SEND_QUEUE_DROPS: &str = "gymgate_send_queue_drops_total";
 
 pub const ALERT_MESSAGES: &str = "gymgate_alert_messages_total";
+/// 1 while this node runs the shared duties (alerts, expiry, imports, retention), else 0.
+pub const NODE_LEADS: &str = "gymgate_node_leads";
 pub const ACCEPT_ERRORS: &str = "gymgate_accept_errors_total";
 pub const CONNECTIONS_REFUSED: &str = "gymgate_connections_refused_total";
 /// Times a full rate-limit table forgot its oldest windows to take a new key (a flood).

@@ -285,7 +285,7 @@ async fn reads_share_the_sessions_a_node_holds_when_the_database_takes_no_new_on
 
 /// The leader's alerts and every node's console count the whole cluster: wrong PINs and taps
 /// sent only through node B (A leads: it started first) raise A's guessing alert and show in
-/// A's taps per minute.
+/// A's taps per minute, and A's live page shows the clock of a desk connected to B.
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_pins_and_taps_through_another_node_count_on_the_leader() -> anyhow::Result<()> {
     let slack = WebhookStub::start().await?;
@@ -306,6 +306,16 @@ async fn wrong_pins_and_taps_through_another_node_count_on_the_leader() -> anyho
             .await?;
         anyhow::ensure!(answer.status() == 401, "a wrong PIN: {}", answer.status());
     }
+    // A desk on B whose PC clock is five minutes slow.
+    let desk = fx.desk(center.id.as_str()).await?;
+    let (mut on_b, _) = DeskClient::join(&b, &desk.token, None, 0).await?;
+    on_b.send(&gymgate_shared::protocol::DeskMessage::Health(
+        gymgate_shared::protocol::DeskHealth {
+            clock: Some(chrono::Utc::now() - chrono::Duration::minutes(5)),
+            ..Default::default()
+        },
+    ))
+    .await?;
     let member = MemberClient::login(&b, &numbers[0], PIN).await?;
     for i in 0..3 {
         // A second tap on one day is refused by the rules: refusals count too.
@@ -343,17 +353,114 @@ async fn wrong_pins_and_taps_through_another_node_count_on_the_leader() -> anyho
                 .filter_map(|m| m[field].as_u64())
                 .sum()
         };
-        if sum("answered") == 3 {
+        let skew = now["centers"][0]["desks"][0]["clock_skew_s"].as_i64();
+        if sum("answered") == 3 && skew.is_some() {
             assert_eq!(sum("refused"), 2, "{now}");
+            let skew = skew.unwrap_or_default();
+            assert!(
+                (-305..=-295).contains(&skew),
+                "the desk on B is 5 min slow: {skew}"
+            );
             break;
         }
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
-            "node A's live page: {}",
-            now["taps"]
+            "node A's live page: {} {:?}",
+            now["taps"],
+            skew
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(())
+}
+
+/// Whether the node at `url` runs the shared duties now (its `/metrics`).
+async fn leads(url: &str) -> anyhow::Result<bool> {
+    let text = reqwest::get(format!("{url}/metrics")).await?.text().await?;
+    Ok(text.lines().any(|l| l.trim() == "gymgate_node_leads 1"))
+}
+
+fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill {signal} {pid}");
+    Ok(())
+}
+
+/// A leader frozen with SIGSTOP keeps its database sessions (the kernel still answers for
+/// them), so an advisory lock would stay its own and nobody would watch. With the lease, the
+/// other node takes the duties within the lease and raises the node-down alert, once; thawed,
+/// the old leader finds its lease gone by its own clock, does not lead and tells no one
+/// anything: one leader, no message twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_leader_hands_over_within_its_lease_and_nothing_is_told_twice()
+-> anyhow::Result<()> {
+    let slack = WebhookStub::start().await?;
+    let settings = [("GYMGATE_LEADER_LEASE_SECONDS", "2")];
+    let Some(cluster) = cluster_with(2, Some(&slack.url), &settings).await? else {
+        return Ok(());
+    };
+    let (a, b) = (&cluster.nodes[0].1, &cluster.nodes[1].1);
+    let (a_url, b_url) = (a.url(), b.url());
+    let wait_for = |what: &'static str| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        move || -> anyhow::Result<()> {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "waited too long for {what}"
+            );
+            Ok(())
+        }
+    };
+    let waited = wait_for("node A to lead");
+    while !leads(&a_url).await? || leads(&b_url).await? {
+        waited()?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pid = a.pid().context("node A's pid")?;
+    signal(pid, "-STOP")?;
+    let frozen_at = std::time::Instant::now();
+    let raised = |messages: &[String]| {
+        messages
+            .iter()
+            .flat_map(|m| m.lines())
+            .filter(|l| l.starts_with('🔴') && l.contains("node-a"))
+            .count()
+    };
+    let waited = wait_for("B's node-down alert");
+    while raised(&slack.delivered()) == 0 {
+        if waited().is_err() {
+            signal(pid, "-CONT")?;
+            bail!(
+                "no node-down alert while A was frozen: {:?}",
+                slack.delivered()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let handed_over = frozen_at.elapsed();
+    let b_leads = leads(&b_url).await?;
+    signal(pid, "-CONT")?;
+    anyhow::ensure!(b_leads, "B leads while A is frozen");
+    // Thawed, A beats again: B resolves the alert.
+    let waited = wait_for("the node-down alert to resolve");
+    while !slack
+        .delivered()
+        .iter()
+        .flat_map(|m| m.lines().map(str::to_owned).collect::<Vec<_>>())
+        .any(|l| l.starts_with('✅') && l.contains("node-a"))
+    {
+        waited()?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for a thawed A to say anything it would.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!leads(&a_url).await?, "A does not lead again");
+    assert!(leads(&b_url).await?, "B still leads");
+    let messages = slack.delivered();
+    assert_eq!(raised(&messages), 1, "raised once: {messages:?}");
+    eprintln!("frozen leader → alert from the new leader in {handed_over:?}");
     Ok(())
 }
 
@@ -511,6 +618,55 @@ async fn a_member_is_served_by_whichever_node_the_proxy_picks() -> anyhow::Resul
     let read_back = on_b.checkin(tapped.id.as_str()).await?;
     assert_eq!(read_back.checkin()?.id, tapped.id);
     assert_eq!(read_back.checkin()?.status, tapped.status);
+    Ok(())
+}
+
+/// "Shown at the desk" reaches the member's app on whichever node its feed is: the desk on A
+/// acknowledges a tap made through B, and the member's feed held open on B hears it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_members_feed_on_one_node_hears_shown_from_a_desk_on_the_other() -> anyhow::Result<()> {
+    let Some(cluster) = cluster(2, None).await? else {
+        return Ok(());
+    };
+    let (a, b) = (cluster.nodes[0].1.url(), cluster.nodes[1].1.url());
+    let fx = Fixture::new(a.clone());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("S", 1, None).await?;
+    let (mut on_a, _) = DeskClient::join(&a, &desk.token, None, 0).await?;
+    let member = MemberClient::login(&b, &numbers[0], PIN).await?;
+    let mut feed_on_b = reqwest::Client::new()
+        .get(format!("{b}/api/v1/me/events"))
+        .bearer_auth(&member.token)
+        .send()
+        .await?
+        .error_for_status()?;
+    let tapped = member
+        .tap(center.id.as_str(), "shown-1")
+        .await?
+        .checkin()?
+        .clone();
+    let seq = loop {
+        match on_a.next_within(gymgate_tests::WAIT).await? {
+            Some(ServerMessage::Event(event)) => break event.seq,
+            Some(_) => {}
+            None => bail!("the desk on A never heard the tap made through B"),
+        }
+    };
+    on_a.ack(seq).await?;
+    let mut seen = String::new();
+    while !(seen.contains("event: shown") && seen.contains(tapped.id.as_str())) {
+        let chunk = tokio::time::timeout(gymgate_tests::WAIT, feed_on_b.chunk())
+            .await
+            .with_context(|| format!("B's feed never heard it was shown: {seen}"))??
+            .context("B ended the member's feed")?;
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let shown = seen
+        .split("event: shown")
+        .nth(1)
+        .context("the shown note")?;
+    assert!(shown.contains("desk_name"), "{shown}");
     Ok(())
 }
 

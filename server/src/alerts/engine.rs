@@ -136,6 +136,29 @@ impl Engine {
         }
     }
 
+    /// Takes over alerts another node raised and announced (from the incident log): they are
+    /// not raised again, and resolve here when their condition clears. One open long enough
+    /// to have been escalated counts as escalated (no second SMS).
+    pub fn adopt(&mut self, open: &[gymgate_shared::api::Incident], now: DateTime<Utc>) {
+        for incident in open {
+            let (text_ko, text_en) = incident
+                .title
+                .split_once(" / ")
+                .unwrap_or((incident.title.as_str(), incident.title.as_str()));
+            self.active.insert(
+                incident.key.clone(),
+                Alert {
+                    key: incident.key.clone(),
+                    text_ko: text_ko.to_owned(),
+                    text_en: text_en.to_owned(),
+                    since: incident.started_at,
+                    raised_at: incident.started_at,
+                    escalated: now - incident.started_at >= self.rules.escalate_after,
+                },
+            );
+        }
+    }
+
     #[cfg(test)]
     pub fn active(&self) -> impl Iterator<Item = &Alert> {
         self.active.values()

@@ -57,15 +57,18 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
     let mut last_heartbeat = tokio::time::Instant::now();
     let mut lookups_read: Option<tokio::time::Instant> = None;
     let mut lookup_outliers = None;
+    let mut adopted = false;
     loop {
         tokio::select! {
             _ = every.tick() => {}
             () = state.shutdown.cancelled() => return,
         }
         let now = config.clock.now();
+        metrics::gauge!(crate::metrics::NODE_LEADS).set(f64::from(u8::from(state.node.leads())));
         if !state.node.leads() {
             // Another node watches (and tells the channels); this one only keeps its mark.
             engine = engine::Engine::new(config.rules.clone());
+            adopted = false;
             if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
                 last_heartbeat = tokio::time::Instant::now();
                 let node = node_name.clone();
@@ -79,6 +82,21 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
                 }
             }
             continue;
+        }
+        if shared && !adopted {
+            // Just took the duties over: what the last leader announced is not announced
+            // again.
+            match state.store.read(incidents::open_alerts).await {
+                Ok(open) => {
+                    engine = engine::Engine::new(config.rules.clone());
+                    engine.adopt(&open, now);
+                    adopted = true;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "alerting cannot read the open alerts this time");
+                    continue;
+                }
+            }
         }
         let nodes = if shared {
             match state.store.read(crate::store::nodes::unstopped).await {
@@ -218,7 +236,36 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
         if heartbeat {
             last_heartbeat = tokio::time::Instant::now();
         }
-        if !changes.is_empty() || heartbeat {
+        if shared && (!changes.is_empty() || heartbeat) {
+            // Several nodes: the changes are written under the lease before anyone is told,
+            // so a leader that lost the lease (frozen, cut off) tells no one what the new
+            // leader tells. A database that fails otherwise delays the log, not the messages.
+            let Some(fence) = state.node.fence() else {
+                adopted = false;
+                continue;
+            };
+            let log = changes.clone();
+            let node = node_name.clone();
+            let written = state
+                .store
+                .writer
+                .write(move |ctx| {
+                    crate::store::lease::check(ctx.tx, &fence)?;
+                    record(ctx.tx, &log, now, heartbeat.then_some(node))
+                })
+                .await;
+            match written {
+                Ok(()) => {}
+                Err(StoreError::Fenced) => {
+                    tracing::warn!(
+                        "another node took over the alerts: these changes are its to tell"
+                    );
+                    adopted = false;
+                    continue;
+                }
+                Err(error) => tracing::warn!(%error, "cannot write alerts to the incident log"),
+            }
+        } else if !changes.is_empty() || heartbeat {
             // Off the loop: a slow or failing database delays the log, not the messages.
             let log = changes.clone();
             let writer = state.store.writer.clone();

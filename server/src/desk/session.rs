@@ -416,14 +416,15 @@ impl Session {
         // The desk stored these: its staff have the member on screen.
         while self.unshown.front().is_some_and(|(s, _, _)| *s <= seq) {
             if let Some((_, member, checkin_id)) = self.unshown.pop_front() {
-                self.state.hub.shown(
-                    &member,
-                    Shown {
-                        checkin_id,
-                        desk_name: self.desk.name.clone(),
-                        at: Utc::now(),
-                    },
-                );
+                let shown = Shown {
+                    checkin_id,
+                    desk_name: self.desk.name.clone(),
+                    at: Utc::now(),
+                };
+                if !self.state.hub.shown(&member, shown.clone()) {
+                    // The member's app may be listening on another node.
+                    crate::cluster::announce_shown(&self.state, member, shown);
+                }
             }
         }
         Ok(())

@@ -103,6 +103,19 @@ pub fn list(conn: &mut dyn Conn, limit: u32) -> Result<Vec<Incident>, StoreError
     rows.into_iter().map(RawIncident::parse).collect()
 }
 
+/// Alerts still open: what a node taking over the shared duties already finds announced.
+pub fn open_alerts(conn: &mut dyn Conn) -> Result<Vec<Incident>, StoreError> {
+    let rows = conn.all(
+        &format!(
+            "SELECT {COLUMNS} FROM incidents WHERE kind = ?1 AND ended_at IS NULL
+             ORDER BY started_at, id"
+        ),
+        &[&IncidentKind::Alert.as_str()],
+        from_row,
+    )?;
+    rows.into_iter().map(RawIncident::parse).collect()
+}
+
 pub fn load(conn: &mut dyn Conn, id: &str) -> Result<Option<Incident>, StoreError> {
     conn.one(
         &format!("SELECT {COLUMNS} FROM incidents WHERE id = ?1"),

@@ -15,6 +15,7 @@ pub mod events;
 pub mod holidays;
 pub mod imports;
 pub mod incidents;
+pub mod lease;
 pub mod logins;
 pub mod members;
 pub mod nodes;
@@ -59,6 +60,9 @@ pub enum StoreError {
     /// The database cannot be reached or cannot take writes now; try again later.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// A leader-only write from a node whose lease on the shared duties is gone.
+    #[error("this node no longer runs the shared duties (another node took them over)")]
+    Fenced,
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("could not encode stored data: {0}")]

@@ -29,6 +29,9 @@ pub const EVENTS_CHANNEL: &str = "gymgate_events";
 pub const DESKS_CHANNEL: &str = "gymgate_desks";
 /// The channel members whose sessions ended are announced on (payload: the member id).
 pub const MEMBERS_CHANNEL: &str = "gymgate_members";
+/// "A desk has this member's check-in on screen", for the node holding the member's live
+/// feed (a courtesy: a lost one is not made up).
+pub const SHOWN_CHANNEL: &str = "gymgate_shown";
 
 /// One connection, with its prepared statements. Remembers whether a statement of the open
 /// transaction failed: PostgreSQL then refuses the rest and turns COMMIT into a rollback
@@ -62,6 +65,8 @@ fn connect_with(url: &str, role: &str, node: Option<&str>) -> Result<PgConn, Sto
     config.connect_timeout(Duration::from_secs(5));
     // A node cut off from the database finds out within seconds, not at TCP's pace.
     config.keepalives_idle(Duration::from_secs(10));
+    config.keepalives_interval(Duration::from_secs(2));
+    config.keepalives_retries(3);
     let client = target.connect()?;
     Ok(PgConn {
         client,
@@ -282,8 +287,20 @@ pub enum Heard {
     Revoked(Vec<gymgate_shared::DeskId>),
     /// Members whose sessions ended through any node (a PIN reset).
     SessionsEnded(Vec<gymgate_shared::MemberId>),
+    /// "Shown at a desk" notes from any node (their payloads, as [`announce_shown`] sent them).
+    Shown(Vec<String>),
     /// The listener's session was (re)made: notifications sent meanwhile were lost.
     Listening,
+}
+
+/// Tells the other nodes that a desk has a member's check-in on screen (`note` is the
+/// serialized note, a few hundred bytes: far below NOTIFY's 8000).
+pub fn announce_shown(conn: &mut dyn Conn, note: &str) -> Result<(), StoreError> {
+    conn.query(
+        "SELECT pg_notify(?1, ?2)",
+        &[&SHOWN_CHANNEL, &note],
+        &mut |_| Ok(()),
+    )
 }
 
 /// LISTENs for committed events on a session of its own until `stop`, remaking the session
@@ -300,7 +317,8 @@ pub fn listen(
                 let session = connect(&url, "gymgate listener")
                     .and_then(|mut conn| {
                         conn.batch(&format!(
-                            "LISTEN {EVENTS_CHANNEL}; LISTEN {DESKS_CHANNEL}; LISTEN {MEMBERS_CHANNEL}"
+                            "LISTEN {EVENTS_CHANNEL}; LISTEN {DESKS_CHANNEL}; LISTEN {MEMBERS_CHANNEL}; \
+                             LISTEN {SHOWN_CHANNEL}"
                         ))
                         .map(|()| conn)
                     });
@@ -337,8 +355,10 @@ pub fn listen(
 /// none; an event payload that does not parse is dropped: the head check finds its event).
 fn sort(heard: Vec<(String, String)>) -> Vec<Heard> {
     let (mut events, mut revoked, mut ended) = (Vec::new(), Vec::new(), Vec::new());
+    let mut shown = Vec::new();
     for (channel, payload) in heard {
         match channel.as_str() {
+            SHOWN_CHANNEL => shown.push(payload),
             DESKS_CHANNEL => revoked.push(gymgate_shared::DeskId::new(payload)),
             MEMBERS_CHANNEL => ended.push(gymgate_shared::MemberId::new(payload)),
             _ => {
@@ -360,19 +380,23 @@ fn sort(heard: Vec<(String, String)>) -> Vec<Heard> {
     if !events.is_empty() {
         sorted.push(Heard::Events(events));
     }
+    if !shown.is_empty() {
+        sorted.push(Heard::Shown(shown));
+    }
     sorted
 }
 
-/// Holds `key`'s advisory lock on a session of its own while it can, and says so in `leading`:
-/// exactly one node holds it; when that node's session ends (the node died, its network
-/// went), PostgreSQL lets go of the lock and another node takes it within a second or two.
+/// Runs the lease on the shared duties ([`super::lease`]) on a session of its own until
+/// `stop`: renews it every quarter of `ttl`, and on `stop` lets it go.
 pub fn lead(
     url: String,
-    key: i64,
-    leading: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    node_id: String,
+    ttl: Duration,
+    lease: std::sync::Arc<super::lease::Lease>,
     stop: tokio_util::sync::CancellationToken,
 ) -> Result<(), StoreError> {
-    use std::sync::atomic::Ordering;
+    use super::lease;
+    let every = (ttl / 4).max(Duration::from_millis(100));
     std::thread::Builder::new()
         .name("gymgate-leader".into())
         .spawn(move || {
@@ -380,42 +404,57 @@ pub fn lead(
             while !stop.is_cancelled() {
                 let conn = match session.as_mut() {
                     Some(conn) if !conn.is_closed() => conn,
-                    _ => {
-                        leading.store(false, Ordering::Relaxed);
-                        match connect(&url, "gymgate leader") {
-                            Ok(conn) => session.insert(conn),
-                            Err(error) => {
-                                tracing::warn!(%error, "cannot reach the database to lead");
-                                std::thread::sleep(Duration::from_secs(1));
-                                continue;
+                    _ => match connect(&url, "gymgate leader") {
+                        Ok(mut conn) => {
+                            // A renewal that hangs must not hold the thread past the lease.
+                            let timeout = every.as_millis().max(100);
+                            if let Err(error) =
+                                conn.batch(&format!("SET statement_timeout = {timeout}"))
+                            {
+                                tracing::warn!(%error, "cannot bound the leader's statements");
                             }
+                            session.insert(conn)
                         }
-                    }
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot reach the database to lead");
+                            std::thread::sleep(Duration::from_secs(1));
+                            continue;
+                        }
+                    },
                 };
-                let conn: &mut dyn Conn = conn;
-                let held = if leading.load(Ordering::Relaxed) {
-                    // Still connected means still held.
-                    conn.value::<i64>("SELECT 1", &[]).map(|_| true)
-                } else {
-                    conn.value::<bool>("SELECT pg_try_advisory_lock(?1)", &[&key])
-                };
-                match held {
-                    Ok(held) => {
-                        if held && !leading.swap(true, Ordering::Relaxed) {
+                let sent = std::time::Instant::now();
+                let was = lease.leads();
+                match lease::renew(conn, &node_id, ttl) {
+                    Ok(Some(term)) => {
+                        lease.hold(term, sent + lease::trusted_for(ttl));
+                        if !was {
                             tracing::info!(
+                                term,
                                 "this node now runs the shared duties (alerts, retention, imports)"
                             );
                         }
                     }
+                    Ok(None) => {
+                        lease.drop_lease();
+                        if was {
+                            tracing::warn!("another node took over the shared duties");
+                        }
+                    }
                     Err(error) => {
+                        // Not dropped here: the local deadline ends the lead if this lasts.
                         tracing::warn!(%error, "the leader's session failed");
-                        leading.store(false, Ordering::Relaxed);
                         session = None;
                     }
                 }
-                std::thread::sleep(Duration::from_millis(500));
+                std::thread::sleep(every.saturating_sub(sent.elapsed()));
             }
-            leading.store(false, Ordering::Relaxed);
+            if lease.leads()
+                && let Some(conn) = session.as_mut()
+                && let Err(error) = lease::release(conn, &node_id)
+            {
+                tracing::warn!(%error, "cannot hand the shared duties over at shutdown");
+            }
+            lease.drop_lease();
         })
         .map_err(|e| StoreError::Join(format!("cannot start the leader thread: {e}")))?;
     Ok(())

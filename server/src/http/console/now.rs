@@ -51,15 +51,20 @@ pub(super) async fn now_view(state: &AppState) -> Result<NowView, AppError> {
                 .filter(|d| d.center_id == c.id && !d.revoked)
                 .map(|d| {
                     let is_online = online.contains(&d.id);
+                    let desk = admin::admin_desk(
+                        d.clone(),
+                        is_online,
+                        &state.config.alerts.rules,
+                        at,
+                        min_version.as_deref(),
+                    );
                     NowDesk {
-                        clock_skew_s: state.desk_clock(&d.id),
-                        desk: admin::admin_desk(
-                            d.clone(),
-                            is_online,
-                            &state.config.alerts.rules,
-                            at,
-                            min_version.as_deref(),
-                        ),
+                        // This node's figure from the desk's hello; for a desk connected to
+                        // another node, the one its last health report stored.
+                        clock_skew_s: state
+                            .desk_clock(&d.id)
+                            .or_else(|| desk.health.as_ref().and_then(|h| h.clock_skew_s)),
+                        desk,
                     }
                 })
                 .collect(),

@@ -373,6 +373,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX node_minutes_minute ON node_minutes (minute);
     "#,
+    r#"
+    CREATE TABLE leader_lease (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        node_id TEXT COLLATE "C",
+        term BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    INSERT INTO leader_lease (id, node_id, term, expires_at) VALUES (1, NULL, 0, '-infinity');
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.
