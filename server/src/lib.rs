@@ -46,6 +46,8 @@ pub use state::AppState;
 #[doc(hidden)]
 pub mod testing {
     pub use crate::checkins::tap;
+    pub use crate::store::lease;
+    pub use crate::store::postgres::{PgConn, connect as postgres_session};
     pub use crate::store::postgres_tls::client as postgres_client;
     pub use crate::store::retention::prune_in_chunks;
     pub use crate::store::{Conn, Store, StoreError, WriteCtx, ts};

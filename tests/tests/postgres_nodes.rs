@@ -374,6 +374,79 @@ async fn wrong_pins_and_taps_through_another_node_count_on_the_leader() -> anyho
     Ok(())
 }
 
+/// The fence itself, on the store's own functions and a real database: the holder renews
+/// while its own fenced write is open; a takeover raises the term only after that write
+/// ends; the old holder's next write is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_takeover_waits_for_the_old_leaders_write_and_fences_the_next() -> anyhow::Result<()> {
+    use gymgate_server::testing::lease::{self, Fence};
+    use gymgate_server::testing::{Conn, postgres_session};
+    let Some(cluster) = cluster(1, None).await? else {
+        return Ok(());
+    };
+    // The node's own leader is stopped: these sessions play two nodes, "a" and "b".
+    drop(cluster.nodes);
+    let url = cluster.url.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let ttl = Duration::from_secs(30);
+        let renew = move |conn: &mut gymgate_server::testing::PgConn, node: &str| {
+            conn.begin()?;
+            let term = lease::renew(conn as &mut dyn Conn, node, ttl);
+            match term {
+                Ok(term) => conn.commit().map(|()| term),
+                Err(e) => {
+                    conn.rollback();
+                    Err(e)
+                }
+            }
+        };
+        let (mut a, mut a_write) = (
+            postgres_session(&url, "a")?,
+            postgres_session(&url, "a write")?,
+        );
+        // Whatever the stopped node held, expired now.
+        a.batch("UPDATE leader_lease SET expires_at = clock_timestamp()")?;
+        let term = renew(&mut a, "a")?.context("a takes the free lease")?;
+        let fence = Fence::Term {
+            node_id: "a".into(),
+            term,
+        };
+        a_write.begin()?;
+        lease::check(&mut a_write as &mut dyn Conn, &fence)?;
+        // a's renewal does not wait for its own open write.
+        a.batch("SET statement_timeout = 2000")?;
+        assert_eq!(
+            renew(&mut a, "a")?,
+            Some(term),
+            "renewed while its write is open"
+        );
+        let mut b = postgres_session(&url, "b")?;
+        assert_eq!(renew(&mut b, "b")?, None, "b cannot take a valid lease");
+        a.batch("UPDATE leader_lease SET expires_at = clock_timestamp()")?;
+        let takeover = std::thread::spawn(move || renew(&mut b, "b"));
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            !takeover.is_finished(),
+            "the takeover waits for a's open write"
+        );
+        a_write.commit()?;
+        let new_term = takeover
+            .join()
+            .map_err(|_| anyhow::anyhow!("takeover panicked"))??;
+        assert_eq!(new_term, Some(term + 1), "b leads with the next term");
+        a_write.begin()?;
+        let refused = lease::check(&mut a_write as &mut dyn Conn, &fence);
+        a_write.rollback();
+        assert!(
+            matches!(refused, Err(gymgate_server::testing::StoreError::Fenced)),
+            "a's next write is fenced: {refused:?}"
+        );
+        Ok(())
+    })
+    .await??;
+    Ok(())
+}
+
 /// Whether the node at `url` runs the shared duties now (its `/metrics`).
 async fn leads(url: &str) -> anyhow::Result<bool> {
     let text = reqwest::get(format!("{url}/metrics")).await?.text().await?;

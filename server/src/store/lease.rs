@@ -8,7 +8,7 @@
 //! holder counts itself leader only until a local deadline well inside the lease (measured
 //! from before its renewal was sent, on the monotonic clock, which runs through a SIGSTOP), and
 //! every leader-only write checks the term in its own transaction ([`check`]) holding the
-//! lease row, so a write from a leader that lost the lease cannot commit after another took
+//! term's row, so a write from a leader that lost the lease cannot commit after another took
 //! it.
 
 use std::sync::Mutex;
@@ -86,18 +86,40 @@ pub fn trusted_for(ttl: Duration) -> Duration {
 }
 
 /// Takes the lease when it is free or expired, or renews it when this node holds it; returns
-/// the term held, or `None` when another node holds it.
+/// the term held, or `None` when another node holds it. Runs in a transaction of its own: a
+/// takeover raises the term, and waits there for the old holder's fenced writes to end.
 pub fn renew(conn: &mut dyn Conn, node_id: &str, ttl: Duration) -> Result<Option<i64>, StoreError> {
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-    conn.optional(
-        "UPDATE leader_lease SET
-             term = CASE WHEN node_id = ?1 THEN term ELSE term + 1 END,
-             node_id = ?1,
+    let holder: Option<(Option<String>, bool)> = conn.one(
+        "SELECT node_id, expires_at > clock_timestamp() FROM leader_lease WHERE id = 1
+         FOR UPDATE",
+        &[],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let Some((holder, valid)) = holder else {
+        return Err(StoreError::Corrupt(
+            "the leader_lease row is missing".into(),
+        ));
+    };
+    let mine = holder.as_deref() == Some(node_id);
+    if valid && !mine {
+        return Ok(None);
+    }
+    let term: i64 = if mine {
+        conn.value("SELECT term FROM leader_term WHERE id = 1", &[])?
+    } else {
+        conn.value(
+            "UPDATE leader_term SET term = term + 1 WHERE id = 1 RETURNING term",
+            &[],
+        )?
+    };
+    conn.execute(
+        "UPDATE leader_lease SET node_id = ?1,
              expires_at = clock_timestamp() + CAST(?2 AS BIGINT) * INTERVAL '1 millisecond'
-         WHERE id = 1 AND (node_id = ?1 OR node_id IS NULL OR expires_at <= clock_timestamp())
-         RETURNING term",
+         WHERE id = 1",
         &[&node_id, &ttl_ms],
-    )
+    )?;
+    Ok(Some(term))
 }
 
 /// Lets the lease go at once (a node shutting down): another node takes the duties at its
@@ -111,15 +133,16 @@ pub fn release(conn: &mut dyn Conn, node_id: &str) -> Result<(), StoreError> {
 }
 
 /// First statement of a leader-only write: fails unless `fence` still holds, and keeps the
-/// lease row share-locked to the commit, so a takeover waits for this write to end.
+/// term's row share-locked to the commit, so a takeover waits for this write to end (the
+/// holder's own renewals do not: they leave that row alone).
 pub fn check(conn: &mut dyn Conn, fence: &Fence) -> Result<(), StoreError> {
     let Fence::Term { node_id, term } = fence else {
         return Ok(());
     };
     let held: Option<i64> = conn.optional(
-        "SELECT term FROM leader_lease
-         WHERE id = 1 AND node_id = ?1 AND term = ?2 AND expires_at > clock_timestamp()
-         FOR SHARE",
+        "SELECT t.term FROM leader_term t JOIN leader_lease l ON l.id = t.id
+         WHERE t.id = 1 AND t.term = ?2 AND l.node_id = ?1 AND l.expires_at > clock_timestamp()
+         FOR SHARE OF t",
         &[node_id, term],
     )?;
     match held {

@@ -424,7 +424,16 @@ pub fn lead(
                 };
                 let sent = std::time::Instant::now();
                 let was = lease.leads();
-                match lease::renew(conn, &node_id, ttl) {
+                let renewed = conn
+                    .begin()
+                    .and_then(|()| match lease::renew(conn, &node_id, ttl) {
+                        Ok(term) => conn.commit().map(|()| term),
+                        Err(error) => {
+                            conn.rollback();
+                            Err(error)
+                        }
+                    });
+                match renewed {
                     Ok(Some(term)) => {
                         lease.hold(term, sent + lease::trusted_for(ttl));
                         if !was {

@@ -377,10 +377,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE leader_lease (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         node_id TEXT COLLATE "C",
-        term BIGINT NOT NULL,
         expires_at TIMESTAMPTZ NOT NULL
     );
-    INSERT INTO leader_lease (id, node_id, term, expires_at) VALUES (1, NULL, 0, '-infinity');
+    INSERT INTO leader_lease (id, node_id, expires_at) VALUES (1, NULL, '-infinity');
+    -- Apart from the lease: fenced writes share-lock this row, which only a takeover updates,
+    -- so the holder's renewals never wait for its own writes.
+    CREATE TABLE leader_term (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        term BIGINT NOT NULL
+    );
+    INSERT INTO leader_term (id, term) VALUES (1, 0);
     "#,
 ];
 
