@@ -743,6 +743,144 @@ async fn a_members_feed_on_one_node_hears_shown_from_a_desk_on_the_other() -> an
     Ok(())
 }
 
+/// Caddy (Debian's package) as docs/operations.md configures it, for two nodes on loopback.
+fn caddyfile(listen: u16, nodes: &[String]) -> String {
+    let upstreams: Vec<&str> = nodes
+        .iter()
+        .map(|n| n.trim_start_matches("http://"))
+        .collect();
+    format!(
+        "{{\n    admin off\n    auto_https off\n}}\n\
+         http://127.0.0.1:{listen} {{\n\
+         \x20   reverse_proxy {} {{\n\
+         \x20       lb_policy least_conn\n\
+         \x20       lb_try_duration 5s\n\
+         \x20       buffer_requests\n\
+         \x20       health_uri /readyz\n\
+         \x20       health_interval 2s\n\
+         \x20       health_timeout 1s\n\
+         \x20       fail_duration 10s\n\
+         \x20   }}\n\
+         }}\n",
+        upstreams.join(" ")
+    )
+}
+
+/// Two nodes behind a real Caddy: the desk and the members know only the proxy's address.
+/// A node SIGKILLed midway costs nothing: every tap is answered (the member app's own retry
+/// with the same key, as on a phone) and the desk gets each exactly once, in order, through
+/// the survivor.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_behind_caddy_carry_on_when_one_is_killed() -> anyhow::Result<()> {
+    if !std::path::Path::new("/usr/bin/caddy").exists() {
+        anyhow::ensure!(
+            std::env::var_os("CI").is_none(),
+            "CI installs caddy (.ci/run)"
+        );
+        eprintln!("!!! skipped: no /usr/bin/caddy (apt-get install caddy)");
+        return Ok(());
+    }
+    let port = free_port()?;
+    let proxy = format!("http://127.0.0.1:{port}");
+    let settings = [
+        ("GYMGATE_PUBLIC_URLS", proxy.as_str()),
+        ("GYMGATE_TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let Some(mut cluster) = cluster_with(2, None, &settings).await? else {
+        return Ok(());
+    };
+    let nodes: Vec<String> = cluster.nodes.iter().map(|(_, n)| n.url()).collect();
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("Caddyfile");
+    std::fs::write(&config, caddyfile(port, &nodes))?;
+    let _caddy = tokio::process::Command::new("/usr/bin/caddy")
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&config)
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("caddy.log"))?)
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start caddy")?;
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    loop {
+        match reqwest::get(format!("{proxy}/readyz")).await {
+            Ok(answer) if answer.status() == 200 => break,
+            _ if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => bail!("caddy never answered: {other:?}"),
+        }
+    }
+
+    let fx = Fixture::new(proxy.clone());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    const TAPS: usize = 30;
+    let numbers = fx.members("C", TAPS, None).await?;
+    let mut members = Vec::new();
+    for no in &numbers {
+        members.push(MemberClient::login(&proxy, no, PIN).await?);
+    }
+    let data = tempfile::tempdir()?;
+    let mut desk = RunningDesk::start(data.path(), pairing(&proxy, &paired)).await?;
+    desk.wait_online().await?;
+
+    let mut answered = Vec::new();
+    for (i, member) in members.iter().enumerate() {
+        if i == TAPS / 3 {
+            let (_dir, a) = cluster.nodes.remove(0);
+            a.kill().await?;
+        }
+        let key = format!("caddy-{i}");
+        let mut tries = 0;
+        let answer = loop {
+            match member.tap(center.id.as_str(), &key).await {
+                Ok(answer) if answer.status().as_u16() == 201 => break answer,
+                other if tries < 5 => {
+                    tries += 1;
+                    eprintln!(
+                        "tap {i} try {tries}: {:?}",
+                        other.map(|a| a.status()).map_err(|e| e.to_string())
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => {
+                    let log = std::fs::read_to_string(dir.path().join("caddy.log"))?;
+                    let errors: Vec<&str> =
+                        log.lines().filter(|l| l.contains("\"error\"")).collect();
+                    bail!(
+                        "tap {i} was never answered through the proxy: {other:?}; caddy: {errors:?}"
+                    )
+                }
+            }
+        };
+        answered.push(answer.checkin()?.id.clone());
+    }
+
+    let mut received: Vec<CheckinId> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while received.len() < TAPS {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = tokio::time::timeout(remaining, desk.events.recv())
+            .await
+            .with_context(|| format!("{} of {TAPS} check-ins reached the desk", received.len()))?
+            .context("the desk core stopped")?;
+        if let CoreEvent::Checkin(card) = event {
+            received.push(card.checkin.id);
+        }
+    }
+    assert_eq!(
+        received, answered,
+        "every tap once, in order, through the proxy"
+    );
+    let state = desk.core.state().await?;
+    assert_eq!(state.cursor.last_seq, TAPS as u64);
+    Ok(())
+}
+
 /// Waits until the desk's connection is closed; returns how long that took.
 async fn cut_off(desk: &mut DeskClient) -> anyhow::Result<Duration> {
     let started = std::time::Instant::now();
