@@ -537,6 +537,60 @@ async fn a_frozen_leader_hands_over_within_its_lease_and_nothing_is_told_twice()
     Ok(())
 }
 
+/// One PIN check per member number at a time across the cluster: wrong PINs for one number
+/// sent to both nodes at once are checked one by one, not one per node (parallel guesses
+/// would each pass the delay before any failure was stored).
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_guesses_at_one_number_through_both_nodes_are_checked_one_at_a_time()
+-> anyhow::Result<()> {
+    let Some(cluster) = cluster(2, None).await? else {
+        return Ok(());
+    };
+    let (a, b) = (cluster.nodes[0].1.url(), cluster.nodes[1].1.url());
+    let fx = Fixture::new(a.clone());
+    let numbers = fx.members("Q", 1, None).await?;
+    let http = reqwest::Client::new();
+    let guesses = (0..8).map(|i| {
+        let url = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (http, number) = (http.clone(), numbers[0].clone());
+        async move {
+            http.post(format!("{url}/api/v1/auth/member"))
+                .json(&serde_json::json!({"member_no": number, "pin": "0000"}))
+                .send()
+                .await
+                .map(|answer| answer.status().as_u16())
+        }
+    });
+    let answers: Vec<u16> = futures_util::future::join_all(guesses)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    let checked = answers.iter().filter(|s| **s == 401).count();
+    let refused = answers.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        (checked, refused),
+        (1, 7),
+        "one check, the rest refused at once: {answers:?}"
+    );
+    let lock: serde_json::Value = http
+        .get(format!("{a}/api/v1/admin/members/{}/pin-lock", numbers[0]))
+        .bearer_auth(gymgate_tests::ADMIN_TOKEN)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(lock["failures"], 1, "{lock}");
+    // The claim went with the check: the next guess is checked (and counted).
+    let next = http
+        .post(format!("{b}/api/v1/auth/member"))
+        .json(&serde_json::json!({"member_no": numbers[0], "pin": "0000"}))
+        .send()
+        .await?;
+    assert_eq!(next.status(), 401);
+    Ok(())
+}
+
 /// The same URL with other TLS settings: `host` in place of 127.0.0.1, `settings` in place
 /// of the admin URL's query.
 fn with_tls(url: &str, host: &str, settings: &str) -> anyhow::Result<String> {

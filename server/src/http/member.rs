@@ -198,15 +198,44 @@ async fn login(
             ))
         })
         .await?;
-    match logins::gate(&state.logins.policy, failures.as_ref(), now) {
-        Gate::Open => {}
-        Gate::Delayed { retry_after } => {
-            counted("delayed");
-            return Err(AppError::LoginDelayed { retry_after });
+    let gate = |failures: Option<&store::logins::Failures>| -> Result<(), AppError> {
+        match logins::gate(&state.logins.policy, failures, now) {
+            Gate::Open => Ok(()),
+            Gate::Delayed { retry_after } => {
+                counted("delayed");
+                Err(AppError::LoginDelayed { retry_after })
+            }
+            Gate::Locked { until } => {
+                counted("locked");
+                Err(locked(until))
+            }
         }
-        Gate::Locked { until } => {
-            counted("locked");
-            return Err(locked(until));
+    };
+    gate(failures.as_ref())?;
+    // Several nodes: one check per number across all of them (the admission above holds it
+    // on this node only), judged again on the failures as they are now.
+    let shared = state.store.postgres_url().is_some();
+    let mut failures = failures;
+    if shared {
+        let number = member_no.clone();
+        let claimed = state
+            .store
+            .writer
+            .write(move |ctx| store::logins::claim_check(ctx.tx, &number))
+            .await?;
+        let Some(now_failures) = claimed else {
+            counted("limited");
+            return Err(AppError::RateLimited);
+        };
+        failures = now_failures;
+        if let Err(refused) = gate(failures.as_ref()) {
+            let number = member_no.clone();
+            state
+                .store
+                .writer
+                .write(move |ctx| store::logins::release_check(ctx.tx, &number))
+                .await?;
+            return Err(refused);
         }
     }
     // An unknown number is checked against a hash of nothing, at the same cost.
@@ -222,6 +251,9 @@ async fn login(
             .store
             .writer
             .write(move |ctx| {
+                if shared {
+                    store::logins::release_check(ctx.tx, &member_no)?;
+                }
                 store::logins::record_failure(
                     ctx.tx,
                     &member_no,
@@ -248,6 +280,9 @@ async fn login(
         .store
         .writer
         .write(move |ctx| -> Result<Member, AppError> {
+            if shared {
+                store::logins::release_check(ctx.tx, &member_no)?;
+            }
             if had_failures {
                 store::logins::clear(ctx.tx, &member_no)?;
             }

@@ -82,6 +82,40 @@ pub fn record_failure(
     Ok(state)
 }
 
+/// How long a PIN check's claim lasts if its node dies before letting it go.
+const CHECK_CLAIM_SECONDS: i64 = 10;
+
+/// Nodes sharing PostgreSQL: claims the one PIN check a number may have under way across the
+/// cluster, and returns the number's failures as they are now (a check that ended on another
+/// node meanwhile may have added one); `None` while another check holds it. The database's
+/// clock times the claims.
+pub fn claim_check(
+    conn: &mut dyn Conn,
+    member_no: &str,
+) -> Result<Option<Option<Failures>>, StoreError> {
+    let claimed = conn.optional::<String>(
+        "INSERT INTO login_checks (member_no, until)
+         VALUES (?1, clock_timestamp() + CAST(?2 AS BIGINT) * INTERVAL '1 second')
+         ON CONFLICT (member_no) DO UPDATE SET until = excluded.until
+         WHERE login_checks.until <= clock_timestamp()
+         RETURNING member_no",
+        &[&member_no, &CHECK_CLAIM_SECONDS],
+    )?;
+    match claimed {
+        Some(_) => Ok(Some(load(conn, member_no)?)),
+        None => Ok(None),
+    }
+}
+
+/// Lets the number's PIN check claim go (the check ended, right or wrong).
+pub fn release_check(conn: &mut dyn Conn, member_no: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM login_checks WHERE member_no = ?1",
+        &[&member_no],
+    )?;
+    Ok(())
+}
+
 /// Forgets a number's failures and lock (a right PIN, or an operator's unlock). True when
 /// there was something to forget.
 pub fn clear(conn: &mut dyn Conn, member_no: &str) -> Result<bool, StoreError> {

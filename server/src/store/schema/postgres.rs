@@ -388,6 +388,12 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO leader_term (id, term) VALUES (1, 0);
     "#,
+    r#"
+    CREATE TABLE login_checks (
+        member_no TEXT COLLATE "C" PRIMARY KEY,
+        until TIMESTAMPTZ NOT NULL
+    );
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.
