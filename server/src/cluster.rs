@@ -29,6 +29,8 @@ pub struct Node {
     pub id: String,
     pub name: String,
     lease: Arc<Lease>,
+    /// "Shown at a desk" notes for the other nodes (set when nodes share a database).
+    shown_out: std::sync::OnceLock<mpsc::Sender<ShownNote>>,
 }
 
 impl Node {
@@ -37,6 +39,7 @@ impl Node {
             id: uuid::Uuid::now_v7().to_string(),
             name: name.to_owned(),
             lease: Arc::new(Lease::new()),
+            shown_out: std::sync::OnceLock::new(),
         }
     }
 
@@ -83,6 +86,9 @@ pub async fn start(state: &AppState) -> Result<(), StoreError> {
             )?;
             let known = state.store.read(store::centers::heads).await?;
             tokio::spawn(follow(state.clone(), hearing, known.into_iter().collect()));
+            let (shown_out, shown_in) = mpsc::channel(SHOWN_QUEUE);
+            let _ = state.node.shown_out.set(shown_out);
+            tokio::spawn(pass_on_shown(state.clone(), shown_in));
         }
     }
     tokio::spawn(heartbeat(state.clone()));
@@ -144,12 +150,20 @@ async fn heartbeat(state: AppState) {
 
 /// "Shown at a desk" as it travels between nodes.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct ShownNote {
+pub struct ShownNote {
     node: String,
     member_id: gymgate_shared::MemberId,
     #[serde(flatten)]
     shown: crate::hub::Shown,
 }
+
+/// Notes waiting to be passed on; beyond this, new ones are dropped (they are a courtesy).
+const SHOWN_QUEUE: usize = 10_000;
+/// Notes are passed on in batches this often: every desk of a center acknowledges every
+/// check-in, and one NOTIFY each would cost a transaction per desk per tap.
+const SHOWN_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// A NOTIFY payload must stay under 8000 bytes.
+const SHOWN_PAYLOAD: usize = 7000;
 
 /// Tells the other nodes sharing the database (nothing on SQLite) that a desk has the
 /// member's check-in on screen, off the desk's session: the note is a courtesy, the session
@@ -159,26 +173,68 @@ pub fn announce_shown(
     member_id: gymgate_shared::MemberId,
     shown: crate::hub::Shown,
 ) {
-    if state.store.postgres_url().is_none() {
+    let Some(queue) = state.node.shown_out.get() else {
         return;
-    }
-    let note = ShownNote {
+    };
+    let _ = queue.try_send(ShownNote {
         node: state.node.id.clone(),
         member_id,
         shown,
-    };
-    let Ok(note) = serde_json::to_string(&note) else {
-        return;
-    };
-    let writer = state.store.writer.clone();
-    tokio::spawn(async move {
-        if let Err(error) = writer
-            .write(move |ctx| store::postgres::announce_shown(ctx.tx, &note))
-            .await
-        {
-            tracing::warn!(%error, "cannot pass a shown-at-desk note to the other nodes");
-        }
     });
+}
+
+/// Passes the notes on in batches: each check-in once (the first desk to acknowledge it),
+/// packed into as few notifications as fit.
+async fn pass_on_shown(state: AppState, mut notes: mpsc::Receiver<ShownNote>) {
+    loop {
+        let first = tokio::select! {
+            note = notes.recv() => match note {
+                Some(note) => note,
+                None => return,
+            },
+            () = state.shutdown.cancelled() => return,
+        };
+        tokio::time::sleep(SHOWN_EVERY).await;
+        let mut batch = vec![first];
+        while batch.len() < SHOWN_QUEUE
+            && let Ok(note) = notes.try_recv()
+        {
+            batch.push(note);
+        }
+        let mut seen = std::collections::HashSet::new();
+        batch.retain(|note| seen.insert(note.shown.checkin_id.clone()));
+        let mut payloads = Vec::new();
+        let mut current: Vec<String> = Vec::new();
+        let mut size = 2;
+        for note in &batch {
+            let Ok(text) = serde_json::to_string(note) else {
+                continue;
+            };
+            if size + text.len() + 1 > SHOWN_PAYLOAD && !current.is_empty() {
+                payloads.push(format!("[{}]", current.join(",")));
+                current.clear();
+                size = 2;
+            }
+            size += text.len() + 1;
+            current.push(text);
+        }
+        if !current.is_empty() {
+            payloads.push(format!("[{}]", current.join(",")));
+        }
+        let written = state
+            .store
+            .writer
+            .write(move |ctx| {
+                for payload in &payloads {
+                    store::postgres::announce_shown(ctx.tx, payload)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await;
+        if let Err(error) = written {
+            tracing::warn!(%error, "cannot pass shown-at-desk notes to the other nodes");
+        }
+    }
 }
 
 /// This node's running totals.
@@ -232,14 +288,15 @@ async fn follow(
                     }
                 }
                 // A desk on another node has the member's check-in on screen.
-                Some(store::postgres::Heard::Shown(notes)) => {
-                    for note in notes {
-                        match serde_json::from_str::<ShownNote>(&note) {
-                            Ok(note) if note.node != state.node.id => {
-                                state.hub.shown(&note.member_id, note.shown);
+                Some(store::postgres::Heard::Shown(payloads)) => {
+                    for payload in payloads {
+                        match serde_json::from_str::<Vec<ShownNote>>(&payload) {
+                            Ok(notes) => {
+                                for note in notes.into_iter().filter(|n| n.node != state.node.id) {
+                                    state.hub.shown(&note.member_id, note.shown);
+                                }
                             }
-                            Ok(_) => {}
-                            Err(error) => tracing::warn!(%error, "a shown-at-desk note did not parse"),
+                            Err(error) => tracing::warn!(%error, "shown-at-desk notes did not parse"),
                         }
                     }
                 }
