@@ -25,6 +25,23 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// The first `count` check-ins the desk core shows, in the order it shows them (30 s at most).
+async fn checkins_on(desk: &mut RunningDesk, count: usize) -> anyhow::Result<Vec<CheckinId>> {
+    let mut received: Vec<CheckinId> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while received.len() < count {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = tokio::time::timeout(remaining, desk.events.recv())
+            .await
+            .with_context(|| format!("{} of {count} check-ins reached the desk", received.len()))?
+            .context("the desk core stopped")?;
+        if let CoreEvent::Checkin(card) = event {
+            received.push(card.checkin.id);
+        }
+    }
+    Ok(received)
+}
+
 struct Cluster {
     url: String,
     nodes: Vec<(tempfile::TempDir, ServerProcess)>,
@@ -151,18 +168,7 @@ async fn a_node_killed_midstream_costs_its_desk_nothing_and_the_survivor_raises_
     assert_eq!(answered.len(), TAPS, "B answered every tap");
 
     // Every answered tap reaches the desk exactly once, in seq order, through B.
-    let mut received: Vec<CheckinId> = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while received.len() < TAPS {
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let event = tokio::time::timeout(remaining, desk.events.recv())
-            .await
-            .with_context(|| format!("{} of {TAPS} check-ins reached the desk", received.len()))?
-            .context("the desk core stopped")?;
-        if let CoreEvent::Checkin(card) = event {
-            received.push(card.checkin.id);
-        }
-    }
+    let received = checkins_on(&mut desk, TAPS).await?;
     let distinct: HashSet<&CheckinId> = received.iter().collect();
     assert_eq!(distinct.len(), received.len(), "a check-in came twice");
     assert_eq!(
@@ -914,18 +920,7 @@ async fn two_nodes_behind_caddy_carry_on_when_one_is_killed() -> anyhow::Result<
         answered.push(answer.checkin()?.id.clone());
     }
 
-    let mut received: Vec<CheckinId> = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while received.len() < TAPS {
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let event = tokio::time::timeout(remaining, desk.events.recv())
-            .await
-            .with_context(|| format!("{} of {TAPS} check-ins reached the desk", received.len()))?
-            .context("the desk core stopped")?;
-        if let CoreEvent::Checkin(card) = event {
-            received.push(card.checkin.id);
-        }
-    }
+    let received = checkins_on(&mut desk, TAPS).await?;
     assert_eq!(
         received, answered,
         "every tap once, in order, through the proxy"

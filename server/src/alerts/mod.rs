@@ -195,14 +195,10 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             );
             match state
                 .store
-                .read(move |conn| crate::store::nodes::counts_elsewhere(conn, &me, from, to))
+                .read(move |conn| crate::store::nodes::total_elsewhere(conn, &me, from, to))
                 .await
             {
-                Ok(minutes) => minutes
-                    .iter()
-                    .fold(crate::store::nodes::Counts::default(), |sum, (_, c)| {
-                        sum + *c
-                    }),
+                Ok(total) => total,
                 Err(error) => {
                     tracing::warn!(%error, "alerting cannot read the other nodes' counts this time");
                     Default::default()

@@ -138,6 +138,18 @@ pub fn counts_elsewhere(
     )
 }
 
+/// What the other nodes counted from `from` to `to` (minutes, inclusive), all together.
+pub fn total_elsewhere(
+    conn: &mut dyn Conn,
+    me: &str,
+    from: i64,
+    to: i64,
+) -> Result<Counts, StoreError> {
+    Ok(counts_elsewhere(conn, me, from, to)?
+        .into_iter()
+        .fold(Counts::default(), |sum, (_, counts)| sum + counts))
+}
+
 /// A node stopped (or was replaced): its desks' connections are gone with it.
 pub fn stop(conn: &mut dyn Conn, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
     conn.execute(

@@ -313,16 +313,15 @@ pub(super) async fn views(
                     Some(center) => desks::count_paired(conn, center)?,
                     None => 0,
                 };
-                let mut elsewhere = nodes::Counts::default();
-                if let Some(me) = &elsewhere_of {
-                    let (from, to) = (
+                let elsewhere = match &elsewhere_of {
+                    Some(me) => nodes::total_elsewhere(
+                        conn,
+                        me,
                         from.timestamp().div_euclid(60),
                         to.timestamp().div_euclid(60),
-                    );
-                    for (_, counts) in nodes::counts_elsewhere(conn, me, from, to)? {
-                        elsewhere = elsewhere + counts;
-                    }
-                }
+                    )?,
+                    None => nodes::Counts::default(),
+                };
                 out.push((offline, center_desks, elsewhere));
             }
             Ok(out)
