@@ -259,6 +259,14 @@ struct ServeArgs {
     /// over within this.
     #[arg(long, env = "GYMGATE_LEADER_LEASE_SECONDS", default_value_t = 10)]
     leader_lease_seconds: u32,
+    /// Writer sessions each node keeps on PostgreSQL (each commits one batch of taps at a
+    /// time).
+    #[arg(long, env = "GYMGATE_POSTGRES_WRITERS", default_value_t = 8)]
+    postgres_writers: u16,
+    /// Write jobs one PostgreSQL transaction may carry (group commit; 1: each its own, the
+    /// default; at most 256). See docs/operations.md before raising it.
+    #[arg(long, env = "GYMGATE_POSTGRES_BATCH", default_value_t = 1)]
+    postgres_batch: u16,
     /// Days events are kept for desks to resume from.
     #[arg(long, env = "GYMGATE_RETENTION_DAYS", default_value_t = 30)]
     retention_days: i64,
@@ -868,6 +876,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     alerts.rules.node_down_after = chrono::Duration::seconds(args.node_down_seconds.max(2).into());
     config.leader_lease =
         std::time::Duration::from_secs(u64::from(args.leader_lease_seconds.max(1)));
+    config.postgres_writers = usize::from(args.postgres_writers.max(1));
+    config.postgres_batch = usize::from(args.postgres_batch.max(1));
     // A node beats a few times within the time it is allowed to be silent.
     config.heartbeat_every =
         std::time::Duration::from_secs(u64::from(args.node_down_seconds.max(2)) / 4)

@@ -26,6 +26,14 @@ pub struct Config {
     /// How long the lease on the shared duties lasts without a renewal (several nodes): a
     /// leader that freezes or loses the database hands them over within this.
     pub leader_lease: Duration,
+    /// Writer sessions a node keeps on PostgreSQL, each committing one batch of jobs at a
+    /// time: more let more batches wait on commits at once, fewer make bigger batches.
+    pub postgres_writers: usize,
+    /// Write jobs one PostgreSQL transaction may carry (1: each its own). Measured on the
+    /// 2-core test machine, batches made things worse (docs/benchmarks.md): a batch holds its
+    /// transaction open for all its jobs' round trips, and the centers' rows, updated by
+    /// every event, keep every version newer than the oldest open transaction.
+    pub postgres_batch: usize,
     /// How often a node looks for events committed by other nodes that it was not told of.
     pub follow_every: Duration,
     /// Where the keys that sign offline passes are kept (made on first start).
@@ -137,6 +145,8 @@ impl Config {
             public_urls: Vec::new(),
             heartbeat_every: Duration::from_secs(5),
             leader_lease: Duration::from_secs(10),
+            postgres_writers: 8,
+            postgres_batch: 1,
             follow_every: Duration::from_secs(1),
             pass_keys_dir,
             admin_token: admin_token.into(),

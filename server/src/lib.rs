@@ -112,10 +112,13 @@ pub async fn run_with(
     let store = match &config.database_url {
         Some(url) => {
             let (url, node_id) = (url.clone(), node.id.clone());
+            let (writers, batch) = (config.postgres_writers, config.postgres_batch);
             // Connecting blocks (the driver's own runtime): off the async threads.
-            tokio::task::spawn_blocking(move || Store::open_postgres(&url, &node_id, on_commit))
-                .await
-                .map_err(|e| ServerError::Start(e.to_string()))??
+            tokio::task::spawn_blocking(move || {
+                Store::open_postgres(&url, &node_id, writers, batch, on_commit)
+            })
+            .await
+            .map_err(|e| ServerError::Start(e.to_string()))??
         }
         None => {
             // Opening migrates (a large rebuild can take seconds): off the async threads too.

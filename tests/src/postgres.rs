@@ -196,3 +196,30 @@ pub async fn allow_connections(url: &str, allowed: bool) -> anyhow::Result<()> {
     })
     .await?
 }
+
+/// The one number a query on the database at `url` answers (a `COUNT(*)`, a sum).
+pub async fn number(url: &str, query: &str) -> anyhow::Result<i64> {
+    let (url, query) = (url.to_owned(), query.to_owned());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
+        let mut client = gymgate_server::testing::postgres_client(&url, "gymgate tests")?;
+        Ok(client.query_one(query.as_str(), &[])?.get(0))
+    })
+    .await?
+}
+
+/// Deadlocks PostgreSQL has found and broken in `url`'s database since it was made.
+pub async fn deadlocks(url: &str) -> anyhow::Result<i64> {
+    let admin = admin_url()?.context("no PostgreSQL for the tests")?;
+    let database = database_name(url)?;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
+        let mut client = gymgate_server::testing::postgres_client(&admin, "gymgate tests")?;
+        // Statistics reach the view when a session reports them: ask for this moment's.
+        client.batch_execute("SELECT pg_stat_clear_snapshot()")?;
+        let row = client.query_one(
+            "SELECT COALESCE(deadlocks, 0) FROM pg_stat_database WHERE datname = $1",
+            &[&database],
+        )?;
+        Ok(row.get(0))
+    })
+    .await?
+}

@@ -472,7 +472,9 @@ impl Session {
                     .state
                     .store
                     .writer
-                    .write(move |ctx| checkins::record(ctx, &desk_id, &center_id, &item, &keys))
+                    .write_for(item.member_id.clone().as_str(), move |ctx| {
+                        checkins::record(ctx, &desk_id, &center_id, &item, &keys)
+                    })
                     .await;
                 match result {
                     Ok(recorded) => {

@@ -399,7 +399,9 @@ async fn tap(
     let result = state
         .store
         .writer
-        .write(move |ctx| checkins::tap(ctx, &member_id, &request.center_id, &key))
+        .write_for(member_id.clone().as_str(), move |ctx| {
+            checkins::tap(ctx, &member_id, &request.center_id, &key)
+        })
         .await;
     let outcome = match &result {
         Ok(r) if r.created => "created",

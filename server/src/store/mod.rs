@@ -172,9 +172,6 @@ enum Backend {
     Postgres(postgres::Postgres),
 }
 
-/// Writer connections per node on PostgreSQL.
-const PG_WRITERS: usize = 8;
-
 #[derive(Clone)]
 pub struct Store {
     pub writer: Writer,
@@ -201,13 +198,23 @@ impl Store {
     /// and starts the writer pool; `on_commit` hears each committed job's events. The
     /// writers sign their event notifications with `node`, so this node's follower can tell
     /// its own events (already published) from other nodes'.
-    pub fn open_postgres(url: &str, node: &str, on_commit: Publisher) -> Result<Store, StoreError> {
+    pub fn open_postgres(
+        url: &str,
+        node: &str,
+        writers: usize,
+        batch: usize,
+        on_commit: Publisher,
+    ) -> Result<Store, StoreError> {
         let (pg, epoch) = postgres::open(url)?;
         let writer_url = url.to_owned();
         let node = node.to_owned();
         let writer = writer::start_pool(
-            move || postgres::connect_writer(&writer_url, &node),
-            PG_WRITERS,
+            move || {
+                postgres::connect_writer(&writer_url, &node)
+                    .map(|c| postgres::PgSession::new(c, &node))
+            },
+            writers,
+            batch,
             on_commit,
         )?;
         Ok(Store {

@@ -157,6 +157,261 @@ impl PgConn {
     }
 }
 
+/// A writer's session for [`super::writer`]'s group commit: one transaction a batch, a
+/// savepoint a job, and the batch's events stored at its end ([`PgSession::store_events`]).
+///
+/// Control statements that a healthy session does not refuse (BEGIN, SAVEPOINT, RELEASE) wait
+/// and go with the next round trip: one job's RELEASE with the next one's SAVEPOINT, the last
+/// one's with COMMIT. A failure among them marks the transaction failed, so no job that ran
+/// after it is taken for stored.
+pub struct PgSession {
+    conn: PgConn,
+    node: String,
+    open: bool,
+    waiting: String,
+}
+
+impl PgSession {
+    pub fn new(conn: PgConn, node: &str) -> PgSession {
+        PgSession {
+            conn,
+            node: node.to_owned(),
+            open: false,
+            waiting: String::new(),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    /// Sends the control statements that wait, with `then` after them when given.
+    fn send(&mut self, then: Option<&str>) -> Result<(), StoreError> {
+        if let Some(then) = then {
+            self.waiting.push_str(then);
+            self.waiting.push(';');
+        }
+        if self.waiting.is_empty() {
+            return Ok(());
+        }
+        let sql = std::mem::take(&mut self.waiting);
+        self.conn.batch(&sql)
+    }
+}
+
+impl super::writer::Session for PgSession {
+    fn conn(&mut self) -> &mut dyn Conn {
+        if let Err(error) = self.send(None) {
+            // Marked failed by `batch`: the job's statements fail, and so does the job.
+            tracing::warn!(%error, "a savepoint could not be opened");
+        }
+        &mut self.conn
+    }
+
+    fn control(&mut self, sql: &str) -> Result<(), StoreError> {
+        match sql {
+            "BEGIN" => {
+                self.waiting.clear();
+                self.conn.failed = false;
+                self.open = true;
+                self.waiting.push_str("BEGIN;");
+                Ok(())
+            }
+            "SAVEPOINT job" | "RELEASE job" => {
+                self.waiting.push_str(sql);
+                self.waiting.push(';');
+                Ok(())
+            }
+            "COMMIT" => {
+                if self.conn.failed {
+                    self.open = false;
+                    self.waiting.clear();
+                    self.conn.rollback();
+                    return Err(StoreError::NotStored);
+                }
+                // Still open on an error (a RELEASE sent with the COMMIT failed, and the
+                // COMMIT never ran): the writer rolls it back.
+                self.send(Some("COMMIT"))?;
+                self.open = false;
+                Ok(())
+            }
+            "ROLLBACK" => {
+                self.open = false;
+                self.waiting.clear();
+                let rolled_back = self.conn.batch("ROLLBACK");
+                self.conn.failed = false;
+                rolled_back
+            }
+            rollback_to if rollback_to.starts_with("ROLLBACK TO") => {
+                // Back to the job's savepoint: the transaction takes statements again.
+                self.send(Some(rollback_to))?;
+                self.conn.failed = false;
+                Ok(())
+            }
+            other => self.send(Some(other)),
+        }
+    }
+
+    fn in_transaction(&mut self) -> bool {
+        self.open && !self.conn.is_closed()
+    }
+
+    fn defers_events(&self) -> bool {
+        true
+    }
+
+    fn job_failed(&mut self) -> bool {
+        self.conn.failed
+    }
+
+    /// Locks the batch's centers in id order (`ORDER BY id FOR NO KEY UPDATE`: concurrent
+    /// batches take them in the same order, so none waits in a circle; and not `FOR UPDATE`,
+    /// which would wait for the key-share locks a job's check-in takes on its center through
+    /// the foreign key, in the job's order, not this one), gives each event the
+    /// next seq of its center in batch order, and stores the heads, the events and one
+    /// notification per ~7,000 bytes of `center:first-last` in one more statement.
+    fn store_events(
+        &mut self,
+        events: &mut [super::events::StoredEvent],
+    ) -> Result<(), StoreError> {
+        use std::collections::BTreeMap;
+        self.send(None)?;
+        let mut heads: BTreeMap<String, Option<u64>> = BTreeMap::new();
+        for event in events.iter() {
+            heads.insert(event.center_id.to_string(), None);
+        }
+        let wanted = serde_json::to_string(&heads.keys().collect::<Vec<_>>())?;
+        self.conn.query(
+            "SELECT id, head_seq FROM centers
+             WHERE id IN (SELECT value FROM json_array_elements_text(CAST(CAST(?1 AS TEXT) AS json)))
+             ORDER BY id FOR NO KEY UPDATE",
+            &[&wanted],
+            &mut |r| {
+                let id: String = r.get(0)?;
+                let head: u64 = r.get(1)?;
+                heads.insert(id, Some(head));
+                Ok(())
+            },
+        )?;
+        let mut next: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for (center, head) in heads {
+            let head = head.ok_or_else(|| {
+                StoreError::Corrupt(format!("an event for center {center}, which is not stored"))
+            })?;
+            next.insert(center, (head, head));
+        }
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events.iter_mut() {
+            let Some((_, last)) = next.get_mut(event.center_id.as_str()) else {
+                return Err(StoreError::Corrupt(
+                    "a center lost between two statements".into(),
+                ));
+            };
+            *last += 1;
+            event.seq = *last;
+            rows.push(serde_json::json!({
+                "center_id": event.center_id.as_str(),
+                "seq": event.seq,
+                "at": event.at,
+                "kind": event.kind.as_str(),
+                "data": event.data,
+            }));
+        }
+        let new_heads: Vec<serde_json::Value> = next
+            .iter()
+            .map(|(id, (_, last))| serde_json::json!({"id": id, "head": last}))
+            .collect();
+        let ranges: Vec<(&str, u64, u64)> = next
+            .iter()
+            .map(|(id, (head, last))| (id.as_str(), head + 1, *last))
+            .collect();
+        let notes = serde_json::to_string(&event_notes(&self.node, &ranges))?;
+        self.conn.query(
+            "WITH heads AS (
+                 UPDATE centers SET head_seq = x.head
+                 FROM json_to_recordset(CAST(CAST(?1 AS TEXT) AS json)) AS x(id text, head bigint)
+                 WHERE centers.id = x.id RETURNING 1),
+             stored AS (
+                 INSERT INTO events (center_id, seq, at, kind, data)
+                 SELECT center_id, seq, at, kind, data
+                 FROM json_to_recordset(CAST(CAST(?2 AS TEXT) AS json))
+                      AS x(center_id text, seq bigint, at text, kind text, data text)
+                 RETURNING 1)
+             SELECT pg_notify(?3, n.value)
+             FROM json_array_elements_text(CAST(CAST(?4 AS TEXT) AS json)) AS n(value)",
+            &[
+                &serde_json::to_string(&new_heads)?,
+                &serde_json::to_string(&rows)?,
+                &EVENTS_CHANNEL,
+                &notes,
+            ],
+            &mut |_| Ok(()),
+        )
+    }
+}
+
+/// Most bytes of one notification of committed events (NOTIFY takes fewer than 8,000).
+const EVENT_NOTE_BYTES: usize = 7000;
+
+/// The notifications of a batch's events: `{"node":…,"events":[[center,first,last],…]}`,
+/// as many as it takes to stay under [`EVENT_NOTE_BYTES`] each.
+fn event_notes(node: &str, ranges: &[(&str, u64, u64)]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut current: Vec<&(&str, u64, u64)> = Vec::new();
+    let mut size = 0;
+    for range in ranges {
+        // A center id, two numbers and the punctuation.
+        let adds = range.0.len() + 48;
+        if !current.is_empty() && size + adds > EVENT_NOTE_BYTES - node.len() - 32 {
+            notes.push(serde_json::json!({"node": node, "events": current}).to_string());
+            current.clear();
+            size = 0;
+        }
+        current.push(range);
+        size += adds;
+    }
+    if !current.is_empty() {
+        notes.push(serde_json::json!({"node": node, "events": current}).to_string());
+    }
+    notes
+}
+
+/// Most seqs one range of a notification stands for one by one; a longer one (no batch
+/// writes that many to one center) stands for its last seq only, which the follower reads.
+const MOST_SEQS_NOTED: u64 = 4096;
+
+#[derive(serde::Deserialize)]
+struct EventNote {
+    node: String,
+    events: Vec<(String, u64, u64)>,
+}
+
+/// The events a notification tells of: a batch's note ([`event_notes`]), or one event as
+/// `center:seq:node` (what nodes of an earlier version send during a rolling upgrade).
+fn noted_events(payload: &str) -> Vec<(CenterId, u64, String)> {
+    if payload.starts_with('{') {
+        let Ok(note) = serde_json::from_str::<EventNote>(payload) else {
+            return Vec::new();
+        };
+        let mut events = Vec::new();
+        for (center, first, last) in note.events {
+            let first = first.max(last.saturating_sub(MOST_SEQS_NOTED - 1));
+            for seq in first..=last {
+                events.push((CenterId::new(center.clone()), seq, note.node.clone()));
+            }
+        }
+        return events;
+    }
+    payload
+        .rsplit_once(':')
+        .and_then(|(rest, node)| {
+            let (center, seq) = rest.rsplit_once(':')?;
+            Some((CenterId::new(center), seq.parse().ok()?, node.to_owned()))
+        })
+        .into_iter()
+        .collect()
+}
+
 /// A parameter, sent as whatever type PostgreSQL expects at its place.
 #[derive(Debug)]
 struct PgValue<'a>(Value<'a>);
@@ -361,13 +616,7 @@ fn sort(heard: Vec<(String, String)>) -> Vec<Heard> {
             SHOWN_CHANNEL => shown.push(payload),
             DESKS_CHANNEL => revoked.push(gymgate_shared::DeskId::new(payload)),
             MEMBERS_CHANNEL => ended.push(gymgate_shared::MemberId::new(payload)),
-            _ => {
-                let parsed = payload.rsplit_once(':').and_then(|(rest, node)| {
-                    let (center, seq) = rest.rsplit_once(':')?;
-                    Some((CenterId::new(center), seq.parse().ok()?, node.to_owned()))
-                });
-                events.extend(parsed);
-            }
+            _ => events.extend(noted_events(&payload)),
         }
     }
     let mut sorted = Vec::new();

@@ -35,6 +35,23 @@ pub(super) trait Session: Send + 'static {
     fn in_transaction(&mut self) -> bool;
     /// Called after each batch, told whether jobs are waiting.
     fn between_batches(&mut self, _queue_empty: bool) {}
+    /// True where the batch, not each job, gives events their seqs: then [`store_events`]
+    /// stores all of a batch's events at its end, taking the centers' rows in one order, so
+    /// batches committing at once on many nodes cannot deadlock over them.
+    ///
+    /// [`store_events`]: Session::store_events
+    fn defers_events(&self) -> bool {
+        false
+    }
+    /// True when a statement of the job just run failed, whatever the job answered:
+    /// PostgreSQL refuses every later statement of the transaction until a rollback.
+    fn job_failed(&mut self) -> bool {
+        false
+    }
+    /// Gives the batch's deferred events their seqs and stores them, in the transaction.
+    fn store_events(&mut self, _events: &mut [StoredEvent]) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// What a job sees: the connection with the batch's transaction open, the time of the batch,
@@ -43,6 +60,8 @@ pub struct WriteCtx<'a> {
     pub tx: &'a mut dyn Conn,
     pub now: DateTime<Utc>,
     events: Vec<StoredEvent>,
+    /// The events get their seqs at the end of the batch ([`Session::defers_events`]).
+    defer: bool,
 }
 
 impl WriteCtx<'_> {
@@ -59,15 +78,20 @@ impl WriteCtx<'_> {
         super::audit::record(self.tx, self.now, actor, action, subject, before, after)
     }
 
-    /// Appends an event to a center's log with the next seq, in this transaction.
+    /// Appends an event to a center's log with the next seq, in this transaction (on
+    /// PostgreSQL at the end of the batch, still before its commit).
     pub fn append_event(
         &mut self,
         center_id: &CenterId,
         payload: &EventPayload,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(), StoreError> {
         let data = payload.to_json()?;
         let kind = payload.kind();
-        let seq = events::append(self.tx, center_id, self.now, kind, &data)?;
+        let seq = if self.defer {
+            0
+        } else {
+            events::append(self.tx, center_id, self.now, kind, &data)?
+        };
         let (member_id, checkin_id) = match payload {
             EventPayload::Checkin(card) => (
                 Some(card.checkin.member_id.clone()),
@@ -89,7 +113,7 @@ impl WriteCtx<'_> {
             member_id,
             checkin_id,
         });
-        Ok(seq)
+        Ok(())
     }
 }
 
@@ -102,7 +126,12 @@ struct Outcome {
 
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    /// One queue per writer session: SQLite has one; on PostgreSQL a member's jobs all go
+    /// to one session ([`Writer::write_for`]), so no two of this node's open batches ever
+    /// wait on each other for a member's row, each holding the one the other needs.
+    lanes: Arc<[mpsc::Sender<Job>]>,
+    /// Where the next job for no one in particular goes (round robin).
+    next: Arc<AtomicU64>,
     /// Running totals of the group commits, read by the alert rules.
     pub stats: Arc<CommitStats>,
 }
@@ -131,19 +160,41 @@ impl CommitStats {
 
 impl Writer {
     pub(super) fn start(session: impl Session, publish: Publisher) -> Result<Writer, StoreError> {
-        let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let (lane, queue) = mpsc::channel(QUEUE_DEPTH);
         let stats = Arc::new(CommitStats::default());
         let thread_stats = stats.clone();
         thread::Builder::new()
             .name("gymgate-writer".into())
             .spawn(move || writer_loop(session, queue, publish, &thread_stats))
             .map_err(|e| StoreError::Join(format!("cannot start writer thread: {e}")))?;
-        Ok(Writer { jobs, stats })
+        Ok(Writer::over(vec![lane], stats))
     }
 
-    /// True once the writer thread has stopped taking jobs.
+    fn over(lanes: Vec<mpsc::Sender<Job>>, stats: Arc<CommitStats>) -> Writer {
+        Writer {
+            lanes: lanes.into(),
+            next: Arc::new(AtomicU64::new(0)),
+            stats,
+        }
+    }
+
+    /// True once the writer threads have stopped taking jobs.
     pub fn is_closed(&self) -> bool {
-        self.jobs.is_closed()
+        self.lanes.iter().all(mpsc::Sender::is_closed)
+    }
+
+    /// [`Writer::write`] for a job that locks `member`'s row (a tap, a desk's record of
+    /// them): it runs in the same writer session as every other job for that member.
+    pub async fn write_for<T, E, F>(&self, member: &str, job: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        member.hash(&mut hasher);
+        self.write_in(hasher.finish(), job).await
     }
 
     /// Runs `job` in the next group commit and returns its result once that commit is durable.
@@ -154,6 +205,23 @@ impl Writer {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, E> + Send + 'static,
     {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        self.write_in(turn, job).await
+    }
+
+    async fn write_in<T, E, F>(&self, lane: u64, job: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let lanes = self.lanes.len().max(1) as u64;
+        let Some(lane) = usize::try_from(lane % lanes)
+            .ok()
+            .and_then(|i| self.lanes.get(i))
+        else {
+            return Err(E::from(StoreError::WriterGone));
+        };
         let (reply, answer) = oneshot::channel::<Result<T, E>>();
         let queued = std::time::Instant::now();
         let job: Job = Box::new(move |ctx| {
@@ -177,8 +245,7 @@ impl Writer {
                 },
             }
         });
-        self.jobs
-            .send(job)
+        lane.send(job)
             .await
             .map_err(|_| E::from(StoreError::WriterGone))?;
         // The writer drops a job it could not run (no transaction could be opened): the job
@@ -187,102 +254,69 @@ impl Writer {
     }
 }
 
-/// Writer threads for PostgreSQL: each takes the next job and runs it in a transaction of
-/// its own. Many nodes write to the database at once anyway, and PostgreSQL groups the WAL
-/// flushes of commits that happen together; what a single writer buys SQLite (one fsync for
-/// many taps) PostgreSQL does itself.
+/// Jobs in one PostgreSQL transaction at most, whatever a node is set to: a batch's
+/// centers' rows stay locked from its end to its commit.
+const MAX_PG_BATCH: usize = 256;
+
+/// Writer threads for PostgreSQL, each with a session and a queue of its own: each takes
+/// whatever jobs wait in its queue, up to `batch` (at most [`MAX_PG_BATCH`]), and runs them
+/// as one group commit, as the SQLite writer does; with `batch` 1, each job alone. Several threads (and nodes) commit at once: while one
+/// waits for its commit, batches gather and run on the others.
 pub(super) fn start_pool(
-    connect: impl Fn() -> Result<super::postgres::PgConn, StoreError> + Send + Sync + 'static,
+    connect: impl Fn() -> Result<super::postgres::PgSession, StoreError> + Send + Sync + 'static,
     workers: usize,
+    batch: usize,
     publish: Publisher,
 ) -> Result<Writer, StoreError> {
-    let (jobs, queue) = mpsc::channel::<Job>(QUEUE_DEPTH);
-    let queue = Arc::new(std::sync::Mutex::new(queue));
+    let most = batch.clamp(1, MAX_PG_BATCH);
     let stats = Arc::new(CommitStats::default());
     let publish = Arc::new(publish);
     let connect = Arc::new(connect);
-    for n in 0..workers.max(1) {
-        let (queue, stats, publish, connect) = (
-            queue.clone(),
-            stats.clone(),
-            publish.clone(),
-            connect.clone(),
-        );
+    let workers = workers.max(1);
+    let mut lanes = Vec::with_capacity(workers);
+    for n in 0..workers {
+        let (lane, mut queue) = mpsc::channel::<Job>((QUEUE_DEPTH / workers).max(64));
+        lanes.push(lane);
+        let (stats, publish, connect) = (stats.clone(), publish.clone(), connect.clone());
         thread::Builder::new()
             .name(format!("gymgate-writer-{n}"))
             .spawn(move || {
-                let mut conn: Option<super::postgres::PgConn> = None;
-                loop {
-                    // One thread waits for the queue at a time; the others wait for it.
-                    let job = match queue.lock() {
-                        Ok(mut queue) => queue.blocking_recv(),
-                        Err(_) => None,
-                    };
-                    let Some(job) = job else {
-                        tracing::debug!("database writer stopped");
-                        return;
-                    };
-                    if conn.as_ref().is_none_or(super::postgres::PgConn::is_closed) {
+                let mut session: Option<super::postgres::PgSession> = None;
+                let mut batch: Vec<Job> = Vec::with_capacity(most);
+                // Ends when every Writer handle is dropped and the lane is drained.
+                while let Some(first) = queue.blocking_recv() {
+                    batch.push(first);
+                    while batch.len() < most {
+                        match queue.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    if session
+                        .as_ref()
+                        .is_none_or(super::postgres::PgSession::is_closed)
+                    {
                         match connect() {
-                            Ok(fresh) => conn = Some(fresh),
+                            Ok(fresh) => session = Some(fresh),
                             Err(error) => {
-                                // Dropped unrun: its caller hears that it was not stored.
-                                tracing::error!(%error, "the writer cannot reach the database");
-                                drop(job);
+                                // Dropped unrun: their callers hear that they were not stored.
+                                tracing::error!(%error, jobs = batch.len(), "the writer cannot reach the database");
+                                batch.clear();
                                 std::thread::sleep(std::time::Duration::from_millis(200));
                                 continue;
                             }
                         }
                     }
-                    if let Some(conn) = conn.as_mut() {
-                        run_alone(conn, job, &publish, &stats);
+                    if let Some(session) = session.as_mut() {
+                        run_batch(session, &mut batch, &publish, &stats);
                     }
+                    batch.clear();
                 }
+                tracing::debug!("database writer stopped");
             })
             .map_err(|e| StoreError::Join(format!("cannot start writer thread: {e}")))?;
     }
-    Ok(Writer { jobs, stats })
-}
-
-/// One job in a transaction of its own (PostgreSQL).
-fn run_alone(
-    conn: &mut super::postgres::PgConn,
-    job: Job,
-    publish: &Publisher,
-    stats: &CommitStats,
-) {
-    if let Err(error) = conn.begin() {
-        tracing::error!(%error, "cannot begin a transaction; job not stored");
-        return;
-    }
-    let mut ctx = WriteCtx {
-        tx: conn,
-        now: Utc::now().trunc_subsecs(6),
-        events: Vec::new(),
-    };
-    let outcome = job(&mut ctx);
-    let events = ctx.events;
-    if !outcome.ok {
-        // The job answers with its own error; nothing of it may stay.
-        conn.rollback();
-        (outcome.finish)(Ok(()));
-        return;
-    }
-    let started = std::time::Instant::now();
-    let committed = conn.commit().map_err(Arc::new);
-    let took = started.elapsed();
-    stats.record(took, committed.is_ok());
-    metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(took.as_secs_f64());
-    metrics::histogram!(crate::metrics::COMMIT_BATCH).record(1.0);
-    if let Err(error) = &committed {
-        metrics::counter!(crate::metrics::COMMIT_FAILURES).increment(1);
-        tracing::error!(%error, "commit failed; the job was not stored");
-    }
-    let ok = committed.is_ok();
-    (outcome.finish)(committed);
-    if ok && !events.is_empty() {
-        publish(events);
-    }
+    Ok(Writer::over(lanes, stats))
 }
 
 fn writer_loop(
@@ -336,6 +370,7 @@ fn run_batch(
     // Stored times have microsecond precision; a batch's clock has the same, so a check-in
     // answered now and the same one read back later are identical.
     let now = Utc::now().trunc_subsecs(6);
+    let defer = session.defers_events();
     let mut jobs = batch.drain(..);
     while let Some(job) = jobs.next() {
         if !lone && let Err(error) = session.control("SAVEPOINT job") {
@@ -346,9 +381,19 @@ fn run_batch(
             tx: session.conn(),
             now,
             events: Vec::new(),
+            defer,
         };
-        let outcome = job(&mut ctx);
+        let mut outcome = job(&mut ctx);
         let job_events = ctx.events;
+        if outcome.ok && session.job_failed() {
+            // The job went on past a failed statement (or took its error for an answer):
+            // none of it may stay, and its caller hears that it was not stored.
+            let finish = std::mem::replace(&mut outcome.finish, Box::new(|_| {}));
+            outcome = Outcome {
+                ok: false,
+                finish: Box::new(move |_| finish(Err(Arc::new(StoreError::NotStored)))),
+            };
+        }
         if !session.in_transaction() {
             // The database rolled the whole transaction back under this job: everything the
             // batch wrote so far is gone, and the rest of the batch must not run outside a
@@ -407,6 +452,21 @@ fn run_batch(
         return;
     }
     let jobs = finishes.len();
+    if !events.is_empty()
+        && let Err(error) = session.store_events(&mut events)
+    {
+        tracing::error!(%error, jobs, "the batch's events could not be stored; nothing in it was");
+        if let Err(error) = session.control("ROLLBACK") {
+            tracing::error!(%error, "cannot roll back a batch whose events were not stored");
+        }
+        stats.record(std::time::Duration::ZERO, false);
+        metrics::counter!(crate::metrics::COMMIT_FAILURES).increment(1);
+        let error = Arc::new(error);
+        for finish in finishes {
+            finish(Err(error.clone()));
+        }
+        return;
+    }
     let commit_started = std::time::Instant::now();
     let committed = session.control("COMMIT").map_err(Arc::new);
     let took = commit_started.elapsed();
