@@ -284,14 +284,7 @@ pub(super) fn start_pool(
                 let mut session: Option<super::postgres::PgSession> = None;
                 let mut batch: Vec<Job> = Vec::with_capacity(most);
                 // Ends when every Writer handle is dropped and the lane is drained.
-                while let Some(first) = queue.blocking_recv() {
-                    batch.push(first);
-                    while batch.len() < most {
-                        match queue.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
+                while gather(&mut queue, &mut batch, most) {
                     if session
                         .as_ref()
                         .is_none_or(super::postgres::PgSession::is_closed)
@@ -319,6 +312,22 @@ pub(super) fn start_pool(
     Ok(Writer::over(lanes, stats))
 }
 
+/// Waits for a job, then takes whatever else is waiting, up to `most` in all; false once
+/// every sender is gone and the queue is drained.
+fn gather(queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, most: usize) -> bool {
+    let Some(first) = queue.blocking_recv() else {
+        return false;
+    };
+    batch.push(first);
+    while batch.len() < most {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    true
+}
+
 fn writer_loop(
     mut session: impl Session,
     mut queue: mpsc::Receiver<Job>,
@@ -327,14 +336,7 @@ fn writer_loop(
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     // Ends when every Writer handle is dropped and the queue is drained: shutdown loses no job.
-    while let Some(first) = queue.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    while gather(&mut queue, &mut batch, MAX_BATCH) {
         run_batch(&mut session, &mut batch, &publish, stats);
         session.between_batches(queue.is_empty());
     }
