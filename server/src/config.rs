@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use crate::logins::LoginPolicy;
+pub use crate::auth::logins::LoginPolicy;
 pub use crate::server::ConnectionLimits;
 
 #[derive(Debug, Clone)]

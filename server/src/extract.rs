@@ -7,10 +7,10 @@ use axum::response::IntoResponse;
 use gymgate_shared::api::Role;
 use gymgate_shared::{CenterId, DeskId, MemberId};
 
+use crate::auth::member_sessions::Session;
+use crate::auth::tokens;
 use crate::error::AppError;
-use crate::member_sessions::Session;
 use crate::state::AppState;
-use crate::tokens;
 
 /// JSON body whose rejections use the contract's error body.
 #[derive(FromRequest)]

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use gymgate_shared::api::{ImportError, ImportJob, ImportState, NewMember};
 
+use crate::auth::pins::Priority;
 use crate::error::AppError;
 use crate::members::{self, ValidMember};
-use crate::pins::Priority;
 use crate::state::AppState;
 use crate::store::imports;
 use gymgate_shared::MemberId;

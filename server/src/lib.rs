@@ -3,12 +3,11 @@
 //! [`run`] serves the member and admin HTTP API and the desk WebSocket on a listener until
 //! `shutdown` resolves, so tests start it on `127.0.0.1:0`.
 
-mod admin_client;
 mod alerts;
 mod app_reports;
+mod auth;
 mod checkins;
 mod cli;
-mod client_ip;
 mod cluster;
 mod config;
 mod csv_out;
@@ -19,23 +18,16 @@ mod extract;
 mod http;
 mod hub;
 mod imports;
-mod logins;
-mod member_sessions;
 mod members;
 mod metrics;
 mod passes;
 mod photos;
-mod pins;
-mod rate_limit;
 mod releases;
 mod server;
 mod state;
 mod store;
-mod tokens;
-mod totp;
 
-pub use admin_client::{AdminClient, AdminError};
-pub use cli::main_exit_code;
+pub use cli::{AdminClient, AdminError, main_exit_code};
 pub use config::{
     AlertConfig, Clock, Config, ConnectionLimits, Delivery, Limits, LoginPolicy, Rules,
 };
@@ -45,13 +37,13 @@ pub use state::AppState;
 /// What benchmarks and tests drive below the HTTP surface.
 #[doc(hidden)]
 pub mod testing {
+    pub use crate::auth::tokens::{hash as hash_token, hash_pin, verify_pin};
     pub use crate::checkins::tap;
     pub use crate::store::lease;
     pub use crate::store::postgres::{PgConn, connect as postgres_session};
     pub use crate::store::postgres_tls::client as postgres_client;
     pub use crate::store::retention::prune_in_chunks;
     pub use crate::store::{Conn, Store, StoreError, WriteCtx, ts};
-    pub use crate::tokens::{hash as hash_token, hash_pin, verify_pin};
 }
 
 use std::future::Future;
@@ -61,6 +53,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use auth::{pins, tokens};
 use hub::Hub;
 use store::{Store, StoreError};
 
@@ -108,7 +101,7 @@ pub async fn run_with(
     let hub = Arc::new(Hub::default());
     let publisher = hub.clone();
     let on_commit: store::Publisher = Box::new(move |events| publisher.publish(events));
-    let node = cluster::Node::new(&config.node_name);
+    let node = cluster::node::Node::new(&config.node_name);
     let store = match &config.database_url {
         Some(url) => {
             let (url, node_id) = (url.clone(), node.id.clone());

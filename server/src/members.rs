@@ -6,8 +6,8 @@ use gymgate_shared::MemberId;
 use gymgate_shared::api::NewMember;
 use gymgate_shared::protocol::EventPayload;
 
+use crate::auth::pins::{PinWorkers, Priority};
 use crate::error::AppError;
-use crate::pins::{PinWorkers, Priority};
 use crate::store::members::{self as stored, MemberFields};
 use crate::store::{WriteCtx, checkins};
 

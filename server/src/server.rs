@@ -176,10 +176,10 @@ async fn serve_connection(
                 return router.oneshot(request.map(Body::new)).await;
             };
             let client =
-                crate::client_ip::client_ip(peer.ip(), request.headers(), &proxied.proxies);
+                crate::auth::client_ip::client_ip(peer.ip(), request.headers(), &proxied.proxies);
             let Some(slot) = proxied
                 .counts
-                .take(crate::client_ip::network(client), proxied.max)
+                .take(crate::auth::client_ip::network(client), proxied.max)
             else {
                 metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
                 return Ok(too_many_response());

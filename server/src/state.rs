@@ -8,11 +8,11 @@ use gymgate_shared::{DeskId, MemberId};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::logins::LoginGuard;
+use crate::auth::member_sessions::MemberSessions;
+use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::hub::Hub;
-use crate::logins::LoginGuard;
-use crate::member_sessions::MemberSessions;
-use crate::rate_limit::RateLimiter;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -24,7 +24,7 @@ pub struct Inner {
     pub config: Config,
     pub shutdown: CancellationToken,
     pub desk_tasks: TaskTracker,
-    pub pins: crate::pins::PinWorkers,
+    pub pins: crate::auth::pins::PinWorkers,
     pub tap_limiter: RateLimiter<MemberId>,
     pub pair_limiter: RateLimiter<IpAddr>,
     pub logins: LoginGuard,
@@ -45,7 +45,7 @@ pub struct Inner {
     /// Lookups one desk may make per minute.
     pub lookup_limiter: RateLimiter<DeskId>,
     /// This node among the nodes sharing the database.
-    pub node: crate::cluster::Node,
+    pub node: crate::cluster::node::Node,
     /// Each desk's clock minus the server's at its last hello (this node's desks).
     pub desk_clocks: Mutex<std::collections::HashMap<DeskId, i64>>,
     /// Console logins per address per minute (each costs an argon2 verification).
@@ -80,10 +80,10 @@ pub struct Parts {
     pub hub: Arc<Hub>,
     pub config: Config,
     pub shutdown: CancellationToken,
-    pub pins: crate::pins::PinWorkers,
+    pub pins: crate::auth::pins::PinWorkers,
     pub unknown_member_pin_hash: String,
     pub passes: crate::passes::PassSigner,
-    pub node: crate::cluster::Node,
+    pub node: crate::cluster::node::Node,
 }
 
 impl AppState {
@@ -135,7 +135,7 @@ impl AppState {
 impl AppState {
     /// The address a request comes from, seen through the trusted proxies.
     pub fn client_ip(&self, peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
-        crate::client_ip::client_ip(peer.ip(), headers, &self.config.trusted_proxies)
+        crate::auth::client_ip::client_ip(peer.ip(), headers, &self.config.trusted_proxies)
     }
 
     /// Paired desks only call this, so the map holds at most one entry per desk.

@@ -546,7 +546,7 @@ pub struct DeskHealthView {
     /// When the desk sent it.
     pub at: DateTime<Utc>,
     #[serde(flatten)]
-    pub health: crate::protocol::DeskHealth,
+    pub health: DeskHealth,
     /// The desk's clock minus the server's when it sent it, in seconds.
     #[serde(default)]
     pub clock_skew_s: Option<i64>,
@@ -893,7 +893,7 @@ pub struct SettlementRow {
 pub struct Statement {
     pub month: String,
     pub totals: SettlementRow,
-    pub days: Vec<crate::settlement::DayDigest>,
+    pub days: Vec<DayDigest>,
     pub digest: String,
 }
 
@@ -1175,4 +1175,44 @@ mod tests {
         assert_eq!(view, after);
         assert!(NowDelta::between(&after, &after).is_quiet());
     }
+}
+
+/// What a desk says about itself (every field optional on the wire: older or leaner desks,
+/// such as the one in a browser, send what they know).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeskHealth {
+    /// Check-ins waiting in the outbox.
+    #[serde(default)]
+    pub outbox: u64,
+    /// When the oldest of them was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_oldest: Option<DateTime<Utc>>,
+    /// When the desk last had every event (welcome and catch-up done, or an event stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync: Option<DateTime<Utc>>,
+    /// The desk's clock as it sent this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<DateTime<Utc>>,
+    /// Free space where the desk keeps its cache, in MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_free_mb: Option<u64>,
+    /// Cache reads or writes that failed since the program started.
+    #[serde(default)]
+    pub cache_errors: u32,
+    /// Starts of the program in the last 24 hours, and how many of them followed a crash.
+    #[serde(default)]
+    pub restarts_24h: u32,
+    #[serde(default)]
+    pub crashes_24h: u32,
+    /// The update the desk is busy with, if any (`downloading 1.2.0`, `failed 1.2.0: …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<String>,
+}
+
+/// A day on the statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayDigest {
+    pub date: NaiveDate,
+    pub count: usize,
+    pub digest: String,
 }

@@ -59,37 +59,8 @@ pub const HEALTH_EVERY_S: u64 = 30;
 /// A desk report's text is cut to this many characters.
 pub const MAX_REPORT_CHARS: usize = 4000;
 
-/// What a desk says about itself (every field optional on the wire: older or leaner desks,
-/// such as the one in a browser, send what they know).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeskHealth {
-    /// Check-ins waiting in the outbox.
-    #[serde(default)]
-    pub outbox: u64,
-    /// When the oldest of them was made.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outbox_oldest: Option<DateTime<Utc>>,
-    /// When the desk last had every event (welcome and catch-up done, or an event stored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sync: Option<DateTime<Utc>>,
-    /// The desk's clock as it sent this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock: Option<DateTime<Utc>>,
-    /// Free space where the desk keeps its cache, in MB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk_free_mb: Option<u64>,
-    /// Cache reads or writes that failed since the program started.
-    #[serde(default)]
-    pub cache_errors: u32,
-    /// Starts of the program in the last 24 hours, and how many of them followed a crash.
-    #[serde(default)]
-    pub restarts_24h: u32,
-    #[serde(default)]
-    pub crashes_24h: u32,
-    /// The update the desk is busy with, if any (`downloading 1.2.0`, `failed 1.2.0: …`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub update: Option<String>,
-}
+/// A desk's `health` message; defined with the API types, which show it to operators.
+pub use crate::api::DeskHealth;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeskReport {

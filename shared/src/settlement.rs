@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::CenterId;
 use crate::api::CheckinStatus;
+pub use crate::api::DayDigest;
 
 /// A check-in as the digest sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,14 +68,6 @@ pub fn day_digest(center: &CenterId, date: NaiveDate, checkins: &[Counted]) -> (
         .collect();
     let day = chain(center, date, lines);
     (day.digest, day.count)
-}
-
-/// A day on the statement.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DayDigest {
-    pub date: NaiveDate,
-    pub count: usize,
-    pub digest: String,
 }
 
 /// Every day of `checkins` that has a counted check-in, in date order (one pass over them).

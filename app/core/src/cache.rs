@@ -1,5 +1,5 @@
 //! The desk's local SQLite cache: the event cursor, roster, recent check-ins, notices and the
-//! outbox. Every method is synchronous; [`super::store::CacheHandle`] runs them on a thread of
+//! outbox. Every method is synchronous; `CacheHandle` (`store.rs`) runs them on a thread of
 //! their own, never on iced's `update()` or the async executor.
 
 use std::path::{Path, PathBuf};

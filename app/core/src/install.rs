@@ -23,7 +23,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::update::RUNNING;
+/// This program's version, as it says in `hello`: the package's, or the one its build was
+/// given in `GYMGATE_DESK_VERSION` (how CI builds a second release of the same source, to
+/// update an installed desk to).
+pub const RUNNING: &str = match option_env!("GYMGATE_DESK_VERSION") {
+    Some(version) => version,
+    None => env!("CARGO_PKG_VERSION"),
+};
 
 /// The argument that makes the desk program the helper.
 pub const APPLY_ARG: &str = "--apply-update";

@@ -24,13 +24,7 @@ pub fn built_in_keys() -> Vec<ReleaseKey> {
         .unwrap_or_default()
 }
 
-/// This program's version, as it says in `hello`: the package's, or the one its build was
-/// given in `GYMGATE_DESK_VERSION` (how CI builds a second release of the same source, to
-/// update an installed desk to).
-pub const RUNNING: &str = match option_env!("GYMGATE_DESK_VERSION") {
-    Some(version) => version,
-    None => env!("CARGO_PKG_VERSION"),
-};
+pub use super::install::RUNNING;
 
 /// Download attempts of one offer before the desk waits for the next offer (a new
 /// connection).

@@ -11,11 +11,11 @@ use chrono::Utc;
 use gymgate_shared::DeskId;
 use gymgate_shared::api::{DeskSnapshot, LookupResult, PairRequest, PairResponse};
 
+use crate::auth::tokens;
 use crate::error::AppError;
 use crate::extract::{ApiJson, DeskAuth};
 use crate::state::AppState;
 use crate::store::{StoreError, checkins, desks, members, snapshot};
-use crate::tokens;
 
 pub(crate) mod health;
 mod logs;
@@ -102,7 +102,10 @@ async fn pair(
     // Codes are 10 characters from 32 symbols; limiting attempts per address makes guessing
     // one hopeless.
     let from = state.client_ip(peer, &headers);
-    if !state.pair_limiter.allow(&crate::client_ip::network(from)) {
+    if !state
+        .pair_limiter
+        .allow(&crate::auth::client_ip::network(from))
+    {
         return Err(AppError::RateLimited);
     }
     let from = from.to_string();
@@ -196,7 +199,7 @@ async fn lookup(
         .filter(|n| !n.is_empty());
     let last4 = query.phone_last4.map(|d| d.trim().to_owned());
     let (kind, by_no, by_name) = match (member_no, name, last4) {
-        (Some(no), None, _) if crate::logins::plausible_member_no(&no) => {
+        (Some(no), None, _) if crate::auth::logins::plausible_member_no(&no) => {
             ("member_no", Some(no), None)
         }
         (None, Some(name), Some(last4))

@@ -423,7 +423,7 @@ impl Session {
                 };
                 if !self.state.hub.shown(&member, shown.clone()) {
                     // The member's app may be listening on another node.
-                    crate::cluster::announce_shown(&self.state, member, shown);
+                    self.state.node.announce_shown(member, shown);
                 }
             }
         }

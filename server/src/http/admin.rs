@@ -16,11 +16,12 @@ use gymgate_shared::hours::{DayHours, Schedule};
 use gymgate_shared::protocol::EventPayload;
 use gymgate_shared::{CenterId, CheckinId, DeskId, NoticeId};
 
+use crate::auth::pins::Priority;
+use crate::auth::tokens;
 use crate::error::AppError;
 use crate::extract::Actor;
 use crate::extract::{ApiJson, AsAdmin, AsSupport, AsViewer};
 use crate::members::{announce_member, hash_members, store_member, validate_member};
-use crate::pins::Priority;
 use crate::state::AppState;
 use crate::store::audit::Subject;
 use crate::store::centers::{self, CenterRow};
@@ -28,7 +29,7 @@ use crate::store::{
     WriteCtx, checkins as stored_checkins, desks, imports, incidents, logins, members, notices,
     settings,
 };
-use crate::{checkins, csv_out, tokens};
+use crate::{checkins, csv_out};
 
 pub fn routes(max_import_bytes: usize) -> Router<AppState> {
     Router::new()

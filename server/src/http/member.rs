@@ -20,13 +20,14 @@ use gymgate_shared::api::{
     PassCertificate, PassRequest,
 };
 
+use crate::auth::logins::{self, Gate};
+use crate::auth::tokens;
+use crate::checkins;
 use crate::error::AppError;
 use crate::extract::{ApiJson, MemberAuth};
 use crate::hub::MemberNote;
-use crate::logins::{self, Gate};
 use crate::state::AppState;
 use crate::store::{self, centers, checkins as stored_checkins, members, notices};
-use crate::{checkins, tokens};
 
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 

@@ -39,7 +39,7 @@ async fn report(
     headers: HeaderMap,
     ApiJson(report): ApiJson<Report>,
 ) -> Result<StatusCode, AppError> {
-    let from = crate::client_ip::network(state.client_ip(peer, &headers));
+    let from = crate::auth::client_ip::network(state.client_ip(peer, &headers));
     if !state.report_limiter.allow(&from) {
         return Err(AppError::RateLimited);
     }

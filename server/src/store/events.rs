@@ -8,6 +8,10 @@ use gymgate_shared::{CenterId, CheckinId, MemberId};
 use super::sql::{Conn, Dialect};
 use super::{StoreError, ts};
 
+/// The PostgreSQL channel committed events are announced on (payload
+/// `center_id:seq:node_id`).
+pub const EVENTS_CHANNEL: &str = "gymgate_events";
+
 /// An event as stored in a center's log. The wire frame is made from it outside the store.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
@@ -44,7 +48,7 @@ pub fn append(
         // Delivered to every node's listener when (and only if) this transaction commits.
         conn.query(
             "SELECT pg_notify(?1, ?2 || ':' || COALESCE(current_setting('gymgate.node', true), ''))",
-            &[&super::postgres::EVENTS_CHANNEL, &format!("{center}:{seq}")],
+            &[&EVENTS_CHANNEL, &format!("{center}:{seq}")],
             &mut |_| Ok(()),
         )?;
     }

@@ -21,10 +21,9 @@ use postgres::{Client, Statement};
 use gymgate_shared::CenterId;
 
 use super::StoreError;
+use super::events::EVENTS_CHANNEL;
 use super::sql::{Cell, Conn, Dialect, Param, Row, Value};
 
-/// The channel committed events are announced on (payload `center_id:seq:node_id`).
-pub const EVENTS_CHANNEL: &str = "gymgate_events";
 /// The channel revoked desks are announced on (payload: the desk id).
 pub const DESKS_CHANNEL: &str = "gymgate_desks";
 /// The channel members whose sessions ended are announced on (payload: the member id).
@@ -181,10 +180,6 @@ impl PgSession {
         }
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.conn.is_closed()
-    }
-
     /// Sends the control statements that wait, with `then` after them when given.
     fn send(&mut self, then: Option<&str>) -> Result<(), StoreError> {
         if let Some(then) = then {
@@ -200,6 +195,10 @@ impl PgSession {
 }
 
 impl super::writer::Session for PgSession {
+    fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
     fn conn(&mut self) -> &mut dyn Conn {
         if let Err(error) = self.send(None) {
             // Marked failed by `batch`: the job's statements fail, and so does the job.

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use gymgate_shared::api::{NewOperator, Operator, OperatorUpdate};
 
+use crate::auth::pins::Priority;
 use crate::error::AppError;
 use crate::extract::{ApiJson, AsAdmin};
-use crate::pins::Priority;
 use crate::state::AppState;
 use crate::store::audit::Subject;
 use crate::store::operators;
@@ -173,7 +173,7 @@ pub(super) async fn reset_password(
         serde_json::from_slice(&body)
             .map_err(|_| AppError::bad_request("invalid_body", "expected {\"reset_totp\": bool}"))?
     };
-    let password = crate::tokens::new_token();
+    let password = crate::auth::tokens::new_token();
     let hash = state
         .pins
         .hash_with(password.clone(), Priority::Login)

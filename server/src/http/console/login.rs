@@ -10,12 +10,12 @@ use gymgate_shared::api::{
     ConsoleLogin, ConsoleSession, PasswordChange, RecoveryCodes, TotpConfirm, TotpSetup,
 };
 
+use crate::auth::tokens;
 use crate::error::AppError;
 use crate::extract::{ApiJson, AsAccount, CONSOLE_COOKIE};
 use crate::state::AppState;
 use crate::store::audit::Subject;
 use crate::store::operators::{self, OperatorRow};
-use crate::tokens;
 
 /// How long a console login lasts.
 const SESSION_HOURS: i64 = 12;
@@ -104,7 +104,7 @@ pub(super) async fn login(
     ApiJson(request): ApiJson<ConsoleLogin>,
 ) -> Result<Response, AppError> {
     let ip = state.client_ip(peer, &headers);
-    let network = crate::client_ip::network(ip);
+    let network = crate::auth::client_ip::network(ip);
     if !state.console_login_limiter.allow(&network) {
         return Err(AppError::RateLimited);
     }
@@ -160,7 +160,7 @@ pub(super) async fn login(
     if let Some(secret) = &row.totp_secret {
         match (&request.totp, &request.recovery_code) {
             (Some(code), _) => {
-                let step = crate::totp::check(secret, code, now.timestamp().max(0) as u64)
+                let step = crate::auth::totp::check(secret, code, now.timestamp().max(0) as u64)
                     .filter(|step| i64::try_from(*step).is_ok_and(|s| s > row.totp_step));
                 let Some(step) = step else {
                     count_failure(&state, &username, &address, Some(&row)).await?;
@@ -171,7 +171,7 @@ pub(super) async fn login(
                 };
                 totp_step = Some(step);
             }
-            (None, Some(code)) => recovery = Some(crate::totp::recovery_hash(code)),
+            (None, Some(code)) => recovery = Some(crate::auth::totp::recovery_hash(code)),
             (None, None) => {
                 return Err(AppError::unauthorized(
                     "totp_required",
@@ -280,7 +280,7 @@ pub(super) async fn change_password(
     }
     let hash = state
         .pins
-        .hash_with(change.new, crate::pins::Priority::Login)
+        .hash_with(change.new, crate::auth::pins::Priority::Login)
         .await?;
     let keep = actor.session.clone();
     state
@@ -319,7 +319,7 @@ pub(super) async fn totp_setup(
             "the admin token has no second factor",
         ));
     };
-    let secret = crate::totp::new_secret();
+    let secret = crate::auth::totp::new_secret();
     let (stored, name) = (secret.clone(), username.clone());
     state
         .store
@@ -337,7 +337,7 @@ pub(super) async fn totp_setup(
         })
         .await?;
     Ok(Json(TotpSetup {
-        otpauth_url: crate::totp::otpauth_url(&secret, &username),
+        otpauth_url: crate::auth::totp::otpauth_url(&secret, &username),
         secret,
     }))
 }
@@ -354,10 +354,10 @@ pub(super) async fn totp_confirm(
             "the admin token has no second factor",
         ));
     };
-    let codes = crate::totp::new_recovery_codes();
+    let codes = crate::auth::totp::new_recovery_codes();
     let hashes: Vec<Vec<u8>> = codes
         .iter()
-        .map(|c| crate::totp::recovery_hash(c))
+        .map(|c| crate::auth::totp::recovery_hash(c))
         .collect();
     let now = Utc::now().timestamp().max(0) as u64;
     let by = actor.name.clone();
@@ -370,7 +370,7 @@ pub(super) async fn totp_confirm(
             let step = row
                 .totp_pending
                 .as_deref()
-                .and_then(|secret| crate::totp::check(secret, &confirm.code, now))
+                .and_then(|secret| crate::auth::totp::check(secret, &confirm.code, now))
                 .ok_or_else(|| {
                     AppError::bad_request(
                         "wrong_totp",

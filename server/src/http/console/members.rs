@@ -10,13 +10,14 @@ use gymgate_shared::api::{
     VisitCorrection,
 };
 
+use crate::auth::pins::Priority;
+use crate::auth::tokens;
+use crate::checkins;
 use crate::error::AppError;
 use crate::extract::{ApiJson, AsSupport, AsViewer};
-use crate::pins::Priority;
 use crate::state::AppState;
 use crate::store::audit::Subject;
 use crate::store::{checkins as stored_checkins, logins, members};
-use crate::{checkins, tokens};
 
 use super::super::admin;
 

@@ -1,10 +1,14 @@
-//! The `gymgate-server` command line: serve, demo, admin.
+//! The `gymgate-server` command line: serve, demo, admin (through [`AdminClient`], the
+//! admin API's client, which tests and tools use too).
+
+mod admin_client;
+
+pub use admin_client::{AdminClient, AdminError};
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::admin_client::AdminClient;
 use crate::{Config, demo};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -1357,7 +1361,7 @@ async fn follow_import(
     bar.finish_and_clear();
     let job = match finished {
         Ok(job) => job,
-        Err(crate::admin_client::AdminError::ImportFailed(why)) => {
+        Err(AdminError::ImportFailed(why)) => {
             let job = client.import_job(id).await?;
             print_import(&job);
             bail!("import {id} failed: {why}");

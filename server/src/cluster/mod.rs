@@ -7,15 +7,16 @@
 //! `follow_every` and whenever its listening session is remade, and reads the log for what
 //! is new. On SQLite there is one node: it leads, and there is nothing to follow.
 
+pub mod node;
+
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use gymgate_shared::CenterId;
 use tokio::sync::mpsc;
 
 use crate::state::AppState;
-use crate::store::lease::{Fence, Lease};
 use crate::store::{self, StoreError, StoredEvent};
+use node::ShownNote;
 
 /// Events read from one center's log at a time.
 const FOLLOW_PAGE: usize = 500;
@@ -23,37 +24,6 @@ const FOLLOW_PAGE: usize = 500;
 /// the revoking node's) and for a look that failed; ending a revoked desk's connection again
 /// costs nothing (it has none: its token is refused at the upgrade).
 const REVOKED_LOOKBACK: chrono::Duration = chrono::Duration::minutes(10);
-
-/// This node.
-pub struct Node {
-    pub id: String,
-    pub name: String,
-    lease: Arc<Lease>,
-    /// "Shown at a desk" notes for the other nodes (set when nodes share a database).
-    shown_out: std::sync::OnceLock<mpsc::Sender<ShownNote>>,
-}
-
-impl Node {
-    pub fn new(name: &str) -> Node {
-        Node {
-            id: uuid::Uuid::now_v7().to_string(),
-            name: name.to_owned(),
-            lease: Arc::new(Lease::new()),
-            shown_out: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// Whether this node runs the duties only one node may run.
-    pub fn leads(&self) -> bool {
-        self.lease.leads()
-    }
-
-    /// What a leader-only write checks in its transaction; `None` when this node does not
-    /// lead.
-    pub fn fence(&self) -> Option<Fence> {
-        self.lease.fence(&self.id)
-    }
-}
 
 /// Registers this node, starts its heartbeat, and on PostgreSQL the leader election and the
 /// follower.
@@ -87,7 +57,7 @@ pub async fn start(state: &AppState) -> Result<(), StoreError> {
             let known = state.store.read(store::centers::heads).await?;
             tokio::spawn(follow(state.clone(), hearing, known.into_iter().collect()));
             let (shown_out, shown_in) = mpsc::channel(SHOWN_QUEUE);
-            let _ = state.node.shown_out.set(shown_out);
+            state.node.pass_shown_to(shown_out);
             tokio::spawn(pass_on_shown(state.clone(), shown_in));
         }
     }
@@ -148,15 +118,6 @@ async fn heartbeat(state: AppState) {
     }
 }
 
-/// "Shown at a desk" as it travels between nodes.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct ShownNote {
-    node: String,
-    member_id: gymgate_shared::MemberId,
-    #[serde(flatten)]
-    shown: crate::hub::Shown,
-}
-
 /// Notes waiting to be passed on; beyond this, new ones are dropped (they are a courtesy).
 const SHOWN_QUEUE: usize = 10_000;
 /// Notes are passed on in batches this often: every desk of a center acknowledges every
@@ -164,24 +125,6 @@ const SHOWN_QUEUE: usize = 10_000;
 const SHOWN_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// A NOTIFY payload must stay under 8000 bytes.
 const SHOWN_PAYLOAD: usize = 7000;
-
-/// Tells the other nodes sharing the database (nothing on SQLite) that a desk has the
-/// member's check-in on screen, off the desk's session: the note is a courtesy, the session
-/// does not wait for it.
-pub fn announce_shown(
-    state: &AppState,
-    member_id: gymgate_shared::MemberId,
-    shown: crate::hub::Shown,
-) {
-    let Some(queue) = state.node.shown_out.get() else {
-        return;
-    };
-    let _ = queue.try_send(ShownNote {
-        node: state.node.id.clone(),
-        member_id,
-        shown,
-    });
-}
 
 /// Passes the notes on in batches: each check-in once (the first desk to acknowledge it),
 /// packed into as few notifications as fit.

@@ -79,7 +79,7 @@ pub fn recovery_hash(code: &str) -> Vec<u8> {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    crate::tokens::hash(&normal)
+    crate::auth::tokens::hash(&normal)
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::auth::rate_limit::{InFlight, InFlightGuard, RateLimiter};
 use crate::error::AppError;
-use crate::rate_limit::{InFlight, InFlightGuard, RateLimiter};
 use crate::store::logins::Failures;
 
 #[derive(Debug, Clone)]
@@ -140,7 +140,7 @@ impl LoginGuard {
     /// at once past the address's limits or while the same number is being checked, and
     /// queued (briefly) behind the address's other checks.
     pub async fn admit(&self, address: IpAddr, member_no: &str) -> Result<Admitted, AppError> {
-        let address = crate::client_ip::network(address);
+        let address = crate::auth::client_ip::network(address);
         if !self.attempts.allow(&address) || self.failures.is_over(&address) {
             return Err(AppError::RateLimited);
         }
@@ -160,7 +160,7 @@ impl LoginGuard {
     }
 
     pub fn failed(&self, address: IpAddr) {
-        self.failures.hit(&crate::client_ip::network(address));
+        self.failures.hit(&crate::auth::client_ip::network(address));
         self.failed_total.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -207,14 +207,14 @@ mod tests {
             let address = IpAddr::from([0x2001, 0xdb8, 0x100 + a, b, 0, 0, 0, 1]);
             let _ = guard.admit(address, "flood").await;
         }
-        assert!(guard.attempts.len() <= crate::rate_limit::DEFAULT_CAPACITY);
+        assert!(guard.attempts.len() <= crate::auth::rate_limit::DEFAULT_CAPACITY);
         let fresh = IpAddr::from([198, 51, 100, 7]);
         assert!(
             guard.admit(fresh, "100234").await.is_ok(),
             "a fresh address was refused after the flood filled the table"
         );
         guard.failed(fresh);
-        assert!(guard.failures.len() <= crate::rate_limit::DEFAULT_CAPACITY);
+        assert!(guard.failures.len() <= crate::auth::rate_limit::DEFAULT_CAPACITY);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::oneshot;
 
+use crate::auth::tokens;
 use crate::error::AppError;
-use crate::tokens;
 
 const THREADS: usize = 2;
 /// Login jobs waiting at most; past this a login is answered "busy" at once.

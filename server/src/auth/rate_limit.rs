@@ -9,7 +9,7 @@
 //! Hand-written rather than `governor`'s keyed limiter: that store grows with every new key
 //! until someone calls `retain_recent`, so a flood of keys grows it between sweeps, and the
 //! failure counters here are hit after the fact (a wrong PIN), which GCRA's "may I?" does not
-//! model. Addresses are keyed by [`crate::client_ip::network`] (an IPv6 /64 is one key).
+//! model. Addresses are keyed by [`crate::auth::client_ip::network`] (an IPv6 /64 is one key).
 
 use std::collections::HashMap;
 use std::hash::Hash;
