@@ -31,8 +31,15 @@ pub fn tap(
     center_id: &CenterId,
     idempotency_key: &str,
 ) -> Result<TapResult, AppError> {
-    members::lock(ctx.tx, member_id)?;
-    let earlier = checkins::by_idempotency_key(ctx.tx, member_id, idempotency_key)?;
+    // Loaded and locked at once: the rules below read a member no other tap can change.
+    // Every statement here is a round trip on PostgreSQL, so a tap sends three: this one,
+    // the member's history at the center, and the insert.
+    let members::TapReads {
+        member,
+        earlier,
+        center,
+    } = members::for_tap(ctx.tx, member_id, idempotency_key, center_id)?
+        .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown member"))?;
     if let Some((earlier_center, checkin_id)) = earlier {
         if &earlier_center != center_id {
             return Err(AppError::conflict(
@@ -47,13 +54,10 @@ pub fn tap(
             created: false,
         });
     }
-    let center = centers::load(ctx.tx, center_id)?
-        .ok_or_else(|| AppError::not_found("unknown_center", "no such center"))?;
-    let member = members::load(ctx.tx, member_id)?
-        .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown member"))?;
+    let center = center.ok_or_else(|| AppError::not_found("unknown_center", "no such center"))?;
     let now = ctx.now;
-    let history =
-        checkins::visit_history(ctx.tx, member_id, Some((center_id, &center.schedule)), now)?;
+    let (history, earlier_here) =
+        checkins::history_here(ctx.tx, member_id, center_id, &center.schedule, now)?;
     let hours = holidays::hours_at(ctx.tx, &center.schedule, now)?;
     policy::evaluate(&member.pass(), &history, &hours, now).map_err(AppError::Refused)?;
 
@@ -86,7 +90,7 @@ pub fn tap(
         visits_this_month: history.visits_this_month + 1,
         visited_this_center_today: true,
     };
-    let card = checkins::card_with(ctx.tx, checkin.clone(), &member, &after)?;
+    let card = checkins::card_of(checkin.clone(), &member, &after, earlier_here);
     ctx.append_event(center_id, &EventPayload::Checkin(card))?;
     Ok(TapResult {
         checkin,
@@ -264,12 +268,8 @@ fn judge_record(
     let Some(center) = centers::load(ctx.tx, desk_center)? else {
         return Err(AppError::Internal("desk's center is missing".into()));
     };
-    let history = checkins::visit_history(
-        ctx.tx,
-        &member.id,
-        Some((desk_center, &center.schedule)),
-        at,
-    )?;
+    let (history, earlier_here) =
+        checkins::history_here(ctx.tx, &member.id, desk_center, &center.schedule, at)?;
     let hours = holidays::hours_at(ctx.tx, &center.schedule, at)?;
     let method = match item.method {
         RecordMethod::Roster => CheckinMethod::Roster,
@@ -346,7 +346,7 @@ fn judge_record(
         },
         Some(_) => history,
     };
-    let card = checkins::card_with(ctx.tx, checkin.clone(), &member, &after)?;
+    let card = checkins::card_of(checkin.clone(), &member, &after, earlier_here);
     ctx.append_event(desk_center, &EventPayload::Checkin(card))?;
     Ok(match refusal {
         None => (RecordStatus::Accepted, Some(checkin.id), None),

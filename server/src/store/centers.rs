@@ -32,6 +32,10 @@ impl CenterRow {
 
 const COLUMNS: &str =
     "id, name, address, opens, closes, requires_approval, head_seq, pruned_through, schedule";
+/// [`COLUMNS`] of a center called `c` in a statement that reads it beside other things (a
+/// tap reads its member and its center at once).
+pub(super) const COLUMNS_OF_C: &str = "c.id, c.name, c.address, c.opens, c.closes, \
+     c.requires_approval, c.head_seq, c.pruned_through, c.schedule";
 
 /// A center's schedule; one stored before schedules existed (`schedule` NULL) keeps its single
 /// span every day.
@@ -46,7 +50,7 @@ fn schedule_of(text: Option<String>, opens: u16, closes: u16) -> Result<Schedule
     }
 }
 
-fn from_row(row: &dyn Row) -> Result<CenterRow, StoreError> {
+pub(super) fn from_row(row: &dyn Row) -> Result<CenterRow, StoreError> {
     Ok(CenterRow {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -157,4 +161,18 @@ pub fn heads(conn: &mut dyn Conn) -> Result<Vec<(CenterId, u64)>, StoreError> {
 
 pub fn head(conn: &mut dyn Conn, id: &CenterId) -> Result<Option<u64>, StoreError> {
     conn.optional("SELECT head_seq FROM centers WHERE id = ?1", &[id])
+}
+
+#[cfg(test)]
+mod columns {
+    /// The two lists name the same columns in the same order.
+    #[test]
+    fn a_center_read_beside_other_things_has_the_same_columns() {
+        let prefixed: Vec<String> = super::COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect();
+        let listed: Vec<&str> = super::COLUMNS_OF_C.split(", ").collect();
+        assert_eq!(prefixed, listed);
+    }
 }

@@ -83,6 +83,61 @@ pub fn visit_history(
     })
 }
 
+/// [`VISITS_SQL`] with a third column: whether the member checked in at the center before
+/// `?9` ("first visit" on the card), from the same index. A tap reads both at once.
+const HISTORY_HERE_SQL: &str = "SELECT
+            COALESCE(SUM(CASE WHEN at >= ?2 AND at < ?3 THEN 1 ELSE 0 END), 0),
+            COALESCE(SUM(CASE WHEN center_id = ?4 AND at >= ?5 AND at < ?6 THEN 1 ELSE 0 END), 0),
+            (SELECT CASE WHEN EXISTS (SELECT 1 FROM checkins INDEXED BY checkins_member_month
+             WHERE member_id = ?1 AND at < ?9 AND center_id = ?4
+               AND status IN ('admitted', 'pending')) THEN 1 ELSE 0 END)
+     FROM checkins
+     WHERE member_id = ?1 AND at >= ?7 AND at < ?8
+       AND status IN ('admitted', 'pending')";
+
+/// A member's history at a center as of `at` (see [`visit_history`]), and whether they had
+/// checked in there before `at`: what a tap needs for the rules and the card, in one statement.
+pub fn history_here(
+    conn: &mut dyn Conn,
+    member: &MemberId,
+    center: &CenterId,
+    schedule: &Schedule,
+    at: DateTime<Utc>,
+) -> Result<(VisitHistory, bool), StoreError> {
+    let (month_start, month_end) = kst::month_bounds(at);
+    let (day_start, day_end) = schedule.day_bounds(at);
+    let (from, to) = (month_start.min(day_start), month_end.max(day_end));
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => HISTORY_HERE_SQL.to_owned(),
+        // The index hint is SQLite's; PostgreSQL's planner judges by its statistics.
+        Dialect::Postgres => HISTORY_HERE_SQL.replace(" INDEXED BY checkins_member_month", ""),
+    };
+    let (visits, today, earlier): (u32, u32, u32) = conn
+        .one(
+            &sql,
+            &[
+                member,
+                &ts(month_start),
+                &ts(month_end),
+                center,
+                &ts(day_start),
+                &ts(day_end),
+                &ts(from),
+                &ts(to),
+                &ts(at),
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
+        .unwrap_or((0, 0, 0));
+    Ok((
+        VisitHistory {
+            visits_this_month: visits,
+            visited_this_center_today: today > 0,
+        },
+        earlier > 0,
+    ))
+}
+
 /// Whether a member checked in (admitted or pending) at a center before `at`.
 pub fn visited_before(
     conn: &mut dyn Conn,
@@ -215,18 +270,17 @@ pub fn card(conn: &mut dyn Conn, checkin: Checkin) -> Result<CheckinCard, StoreE
     let member = members::load(conn, &checkin.member_id)?
         .ok_or_else(|| StoreError::Corrupt(format!("check-in {} has no member", checkin.id)))?;
     let history = visit_history(conn, &member.id, None, checkin.at)?;
-    card_with(conn, checkin, &member, &history)
+    let earlier_here = visited_before(conn, &member.id, &checkin.center_id, checkin.at)?;
+    Ok(card_of(checkin, &member, &history, earlier_here))
 }
 
-/// [`card`] for callers that already hold the member and their visits in the check-in's
-/// month (counting this check-in): saves the writer two queries per tap.
-pub fn card_with(
-    conn: &mut dyn Conn,
+/// The card, for a caller that also knows whether the member had been here before.
+pub fn card_of(
     checkin: Checkin,
     member: &MemberRow,
     history: &VisitHistory,
-) -> Result<CheckinCard, StoreError> {
-    let earlier_here = visited_before(conn, &member.id, &checkin.center_id, checkin.at)?;
+    earlier_here: bool,
+) -> CheckinCard {
     let flags = policy::flags(
         !earlier_here,
         member.valid_until,
@@ -234,11 +288,11 @@ pub fn card_with(
         checkin.status == CheckinStatus::Pending,
         checkin.at,
     );
-    Ok(CheckinCard {
+    CheckinCard {
         member: member.roster(history),
         checkin,
         flags,
-    })
+    }
 }
 
 /// Centers whose roster includes this member (visited within [`ROSTER_DAYS`]).
@@ -281,21 +335,6 @@ pub fn open_disputes(conn: &mut dyn Conn, limit: usize) -> Result<Vec<AdminDispu
         });
     }
     Ok(disputes)
-}
-
-/// The check-in an Idempotency-Key already created, if any.
-pub(super) const KEY_USED_SQL: &str =
-    "SELECT center_id, id FROM checkins WHERE member_id = ?1 AND idempotency_key = ?2";
-
-/// The center and check-in a member's Idempotency-Key already created.
-pub fn by_idempotency_key(
-    conn: &mut dyn Conn,
-    member: &MemberId,
-    key: &str,
-) -> Result<Option<(CenterId, CheckinId)>, StoreError> {
-    conn.one(KEY_USED_SQL, &[member, &key], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })
 }
 
 /// Pending check-ins nobody admitted or denied before `before`, oldest first, at most `limit`.
@@ -500,15 +539,22 @@ mod tests {
             "2026-01-02",
             "2026-01-01",
             "2026-01-02",
+            "2026-01-02",
         ];
-        for (sql, parameters) in [(VISITS_SQL, 8), (EARLIER_HERE_SQL, 3)] {
+        for (sql, parameters) in [
+            (VISITS_SQL, 8),
+            (EARLIER_HERE_SQL, 3),
+            (HISTORY_HERE_SQL, 9),
+        ] {
             let text = query_plan(
                 &conn,
                 sql,
                 rusqlite::params_from_iter(&values[..parameters]),
             );
             assert!(
-                text.contains("COVERING INDEX checkins_member_month"),
+                text.contains("COVERING INDEX checkins_member_month")
+                    && !text.contains("checkins_center_at")
+                    && !text.contains("SCAN checkins"),
                 "{sql}\n→ {text}"
             );
         }
@@ -535,6 +581,36 @@ mod tests {
         let second = checkin("k3", "c1", day(9), CheckinStatus::Admitted);
         for c in [&voided, &elsewhere, &first, &second] {
             insert(&mut conn, c, None, None).expect("insert");
+        }
+        // The tap's one statement says the same as the card's two.
+        let schedule = gymgate_shared::hours::Schedule::always();
+        for c in [&voided, &elsewhere, &first, &second] {
+            let (history, earlier) =
+                history_here(&mut conn, &c.member_id, &c.center_id, &schedule, c.at)
+                    .expect("history here");
+            let visits = visit_history(
+                &mut conn,
+                &c.member_id,
+                Some((&c.center_id, &schedule)),
+                c.at,
+            )
+            .expect("history");
+            let before = visited_before(&mut conn, &c.member_id, &c.center_id, c.at)
+                .expect("visited before");
+            assert_eq!(
+                (
+                    history.visits_this_month,
+                    history.visited_this_center_today,
+                    earlier
+                ),
+                (
+                    visits.visits_this_month,
+                    visits.visited_this_center_today,
+                    before
+                ),
+                "{}",
+                c.id
+            );
         }
         let mut first_visit = |c: &Checkin| {
             card(&mut conn, c.clone())
@@ -598,19 +674,6 @@ mod tests {
         assert!(
             !morning.visited_this_center_today,
             "06:30 opens a new business day"
-        );
-        drop(store);
-    }
-
-    /// A retry finds its check-in by the key's own index, not by reading the member's visits.
-    #[test]
-    fn a_used_key_is_found_by_its_index() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (store, conn) = test_database(&dir, &[]);
-        let text = query_plan(&conn, KEY_USED_SQL, ["m", "k"]);
-        assert!(
-            text.contains("INDEX checkins_idempotency_key (member_id=? AND idempotency_key=?)"),
-            "{text}"
         );
         drop(store);
     }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use gymgate_shared::api::{Member, RosterMember};
 use gymgate_shared::policy::{PassFacts, VisitHistory, visits_left};
-use gymgate_shared::{CenterId, MemberId};
+use gymgate_shared::{CenterId, CheckinId, MemberId};
 
 use super::sql::{Conn, Row};
 use super::{StoreError, parse_ts, ts};
@@ -78,10 +78,73 @@ fn parse_date(text: &str) -> Result<NaiveDate, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("bad stored date {text:?}")))
 }
 
-const SELECT: &str = "SELECT m.id, m.member_no, m.name, m.phone, m.pin_hash, p.name, \
-     p.visits_per_month, m.valid_from, m.valid_until, m.birthday, m.photo_url, m.blocked, \
-     m.passes_revoked_at \
-     FROM members m JOIN plans p ON p.id = m.plan_id";
+macro_rules! columns {
+    () => {
+        "m.id, m.member_no, m.name, m.phone, m.pin_hash, p.name, p.visits_per_month, \
+         m.valid_from, m.valid_until, m.birthday, m.photo_url, m.blocked, m.passes_revoked_at"
+    };
+}
+const SELECT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM members m JOIN plans p ON p.id = m.plan_id"
+);
+
+/// What a tap reads before anything else: its member (locked until the transaction ends, on
+/// PostgreSQL; SQLite's one writer serialises taps already), the check-in its
+/// Idempotency-Key made if it was used before, and the center. One statement, so one round
+/// trip on PostgreSQL where it took four ([`lock`], [`load`], the key, [`super::centers::load`]).
+/// Each key subquery reads `checkins_idempotency_key`.
+static TAP_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {}, (SELECT center_id FROM checkins WHERE member_id = ?1 AND idempotency_key = ?2),
+         (SELECT id FROM checkins WHERE member_id = ?1 AND idempotency_key = ?2), {}
+         FROM members m JOIN plans p ON p.id = m.plan_id LEFT JOIN centers c ON c.id = ?3
+         WHERE m.id = ?1",
+        columns!(),
+        super::centers::COLUMNS_OF_C
+    )
+});
+/// Where the center's columns start in [`TAP_SQL`].
+const TAP_CENTER_AT: usize = 15;
+
+pub struct TapReads {
+    pub member: MemberRow,
+    /// The center and check-in this Idempotency-Key created, when it was used before.
+    pub earlier: Option<(CenterId, CheckinId)>,
+    /// `None` for an unknown center.
+    pub center: Option<super::centers::CenterRow>,
+}
+
+/// [`TapReads`] of a member tapping at a center with a key; `None` for an unknown member.
+pub fn for_tap(
+    conn: &mut dyn Conn,
+    id: &MemberId,
+    idempotency_key: &str,
+    center: &CenterId,
+) -> Result<Option<TapReads>, StoreError> {
+    let sql = match conn.dialect() {
+        super::sql::Dialect::Sqlite => TAP_SQL.clone(),
+        super::sql::Dialect::Postgres => format!("{} FOR UPDATE OF m", *TAP_SQL),
+    };
+    conn.one(&sql, &[id, &idempotency_key, center], |row| {
+        let earlier_center: Option<CenterId> = row.get(13)?;
+        let earlier_checkin: Option<CheckinId> = row.get(14)?;
+        let found: Option<CenterId> = row.get(TAP_CENTER_AT)?;
+        let center = match found {
+            Some(_) => Some(super::centers::from_row(&super::sql::Columns {
+                row,
+                first: TAP_CENTER_AT,
+            })?),
+            None => None,
+        };
+        Ok(TapReads {
+            member: from_row(row)?,
+            earlier: earlier_center.zip(earlier_checkin),
+            center,
+        })
+    })
+}
 
 fn from_row(row: &dyn Row) -> Result<MemberRow, StoreError> {
     let birthday: Option<String> = row.get(9)?;
@@ -441,7 +504,25 @@ pub fn set_photo_url(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::test_database;
+    use crate::store::sqlite::{query_plan, test_database};
+
+    /// A tap's first statement reads the member and the center by their keys and a retried
+    /// key by the key's own index, never by walking the member's visits.
+    #[test]
+    fn a_tap_finds_its_member_and_a_used_key_by_their_indexes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, conn) = test_database(&dir, &[]);
+        let text = query_plan(&conn, &TAP_SQL, ["m", "k", "c"]);
+        assert!(
+            text.matches("INDEX checkins_idempotency_key (member_id=? AND idempotency_key=?)")
+                .count()
+                == 2
+                && text.contains("SEARCH c USING INDEX sqlite_autoindex_centers_1 (id=?)")
+                && !text.contains("SCAN"),
+            "{text}"
+        );
+        drop(store);
+    }
 
     /// Finding 13. 250 active members share one common name; the one whose phone ends in the
     /// digits staff typed comes last. The digits and validity are asked before the limit, so

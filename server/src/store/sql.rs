@@ -113,6 +113,19 @@ pub trait Row {
     fn cell(&self, index: usize) -> Result<Cell<'_>, StoreError>;
 }
 
+/// The columns of a row from `first` on, as a row of their own: a statement that reads two
+/// things (a member and a center) hands each its own columns.
+pub struct Columns<'a> {
+    pub row: &'a dyn Row,
+    pub first: usize,
+}
+
+impl Row for Columns<'_> {
+    fn cell(&self, index: usize) -> Result<Cell<'_>, StoreError> {
+        self.row.cell(self.first + index)
+    }
+}
+
 impl dyn Row + '_ {
     pub fn get<T: FromCell>(&self, index: usize) -> Result<T, StoreError> {
         T::from_cell(self.cell(index)?)
