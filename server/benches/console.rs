@@ -121,7 +121,11 @@ async fn main() -> anyhow::Result<()> {
                         .with_ymd_and_hms(2026, 11, 1 + (n % 30) as u32, (n % 12) as u32, 0, 0)
                         .single()
                         .unwrap_or_default();
-                    let status = if n.is_multiple_of(20) { "voided" } else { "admitted" };
+                    let status = if n.is_multiple_of(20) {
+                        "voided"
+                    } else {
+                        "admitted"
+                    };
                     ctx.tx.execute(
                         "INSERT INTO checkins (id, member_id, center_id, status, method, at, rev,
                                                history)

@@ -366,6 +366,44 @@ async fn the_conformance_vectors_pass_in_chromium() -> anyhow::Result<()> {
     browser.close().await
 }
 
+/// The board is newest first by the check-ins' times, whatever number of fraction digits the
+/// server wrote: it writes ".123Z" for a time on the millisecond and ".123500Z" half a
+/// millisecond later, and compared as strings the first came out newer (found by
+/// `a_link_cut_mid_replay_shows_every_checkin_exactly_once`, where two records a few hundred
+/// microseconds apart swapped places on the board).
+#[tokio::test]
+async fn the_board_orders_check_ins_by_time_whatever_their_digits() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start_as(Screen::Window(1024, 768), &[]).await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    browser
+        .client
+        .goto(&format!("{}/desk/", server.url()))
+        .await?;
+    let cards = json!([
+        { "checkin": { "id": "01a0-b", "at": "2026-12-07T10:00:01.123500Z" } },
+        { "checkin": { "id": "01a0-a", "at": "2026-12-07T10:00:01.123Z" } },
+        { "checkin": { "id": "01a0-d", "at": "2026-12-07T10:00:02Z" } },
+        { "checkin": { "id": "01a0-c", "at": "2026-12-07T10:00:01.5Z" } },
+        { "checkin": { "id": "01a0-e", "at": "2026-12-07T10:00:02Z" } },
+    ]);
+    let order = browser
+        .run(
+            "const d = await import('/desk/desk.js');              return { board: d.newestFirst(args[0]).map((c) => c.checkin.id),                       strings: [...args[0]].sort((a, b) => b.checkin.at.localeCompare(a.checkin.at))                         .map((c) => c.checkin.id) };",
+            cards,
+        )
+        .await?;
+    assert_eq!(
+        order["board"],
+        json!(["01a0-e", "01a0-d", "01a0-c", "01a0-b", "01a0-a"]),
+        "{order}"
+    );
+    // What the board did before: the strings put the earlier time on the millisecond first.
+    assert_ne!(order["strings"], order["board"], "{order}");
+    browser.close().await
+}
+
 /// Re-pairing to another center leaves nothing of the first in IndexedDB or Cache Storage.
 #[tokio::test]
 async fn re_pairing_to_another_center_leaves_nothing_of_the_first() -> anyhow::Result<()> {

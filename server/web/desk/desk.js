@@ -21,6 +21,24 @@ function uuid7() {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** An RFC 3339 UTC time as a key that sorts as the time does. The server writes as many
+ *  fraction digits as a time needs (".5Z", ".123Z", ".123456Z"), so the strings themselves
+ *  do not sort: ".123Z" came before ".123500Z" but compares after it. */
+export function timeKey(at) {
+  const m = /^(.*?)(?:\.(\d+))?Z$/.exec(at || "");
+  if (!m) return at || "";
+  return `${m[1]}.${(m[2] || "").padEnd(9, "0")}`;
+}
+
+/** Check-in cards newest first; two at the same instant by id (UUIDv7, time-ordered). */
+export function newestFirst(cards) {
+  const keyed = cards.map((card) => [timeKey(card.checkin.at), card]);
+  keyed.sort(([a, x], [b, y]) =>
+    a !== b ? (a < b ? 1 : -1) : x.checkin.id < y.checkin.id ? 1 : x.checkin.id > y.checkin.id ? -1 : 0,
+  );
+  return keyed.map(([, card]) => card);
+}
+
 /** The in-memory roster index: search by name, last four phone digits or member number. */
 export class Roster {
   constructor() {
@@ -160,7 +178,7 @@ export class Desk {
 
   async pendingRecords() {
     return this.pending()
-      .sort((a, b) => a.record.at.localeCompare(b.record.at))
+      .sort((a, b) => (timeKey(a.record.at) < timeKey(b.record.at) ? -1 : 1))
       .map((i) => ({ type: "record", ...i.record }));
   }
 
@@ -651,7 +669,7 @@ export class Desk {
 
   /** Cards of today, newest first. */
   today() {
-    return [...this.cards.values()].sort((a, b) => b.checkin.at.localeCompare(a.checkin.at));
+    return newestFirst([...this.cards.values()]);
   }
 
   needsReview() {
