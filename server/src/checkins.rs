@@ -33,7 +33,8 @@ pub fn tap(
 ) -> Result<TapResult, AppError> {
     // Loaded and locked at once: the rules below read a member no other tap can change.
     // Every statement here is a round trip on PostgreSQL, so a tap sends three: this one,
-    // the member's history at the center, and the insert.
+    // the member's history at the center, and the insert (a fourth on a center with holiday
+    // hours: is today a holiday).
     let members::TapReads {
         member,
         earlier,
