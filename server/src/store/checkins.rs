@@ -13,33 +13,66 @@ use super::members::{self, MemberRow, ROSTER_DAYS};
 use super::sql::{Conn, Dialect, Row};
 use super::{StoreError, parse_ts, ts};
 
-/// A member's visits in a month and, of those, today's at one center. Runs on every tap:
-/// answered from the `checkins_member_month` index alone (see the plan test below).
-pub(super) const VISITS_SQL: &str = "SELECT
-            COALESCE(SUM(CASE WHEN at >= ?2 AND at < ?3 THEN 1 ELSE 0 END), 0),
-            COALESCE(SUM(CASE WHEN center_id = ?4 AND at >= ?5 AND at < ?6 THEN 1 ELSE 0 END), 0)
-     FROM checkins
+// The statements a tap reads a member's visits with, from the `checkins_member_month` index
+// alone (see the plan test below), put together from these pieces so the tap's one statement
+// and the separate ones cannot drift apart.
+
+/// The member's visits that count, between ?7 and ?8.
+macro_rules! counted_visits {
+    () => {
+        " FROM checkins
      WHERE member_id = ?1 AND at >= ?7 AND at < ?8
-       AND status IN ('admitted', 'pending')";
+       AND status IN ('admitted', 'pending')"
+    };
+}
 
-/// Whether a member checked in at a center before a time ("first visit here?"). Also from the
-/// month index alone: a member's check-ins are a few hundred at most, a center's are many, so
-/// this must never walk `checkins_center_at` (SQLite is told so; PostgreSQL's planner judges
-/// by its statistics).
-pub(super) const EARLIER_HERE_SQL: &str =
-    "SELECT CASE WHEN EXISTS (SELECT 1 FROM checkins INDEXED BY checkins_member_month
-     WHERE member_id = ?1 AND at < ?3 AND center_id = ?2 AND status IN ('admitted', 'pending'))
-     THEN 1 ELSE 0 END";
+/// Of those, the ones in the month ?2..?3, and the ones at center ?4 on its day ?5..?6.
+macro_rules! month_and_today {
+    () => {
+        "COALESCE(SUM(CASE WHEN at >= ?2 AND at < ?3 THEN 1 ELSE 0 END), 0),
+            COALESCE(SUM(CASE WHEN center_id = ?4 AND at >= ?5 AND at < ?6 THEN 1 ELSE 0 END), 0)"
+    };
+}
 
-fn earlier_here_sql(dialect: Dialect) -> &'static str {
+/// Whether the member checked in at `$center` before `$at`. A member's check-ins are a few
+/// hundred at most, a center's are many, so this must never walk `checkins_center_at` (SQLite
+/// is told so; PostgreSQL's planner judges by its statistics).
+macro_rules! earlier_here {
+    ($center:literal, $at:literal) => {
+        concat!(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM checkins INDEXED BY checkins_member_month
+     WHERE member_id = ?1 AND at < ",
+            $at,
+            " AND center_id = ",
+            $center,
+            " AND status IN ('admitted', 'pending'))
+     THEN 1 ELSE 0 END"
+        )
+    };
+}
+
+/// A member's visits in a month and, of those, today's at one center.
+pub(super) const VISITS_SQL: &str = concat!("SELECT ", month_and_today!(), counted_visits!());
+
+/// Whether a member checked in at a center before a time ("first visit here?").
+pub(super) const EARLIER_HERE_SQL: &str = earlier_here!("?2", "?3");
+
+/// [`VISITS_SQL`] with a third column, [`EARLIER_HERE_SQL`] at center ?4 before ?9: what a tap
+/// needs for the rules and the card, in one statement.
+const HISTORY_HERE_SQL: &str = concat!(
+    "SELECT ",
+    month_and_today!(),
+    ", (",
+    earlier_here!("?4", "?9"),
+    ")",
+    counted_visits!()
+);
+
+/// The index hint is SQLite's; PostgreSQL's planner judges by its statistics.
+fn for_dialect(sql: &'static str, dialect: Dialect) -> std::borrow::Cow<'static, str> {
     match dialect {
-        Dialect::Sqlite => EARLIER_HERE_SQL,
-        Dialect::Postgres => {
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM checkins
-             WHERE member_id = ?1 AND at < ?3 AND center_id = ?2
-               AND status IN ('admitted', 'pending'))
-             THEN 1 ELSE 0 END"
-        }
+        Dialect::Sqlite => sql.into(),
+        Dialect::Postgres => sql.replace(" INDEXED BY checkins_member_month", "").into(),
     }
 }
 
@@ -83,18 +116,6 @@ pub fn visit_history(
     })
 }
 
-/// [`VISITS_SQL`] with a third column: whether the member checked in at the center before
-/// `?9` ("first visit" on the card), from the same index. A tap reads both at once.
-const HISTORY_HERE_SQL: &str = "SELECT
-            COALESCE(SUM(CASE WHEN at >= ?2 AND at < ?3 THEN 1 ELSE 0 END), 0),
-            COALESCE(SUM(CASE WHEN center_id = ?4 AND at >= ?5 AND at < ?6 THEN 1 ELSE 0 END), 0),
-            (SELECT CASE WHEN EXISTS (SELECT 1 FROM checkins INDEXED BY checkins_member_month
-             WHERE member_id = ?1 AND at < ?9 AND center_id = ?4
-               AND status IN ('admitted', 'pending')) THEN 1 ELSE 0 END)
-     FROM checkins
-     WHERE member_id = ?1 AND at >= ?7 AND at < ?8
-       AND status IN ('admitted', 'pending')";
-
 /// A member's history at a center as of `at` (see [`visit_history`]), and whether they had
 /// checked in there before `at`: what a tap needs for the rules and the card, in one statement.
 pub fn history_here(
@@ -107,11 +128,7 @@ pub fn history_here(
     let (month_start, month_end) = kst::month_bounds(at);
     let (day_start, day_end) = schedule.day_bounds(at);
     let (from, to) = (month_start.min(day_start), month_end.max(day_end));
-    let sql = match conn.dialect() {
-        Dialect::Sqlite => HISTORY_HERE_SQL.to_owned(),
-        // The index hint is SQLite's; PostgreSQL's planner judges by its statistics.
-        Dialect::Postgres => HISTORY_HERE_SQL.replace(" INDEXED BY checkins_member_month", ""),
-    };
+    let sql = for_dialect(HISTORY_HERE_SQL, conn.dialect());
     let (visits, today, earlier): (u32, u32, u32) = conn
         .one(
             &sql,
@@ -145,8 +162,8 @@ pub fn visited_before(
     center: &CenterId,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let sql = earlier_here_sql(conn.dialect());
-    conn.value(sql, &[member, center, &ts(at)])
+    let sql = for_dialect(EARLIER_HERE_SQL, conn.dialect());
+    conn.value(&sql, &[member, center, &ts(at)])
 }
 
 const SELECT: &str = "SELECT c.id, c.member_id, c.center_id, ctr.name, c.status, \
