@@ -3,7 +3,9 @@
 //! member racing each other cannot both pass "once per center per day".
 
 use chrono::{DateTime, SubsecRound, Utc};
-use gymgate_shared::api::{Checkin, CheckinChange, CheckinMethod, CheckinStatus, Dispute};
+use gymgate_shared::api::{
+    Checkin, CheckinChange, CheckinMethod, CheckinStatus, Confirmation, Dispute, Evidence,
+};
 use gymgate_shared::pass::{self, PassError, PassKey};
 use gymgate_shared::policy::VisitHistory;
 use gymgate_shared::protocol::{Decision, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
@@ -86,7 +88,11 @@ pub fn tap(
         }],
         dispute: None,
     };
-    checkins::insert(ctx.tx, &checkin, Some(idempotency_key), None)?;
+    checkins::insert(
+        ctx.tx,
+        &checkin,
+        &checkins::Provenance::app(Some(idempotency_key)),
+    )?;
     let after = VisitHistory {
         visits_this_month: history.visits_this_month + 1,
         visited_this_center_today: true,
@@ -141,11 +147,15 @@ fn refuse_revoked(ctx: &mut WriteCtx<'_>, desk_id: &DeskId) -> Result<(), AppErr
     if desks::is_active(ctx.tx, desk_id)? {
         Ok(())
     } else {
-        Err(AppError::unauthorized(
-            DESK_REVOKED,
-            "이 데스크는 연결이 해제되었습니다. 다시 연결해 주세요 / this desk was unpaired; pair it again",
-        ))
+        Err(revoked())
     }
+}
+
+fn revoked() -> AppError {
+    AppError::unauthorized(
+        DESK_REVOKED,
+        "이 데스크는 연결이 해제되었습니다. 다시 연결해 주세요 / this desk was unpaired; pair it again",
+    )
 }
 
 /// The error code of a revoked desk's refused write; the session ends after it.
@@ -158,16 +168,57 @@ pub struct RecordResult {
     pub reason: Option<String>,
 }
 
+/// The desk a record comes from, as the server saw it.
+pub struct Recorder<'a> {
+    pub desk_id: &'a DeskId,
+    pub center_id: &'a CenterId,
+    /// When the connection the record came over began.
+    pub connected_at: DateTime<Utc>,
+}
+
+/// A desk's clock and the time a record takes to arrive are allowed this much before a record
+/// counts as made while the server saw the desk online.
+const ONLINE_GRACE: chrono::Duration = chrono::Duration::seconds(60);
+/// A desk that is online sends what it records within this; later is back-filling.
+const ONLINE_SEND_WITHIN: chrono::Duration = chrono::Duration::seconds(120);
+
+/// Why a desk's record looks made up rather than kept through an outage (codes, in
+/// docs/settlement.md), and whether the server saw the desk online at the visit's time.
+fn suspicion(
+    desk: &desks::RecordingDesk,
+    connected_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (Vec<&'static str>, bool) {
+    let mut codes = Vec::new();
+    if at < desk.paired_at - ONLINE_GRACE {
+        codes.push("before_pairing");
+    }
+    // The desk said its outbox was empty after this visit: it had nothing to send then, so
+    // the visit was not waiting in it.
+    let said_empty_after = desk
+        .outbox_empty_at
+        .is_some_and(|empty| at < empty - ONLINE_GRACE);
+    if said_empty_after {
+        codes.push("after_empty_outbox");
+    }
+    let during_this_connection = at >= connected_at + ONLINE_GRACE;
+    if during_this_connection && now - at > ONLINE_SEND_WITHIN {
+        codes.push("late_from_online_desk");
+    }
+    (codes, said_empty_after || at >= connected_at - ONLINE_GRACE)
+}
+
 /// A desk sends a check-in it made while offline. Idempotent by `local_id`: the second time
 /// it answers `duplicate` with the first outcome's check-in and reason.
 pub fn record(
     ctx: &mut WriteCtx<'_>,
-    desk_id: &DeskId,
-    desk_center: &CenterId,
+    recorder: &Recorder<'_>,
     item: &OutboxRecord,
     pass_keys: &[PassKey],
 ) -> Result<RecordResult, AppError> {
-    refuse_revoked(ctx, desk_id)?;
+    let desk_id = recorder.desk_id;
+    let desk = desks::recording(ctx.tx, desk_id)?.ok_or_else(revoked)?;
     // Staff typed a member number: the member is whoever holds it here.
     let resolved;
     let item = match (&item.method, &item.manual) {
@@ -203,7 +254,7 @@ pub fn record(
         });
     }
 
-    let (status, checkin_id, reason) = judge_record(ctx, desk_id, desk_center, item, pass_keys)?;
+    let (status, checkin_id, reason) = judge_record(ctx, recorder, &desk, item, pass_keys)?;
     checkins::insert_record(
         ctx.tx,
         &checkins::NewRecord {
@@ -227,11 +278,12 @@ pub fn record(
 
 fn judge_record(
     ctx: &mut WriteCtx<'_>,
-    desk_id: &DeskId,
-    desk_center: &CenterId,
+    recorder: &Recorder<'_>,
+    desk: &desks::RecordingDesk,
     item: &OutboxRecord,
     pass_keys: &[PassKey],
 ) -> Result<(RecordStatus, Option<CheckinId>, Option<String>), AppError> {
+    let (desk_id, desk_center) = (recorder.desk_id, recorder.center_id);
     let rejected = |reason: &str| Ok((RecordStatus::Rejected, None, Some(reason.to_owned())));
     // Stored times have microsecond precision; keep the event's copy identical to the row.
     let at = item.at.trunc_subsecs(6);
@@ -333,7 +385,18 @@ fn judge_record(
         history: history_entries,
         dispute,
     };
-    checkins::insert(ctx.tx, &checkin, None, Some(ctx.now))?;
+    let (codes, desk_online) = suspicion(desk, recorder.connected_at, at, ctx.now);
+    checkins::insert(
+        ctx.tx,
+        &checkin,
+        &checkins::Provenance {
+            idempotency_key: None,
+            synced_at: Some(ctx.now),
+            evidence: Evidence::of_method(method),
+            desk_online: Some(desk_online),
+            suspicion: (!codes.is_empty()).then(|| codes.join(",")),
+        },
+    )?;
     if let Ok(Some(fingerprint)) = &pass {
         // This showing is used now: the same code at another desk is caught as replayed.
         checkins::use_pass(ctx.tx, fingerprint, &checkin.id, ctx.now)?;
@@ -418,7 +481,15 @@ pub fn resolve_dispute(
         (CheckinStatus::Denied, None)
     };
     let reason = with_override(reason, overridden);
+    let member_said_not_me = checkin
+        .dispute
+        .as_ref()
+        .is_some_and(|d| d.reason == "not_me");
     change_status(ctx, &mut checkin, next, by.to_owned(), reason)?;
+    if member_said_not_me && accept {
+        // Counted against the member's word: the operator's decision is what pays it.
+        checkins::set_confirmation(ctx.tx, checkin_id, Confirmation::Operator, ctx.now)?;
+    }
     Ok(Resolved {
         checkin,
         overridden,
@@ -596,7 +667,7 @@ pub fn correct_by_operator(
 
 /// Moves a check-in to `next` with who and why in its history, stores it, and tells the
 /// center's desks and the member (`checkin_updated`): the one way every change is made.
-fn change_status(
+pub(crate) fn change_status(
     ctx: &mut WriteCtx<'_>,
     checkin: &mut Checkin,
     next: CheckinStatus,
@@ -623,6 +694,57 @@ mod tests {
     use super::*;
     use crate::store::sqlite::test_database;
 
+    /// Each way a desk's record can contradict what the server saw of the desk, and the
+    /// honest cases beside them: kept through an outage, or recorded live.
+    #[test]
+    fn a_record_is_suspicious_where_the_desk_was_seen_online() {
+        let now = Utc::now();
+        let minutes = chrono::Duration::minutes;
+        let desk = |paired: i64, empty: Option<i64>| desks::RecordingDesk {
+            paired_at: now - minutes(paired),
+            outbox_empty_at: empty.map(|m| now - minutes(m)),
+        };
+        // Offline for an hour, reconnected a minute ago with items waiting: honest.
+        let (codes, online) = suspicion(
+            &desk(6000, Some(120)),
+            now - minutes(1),
+            now - minutes(30),
+            now,
+        );
+        assert!(codes.is_empty(), "{codes:?}");
+        assert!(!online);
+        // Recorded live on this connection: honest, and online.
+        let (codes, online) = suspicion(
+            &desk(6000, Some(60)),
+            now - minutes(60),
+            now - chrono::Duration::seconds(2),
+            now,
+        );
+        assert!(codes.is_empty(), "{codes:?}");
+        assert!(online);
+        // A visit of 40 minutes ago on a connection up for an hour, sent only now.
+        let (codes, online) = suspicion(
+            &desk(6000, Some(60)),
+            now - minutes(60),
+            now - minutes(40),
+            now,
+        );
+        assert_eq!(codes, ["late_from_online_desk"]);
+        assert!(online);
+        // The desk said its outbox was empty after the visit.
+        let (codes, online) = suspicion(
+            &desk(6000, Some(60)),
+            now - minutes(60),
+            now - minutes(600),
+            now,
+        );
+        assert_eq!(codes, ["after_empty_outbox"]);
+        assert!(online);
+        // A visit before the desk was paired at all.
+        let (codes, _) = suspicion(&desk(30, None), now - minutes(1), now - minutes(600), now);
+        assert_eq!(codes, ["before_pairing"]);
+    }
+
     /// Finding 6. Expiry reports the check-ins it expired, not the ids it was given: one
     /// decided meanwhile (admitted at the desk) and one unknown are not counted.
     #[tokio::test]
@@ -635,7 +757,7 @@ mod tests {
             checkin("k1", CheckinStatus::Pending),
             checkin("k2", CheckinStatus::Admitted),
         ] {
-            checkins::insert(&mut conn, &c, None, None).expect("insert");
+            checkins::insert(&mut conn, &c, &checkins::Provenance::app(None)).expect("insert");
         }
         let ids = ["k1", "k2", "k9"].map(|id| CheckinId::new(id.to_owned()));
         let expired = store

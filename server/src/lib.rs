@@ -26,6 +26,7 @@ mod releases;
 mod server;
 mod state;
 mod store;
+mod visits;
 
 pub use cli::{AdminClient, AdminError, main_exit_code};
 pub use config::{

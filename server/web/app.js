@@ -4,6 +4,15 @@
 
 const T = {
   ko: {
+    myVisits: "방문 기록", visitsTitle: "내 방문 기록",
+    visitsHint: "데스크 직원이 기록한 방문은 회원님이 확인해야 센터에 정산됩니다. 본인이 아닌 방문이 있으면 알려 주세요.",
+    visitsEmpty: "아직 방문 기록이 없습니다.",
+    visitsFailed: "방문 기록을 불러오지 못했습니다. 잠시 후 다시 시도해 주세요.",
+    askMine: (when, center) => `${when} ${center} 방문이 맞나요?`,
+    yes: "네", no: "아니요", notMe: "이 방문은 제가 아닙니다", send: "보내기", cancel: "취소",
+    statementLabel: "어떻게 된 일인지 적어 주세요. 운영팀이 확인합니다.",
+    evidence: { app: "앱으로 입장", "app+presence": "앱 + 현장 QR", pass: "오프라인 패스", roster: "데스크 직원이 기록", manual: "데스크 직원이 직접 입력" },
+    confirmation: { unconfirmed: "확인 대기", member: "내가 확인함", not_me: "이의 제기됨 · 운영팀 확인 중", operator: "운영팀 결정", by_evidence: "" },
     loginTitle: "회원 로그인", memberNo: "회원번호", pin: "PIN", login: "로그인", logout: "로그아웃",
     chooseCenter: "입장할 센터", searchCenters: "센터 이름 검색", enter: "입장하기",
     chooseFirst: "센터를 먼저 선택하세요", chosen: (n) => `${n} 에 입장합니다`,
@@ -46,6 +55,15 @@ const T = {
     },
   },
   en: {
+    myVisits: "My visits", visitsTitle: "My visits",
+    visitsHint: "Visits the desk staff recorded are paid to the center only once you confirm them. Tell us about any visit that was not you.",
+    visitsEmpty: "No visits yet.",
+    visitsFailed: "Could not load your visits. Please try again shortly.",
+    askMine: (when, center) => `Was the visit to ${center} at ${when} you?`,
+    yes: "Yes", no: "No", notMe: "This visit was not me", send: "Send", cancel: "Cancel",
+    statementLabel: "Tell us what happened; operators will look into it.",
+    evidence: { app: "Entered with the app", "app+presence": "App + on-site QR", pass: "Offline pass", roster: "Recorded by desk staff", manual: "Typed in by desk staff" },
+    confirmation: { unconfirmed: "Waiting for you", member: "Confirmed by you", not_me: "Disputed · operators reviewing", operator: "Decided by operators", by_evidence: "" },
     loginTitle: "Member login", memberNo: "Member number", pin: "PIN", login: "Log in", logout: "Log out",
     chooseCenter: "Choose a center", searchCenters: "Search centers", enter: "Enter",
     chooseFirst: "Choose a center first", chosen: (n) => `Entering ${n}`,
@@ -146,7 +164,7 @@ async function api(path, options = {}) {
 }
 
 function show(view) {
-  for (const v of ["login", "home", "result", "pass"]) $(`view-${v}`).hidden = v !== view;
+  for (const v of ["login", "home", "result", "pass", "visits"]) $(`view-${v}`).hidden = v !== view;
   $("logout").hidden = !state.token;
   if (view === "pass") startPass(); else stopPass();
   renderSupport();
@@ -212,6 +230,7 @@ function translate() {
     el.placeholder = t()[el.dataset.i18nPlaceholder];
   }
   renderPass(); renderCenters(); if (state.checkin || $("view-result").dataset.status) renderResult();
+  if (!$("view-visits").hidden) renderVisits();
 }
 
 function setNetwork(down) {
@@ -640,6 +659,93 @@ function startPass() {
 }
 
 function stopPass() { if (passTimer) { clearInterval(passTimer); passTimer = null; } }
+
+// ---- the member's visits ----
+// Every visit with how it was made; a staff-recorded one asks "was this you?", and any counted
+// visit of the last 30 days can be reported as not the member's (docs/settlement.md).
+function visitTime(iso) {
+  return new Intl.DateTimeFormat(state.lang === "ko" ? "ko-KR" : "en-GB", {
+    timeZone: "Asia/Seoul", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false,
+  }).format(new Date(iso));
+}
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+async function answerVisit(id, mine, statement) {
+  $("visits-error").textContent = "";
+  try {
+    const r = await api(`/api/v1/me/visits/${encodeURIComponent(id)}/answer`, {
+      method: "POST", body: JSON.stringify({ mine, statement: statement || null }),
+    });
+    if (r.status === 401) { $("logout").click(); return; }
+    if (r.status !== 200) {
+      $("visits-error").textContent = (r.body && r.body.error && r.body.error.message) || t().visitsFailed;
+      return;
+    }
+  } catch (_) { $("visits-error").textContent = t().visitsFailed; return; }
+  loadVisits();
+}
+
+function statementForm(li, id) {
+  const form = el("form", "statement");
+  const label = el("label", null, t().statementLabel);
+  const text = el("textarea"); text.name = "statement"; text.maxLength = 500; text.required = true; text.rows = 3;
+  label.append(text);
+  const send = el("button", "primary", t().send); send.type = "submit"; send.dataset.act = "send";
+  const cancel = el("button", "link", t().cancel); cancel.type = "button";
+  cancel.addEventListener("click", () => renderVisits());
+  form.append(label, send, cancel);
+  form.addEventListener("submit", (e) => { e.preventDefault(); answerVisit(id, false, text.value.trim()); });
+  li.append(form);
+  text.focus();
+}
+
+function renderVisits() {
+  const list = $("visit-list");
+  const visits = state.visits || [];
+  if (!visits.length) { list.replaceChildren(el("li", "hint", t().visitsEmpty)); return; }
+  list.replaceChildren(...visits.map((v) => {
+    const c = v.checkin;
+    const li = el("li", "visit card"); li.dataset.id = c.id; li.dataset.confirmation = v.confirmation;
+    li.append(el("p", "big", `${visitTime(c.at)} · ${c.center_name}`));
+    const status = t()[c.status] || c.status;
+    const confirmation = t().confirmation[v.confirmation];
+    li.append(el("p", "visit-status", [status, confirmation].filter(Boolean).join(" · ")));
+    li.append(el("p", "hint", t().evidence[v.evidence] || v.evidence));
+    if (v.ask) {
+      li.append(el("p", "ask", t().askMine(visitTime(c.at), c.center_name)));
+      const yes = el("button", "primary", t().yes); yes.type = "button"; yes.dataset.act = "yes";
+      yes.addEventListener("click", () => answerVisit(c.id, true));
+      const no = el("button", "secondary", t().no); no.type = "button"; no.dataset.act = "no";
+      no.addEventListener("click", () => statementForm(li, c.id));
+      li.append(yes, no);
+    } else if (v.disputable) {
+      const notMe = el("button", "link", t().notMe); notMe.type = "button"; notMe.dataset.act = "not-me";
+      notMe.addEventListener("click", () => statementForm(li, c.id));
+      li.append(notMe);
+    }
+    return li;
+  }));
+}
+
+async function loadVisits() {
+  $("visits-error").textContent = "";
+  try {
+    const r = await api("/api/v1/me/visits");
+    if (r.status === 401) { $("logout").click(); return; }
+    if (r.status !== 200) { $("visits-error").textContent = t().visitsFailed; return; }
+    state.visits = r.body;
+  } catch (_) { $("visits-error").textContent = t().visitsFailed; }
+  renderVisits();
+}
+
+$("open-visits").addEventListener("click", () => { show("visits"); loadVisits(); });
+$("visits-done").addEventListener("click", () => show("home"));
 
 $("open-pass").addEventListener("click", () => show("pass"));
 $("pass-done").addEventListener("click", () => show(state.member ? "home" : "login"));

@@ -156,6 +156,165 @@ impl CheckinMethod {
     }
 }
 
+/// What shows that the member made a visit (docs/settlement.md, "Evidence").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Evidence {
+    /// The member tapped Enter with their own session.
+    #[serde(rename = "app")]
+    App,
+    /// The same, carrying the desk's signed presence code the phone scanned at the center.
+    #[serde(rename = "app+presence")]
+    AppPresence,
+    /// Staff scanned the member's offline pass, signed by the member's phone.
+    #[serde(rename = "pass")]
+    Pass,
+    /// Staff picked the member from the desk's roster: the desk's word alone.
+    #[serde(rename = "roster")]
+    Roster,
+    /// Staff typed the member's number: the desk's word alone.
+    #[serde(rename = "manual")]
+    Manual,
+}
+
+impl Evidence {
+    pub const ALL: [Evidence; 5] = [
+        Evidence::App,
+        Evidence::AppPresence,
+        Evidence::Pass,
+        Evidence::Roster,
+        Evidence::Manual,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::App => "app",
+            Evidence::AppPresence => "app+presence",
+            Evidence::Pass => "pass",
+            Evidence::Roster => "roster",
+            Evidence::Manual => "manual",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Evidence> {
+        Self::ALL.into_iter().find(|e| e.as_str() == text)
+    }
+
+    /// The evidence of a check-in made by `method` (with no presence code).
+    pub fn of_method(method: CheckinMethod) -> Evidence {
+        match method {
+            CheckinMethod::App => Evidence::App,
+            CheckinMethod::Pass => Evidence::Pass,
+            CheckinMethod::Roster => Evidence::Roster,
+            CheckinMethod::Manual => Evidence::Manual,
+        }
+    }
+
+    /// Staff alone made the record: the member has to confirm it before it is paid.
+    pub fn staff_only(self) -> bool {
+        matches!(self, Evidence::Roster | Evidence::Manual)
+    }
+}
+
+/// Whether the member stands behind a visit, as settlement reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmation {
+    /// The evidence is the member's own (an app tap, their signed pass): nothing to ask.
+    ByEvidence,
+    /// Staff recorded it, or it looked suspicious: paid once the member says yes (or, where
+    /// the center allows, once its days pass without a no).
+    Unconfirmed,
+    /// The member said yes in the app.
+    Member,
+    /// The member said it was not them: a dispute for operators.
+    NotMe,
+    /// An operator decided a dispute about it.
+    Operator,
+}
+
+impl Confirmation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confirmation::ByEvidence => "by_evidence",
+            Confirmation::Unconfirmed => "unconfirmed",
+            Confirmation::Member => "member",
+            Confirmation::NotMe => "not_me",
+            Confirmation::Operator => "operator",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Confirmation> {
+        [
+            Confirmation::ByEvidence,
+            Confirmation::Unconfirmed,
+            Confirmation::Member,
+            Confirmation::NotMe,
+            Confirmation::Operator,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == text)
+    }
+}
+
+/// A visit in the member's own history (`GET /api/v1/me/visits`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberVisit {
+    pub checkin: Checkin,
+    pub evidence: Evidence,
+    pub confirmation: Confirmation,
+    /// The app asks "was this you?" (yes / no).
+    pub ask: bool,
+    /// "이 방문은 제가 아닙니다" may be pressed (a counted visit of the last 30 days).
+    pub disputable: bool,
+}
+
+/// The member's answer about one visit (`POST /api/v1/me/visits/{id}/answer`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitAnswer {
+    /// True: "네, 제 방문입니다"; false: "이 방문은 제가 아닙니다".
+    pub mine: bool,
+    /// With a no: what the member says happened (kept for operators, at most 500 characters).
+    #[serde(default)]
+    pub statement: Option<String>,
+}
+
+/// What operators see of how a visit came about (`GET /api/v1/admin/checkins/{id}/evidence`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinEvidence {
+    pub checkin_id: CheckinId,
+    pub evidence: Evidence,
+    /// For a desk's record: whether the server saw the desk online at the visit's time.
+    #[serde(default)]
+    pub desk_online: Option<bool>,
+    /// When a desk's record reached the server, and how long after the visit.
+    #[serde(default)]
+    pub synced_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub sync_lag_s: Option<i64>,
+    /// Why the record looks made up (docs/settlement.md, "Suspicious records"); empty if not.
+    #[serde(default)]
+    pub suspicion: Vec<String>,
+    pub confirmation: Confirmation,
+    #[serde(default)]
+    pub answered_at: Option<DateTime<Utc>>,
+    /// The member's words with a "not me".
+    #[serde(default)]
+    pub member_statement: Option<String>,
+}
+
+/// How strictly a center's staff-recorded visits are confirmed
+/// (`PUT /api/v1/admin/centers/{id}/confirmation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CenterConfirmation {
+    /// Days after a visit reached the server with no "no" before it is paid anyway (0–60).
+    pub confirm_days: u32,
+    /// A center under review: its unconfirmed visits are paid only on the member's yes.
+    pub under_review: bool,
+    /// Why (required to put a center under review; audited).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// One step in a check-in's life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckinChange {
@@ -488,6 +647,9 @@ pub struct AdminDispute {
     pub member_name: String,
     #[serde(default)]
     pub desk_name: Option<String>,
+    /// The member's own words, when the dispute is their "not me".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_statement: Option<String>,
 }
 
 /// A member's PIN lock as operators see it (`POST …/members/{no}/unlock` answers this).
@@ -886,6 +1048,19 @@ pub struct SettlementRow {
     pub disputed_rejected: u64,
     /// Disputes no one has decided yet (not paid until accepted).
     pub disputed_open: u64,
+    /// Of `admitted`: the visits paid, the member's own or confirmed (docs/settlement.md).
+    #[serde(default)]
+    pub confirmed: u64,
+    /// Of `admitted`: staff-recorded or suspicious visits the member has not confirmed yet
+    /// (not paid until they do, or the center's days pass).
+    #[serde(default)]
+    pub unconfirmed: u64,
+    /// Visits members said were not theirs (any status now).
+    #[serde(default)]
+    pub not_me: u64,
+    /// Of `admitted`: how many by each evidence (app, app+presence, pass, roster, manual).
+    #[serde(default)]
+    pub evidence: std::collections::BTreeMap<String, u64>,
 }
 
 /// A center's monthly statement, with the digest the desk can check (docs/settlement.md).

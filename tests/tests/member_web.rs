@@ -369,3 +369,91 @@ async fn finding_14_a_browser_without_ed25519_is_told_what_still_works() -> anyh
     browser.screenshot("member-pass-no-ed25519.png").await?;
     browser.close().await
 }
+
+/// The member's visit history (issue 27): a visit the desk staff recorded asks "was this
+/// you?" and a yes confirms it; a visit made with the app can be reported as not theirs, with
+/// a line of what happened, which operators then see as a dispute.
+#[tokio::test]
+async fn a_member_confirms_a_staff_recorded_visit_and_reports_one_that_was_not_them()
+-> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let staffed = fx.center("강남점").await?;
+    let tapped = fx.center("홍대점").await?;
+    let desk = fx.desk(staffed.id.as_str()).await?;
+    let numbers = fx.members("VH", 1, Some(8)).await?;
+    let member = gymgate_tests::MemberClient::login(&url, &numbers[0], PIN).await?;
+    let app_visit = member
+        .tap(tapped.id.as_str(), "vh-1")
+        .await?
+        .checkin()?
+        .clone();
+    let (mut desk_ws, _) = DeskClient::join(&url, &desk.token, None, 0).await?;
+    let (_, roster_visit, _) = desk_ws
+        .record_at(&member.session.member.id, chrono::Utc::now())
+        .await?;
+    let roster_visit = roster_visit.ok_or_else(|| anyhow::anyhow!("no check-in"))?;
+
+    log_in(&browser, &url, &numbers[0]).await?;
+    browser.click("#open-visits").await?;
+    let asking = format!(".visit[data-id=\"{roster_visit}\"][data-confirmation=\"unconfirmed\"]");
+    let card = browser.wait_for(&asking).await?;
+    let text = card.text().await?;
+    assert!(text.contains("강남점 방문이 맞나요?"), "{text}");
+    assert!(text.contains("데스크 직원이 기록"), "{text}");
+    let app_card = browser
+        .wait_for(&format!(".visit[data-id=\"{}\"]", app_visit.id))
+        .await?;
+    let text = app_card.text().await?;
+    assert!(
+        text.contains("앱으로 입장") && text.contains("홍대점"),
+        "{text}"
+    );
+    assert!(!text.contains("맞나요"), "{text}");
+    browser.screenshot("member-visits.png").await?;
+
+    browser
+        .click(&format!("{asking} button[data-act=\"yes\"]"))
+        .await?;
+    let confirmed = browser
+        .wait_for(&format!(
+            ".visit[data-id=\"{roster_visit}\"][data-confirmation=\"member\"]"
+        ))
+        .await?;
+    assert!(confirmed.text().await?.contains("내가 확인함"));
+
+    let app_selector = format!(".visit[data-id=\"{}\"]", app_visit.id);
+    browser
+        .click(&format!("{app_selector} button[data-act=\"not-me\"]"))
+        .await?;
+    browser
+        .type_into(
+            &format!("{app_selector} textarea"),
+            "그 시간엔 회사에 있었습니다",
+        )
+        .await?;
+    browser
+        .click(&format!("{app_selector} button[data-act=\"send\"]"))
+        .await?;
+    let disputed = browser
+        .wait_for(&format!(
+            ".visit[data-id=\"{}\"][data-confirmation=\"not_me\"]",
+            app_visit.id
+        ))
+        .await?;
+    assert!(disputed.text().await?.contains("이의 제기됨"));
+    browser.screenshot("member-visit-not-me.png").await?;
+
+    let disputes = fx.admin.disputes().await?;
+    assert_eq!(disputes.len(), 1, "{disputes:?}");
+    assert_eq!(disputes[0].checkin.id, app_visit.id);
+    assert_eq!(
+        disputes[0].member_statement.as_deref(),
+        Some("그 시간엔 회사에 있었습니다")
+    );
+    browser.close().await
+}

@@ -1,4 +1,4 @@
-//! The delivery, check-in, console, security and fault suites again, with every server on PostgreSQL:
+//! The delivery, check-in, console, security, fault and visit-evidence suites again, with every server on PostgreSQL:
 //! this binary's name (`postgres_…`) tells the harness (`gymgate_tests::postgres`). Each
 //! server gets a database of its own in the cluster `GYMGATE_TEST_POSTGRES` names.
 
@@ -12,3 +12,5 @@ mod delivery;
 mod faults;
 #[path = "security.rs"]
 mod security;
+#[path = "visits_proven.rs"]
+mod visits_proven;

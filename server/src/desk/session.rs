@@ -77,6 +77,8 @@ struct Session {
     last_sent: u64,
     acked: u64,
     last_heard: Instant,
+    /// When this connection began: a record of a visit after it is one the desk made online.
+    connected_at: chrono::DateTime<Utc>,
     kicked: CancellationToken,
     app_version: Option<String>,
     outbox: u64,
@@ -154,6 +156,7 @@ pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
         last_sent: 0,
         acked: 0,
         last_heard: Instant::now(),
+        connected_at: Utc::now(),
         kicked: CancellationToken::new(),
         app_version: None,
         outbox: 0,
@@ -468,12 +471,18 @@ impl Session {
             DeskMessage::Record(item) => {
                 let (desk_id, center_id) = (self.desk.desk_id.clone(), self.desk.center_id.clone());
                 let keys = self.state.passes.keys().to_vec();
+                let connected_at = self.connected_at;
                 let result = self
                     .state
                     .store
                     .writer
                     .write_for(item.member_id.clone().as_str(), move |ctx| {
-                        checkins::record(ctx, &desk_id, &center_id, &item, &keys)
+                        let recorder = checkins::Recorder {
+                            desk_id: &desk_id,
+                            center_id: &center_id,
+                            connected_at,
+                        };
+                        checkins::record(ctx, &recorder, &item, &keys)
                     })
                     .await;
                 match result {

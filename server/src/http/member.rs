@@ -16,8 +16,8 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use gymgate_shared::CheckinId;
 use gymgate_shared::api::{
-    Center, CheckinEnvelope, CheckinRequest, Member, MemberLogin, MemberSession, Notice,
-    PassCertificate, PassRequest,
+    Center, CheckinEnvelope, CheckinRequest, Member, MemberLogin, MemberSession, MemberVisit,
+    Notice, PassCertificate, PassRequest, VisitAnswer,
 };
 
 use crate::auth::logins::{self, Gate};
@@ -42,6 +42,48 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/events", get(member_events))
         .route("/api/v1/me/pass", post(issue_pass))
         .route("/api/v1/me/photo", get(my_photo))
+        .route("/api/v1/me/visits", get(visits))
+        .route("/api/v1/me/visits/{id}/answer", post(answer_visit))
+}
+
+/// Visits the history lists: more than a member makes in three months.
+const VISITS_LISTED: u32 = 200;
+
+/// The member's own visits, newest first, each with its evidence and whether they confirmed it.
+async fn visits(
+    State(state): State<AppState>,
+    auth: MemberAuth,
+) -> Result<Json<Vec<MemberVisit>>, AppError> {
+    let now = Utc::now();
+    let visits = state
+        .store
+        .read(move |conn| stored_checkins::visits_of_member(conn, &auth.member_id, VISITS_LISTED))
+        .await?;
+    Ok(Json(
+        visits
+            .into_iter()
+            .map(|v| crate::visits::member_view(v, now))
+            .collect(),
+    ))
+}
+
+/// "네, 제 방문입니다" or "이 방문은 제가 아닙니다" about one visit.
+async fn answer_visit(
+    State(state): State<AppState>,
+    auth: MemberAuth,
+    Path(id): Path<String>,
+    ApiJson(answer): ApiJson<VisitAnswer>,
+) -> Result<Json<MemberVisit>, AppError> {
+    let id = CheckinId::new(id);
+    let member_id = auth.member_id;
+    let visit = state
+        .store
+        .writer
+        .write_for(member_id.clone().as_str(), move |ctx| {
+            crate::visits::answer(ctx, &member_id, &id, &answer)
+        })
+        .await?;
+    Ok(Json(visit))
 }
 
 /// A pass certificate for the phone whose public key comes in the body, so the member has

@@ -176,3 +176,39 @@ mod columns {
         assert_eq!(prefixed, listed);
     }
 }
+
+/// How strictly a center's staff-recorded visits are confirmed (docs/settlement.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmationRule {
+    /// Days after a visit reached the server, with no "no", before it is paid anyway.
+    pub confirm_days: u32,
+    /// Set while the center is under review: then only a member's yes pays.
+    pub review_reason: Option<String>,
+}
+
+pub fn confirmation_rule(
+    conn: &mut dyn Conn,
+    id: &CenterId,
+) -> Result<Option<ConfirmationRule>, StoreError> {
+    conn.one(
+        "SELECT confirm_days, review_reason FROM centers WHERE id = ?1",
+        &[id],
+        |r| {
+            Ok(ConfirmationRule {
+                confirm_days: r.get(0)?,
+                review_reason: r.get(1)?,
+            })
+        },
+    )
+}
+
+pub fn set_confirmation_rule(
+    conn: &mut dyn Conn,
+    id: &CenterId,
+    rule: &ConfirmationRule,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE centers SET confirm_days = ?2, review_reason = ?3 WHERE id = ?1",
+        &[id, &rule.confirm_days, &rule.review_reason],
+    )? > 0)
+}

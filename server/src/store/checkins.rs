@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use gymgate_shared::api::{
-    AdminDispute, Checkin, CheckinCard, CheckinChange, CheckinMethod, CheckinStatus, Dispute,
+    AdminDispute, Checkin, CheckinCard, CheckinChange, CheckinMethod, CheckinStatus, Confirmation,
+    Dispute, Evidence,
 };
 use gymgate_shared::hours::Schedule;
 use gymgate_shared::policy::{self, VisitHistory};
@@ -175,10 +176,16 @@ fn from_row(row: &dyn Row) -> Result<Checkin, StoreError> {
     let method: String = row.get(5)?;
     let dispute_reason: Option<String> = row.get(11)?;
     let synced_at: Option<String> = row.get(12)?;
+    let at = parse_ts(&row.get::<String>(6)?)?;
+    // A tap has no sync time: a member's "not me" about one is dated by the visit.
     let dispute = match (dispute_reason, synced_at) {
         (Some(reason), Some(synced_at)) => Some(Dispute {
             reason,
             synced_at: parse_ts(&synced_at)?,
+        }),
+        (Some(reason), None) => Some(Dispute {
+            reason,
+            synced_at: at,
         }),
         _ => None,
     };
@@ -191,7 +198,7 @@ fn from_row(row: &dyn Row) -> Result<Checkin, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("check-in status {status:?}")))?,
         method: CheckinMethod::parse(&method)
             .ok_or_else(|| StoreError::Corrupt(format!("check-in method {method:?}")))?,
-        at: parse_ts(&row.get::<String>(6)?)?,
+        at,
         rev: row.get(7)?,
         local_id: row.get(8)?,
         desk_id: row.get(9)?,
@@ -200,9 +207,9 @@ fn from_row(row: &dyn Row) -> Result<Checkin, StoreError> {
     })
 }
 
-/// [`load`], holding the row until the transaction ends (on PostgreSQL), so two nodes deciding
-/// on one check-in take turns.
-pub fn load_for_update(conn: &mut dyn Conn, id: &CheckinId) -> Result<Option<Checkin>, StoreError> {
+/// Holds a check-in's row until the transaction ends (on PostgreSQL; SQLite has one writer),
+/// so two nodes changing one check-in take turns.
+fn lock(conn: &mut dyn Conn, id: &CheckinId) -> Result<(), StoreError> {
     if conn.dialect() == Dialect::Postgres {
         conn.query(
             "SELECT id FROM checkins WHERE id = ?1 FOR UPDATE",
@@ -210,6 +217,13 @@ pub fn load_for_update(conn: &mut dyn Conn, id: &CheckinId) -> Result<Option<Che
             &mut |_| Ok(()),
         )?;
     }
+    Ok(())
+}
+
+/// [`load`], holding the row until the transaction ends (on PostgreSQL), so two nodes deciding
+/// on one check-in take turns.
+pub fn load_for_update(conn: &mut dyn Conn, id: &CheckinId) -> Result<Option<Checkin>, StoreError> {
+    lock(conn, id)?;
     load(conn, id)
 }
 
@@ -232,19 +246,54 @@ pub fn todays(
     )
 }
 
-/// Stores a new check-in; a tap's keeps the Idempotency-Key that created it, so a retry with
-/// the same key finds it. A desk's offline record keeps when it reached the server
-/// (`synced_at`), so an incident can count the visits that came in after it.
+/// How a new check-in came about, beyond the check-in itself: stored with it for settlement
+/// and fraud review (docs/settlement.md, "Evidence").
+pub struct Provenance<'a> {
+    /// A tap's Idempotency-Key, so a retry with the same key finds the check-in.
+    pub idempotency_key: Option<&'a str>,
+    /// When a desk's record reached the server, so an incident can count the visits that
+    /// came in after it.
+    pub synced_at: Option<DateTime<Utc>>,
+    pub evidence: Evidence,
+    /// For a desk's record: whether the server saw the desk online when it says it made it.
+    pub desk_online: Option<bool>,
+    /// Why the record looks made up (codes, comma-separated), if it does.
+    pub suspicion: Option<String>,
+}
+
+impl<'a> Provenance<'a> {
+    /// A member's own tap in the app.
+    pub fn app(idempotency_key: Option<&'a str>) -> Provenance<'a> {
+        Provenance {
+            idempotency_key,
+            synced_at: None,
+            evidence: Evidence::App,
+            desk_online: None,
+            suspicion: None,
+        }
+    }
+
+    /// Staff-only evidence and suspicious records wait for the member.
+    pub fn confirmation(&self) -> Confirmation {
+        if self.evidence.staff_only() || self.suspicion.is_some() {
+            Confirmation::Unconfirmed
+        } else {
+            Confirmation::ByEvidence
+        }
+    }
+}
+
+/// Stores a new check-in with its provenance.
 pub fn insert(
     conn: &mut dyn Conn,
     checkin: &Checkin,
-    idempotency_key: Option<&str>,
-    synced_at: Option<DateTime<Utc>>,
+    provenance: &Provenance<'_>,
 ) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO checkins (id, member_id, center_id, status, method, at, rev, local_id,
-                               desk_id, history, idempotency_key, dispute_reason, synced_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                               desk_id, history, idempotency_key, dispute_reason, synced_at,
+                               evidence, desk_online, suspicion, confirmation)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         &[
             &checkin.id,
             &checkin.member_id,
@@ -256,14 +305,18 @@ pub fn insert(
             &checkin.local_id,
             &checkin.desk_id,
             &serde_json::to_string(&checkin.history)?,
-            &idempotency_key,
+            &provenance.idempotency_key,
             &checkin.dispute.as_ref().map(|d| d.reason.as_str()),
             &checkin
                 .dispute
                 .as_ref()
                 .map(|d| d.synced_at)
-                .or(synced_at)
+                .or(provenance.synced_at)
                 .map(ts),
+            &provenance.evidence.as_str(),
+            &provenance.desk_online,
+            &provenance.suspicion,
+            &provenance.confirmation().as_str(),
         ],
     )?;
     Ok(())
@@ -344,11 +397,18 @@ pub fn open_disputes(conn: &mut dyn Conn, limit: usize) -> Result<Vec<AdminDispu
             Some(desk) => conn.optional("SELECT name FROM desks WHERE id = ?1", &[desk])?,
             None => None,
         };
+        let member_statement = conn
+            .optional::<Option<String>>(
+                "SELECT member_statement FROM checkins WHERE id = ?1",
+                &[&checkin.id],
+            )?
+            .flatten();
         disputes.push(AdminDispute {
             checkin,
             member_no: member.member_no,
             member_name: member.name,
             desk_name,
+            member_statement,
         });
     }
     Ok(disputes)
@@ -473,6 +533,14 @@ pub struct Settled {
     pub status: CheckinStatus,
     /// It was disputed once (and may have been decided since).
     pub was_disputed: bool,
+    pub evidence: Evidence,
+    pub confirmation: Confirmation,
+    /// Marked suspicious when it was recorded: never paid without the member's yes.
+    pub suspicious: bool,
+    /// When the server learned of it: a staff-recorded visit's days to a "no" count from here.
+    pub known_at: DateTime<Utc>,
+    /// The member said "not me".
+    pub not_me: bool,
 }
 
 /// One center's check-ins in `[from, to)` (settlement): read from the center's index range.
@@ -483,20 +551,166 @@ pub fn of_center_between(
     to: DateTime<Utc>,
 ) -> Result<Vec<Settled>, StoreError> {
     conn.all(
-        "SELECT id, at, status, dispute_reason IS NOT NULL FROM checkins
+        "SELECT id, at, status, dispute_reason IS NOT NULL, method, evidence, confirmation,
+                suspicion IS NOT NULL, COALESCE(synced_at, at), dispute_reason = 'not_me'
+         FROM checkins
          WHERE center_id = ?1 AND at >= ?2 AND at < ?3",
         &[center, &ts(from), &ts(to)],
         |r| {
             let status: String = r.get(2)?;
+            let at = parse_ts(&r.get::<String>(1)?)?;
             Ok(Settled {
                 id: r.get(0)?,
-                at: parse_ts(&r.get::<String>(1)?)?,
+                at,
                 status: CheckinStatus::parse(&status)
                     .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status:?}")))?,
                 was_disputed: r.get(3)?,
+                evidence: evidence_of(&r.get::<String>(4)?, r.get(5)?)?,
+                confirmation: confirmation_of(&r.get::<String>(6)?)?,
+                suspicious: r.get(7)?,
+                known_at: parse_ts(&r.get::<String>(8)?)?,
+                not_me: r.get::<Option<bool>>(9)?.unwrap_or(false),
             })
         },
     )
+}
+
+/// A row's evidence; rows stored before evidence was kept have their method's.
+fn evidence_of(method: &str, evidence: Option<String>) -> Result<Evidence, StoreError> {
+    match evidence {
+        Some(text) => Evidence::parse(&text)
+            .ok_or_else(|| StoreError::Corrupt(format!("check-in evidence {text:?}"))),
+        None => CheckinMethod::parse(method)
+            .map(Evidence::of_method)
+            .ok_or_else(|| StoreError::Corrupt(format!("check-in method {method:?}"))),
+    }
+}
+
+fn confirmation_of(text: &str) -> Result<Confirmation, StoreError> {
+    Confirmation::parse(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("check-in confirmation {text:?}")))
+}
+
+/// A member's visit with what settlement knows of it.
+pub struct OwnVisit {
+    pub checkin: Checkin,
+    pub evidence: Evidence,
+    pub confirmation: Confirmation,
+}
+
+const OWN_VISIT: &str = ", c.evidence, c.confirmation";
+
+fn own_visit_from_row(row: &dyn Row) -> Result<OwnVisit, StoreError> {
+    let checkin = from_row(row)?;
+    let evidence = evidence_of(checkin.method.as_str(), row.get(13)?)?;
+    Ok(OwnVisit {
+        evidence,
+        confirmation: confirmation_of(&row.get::<String>(14)?)?,
+        checkin,
+    })
+}
+
+/// The member's visits, newest first, with their evidence and confirmation (the app's
+/// visit history).
+pub fn visits_of_member(
+    conn: &mut dyn Conn,
+    member: &MemberId,
+    limit: u32,
+) -> Result<Vec<OwnVisit>, StoreError> {
+    let select = SELECT.replace(" FROM checkins c", &format!("{OWN_VISIT} FROM checkins c"));
+    conn.all(
+        &format!("{select} WHERE c.member_id = ?1 ORDER BY c.at DESC, c.id DESC LIMIT ?2"),
+        &[member, &limit],
+        own_visit_from_row,
+    )
+}
+
+/// One visit with what settlement knows of it, locked on PostgreSQL (the member answers it).
+pub fn own_visit_for_update(
+    conn: &mut dyn Conn,
+    id: &CheckinId,
+) -> Result<Option<OwnVisit>, StoreError> {
+    lock(conn, id)?;
+    let select = SELECT.replace(" FROM checkins c", &format!("{OWN_VISIT} FROM checkins c"));
+    conn.one(
+        &format!("{select} WHERE c.id = ?1"),
+        &[id],
+        own_visit_from_row,
+    )
+}
+
+/// How a visit came about, for operators.
+pub fn evidence(
+    conn: &mut dyn Conn,
+    id: &CheckinId,
+) -> Result<Option<gymgate_shared::api::CheckinEvidence>, StoreError> {
+    conn.one(
+        "SELECT method, evidence, desk_online, synced_at, at, suspicion, confirmation,
+                answered_at, member_statement
+         FROM checkins WHERE id = ?1",
+        &[id],
+        |r| {
+            let synced_at = r
+                .get::<Option<String>>(3)?
+                .map(|t| parse_ts(&t))
+                .transpose()?;
+            let at = parse_ts(&r.get::<String>(4)?)?;
+            Ok(gymgate_shared::api::CheckinEvidence {
+                checkin_id: id.clone(),
+                evidence: evidence_of(&r.get::<String>(0)?, r.get(1)?)?,
+                desk_online: r.get(2)?,
+                synced_at,
+                sync_lag_s: synced_at.map(|s| (s - at).num_seconds()),
+                suspicion: r
+                    .get::<Option<String>>(5)?
+                    .map(|s| s.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default(),
+                confirmation: confirmation_of(&r.get::<String>(6)?)?,
+                answered_at: r
+                    .get::<Option<String>>(7)?
+                    .map(|t| parse_ts(&t))
+                    .transpose()?,
+                member_statement: r.get(8)?,
+            })
+        },
+    )
+}
+
+/// The member said yes, or an operator decided their "not me".
+pub fn set_confirmation(
+    conn: &mut dyn Conn,
+    id: &CheckinId,
+    confirmation: Confirmation,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE checkins SET confirmation = ?2, answered_at = ?3 WHERE id = ?1",
+        &[id, &confirmation.as_str(), &ts(now)],
+    )?;
+    Ok(())
+}
+
+/// The member said the visit was not theirs: it is disputed, with their words, until an
+/// operator decides. `checkin` carries the new status, rev and history.
+pub fn mark_not_me(
+    conn: &mut dyn Conn,
+    checkin: &Checkin,
+    statement: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE checkins SET status = ?2, rev = ?3, history = ?4, dispute_reason = 'not_me',
+         confirmation = 'not_me', answered_at = ?5, member_statement = ?6 WHERE id = ?1",
+        &[
+            &checkin.id,
+            &checkin.status.as_str(),
+            &checkin.rev,
+            &serde_json::to_string(&checkin.history)?,
+            &ts(now),
+            &statement,
+        ],
+    )?;
+    Ok(())
 }
 
 /// What offline check-ins made in `[from, to]` did once they reached the server (from
@@ -597,7 +811,7 @@ mod tests {
         let first = checkin("k2", "c1", day(5), CheckinStatus::Admitted);
         let second = checkin("k3", "c1", day(9), CheckinStatus::Admitted);
         for c in [&voided, &elsewhere, &first, &second] {
-            insert(&mut conn, c, None, None).expect("insert");
+            insert(&mut conn, c, &Provenance::app(None)).expect("insert");
         }
         // The tap's one statement says the same as the card's two.
         let schedule = gymgate_shared::hours::Schedule::always();
@@ -665,7 +879,7 @@ mod tests {
             kst(30, 11, 23, 30),
             CheckinStatus::Admitted,
         );
-        insert(&mut conn, &evening, None, None).expect("insert");
+        insert(&mut conn, &evening, &Provenance::app(None)).expect("insert");
         let schedule = Schedule::uniform(DayHours::parse("06:00-02:00").expect("hours"));
         let center = CenterId::new("c1");
         let member = MemberId::new("m1");

@@ -183,6 +183,29 @@ pub fn is_active(conn: &mut dyn Conn, desk: &DeskId) -> Result<bool, StoreError>
         .is_some_and(|revoked| revoked.is_none()))
 }
 
+/// What the server knows of a desk when it judges one of its records: when it was paired,
+/// and the last time it said its outbox was empty. `None` for a revoked or unknown desk.
+pub struct RecordingDesk {
+    pub paired_at: DateTime<Utc>,
+    pub outbox_empty_at: Option<DateTime<Utc>>,
+}
+
+pub fn recording(conn: &mut dyn Conn, desk: &DeskId) -> Result<Option<RecordingDesk>, StoreError> {
+    conn.one(
+        "SELECT paired_at, outbox_empty_at FROM desks WHERE id = ?1 AND revoked_at IS NULL",
+        &[desk],
+        |r| {
+            Ok(RecordingDesk {
+                paired_at: parse_ts(&r.get::<String>(0)?)?,
+                outbox_empty_at: r
+                    .get::<Option<String>>(1)?
+                    .map(|t| parse_ts(&t))
+                    .transpose()?,
+            })
+        },
+    )
+}
+
 /// Desks revoked at or after `since` (the nodes' look for revocations they did not hear).
 pub fn revoked_since(conn: &mut dyn Conn, since: DateTime<Utc>) -> Result<Vec<DeskId>, StoreError> {
     conn.all(
@@ -205,6 +228,7 @@ pub fn remember_presence(
     conn.execute(
         "UPDATE desks SET app_version = COALESCE(?2, app_version), outbox_backlog = ?3,
          last_seen = ?4,
+         outbox_empty_at = COALESCE(?6, outbox_empty_at),
          connects = CASE WHEN connects_since IS NULL OR connects_since < ?5 THEN 1
                          ELSE connects + 1 END,
          connects_since = CASE WHEN connects_since IS NULL OR connects_since < ?5 THEN ?4
@@ -216,6 +240,8 @@ pub fn remember_presence(
             &outbox_backlog,
             &ts(now),
             &ts(window_start),
+            // The desk says it has nothing waiting: no visit before now is still to come.
+            &(outbox_backlog == 0).then(|| ts(now)),
         ],
     )?;
     Ok(())

@@ -11,6 +11,7 @@ mod login;
 mod members;
 mod now;
 mod releases;
+mod review;
 
 pub(crate) use now::feed as live_feed;
 
@@ -117,6 +118,10 @@ pub fn routes() -> Router<AppState> {
             axum::routing::put(hours::put_center_hours),
         )
         .route(
+            "/api/v1/admin/centers/{id}/confirmation",
+            get(review::center_confirmation).put(review::put_center_confirmation),
+        )
+        .route(
             "/api/v1/admin/hours.csv",
             get(hours::hours_csv).put(hours::put_hours_csv),
         )
@@ -141,6 +146,10 @@ pub fn routes() -> Router<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::max(
                     crate::photos::MAX_UPLOAD_BYTES,
                 )),
+        )
+        .route(
+            "/api/v1/admin/checkins/{id}/evidence",
+            get(review::checkin_evidence),
         )
         .route(
             "/api/v1/admin/checkins/{id}/void",

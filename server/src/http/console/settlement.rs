@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use chrono::{DateTime, NaiveDate, Utc};
-use gymgate_shared::api::{CheckinStatus, SettlementRow, Statement};
+use gymgate_shared::api::{CheckinStatus, Evidence, SettlementRow, Statement};
 use gymgate_shared::settlement::{self, Counted};
 use gymgate_shared::{CenterId, kst};
 
@@ -53,6 +53,9 @@ pub(super) fn center_month(
 ) -> Result<Statement, crate::store::StoreError> {
     let (from, to) = month_bounds(first);
     let rows = stored_checkins::of_center_between(conn, center_id, from, to)?;
+    let rule = centers::confirmation_rule(conn, center_id)?
+        .ok_or_else(|| crate::store::StoreError::Corrupt(format!("center {center_id} vanished")))?;
+    let now = Utc::now();
     let mut totals = SettlementRow {
         center_id: center_id.clone(),
         center_name: center_name.to_owned(),
@@ -63,33 +66,44 @@ pub(super) fn center_month(
         disputed_accepted: 0,
         disputed_rejected: 0,
         disputed_open: 0,
+        confirmed: 0,
+        unconfirmed: 0,
+        not_me: 0,
+        evidence: Evidence::ALL
+            .iter()
+            .map(|e| (e.as_str().to_owned(), 0))
+            .collect(),
     };
     let mut counted = Vec::with_capacity(rows.len());
-    for stored_checkins::Settled {
-        id,
-        at,
-        status,
-        was_disputed,
-    } in rows
-    {
-        match status {
+    for visit in rows {
+        totals.not_me += u64::from(visit.not_me);
+        match visit.status {
             CheckinStatus::Admitted => {
                 totals.admitted += 1;
-                totals.disputed_accepted += u64::from(was_disputed);
+                totals.disputed_accepted += u64::from(visit.was_disputed);
+                if crate::visits::is_paid(&visit, &rule, now) {
+                    totals.confirmed += 1;
+                } else {
+                    totals.unconfirmed += 1;
+                }
+                *totals
+                    .evidence
+                    .entry(visit.evidence.as_str().to_owned())
+                    .or_default() += 1;
             }
             CheckinStatus::Voided => totals.voided += 1,
             CheckinStatus::Denied => {
                 totals.denied += 1;
-                totals.disputed_rejected += u64::from(was_disputed);
+                totals.disputed_rejected += u64::from(visit.was_disputed);
             }
             CheckinStatus::Expired => totals.expired += 1,
             CheckinStatus::Disputed => totals.disputed_open += 1,
             CheckinStatus::Pending => {}
         }
         counted.push(Counted {
-            id: id.to_string(),
-            at,
-            status,
+            id: visit.id.to_string(),
+            at: visit.at,
+            status: visit.status,
         });
     }
     let days = settlement::day_digests(center_id, &counted);
@@ -150,7 +164,18 @@ pub(super) async fn settlement_csv(
             t.disputed_rejected.to_string(),
             t.disputed_open.to_string(),
             s.digest.clone(),
+            // After the digest, where a spreadsheet made before them still finds its columns.
+            t.confirmed.to_string(),
+            t.unconfirmed.to_string(),
+            t.not_me.to_string(),
         ]
+        .into_iter()
+        .chain(
+            Evidence::ALL
+                .iter()
+                .map(|e| t.evidence.get(e.as_str()).copied().unwrap_or(0).to_string()),
+        )
+        .collect::<Vec<_>>()
     });
     let body = csv_out::to_csv(
         &[
@@ -165,6 +190,14 @@ pub(super) async fn settlement_csv(
             "분쟁 거절 disputed_rejected",
             "분쟁 미결 disputed_open",
             "명세 다이제스트 digest",
+            "지급 confirmed",
+            "회원 확인 대기 unconfirmed",
+            "회원 이의 not_me",
+            "증거 앱 evidence_app",
+            "증거 앱+현장QR evidence_app_presence",
+            "증거 오프라인 패스 evidence_pass",
+            "증거 명단 evidence_roster",
+            "증거 수기 evidence_manual",
         ],
         rows,
     )

@@ -394,6 +394,18 @@ const MIGRATIONS: &[&str] = &[
         until TIMESTAMPTZ NOT NULL
     );
     "#,
+    // Every visit's evidence and whether its member stands behind it (issue 27).
+    r#"
+    ALTER TABLE checkins ADD COLUMN evidence TEXT;
+    ALTER TABLE checkins ADD COLUMN desk_online BIGINT;
+    ALTER TABLE checkins ADD COLUMN suspicion TEXT;
+    ALTER TABLE checkins ADD COLUMN confirmation TEXT NOT NULL DEFAULT 'by_evidence';
+    ALTER TABLE checkins ADD COLUMN answered_at TEXT COLLATE "C";
+    ALTER TABLE checkins ADD COLUMN member_statement TEXT;
+    ALTER TABLE centers ADD COLUMN confirm_days BIGINT NOT NULL DEFAULT 7;
+    ALTER TABLE centers ADD COLUMN review_reason TEXT;
+    ALTER TABLE desks ADD COLUMN outbox_empty_at TEXT COLLATE "C";
+    "#,
 ];
 
 /// Applies the migrations this database has not had yet.

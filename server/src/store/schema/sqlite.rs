@@ -450,6 +450,19 @@ pub fn migrations() -> Migrations<'static> {
                  PRIMARY KEY (node_id, minute)
              );",
         ),
+        // Every visit's evidence and whether its member stands behind it (issue 27). Rows
+        // from before were paid as they were: they stay so (`by_evidence`).
+        M::up(
+            "ALTER TABLE checkins ADD COLUMN evidence TEXT;
+             ALTER TABLE checkins ADD COLUMN desk_online INTEGER;
+             ALTER TABLE checkins ADD COLUMN suspicion TEXT;
+             ALTER TABLE checkins ADD COLUMN confirmation TEXT NOT NULL DEFAULT 'by_evidence';
+             ALTER TABLE checkins ADD COLUMN answered_at TEXT;
+             ALTER TABLE checkins ADD COLUMN member_statement TEXT;
+             ALTER TABLE centers ADD COLUMN confirm_days INTEGER NOT NULL DEFAULT 7;
+             ALTER TABLE centers ADD COLUMN review_reason TEXT;
+             ALTER TABLE desks ADD COLUMN outbox_empty_at TEXT;",
+        ),
     ])
 }
 

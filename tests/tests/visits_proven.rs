@@ -1,0 +1,446 @@
+//! Every paid visit is one the member made (issue 27): each visit's evidence, staff-recorded
+//! and suspicious visits unpaid until the member confirms, "not me" as a dispute, a center
+//! under review, and the settlement columns that show all of it.
+
+use chrono::{DateTime, Utc};
+use gymgate_shared::api::{
+    CenterConfirmation, CheckinEvidence, CheckinStatus, Confirmation, Evidence, MemberVisit,
+    Statement,
+};
+use gymgate_shared::protocol::{EventKind, RecordStatus};
+use gymgate_shared::{CheckinId, kst};
+use gymgate_tests::{ADMIN_TOKEN, DeskClient, Fixture, MemberClient, PIN, TestServer};
+use reqwest::StatusCode;
+
+fn month_of(at: DateTime<Utc>) -> String {
+    kst::date_of(at).format("%Y-%m").to_string()
+}
+
+async fn statement(fx: &Fixture, center: &str, at: DateTime<Utc>) -> anyhow::Result<Statement> {
+    Ok(fx.admin.statement(center, &month_of(at)).await?)
+}
+
+/// One call to the API with `token`: the status and the JSON answer.
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<(StatusCode, serde_json::Value)> {
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await?;
+    Ok((response.status(), response.json().await?))
+}
+
+async fn visits(url: &str, member: &MemberClient) -> anyhow::Result<Vec<MemberVisit>> {
+    let (status, body) = call(
+        reqwest::Method::GET,
+        format!("{url}/api/v1/me/visits"),
+        &member.token,
+        None,
+    )
+    .await?;
+    anyhow::ensure!(status == StatusCode::OK, "{status} {body}");
+    Ok(serde_json::from_value(body)?)
+}
+
+async fn answer(
+    url: &str,
+    member: &MemberClient,
+    id: &CheckinId,
+    body: serde_json::Value,
+) -> anyhow::Result<(StatusCode, serde_json::Value)> {
+    call(
+        reqwest::Method::POST,
+        format!("{url}/api/v1/me/visits/{id}/answer"),
+        &member.token,
+        Some(body),
+    )
+    .await
+}
+
+async fn evidence(url: &str, id: &CheckinId) -> anyhow::Result<CheckinEvidence> {
+    let (status, body) = call(
+        reqwest::Method::GET,
+        format!("{url}/api/v1/admin/checkins/{id}/evidence"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await?;
+    anyhow::ensure!(status == StatusCode::OK, "{status} {body}");
+    Ok(serde_json::from_value(body)?)
+}
+
+async fn set_confirmation(
+    url: &str,
+    center: &str,
+    rule: serde_json::Value,
+) -> anyhow::Result<(StatusCode, serde_json::Value)> {
+    call(
+        reqwest::Method::PUT,
+        format!("{url}/api/v1/admin/centers/{center}/confirmation"),
+        ADMIN_TOKEN,
+        Some(rule),
+    )
+    .await
+}
+
+/// A desk that says its outbox is empty and then sends a visit of two days ago has made it up
+/// after the fact: the visit is kept and counted as a visit (the member's month), marked
+/// suspicious, and not paid, even where the center pays staff-recorded visits at once, until
+/// the member says it was them. Nobody else can answer for them.
+#[tokio::test]
+async fn a_back_filled_roster_visit_is_unconfirmed_and_not_paid_until_the_member_confirms()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("BF", 2, Some(8)).await?;
+    let member = MemberClient::login(&url, &numbers[0], PIN).await?;
+    let other = MemberClient::login(&url, &numbers[1], PIN).await?;
+    // The hello says the outbox is empty.
+    let (mut ws, _) = DeskClient::join(&url, &desk.token, None, 0).await?;
+
+    let at = Utc::now() - chrono::Duration::days(2);
+    let (status, id, _) = ws.record_at(&member.session.member.id, at).await?;
+    assert_eq!(status, RecordStatus::Accepted);
+    let id = id.ok_or_else(|| anyhow::anyhow!("no check-in"))?;
+
+    let seen = evidence(&url, &id).await?;
+    assert_eq!(seen.evidence, Evidence::Roster);
+    assert_eq!(seen.confirmation, Confirmation::Unconfirmed);
+    assert_eq!(seen.desk_online, Some(true), "{seen:?}");
+    assert!(
+        seen.suspicion.iter().any(|s| s == "after_empty_outbox"),
+        "{seen:?}"
+    );
+    // Paired minutes ago, so the visit is older than the desk itself.
+    assert!(
+        seen.suspicion.iter().any(|s| s == "before_pairing"),
+        "{seen:?}"
+    );
+    assert!(seen.sync_lag_s.is_some_and(|lag| lag >= 2 * 86_400 - 5));
+
+    let before = statement(&fx, center.id.as_str(), at).await?.totals;
+    assert_eq!(
+        (before.admitted, before.confirmed, before.unconfirmed),
+        (1, 0, 1),
+        "{before:?}"
+    );
+    assert_eq!(before.evidence.get("roster"), Some(&1));
+    assert_eq!(before.evidence.get("app"), Some(&0));
+
+    // A center that pays staff-recorded visits at once still does not pay a suspicious one.
+    let (code, _) = set_confirmation(
+        &url,
+        center.id.as_str(),
+        serde_json::json!({"confirm_days": 0, "under_review": false}),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::OK);
+    let still = statement(&fx, center.id.as_str(), at).await?.totals;
+    assert_eq!((still.confirmed, still.unconfirmed), (0, 1), "{still:?}");
+
+    // The member's history asks; another member cannot answer for them.
+    let listed = visits(&url, &member).await?;
+    let visit = listed
+        .iter()
+        .find(|v| v.checkin.id == id)
+        .ok_or_else(|| anyhow::anyhow!("the visit is not in the member's history"))?;
+    assert!(visit.ask && visit.disputable, "{visit:?}");
+    assert_eq!(visit.evidence, Evidence::Roster);
+    assert!(visits(&url, &other).await?.is_empty());
+    let (code, body) = answer(&url, &other, &id, serde_json::json!({"mine": true})).await?;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(
+        statement(&fx, center.id.as_str(), at)
+            .await?
+            .totals
+            .confirmed,
+        0
+    );
+
+    let (code, body) = answer(&url, &member, &id, serde_json::json!({"mine": true})).await?;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["confirmation"], "member");
+    assert_eq!(body["ask"], false);
+    let after = statement(&fx, center.id.as_str(), at).await?.totals;
+    assert_eq!(
+        (after.admitted, after.confirmed, after.unconfirmed),
+        (1, 1, 0),
+        "{after:?}"
+    );
+    assert!(evidence(&url, &id).await?.answered_at.is_some());
+    Ok(())
+}
+
+/// A visit staff record live (an online desk, the visit a moment ago) is not suspicious: it
+/// waits for the member for the center's days, then is paid; a center under review pays
+/// it only on the member's yes. Putting a center under review needs a reason and is audited.
+#[tokio::test]
+async fn a_live_roster_visit_is_paid_after_the_centers_days_unless_the_center_is_under_review()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("LV", 1, Some(8)).await?;
+    let member = MemberClient::login(&url, &numbers[0], PIN).await?;
+    let (mut ws, _) = DeskClient::join(&url, &desk.token, None, 0).await?;
+    let now = Utc::now();
+    let (status, id, _) = ws.record_at(&member.session.member.id, now).await?;
+    assert_eq!(status, RecordStatus::Accepted);
+    let id = id.ok_or_else(|| anyhow::anyhow!("no check-in"))?;
+    let seen = evidence(&url, &id).await?;
+    assert!(seen.suspicion.is_empty(), "{seen:?}");
+    assert_eq!(seen.desk_online, Some(true));
+    assert_eq!(seen.confirmation, Confirmation::Unconfirmed);
+
+    // Seven days by default: not paid yet.
+    let totals = statement(&fx, center.id.as_str(), now).await?.totals;
+    assert_eq!((totals.confirmed, totals.unconfirmed), (0, 1), "{totals:?}");
+
+    let (code, body) = set_confirmation(
+        &url,
+        center.id.as_str(),
+        serde_json::json!({"confirm_days": 0, "under_review": false}),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let totals = statement(&fx, center.id.as_str(), now).await?.totals;
+    assert_eq!((totals.confirmed, totals.unconfirmed), (1, 0), "{totals:?}");
+
+    // Under review: no reason, no change.
+    let (code, body) = set_confirmation(
+        &url,
+        center.id.as_str(),
+        serde_json::json!({"confirm_days": 0, "under_review": true}),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "reason_required");
+    let (code, body) = set_confirmation(
+        &url,
+        center.id.as_str(),
+        serde_json::json!({"confirm_days": 61, "under_review": false}),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    let (code, body) = set_confirmation(
+        &url,
+        center.id.as_str(),
+        serde_json::json!({"confirm_days": 0, "under_review": true, "reason": "명단 입장 비율 이상"}),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let rule: CenterConfirmation = serde_json::from_value(body)?;
+    assert!(rule.under_review);
+    let totals = statement(&fx, center.id.as_str(), now).await?.totals;
+    assert_eq!((totals.confirmed, totals.unconfirmed), (0, 1), "{totals:?}");
+    let audit = fx.admin.audit().await?;
+    let entry = audit
+        .iter()
+        .find(|e| {
+            e.action == "center.confirmation"
+                && e.after.as_ref().is_some_and(|a| a["under_review"] == true)
+        })
+        .ok_or_else(|| anyhow::anyhow!("no audit entry: {audit:?}"))?;
+    assert_eq!(
+        entry.after.as_ref().map(|a| a["reason"].clone()),
+        Some(serde_json::json!("명단 입장 비율 이상"))
+    );
+
+    // The member's yes pays it, review or not.
+    let (code, body) = answer(&url, &member, &id, serde_json::json!({"mine": true})).await?;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let totals = statement(&fx, center.id.as_str(), now).await?.totals;
+    assert_eq!((totals.confirmed, totals.unconfirmed), (1, 0), "{totals:?}");
+    Ok(())
+}
+
+/// A member says a visit made with their app was not them: it becomes a dispute with their
+/// words, the desk hears the change, settlement stops paying it, and an operator decides.
+#[tokio::test]
+async fn not_me_makes_a_dispute_with_the_members_words() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("NM", 1, Some(8)).await?;
+    let member = MemberClient::login(&url, &numbers[0], PIN).await?;
+    let (mut ws, _) = DeskClient::join(&url, &desk.token, None, 0).await?;
+    let tapped = member.tap(center.id.as_str(), "nm-1").await?;
+    let checkin = tapped.checkin()?.clone();
+    let now = checkin.at;
+    let first = ws.next_event().await?;
+    assert_eq!(first.kind, EventKind::Checkin);
+
+    let seen = evidence(&url, &checkin.id).await?;
+    assert_eq!(
+        (seen.evidence, seen.confirmation, seen.desk_online),
+        (Evidence::App, Confirmation::ByEvidence, None)
+    );
+    let totals = statement(&fx, center.id.as_str(), now).await?.totals;
+    assert_eq!(
+        (totals.confirmed, totals.evidence.get("app")),
+        (1, Some(&1))
+    );
+    let listed = visits(&url, &member).await?;
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].ask && listed[0].disputable, "{:?}", listed[0]);
+
+    // A "no" needs a line of what happened.
+    let (code, body) = answer(
+        &url,
+        &member,
+        &checkin.id,
+        serde_json::json!({"mine": false}),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "statement_required");
+    let (code, body) = answer(
+        &url,
+        &member,
+        &checkin.id,
+        serde_json::json!({"mine": false, "statement": "  그날은 부산에 있었습니다. 휴대폰을 잃어버렸어요  "}),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["confirmation"], "not_me");
+    assert_eq!(body["checkin"]["status"], "disputed");
+    // Saying it again changes nothing; a yes now is refused.
+    let (code, _) = answer(
+        &url,
+        &member,
+        &checkin.id,
+        serde_json::json!({"mine": false, "statement": "again"}),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::OK);
+    let (code, body) = answer(
+        &url,
+        &member,
+        &checkin.id,
+        serde_json::json!({"mine": true}),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "already_disputed");
+
+    // The desk hears it as a change of the visit.
+    let update = ws.next_event().await?;
+    assert_eq!(update.kind, EventKind::CheckinUpdated);
+    assert_eq!(update.data["checkin"]["id"], checkin.id.as_str());
+    assert_eq!(update.data["checkin"]["status"], "disputed");
+
+    let disputes = fx.admin.disputes().await?;
+    assert_eq!(disputes.len(), 1, "{disputes:?}");
+    assert_eq!(
+        disputes[0].member_statement.as_deref(),
+        Some("그날은 부산에 있었습니다. 휴대폰을 잃어버렸어요")
+    );
+    assert_eq!(
+        disputes[0]
+            .checkin
+            .dispute
+            .as_ref()
+            .map(|d| d.reason.as_str()),
+        Some("not_me")
+    );
+    let totals = statement(&fx, center.id.as_str(), now).await?.totals;
+    assert_eq!(
+        (
+            totals.admitted,
+            totals.confirmed,
+            totals.disputed_open,
+            totals.not_me
+        ),
+        (0, 0, 1, 1),
+        "{totals:?}"
+    );
+
+    // An operator finds it was the member after all (the desk's camera): paid on their word.
+    let decided = fx
+        .admin
+        .resolve_dispute(checkin.id.as_str(), true, Some("CCTV 확인: 본인".into()))
+        .await?;
+    assert_eq!(decided.status, CheckinStatus::Admitted);
+    assert_eq!(
+        evidence(&url, &checkin.id).await?.confirmation,
+        Confirmation::Operator
+    );
+    let totals = statement(&fx, center.id.as_str(), now).await?.totals;
+    assert_eq!(
+        (
+            totals.admitted,
+            totals.confirmed,
+            totals.disputed_open,
+            totals.not_me
+        ),
+        (1, 1, 0, 1),
+        "{totals:?}"
+    );
+    Ok(())
+}
+
+/// The settlement spreadsheet has a column per kind of evidence and the confirmation counts.
+#[tokio::test]
+async fn the_settlement_csv_shows_the_evidence_mix() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("CS", 2, Some(8)).await?;
+    let tapper = MemberClient::login(&url, &numbers[0], PIN).await?;
+    let listed = MemberClient::login(&url, &numbers[1], PIN).await?;
+    let (mut ws, _) = DeskClient::join(&url, &desk.token, None, 0).await?;
+    tapper.tap(center.id.as_str(), "cs-1").await?.checkin()?;
+    let (status, _, _) = ws.record_at(&listed.session.member.id, Utc::now()).await?;
+    assert_eq!(status, RecordStatus::Accepted);
+    let csv = reqwest::Client::new()
+        .get(format!(
+            "{url}/api/v1/admin/settlement.csv?month={}",
+            month_of(Utc::now())
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+    let headers = reader.headers()?.clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.ends_with(name))
+            .ok_or_else(|| anyhow::anyhow!("no column {name} in {headers:?}"))
+    };
+    let row = reader
+        .records()
+        .filter_map(Result::ok)
+        .find(|r| r.get(1) == Some(center.id.as_str()))
+        .ok_or_else(|| anyhow::anyhow!("no row for the center"))?;
+    let cell = |name: &str| -> anyhow::Result<String> {
+        Ok(row.get(column(name)?).unwrap_or_default().to_owned())
+    };
+    assert_eq!(cell(" admitted")?, "2");
+    assert_eq!(cell(" confirmed")?, "1");
+    assert_eq!(cell(" unconfirmed")?, "1");
+    assert_eq!(cell(" evidence_app")?, "1");
+    assert_eq!(cell(" evidence_roster")?, "1");
+    assert_eq!(cell(" evidence_pass")?, "0");
+    assert_eq!(cell(" evidence_manual")?, "0");
+    assert_eq!(cell(" evidence_app_presence")?, "0");
+    Ok(())
+}
