@@ -936,3 +936,69 @@ fn an_update_waits_for_a_quiet_moment_at_the_counter() {
     ));
     assert!(!running(&app), "a scan is being typed");
 }
+
+/// The entrance QR (issue 27): staff open it from the bar, it shows the desk's presence code
+/// (signed by this PC's key, checked here as the server checks it) and draws a new one every
+/// few seconds, with nothing to press; offline too.
+#[tokio::test]
+async fn the_entrance_screen_shows_a_signed_code_and_redraws_it()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let (events, _events) = tokio::sync::mpsc::channel(64);
+    let (core, state, link) = start(
+        dir.path(),
+        pairing("http://127.0.0.1:1"),
+        Default::default(),
+        events,
+    )
+    .await?;
+    let link = tokio::spawn(link);
+    let mut app = running_app(dir.path().to_owned());
+    app.update(Message::Core(CoreEvent::Ready(
+        core.clone(),
+        Box::new(state),
+    )));
+
+    let mut ui = simulator(app.view());
+    let _ = ui.click(KO.entrance)?;
+    for message in ui.into_messages() {
+        app.update(message);
+    }
+    assert_eq!(app.running().map(|r| r.view), Some(View::Entrance));
+    let first = app
+        .running()
+        .and_then(|r| r.entrance.as_ref())
+        .map(|e| e.code.clone())
+        .ok_or("no entrance code drawn")?;
+    let shown = gymgate_shared::presence::parse(&first)?;
+    assert_eq!(shown.desk_id, DeskId::new("d1"));
+    let key = gymgate_desk_core::config::presence_key(dir.path(), &DeskId::new("d1"))?;
+    shown.verify(
+        &gymgate_shared::presence::public_key_text(&key),
+        &CenterId::new("c1"),
+        Utc::now(),
+    )?;
+    {
+        let mut ui = simulator(app.view());
+        assert!(ui.find(KO.entrance_hint).is_ok(), "the hint is shown");
+    }
+
+    // A tick within the redraw period keeps the code; one after it draws the next.
+    app.update(Message::Tick(Utc::now() + chrono::Duration::seconds(1)));
+    assert_eq!(
+        app.running()
+            .and_then(|r| r.entrance.as_ref())
+            .map(|e| e.code.clone()),
+        Some(first.clone())
+    );
+    app.update(Message::Tick(Utc::now() + chrono::Duration::seconds(6)));
+    let drawn = app
+        .running()
+        .and_then(|r| r.entrance.as_ref())
+        .map(|e| e.drawn)
+        .ok_or("no entrance code")?;
+    assert!(drawn > Utc::now() + chrono::Duration::seconds(5));
+    core.shutdown();
+    link.await?;
+    Ok(())
+}

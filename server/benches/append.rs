@@ -91,7 +91,13 @@ fn benches(c: &mut Criterion) {
                         store
                             .writer
                             .write(move |ctx| {
-                                checkins::tap(ctx, &member, &center, &format!("bench-{round}-{i}"))
+                                checkins::tap(
+                                    ctx,
+                                    &member,
+                                    &center,
+                                    &format!("bench-{round}-{i}"),
+                                    None,
+                                )
                             })
                             .await
                     }

@@ -9,7 +9,7 @@ use gymgate_shared::api::{
 use gymgate_shared::pass::{self, PassError, PassKey};
 use gymgate_shared::policy::VisitHistory;
 use gymgate_shared::protocol::{Decision, EventPayload, OutboxRecord, RecordMethod, RecordStatus};
-use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, policy};
+use gymgate_shared::{CenterId, CheckinId, DeskId, LocalId, MemberId, policy, presence};
 
 use crate::error::AppError;
 use crate::store::members::MemberRow;
@@ -26,12 +26,13 @@ pub struct TapResult {
     pub created: bool,
 }
 
-/// A member taps Enter at a center.
+/// A member taps Enter at a center, with the desk's presence code when they scanned one.
 pub fn tap(
     ctx: &mut WriteCtx<'_>,
     member_id: &MemberId,
     center_id: &CenterId,
     idempotency_key: &str,
+    presence: Option<&str>,
 ) -> Result<TapResult, AppError> {
     // Loaded and locked at once: the rules below read a member no other tap can change.
     // Every statement here is a round trip on PostgreSQL, so a tap sends three: this one,
@@ -59,6 +60,10 @@ pub fn tap(
     }
     let center = center.ok_or_else(|| AppError::not_found("unknown_center", "no such center"))?;
     let now = ctx.now;
+    let presence_desk = match presence {
+        Some(code) => Some(present_at(ctx, code, center_id)?),
+        None => None,
+    };
     let (history, earlier_here) =
         checkins::history_here(ctx.tx, member_id, center_id, &center.schedule, now)?;
     let hours = holidays::hours_at(ctx.tx, &center.schedule, now)?;
@@ -91,7 +96,15 @@ pub fn tap(
     checkins::insert(
         ctx.tx,
         &checkin,
-        &checkins::Provenance::app(Some(idempotency_key)),
+        &checkins::Provenance {
+            evidence: if presence_desk.is_some() {
+                Evidence::AppPresence
+            } else {
+                Evidence::App
+            },
+            presence_desk: presence_desk.as_ref(),
+            ..checkins::Provenance::app(Some(idempotency_key))
+        },
     )?;
     let after = VisitHistory {
         visits_this_month: history.visits_this_month + 1,
@@ -103,6 +116,24 @@ pub fn tap(
         checkin,
         created: true,
     })
+}
+
+/// Checks the presence code a tap carried: a desk of `center` (not revoked) signed it a moment
+/// ago. Returns that desk. A code that fails refuses the tap, so the member scans again; a tap
+/// with no code is never refused for it.
+fn present_at(ctx: &mut WriteCtx<'_>, code: &str, center: &CenterId) -> Result<DeskId, AppError> {
+    let refuse = |problem: presence::PresenceError| {
+        AppError::bad_request(problem.code(), problem.message_ko())
+    };
+    let shown = presence::parse(code).map_err(refuse)?;
+    let Some((desk_center, key)) = desks::presence_key(ctx.tx, &shown.desk_id)? else {
+        return Err(refuse(presence::PresenceError::Foreign));
+    };
+    if &desk_center != center {
+        return Err(refuse(presence::PresenceError::Foreign));
+    }
+    shown.verify(&key, center, ctx.now).map_err(refuse)?;
+    Ok(shown.desk_id)
 }
 
 /// Staff at a desk admit, deny or void a check-in of their own center.
@@ -395,6 +426,7 @@ fn judge_record(
             evidence: Evidence::of_method(method),
             desk_online: Some(desk_online),
             suspicion: (!codes.is_empty()).then(|| codes.join(",")),
+            presence_desk: None,
         },
     )?;
     if let Ok(Some(fingerprint)) = &pass {

@@ -178,6 +178,8 @@ pub struct AlertConfig {
     /// The desks' lookups (fifteen days of them) are read this often for the "desk reading
     /// members" alert; between reads the last answer stands.
     pub lookups_every: Duration,
+    /// The fraud signals (a month of visits, center by center) are read this often.
+    pub signals_every: Duration,
     pub delivery: Delivery,
     pub clock: Clock,
 }
@@ -190,6 +192,7 @@ impl Default for AlertConfig {
             rules: Rules::default(),
             check_every: Duration::from_secs(15),
             lookups_every: Duration::from_secs(60),
+            signals_every: Duration::from_secs(900),
             delivery: Delivery::default(),
             clock: Clock::System,
         }
@@ -268,6 +271,8 @@ pub struct Rules {
     pub desk_flap_window: chrono::Duration,
     /// Desks reporting a failed update of one release that halt its rollout by themselves.
     pub update_failures: u64,
+    /// The fraud signals' thresholds (docs/settlement.md, "Fraud signals").
+    pub fraud: crate::store::signals::FraudRules,
 }
 
 impl Default for Rules {
@@ -292,6 +297,7 @@ impl Default for Rules {
             update_failures: 3,
             desk_flap_connects: 6,
             desk_flap_window: chrono::Duration::minutes(10),
+            fraud: Default::default(),
         }
     }
 }

@@ -4,6 +4,11 @@
 
 const T = {
   ko: {
+    scanEntrance: "입구 QR로 입장", scanTitle: "입구 QR 코드를 비춰 주세요",
+    scanHint: "데스크나 입구 화면의 QR 코드를 카메라에 비추면 바로 입장합니다.",
+    scanNoCamera: "카메라를 쓸 수 없습니다. 센터를 고르고 입장하기를 눌러 주세요.",
+    scanNotOurs: "gymgate 입구 QR 코드가 아닙니다. 데스크 화면의 QR 코드를 비춰 주세요.",
+    scanUnknownCenter: "이 QR 코드의 센터를 찾을 수 없습니다. 센터를 고르고 입장하기를 눌러 주세요.",
     myVisits: "방문 기록", visitsTitle: "내 방문 기록",
     visitsHint: "데스크 직원이 기록한 방문은 회원님이 확인해야 센터에 정산됩니다. 본인이 아닌 방문이 있으면 알려 주세요.",
     visitsEmpty: "아직 방문 기록이 없습니다.",
@@ -52,9 +57,17 @@ const T = {
       center_closed: "지금은 센터 운영 시간이 아닙니다.", unknown_center: "없는 센터입니다.",
       rate_limited: "너무 자주 눌렀습니다. 잠시 후 다시 해 주세요.",
       storage_unavailable: "서버가 잠시 저장할 수 없습니다. 잠시 후 다시 시도해 주세요. (입장 처리되지 않았습니다)",
+      presence_expired: "입구 QR 코드가 만료되었습니다. 데스크 화면의 QR 코드를 다시 스캔해 주세요.",
+      presence_foreign: "이 센터의 입구 QR 코드가 아닙니다. 지금 계신 센터의 QR 코드를 스캔해 주세요.",
+      presence_invalid: "입구 QR 코드를 읽을 수 없습니다. 다시 스캔해 주세요.",
     },
   },
   en: {
+    scanEntrance: "Enter with the entrance QR", scanTitle: "Point the camera at the entrance QR",
+    scanHint: "Point the camera at the QR code on the desk or entrance screen and you are checked in.",
+    scanNoCamera: "The camera is not available. Choose the center and tap Enter.",
+    scanNotOurs: "Not a gymgate entrance QR. Point the camera at the desk's QR code.",
+    scanUnknownCenter: "The center of this QR code is unknown. Choose the center and tap Enter.",
     myVisits: "My visits", visitsTitle: "My visits",
     visitsHint: "Visits the desk staff recorded are paid to the center only once you confirm them. Tell us about any visit that was not you.",
     visitsEmpty: "No visits yet.",
@@ -103,6 +116,9 @@ const T = {
       center_closed: "The center is closed now.", unknown_center: "No such center.",
       rate_limited: "Too many taps; please wait a moment.",
       storage_unavailable: "The server cannot save right now; please try again shortly. (You were not checked in.)",
+      presence_expired: "The entrance QR code has expired. Scan the code on the desk's screen again.",
+      presence_foreign: "This is not this center's entrance QR code. Scan the code of the center you are at.",
+      presence_invalid: "The entrance QR code could not be read. Please scan again.",
     },
   },
 };
@@ -164,7 +180,8 @@ async function api(path, options = {}) {
 }
 
 function show(view) {
-  for (const v of ["login", "home", "result", "pass", "visits"]) $(`view-${v}`).hidden = v !== view;
+  for (const v of ["login", "home", "result", "pass", "visits", "scan"]) $(`view-${v}`).hidden = v !== view;
+  if (view !== "scan") stopScan();
   $("logout").hidden = !state.token;
   if (view === "pass") startPass(); else stopPass();
   renderSupport();
@@ -380,8 +397,12 @@ async function enter() {
   try {
     const { status, body } = await api("/api/v1/checkins", {
       method: "POST", headers: { "idempotency-key": tap.key },
-      body: JSON.stringify({ center_id: tap.centerId }),
+      body: JSON.stringify(state.presence && state.presence.centerId === tap.centerId
+        ? { center_id: tap.centerId, presence: state.presence.code }
+        : { center_id: tap.centerId }),
     });
+    // A scanned code is for one tap: the next one scans again.
+    state.presence = null;
     setNetwork(false);
     if (status === 200 || status === 201) {
       sessionStorage.removeItem("gymgate.tap");
@@ -659,6 +680,73 @@ function startPass() {
 }
 
 function stopPass() { if (passTimer) { clearInterval(passTimer); passTimer = null; } }
+
+// ---- the entrance QR ----
+// The desk shows a code signed by its own key (gymgate_shared::presence); the phone reads it
+// with the camera and taps Enter with it, so the visit shows the member was at the door.
+let scanning = null;
+function loadJsQr() {
+  if (window.jsQR) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/desk/jsqr.js"; script.onload = resolve; script.onerror = reject;
+    document.head.append(script);
+  });
+}
+
+function stopScan() {
+  if (!scanning) return;
+  scanning.stopped = true;
+  for (const track of scanning.stream ? scanning.stream.getTracks() : []) track.stop();
+  scanning = null;
+}
+
+function scanned(text) {
+  if (!text.startsWith("GGP1.")) { $("scan-error").textContent = t().scanNotOurs; return false; }
+  const centerId = text.split(".")[1];
+  if (!state.centers.some((c) => c.id === centerId)) { $("scan-error").textContent = t().scanUnknownCenter; return false; }
+  stopScan();
+  state.centerId = centerId; store.setItem("gymgate.center", centerId);
+  state.presence = { centerId, code: text };
+  renderCenters(); show("home");
+  enter();
+  return true;
+}
+
+async function startScan() {
+  $("scan-error").textContent = "";
+  show("scan");
+  const session = { stopped: false, stream: null };
+  scanning = session;
+  try {
+    session.stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+    await loadJsQr();
+  } catch (_) {
+    $("scan-error").textContent = t().scanNoCamera;
+    return;
+  }
+  if (session.stopped) { for (const track of session.stream.getTracks()) track.stop(); return; }
+  const video = $("scan-video");
+  video.srcObject = session.stream;
+  await video.play().catch(() => {});
+  const canvas = document.createElement("canvas");
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  const look = () => {
+    if (session.stopped) return;
+    if (video.videoWidth) {
+      canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+      context.drawImage(video, 0, 0);
+      const image = context.getImageData(0, 0, canvas.width, canvas.height);
+      const found = window.jsQR(image.data, image.width, image.height, { inversionAttempts: "dontInvert" });
+      if (found && found.data && scanned(found.data.trim())) return;
+    }
+    setTimeout(look, 200);
+  };
+  look();
+}
+
+$("scan-entrance").addEventListener("click", startScan);
+$("scan-cancel").addEventListener("click", () => show("home"));
 
 // ---- the member's visits ----
 // Every visit with how it was made; a staff-recorded one asks "was this you?", and any counted

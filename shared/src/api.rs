@@ -67,6 +67,10 @@ pub struct Center {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckinRequest {
     pub center_id: CenterId,
+    /// The desk's presence code the phone scanned at the entrance (`gymgate_shared::presence`):
+    /// the visit's evidence is then `app+presence`. Never required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,6 +304,9 @@ pub struct CheckinEvidence {
     /// The member's words with a "not me".
     #[serde(default)]
     pub member_statement: Option<String>,
+    /// The desk whose presence code the member's tap carried (`app+presence`).
+    #[serde(default)]
+    pub presence_desk: Option<DeskId>,
 }
 
 /// How strictly a center's staff-recorded visits are confirmed

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod kst;
 pub mod pass;
 pub mod policy;
+pub mod presence;
 pub mod protocol;
 pub mod redact;
 pub mod release;

@@ -35,6 +35,10 @@ pub enum DeskMessage {
         /// The desk PC's clock as it says hello, so operators see a PC whose clock is off.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         clock: Option<DateTime<Utc>>,
+        /// The public key (base64url, 32 bytes) of the desk's presence codes
+        /// (`gymgate_shared::presence`): the first one a pairing says is kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        presence_key: Option<String>,
     },
     /// Cumulative: every event up to `seq` is stored on the desk.
     Ack {
@@ -430,6 +434,7 @@ mod tests {
     fn desk_messages_round_trip() {
         round_trip(
             &DeskMessage::Hello {
+                presence_key: None,
                 clock: None,
                 protocol: 1,
                 epoch: Some("e1".into()),
@@ -441,6 +446,7 @@ mod tests {
         );
         round_trip(
             &DeskMessage::Hello {
+                presence_key: None,
                 clock: None,
                 protocol: 1,
                 epoch: Some("e1".into()),
@@ -453,6 +459,7 @@ mod tests {
         );
         round_trip(
             &DeskMessage::Hello {
+                presence_key: None,
                 clock: None,
                 protocol: 1,
                 epoch: None,
@@ -682,6 +689,7 @@ mod tests {
         round_trip(
             &CheckinRequest {
                 center_id: CenterId::new("ctr1"),
+                presence: None,
             },
             json!({"center_id": "ctr1"}),
         );

@@ -240,3 +240,34 @@ impl Browser {
         Ok(())
     }
 }
+
+/// A 640×480 grey video frame (YUV 4:2:0) with the payload's QR code in the middle.
+pub fn y4m_of_qr(payload: &str) -> anyhow::Result<Vec<u8>> {
+    let code = qrcode::QrCode::with_error_correction_level(payload.as_bytes(), qrcode::EcLevel::M)?;
+    let modules = code.width();
+    let colors = code.to_colors();
+    let (width, height) = (640usize, 480usize);
+    let scale = (height - 20) / (modules + 8);
+    anyhow::ensure!(
+        scale >= 3,
+        "QR code too dense for the frame: {modules} modules"
+    );
+    let size = (modules + 8) * scale;
+    let (left, top) = ((width - size) / 2, (height - size) / 2);
+    let mut luma = vec![200u8; width * height];
+    for y in 0..size {
+        for x in 0..size {
+            let (mx, my) = ((x / scale).checked_sub(4), (y / scale).checked_sub(4));
+            let dark = matches!((mx, my), (Some(mx), Some(my)) if mx < modules && my < modules
+                && colors[my * modules + mx] == qrcode::Color::Dark);
+            luma[(top + y) * width + left + x] = if dark { 16 } else { 235 };
+        }
+    }
+    let mut out = format!("YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..2 {
+        out.extend_from_slice(b"FRAME\n");
+        out.extend_from_slice(&luma);
+        out.extend(std::iter::repeat_n(128u8, width * height / 2));
+    }
+    Ok(out)
+}

@@ -67,6 +67,7 @@ impl DeskClient {
 
     pub async fn hello(&mut self, epoch: Option<&str>, last_seq: u64) -> anyhow::Result<Welcome> {
         self.send(&DeskMessage::Hello {
+            presence_key: None,
             protocol: PROTOCOL_VERSION,
             epoch: epoch.map(str::to_owned),
             last_seq,

@@ -80,12 +80,26 @@ impl MemberClient {
     /// back, the connection pool may still hand out the dead server's connection, which
     /// answers with a reset (seen once in `two_thousand_desks_resume_after_a_server_sigkill`).
     pub async fn tap(&self, center_id: &str, key: &str) -> anyhow::Result<TapAnswer> {
+        self.tap_with(center_id, key, None).await
+    }
+
+    /// [`MemberClient::tap`] carrying the desk's presence code the phone scanned.
+    pub async fn tap_with(
+        &self,
+        center_id: &str,
+        key: &str,
+        presence: Option<&str>,
+    ) -> anyhow::Result<TapAnswer> {
+        let body = match presence {
+            Some(code) => serde_json::json!({ "center_id": center_id, "presence": code }),
+            None => serde_json::json!({ "center_id": center_id }),
+        };
         let send = || {
             self.http
                 .post(format!("{}/api/v1/checkins", self.url))
                 .bearer_auth(&self.token)
                 .header("Idempotency-Key", key)
-                .json(&serde_json::json!({ "center_id": center_id }))
+                .json(&body)
                 .send()
         };
         let response = match send().await {

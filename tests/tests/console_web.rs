@@ -445,3 +445,80 @@ async fn an_operator_works_the_console_in_chromium() -> anyhow::Result<()> {
     phone.close().await?;
     browser.close().await
 }
+
+/// The review queue in Chromium (issue 27): a desk back-filled three visits; the operator
+/// sees the signal with its visits, is asked for a reason, and puts the center under review.
+#[tokio::test]
+async fn an_operator_reviews_a_fraud_signal_and_puts_the_center_under_review() -> anyhow::Result<()>
+{
+    let Some(browser) = Browser::start_desktop().await? else {
+        return Ok(());
+    };
+    let server = TestServer::start_with(|c| c.require_admin_totp = false).await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("해운대점").await?;
+    let desk = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("RV", 3, Some(8)).await?;
+    let members = gymgate_tests::member::logins(&url, &numbers).await?;
+    let (mut ws, _) = DeskClient::join(&url, &desk.token, None, 0).await?;
+    let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    for member in &members {
+        let (status, _, _) = ws
+            .record_at(&member.session.member.id, two_days_ago)
+            .await?;
+        assert_eq!(status, RecordStatus::Accepted);
+    }
+    fx.admin
+        .add_operator(&NewOperator {
+            username: "ops.lee".into(),
+            password: PASSWORD.into(),
+            role: Role::Admin,
+        })
+        .await?;
+    browser.client.goto(&format!("{url}/console")).await?;
+    browser.type_into("#login-username", "ops.lee").await?;
+    browser.type_into("#login-password", PASSWORD).await?;
+    browser.click("#login-submit").await?;
+    browser.wait_for("#view-app:not([hidden])").await?;
+    browser.click("button[data-tab=\"review\"]").await?;
+    let card = format!(
+        ".signal[data-kind=\"suspicious_records\"][data-center=\"{}\"]",
+        center.id
+    );
+    browser.wait_for(&card).await?;
+    let rows = browser
+        .client
+        .find_all(fantoccini::Locator::Css(&format!("{card} tr.signal-visit")))
+        .await?;
+    assert_eq!(rows.len(), 3);
+    let text = browser.text(&card).await?;
+    assert!(
+        text.contains("의심 기록 3건") && text.contains("빈 전송함 보고 전 방문"),
+        "{text}"
+    );
+    browser.screenshot("console-review.png").await?;
+
+    // No reason, no review.
+    browser.click(&format!("{card} .review-put")).await?;
+    let told = browser
+        .until(
+            "the reason asked for",
+            "const t = document.querySelector('#toast'); return t && t.textContent || null;",
+        )
+        .await?;
+    assert!(told.as_str().unwrap_or_default().contains("사유"), "{told}");
+    browser
+        .type_into(&format!("{card} .review-reason"), "소급 기록 3건")
+        .await?;
+    browser.click(&format!("{card} .review-put")).await?;
+    browser.wait_for(&format!("{card} .review-on")).await?;
+    let audit = fx.admin.audit().await?;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "center.confirmation" && e.actor.contains("ops.lee")),
+        "{audit:?}"
+    );
+    browser.close().await
+}

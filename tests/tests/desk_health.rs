@@ -226,6 +226,7 @@ async fn a_desk_below_the_minimum_version_is_outdated() -> anyhow::Result<()> {
     let paired = fx.desk(center.id.as_str()).await?;
     let mut desk = DeskClient::connect(&url, &paired.token).await?;
     desk.send(&DeskMessage::Hello {
+        presence_key: None,
         protocol: PROTOCOL_VERSION,
         epoch: None,
         last_seq: 0,

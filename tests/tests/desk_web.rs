@@ -929,7 +929,7 @@ async fn the_camera_reads_a_pass_qr() -> anyhow::Result<()> {
     let payload = gymgate_shared::pass::show(certificate, &device, chrono::Utc::now())
         .ok_or_else(|| anyhow::anyhow!("cannot show the pass"))?;
     let video = tempfile::Builder::new().suffix(".y4m").tempfile()?;
-    std::fs::write(video.path(), y4m_of_qr(&payload)?)?;
+    std::fs::write(video.path(), gymgate_tests::browser::y4m_of_qr(&payload)?)?;
     let Some(browser) = Browser::start_as(
         Screen::Touch(768, 1024),
         &[
@@ -964,37 +964,6 @@ async fn the_camera_reads_a_pass_qr() -> anyhow::Result<()> {
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(stored[0].2, "pass");
     browser.close().await
-}
-
-/// A 640×480 grey video frame (YUV 4:2:0) with the payload's QR code in the middle.
-fn y4m_of_qr(payload: &str) -> anyhow::Result<Vec<u8>> {
-    let code = qrcode::QrCode::with_error_correction_level(payload.as_bytes(), qrcode::EcLevel::M)?;
-    let modules = code.width();
-    let colors = code.to_colors();
-    let (width, height) = (640usize, 480usize);
-    let scale = (height - 20) / (modules + 8);
-    anyhow::ensure!(
-        scale >= 3,
-        "QR code too dense for the frame: {modules} modules"
-    );
-    let size = (modules + 8) * scale;
-    let (left, top) = ((width - size) / 2, (height - size) / 2);
-    let mut luma = vec![200u8; width * height];
-    for y in 0..size {
-        for x in 0..size {
-            let (mx, my) = ((x / scale).checked_sub(4), (y / scale).checked_sub(4));
-            let dark = matches!((mx, my), (Some(mx), Some(my)) if mx < modules && my < modules
-                && colors[my * modules + mx] == qrcode::Color::Dark);
-            luma[(top + y) * width + left + x] = if dark { 16 } else { 235 };
-        }
-    }
-    let mut out = format!("YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
-    for _ in 0..2 {
-        out.extend_from_slice(b"FRAME\n");
-        out.extend_from_slice(&luma);
-        out.extend(std::iter::repeat_n(128u8, width * height / 2));
-    }
-    Ok(out)
 }
 
 /// The board at a phone's, a tablet's (both ways) and a PC's size: nothing wider than the
@@ -1364,5 +1333,66 @@ async fn operators_get_the_browser_desks_own_log() -> anyhow::Result<()> {
     );
     assert!(text.contains("HeadlessChrome"), "{text}");
     assert!(text.contains("INFO connected; saying hello"), "{text}");
+    browser.close().await
+}
+
+/// The entrance QR (issue 27): the web desk makes its own Ed25519 key, registers it in its
+/// hello and shows a signed code that changes every few seconds; a member's tap carrying the
+/// code it shows is the member's visit with proof of presence, naming this desk.
+#[tokio::test]
+async fn the_entrance_qr_is_signed_by_the_web_desk_and_proves_presence() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start_as(Screen::Touch(768, 1024), &[]).await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let numbers = fx.members("KQ", 1, Some(8)).await?;
+    let member = MemberClient::login(&url, &numbers[0], PIN).await?;
+    pair(&browser, &fx, center.id.as_str(), "입구 태블릿").await?;
+    browser.click("#kiosk-open").await?;
+    let shown = browser
+        .until(
+            "the entrance QR",
+            "const q = document.querySelector('#kiosk-qr'); return q && q.querySelector('svg') && q.dataset.code;",
+        )
+        .await?;
+    let code = shown.as_str().unwrap_or_default().to_owned();
+    assert!(code.starts_with(&format!("GGP1.{}.", center.id)), "{code}");
+    browser.screenshot("desk-entrance-qr.png").await?;
+
+    let tapped = member
+        .tap_with(center.id.as_str(), "kq-1", Some(&code))
+        .await?;
+    assert_eq!(tapped.status(), reqwest::StatusCode::CREATED, "{tapped:?}");
+    let evidence: Value = reqwest::Client::new()
+        .get(format!(
+            "{url}/api/v1/admin/checkins/{}/evidence",
+            tapped.checkin()?.id
+        ))
+        .bearer_auth(gymgate_tests::ADMIN_TOKEN)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(evidence["evidence"], "app+presence", "{evidence}");
+    let desks = fx.admin.desks().await?;
+    assert_eq!(evidence["presence_desk"], desks[0].id.as_str());
+
+    // The code moves on; back at the board, the visit is on today's list.
+    browser
+        .until_within(
+            "a new entrance QR",
+            &format!(
+                "return document.querySelector('#kiosk-qr').dataset.code !== {};",
+                serde_json::to_string(&code)?
+            ),
+            std::time::Duration::from_secs(12),
+        )
+        .await?;
+    browser.click("#kiosk-done").await?;
+    wait_rows(&browser, 1, gymgate_tests::WAIT).await?;
     browser.close().await
 }

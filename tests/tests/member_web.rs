@@ -457,3 +457,71 @@ async fn a_member_confirms_a_staff_recorded_visit_and_reports_one_that_was_not_t
     );
     browser.close().await
 }
+
+/// The member's phone reads the desk's entrance QR with its camera (Chromium's fake camera
+/// shows a code the real desk core signed), picks the center from it and taps Enter with it:
+/// the visit is `app+presence`.
+#[tokio::test]
+async fn a_member_scans_the_entrance_qr_and_enters_with_proof_of_presence() -> anyhow::Result<()> {
+    use gymgate_desk_core::config;
+    use gymgate_tests::RunningDesk;
+    use gymgate_tests::desk_core::pairing;
+
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    fx.center("홍대점").await?;
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let data = tempfile::tempdir()?;
+    let desk_pairing = pairing(&url, &paired);
+    config::save_pairing(data.path(), &desk_pairing)?;
+    let mut desk = RunningDesk::start(data.path(), desk_pairing).await?;
+    desk.wait_online().await?;
+    let numbers = fx.members("QS", 1, Some(8)).await?;
+    let code = desk
+        .core
+        .presence_code()
+        .ok_or_else(|| anyhow::anyhow!("the desk has no presence key"))?;
+    let video = tempfile::Builder::new().suffix(".y4m").tempfile()?;
+    std::fs::write(video.path(), gymgate_tests::browser::y4m_of_qr(&code)?)?;
+    let Some(browser) = Browser::start_as(
+        gymgate_tests::browser::Screen::Touch(390, 844),
+        &[
+            "--use-fake-device-for-media-stream".into(),
+            "--use-fake-ui-for-media-stream".into(),
+            format!(
+                "--use-file-for-fake-video-capture={}",
+                video.path().display()
+            ),
+        ],
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    log_in(&browser, &url, &numbers[0]).await?;
+    browser.click("#scan-entrance").await?;
+    browser
+        .wait_for("#view-result[data-status=\"admitted\"]")
+        .await?;
+    assert_eq!(browser.text("#result-center").await?, "강남점");
+    let visits: Vec<gymgate_shared::api::MemberVisit> = {
+        let member = gymgate_tests::MemberClient::login(&url, &numbers[0], PIN).await?;
+        reqwest::Client::new()
+            .get(format!("{url}/api/v1/me/visits"))
+            .bearer_auth(&member.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?
+    };
+    assert_eq!(visits.len(), 1);
+    assert_eq!(
+        visits[0].evidence,
+        gymgate_shared::api::Evidence::AppPresence
+    );
+    browser.close().await?;
+    desk.stop().await
+}

@@ -108,6 +108,7 @@ async fn operators_see_each_desks_presence_version_and_backlog() -> anyhow::Resu
 
     let mut ws = DeskClient::connect(&server.url(), &desk.token).await?;
     ws.send(&gymgate_shared::protocol::DeskMessage::Hello {
+        presence_key: None,
         protocol: 1,
         epoch: None,
         last_seq: 0,

@@ -9,6 +9,7 @@ use gymgate_shared::api::{
 };
 use gymgate_shared::protocol::{EventKind, RecordStatus};
 use gymgate_shared::{CheckinId, kst};
+use gymgate_tests::member::TapAnswer;
 use gymgate_tests::{ADMIN_TOKEN, DeskClient, Fixture, MemberClient, PIN, TestServer};
 use reqwest::StatusCode;
 
@@ -442,5 +443,312 @@ async fn the_settlement_csv_shows_the_evidence_mix() -> anyhow::Result<()> {
     assert_eq!(cell(" evidence_pass")?, "0");
     assert_eq!(cell(" evidence_manual")?, "0");
     assert_eq!(cell(" evidence_app_presence")?, "0");
+    Ok(())
+}
+
+/// Proof of presence: the desk core signs a code with its own key (registered in its hello);
+/// a tap carrying it is `app+presence`, naming the desk. A code replayed after its lifetime, a
+/// code of another center's desk or of a revoked desk, and a forged one are refused with a
+/// Korean message; a tap with no code at all is still admitted as `app`.
+#[tokio::test]
+async fn a_presence_tap_carries_the_desks_signature_and_a_replayed_or_foreign_code_is_refused()
+-> anyhow::Result<()> {
+    use gymgate_desk_core::config;
+    use gymgate_tests::RunningDesk;
+    use gymgate_tests::desk_core::pairing;
+
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let here = fx.center("강남점").await?;
+    let there = fx.center("홍대점").await?;
+    let numbers = fx.members("PR", 4, Some(8)).await?;
+    let mut members = Vec::new();
+    for no in &numbers {
+        members.push(MemberClient::login(&url, no, PIN).await?);
+    }
+    let mut desks = Vec::new();
+    for center in [&here, &there] {
+        let paired = fx.desk(center.id.as_str()).await?;
+        let data = tempfile::tempdir()?;
+        let pairing = pairing(&url, &paired);
+        config::save_pairing(data.path(), &pairing)?;
+        let mut desk = RunningDesk::start(data.path(), pairing).await?;
+        desk.wait_online().await?;
+        desks.push((desk, data, paired));
+    }
+    let code_here = |at| desks[0].0.core.presence_code_at(at);
+    let now = Utc::now();
+    let fresh = code_here(now).ok_or_else(|| anyhow::anyhow!("the desk has no presence key"))?;
+
+    let tapped = members[0]
+        .tap_with(here.id.as_str(), "pr-0", Some(&fresh))
+        .await?;
+    assert_eq!(tapped.status(), StatusCode::CREATED, "{tapped:?}");
+    let checkin = tapped.checkin()?.clone();
+    let seen = evidence(&url, &checkin.id).await?;
+    assert_eq!(seen.evidence, Evidence::AppPresence);
+    assert_eq!(seen.confirmation, Confirmation::ByEvidence);
+    assert_eq!(seen.presence_desk.as_ref(), Some(&desks[0].2.desk_id));
+    let totals = statement(&fx, here.id.as_str(), now).await?.totals;
+    assert_eq!(totals.evidence.get("app+presence"), Some(&1), "{totals:?}");
+
+    // The same code a minute later: a photo of the entrance QR sent to someone at home.
+    let replayed =
+        code_here(now - chrono::Duration::seconds(60)).ok_or_else(|| anyhow::anyhow!("no code"))?;
+    let refused = members[1]
+        .tap_with(here.id.as_str(), "pr-1", Some(&replayed))
+        .await?;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(refused.error_code(), Some("presence_expired"));
+    // Another center's desk, shown at this center.
+    let foreign = desks[1]
+        .0
+        .core
+        .presence_code()
+        .ok_or_else(|| anyhow::anyhow!("no code"))?;
+    let refused = members[1]
+        .tap_with(here.id.as_str(), "pr-2", Some(&foreign))
+        .await?;
+    assert_eq!(
+        refused.error_code(),
+        Some("presence_foreign"),
+        "{refused:?}"
+    );
+    // This center's name in it, the other desk's signature.
+    let moved = foreign.replacen(there.id.as_str(), here.id.as_str(), 1);
+    let refused = members[1]
+        .tap_with(here.id.as_str(), "pr-3", Some(&moved))
+        .await?;
+    assert_eq!(
+        refused.error_code(),
+        Some("presence_foreign"),
+        "{refused:?}"
+    );
+    let refused = members[1]
+        .tap_with(here.id.as_str(), "pr-4", Some("GGP1.not-a-code"))
+        .await?;
+    assert_eq!(
+        refused.error_code(),
+        Some("presence_invalid"),
+        "{refused:?}"
+    );
+    if let TapAnswer::Error(_, body) = &refused {
+        assert!(body.error.message.contains("QR"), "{body:?}");
+    }
+    // Refused taps stored nothing: the member taps again with a fresh code.
+    let again = members[1]
+        .tap_with(here.id.as_str(), "pr-5", code_here(Utc::now()).as_deref())
+        .await?;
+    assert_eq!(again.status(), StatusCode::CREATED, "{again:?}");
+
+    // No code is no reason to refuse: the visit is the member's tap, `app`.
+    let plain = members[2].tap(here.id.as_str(), "pr-6").await?;
+    assert_eq!(plain.status(), StatusCode::CREATED);
+    assert_eq!(
+        evidence(&url, &plain.checkin()?.id).await?.evidence,
+        Evidence::App
+    );
+
+    // A revoked desk's codes prove nothing.
+    fx.admin.revoke_desk(desks[0].2.desk_id.as_str()).await?;
+    let refused = members[3]
+        .tap_with(here.id.as_str(), "pr-7", code_here(Utc::now()).as_deref())
+        .await?;
+    assert_eq!(
+        refused.error_code(),
+        Some("presence_foreign"),
+        "{refused:?}"
+    );
+    for (desk, _, _) in desks {
+        desk.stop().await?;
+    }
+    Ok(())
+}
+
+/// The review queue (fraud signals, issue 27) on a real server: one member entering Gangnam
+/// and then Haeundae minutes later, a desk back-filling visits, staff recording most visits
+/// at one center, members saying "not me" at another; each raised with the visits behind it,
+/// an alert reaches the operators' channel, and a center beside them with ordinary traffic
+/// raises nothing.
+#[tokio::test]
+async fn the_review_queue_shows_each_signal_with_the_visits_behind_it() -> anyhow::Result<()> {
+    let slack = gymgate_tests::WebhookStub::start().await?;
+    let server = TestServer::start_with(|c| {
+        c.alerts.slack_url = Some(slack.url.clone());
+        c.alerts.check_every = std::time::Duration::from_millis(50);
+        c.alerts.signals_every = std::time::Duration::from_millis(50);
+        c.alerts.rules.fraud.min_visits = 4;
+    })
+    .await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let gangnam = fx.center("강남점").await?;
+    let haeundae = fx.center("해운대점").await?;
+    let yeoksam = fx.center("역삼점").await?;
+    for (center, lat, lon) in [
+        (&gangnam, 37.4979, 127.0276),
+        (&haeundae, 35.1631, 129.1636),
+        (&yeoksam, 37.5006, 127.0364),
+    ] {
+        let (code, body) = call(
+            reqwest::Method::PUT,
+            format!("{url}/api/v1/admin/centers/{}/place", center.id),
+            ADMIN_TOKEN,
+            Some(serde_json::json!({"lat": lat, "lon": lon})),
+        )
+        .await?;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    let (code, _) = call(
+        reqwest::Method::PUT,
+        format!("{url}/api/v1/admin/centers/{}/place", gangnam.id),
+        ADMIN_TOKEN,
+        Some(serde_json::json!({"lat": 137.0, "lon": 0.0})),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+
+    let numbers = fx.members("FS", 12, Some(8)).await?;
+    let mut members = Vec::new();
+    for no in &numbers {
+        members.push(MemberClient::login(&url, no, PIN).await?);
+    }
+    // Member 0: Gangnam, then Haeundae a moment later.
+    members[0]
+        .tap(gangnam.id.as_str(), "fs-g0")
+        .await?
+        .checkin()?;
+    members[0]
+        .tap(haeundae.id.as_str(), "fs-h0")
+        .await?
+        .checkin()?;
+    // Members 1–3 tap at Gangnam and then say it was not them.
+    for (i, member) in members.iter().enumerate().skip(1).take(3) {
+        let id = member
+            .tap(gangnam.id.as_str(), &format!("fs-g{i}"))
+            .await?
+            .checkin()?
+            .id
+            .clone();
+        let (code, body) = answer(
+            &url,
+            member,
+            &id,
+            serde_json::json!({"mine": false, "statement": "제가 아닙니다"}),
+        )
+        .await?;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    // Haeundae's desk says its outbox is empty, then sends three visits of two days ago.
+    let desk = fx.desk(haeundae.id.as_str()).await?;
+    let (mut ws, _) = DeskClient::join(&url, &desk.token, None, 0).await?;
+    let two_days_ago = Utc::now() - chrono::Duration::days(2);
+    for member in &members[4..7] {
+        let (status, _, _) = ws
+            .record_at(&member.session.member.id, two_days_ago)
+            .await?;
+        assert_eq!(status, RecordStatus::Accepted);
+    }
+    // Yeoksam: four members tap in, as every day.
+    for (i, member) in members.iter().enumerate().skip(8) {
+        member
+            .tap(yeoksam.id.as_str(), &format!("fs-y{i}"))
+            .await?
+            .checkin()?;
+    }
+
+    let (code, body) = call(
+        reqwest::Method::GET,
+        format!("{url}/api/v1/admin/signals"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await?;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let signals = body.as_array().cloned().unwrap_or_default();
+    let mut found: Vec<(String, String)> = signals
+        .iter()
+        .map(|s| {
+            (
+                s["kind"].as_str().unwrap_or_default().to_owned(),
+                s["center_name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("impossible_travel".to_owned(), "해운대점".to_owned()),
+            ("not_me".to_owned(), "강남점".to_owned()),
+            ("staff_share".to_owned(), "해운대점".to_owned()),
+            ("suspicious_records".to_owned(), "해운대점".to_owned()),
+        ],
+        "{body:#}"
+    );
+    let travel = signals
+        .iter()
+        .find(|s| s["kind"] == "impossible_travel")
+        .ok_or_else(|| anyhow::anyhow!("no travel signal"))?;
+    let visits = travel["visits"].as_array().cloned().unwrap_or_default();
+    assert_eq!(visits.len(), 2, "{travel:#}");
+    assert!(visits.iter().all(|v| v["member_no"] == numbers[0].as_str()));
+    assert!(
+        travel["text_ko"]
+            .as_str()
+            .is_some_and(|t| t.contains("강남점 → 해운대점")),
+        "{travel:#}"
+    );
+    let backfilled = signals
+        .iter()
+        .find(|s| s["kind"] == "suspicious_records")
+        .ok_or_else(|| anyhow::anyhow!("no suspicious records"))?;
+    assert_eq!(backfilled["visits"].as_array().map(Vec::len), Some(3));
+    assert!(
+        backfilled["visits"][0]["suspicion"]
+            .as_str()
+            .is_some_and(|s| s.contains("after_empty_outbox"))
+    );
+    assert_eq!(backfilled["under_review"], false);
+
+    // The operators' channel hears of it.
+    let deadline = tokio::time::Instant::now() + gymgate_tests::WAIT;
+    while !slack
+        .delivered()
+        .iter()
+        .any(|m| m.contains("부정 의심") && m.contains("해운대점"))
+    {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no fraud alert: {:?}",
+            slack.delivered()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // An operator puts Haeundae under review; the queue says so.
+    let (code, body) = set_confirmation(
+        &url,
+        haeundae.id.as_str(),
+        serde_json::json!({"confirm_days": 7, "under_review": true, "reason": "소급 기록 3건"}),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (_, body) = call(
+        reqwest::Method::GET,
+        format!("{url}/api/v1/admin/signals"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await?;
+    assert!(
+        body.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["center_name"] == "해운대점")
+            .all(|s| s["under_review"] == true),
+        "{body:#}"
+    );
     Ok(())
 }

@@ -345,3 +345,47 @@ mod tests {
         assert!(normalize_server_url("http://").is_err());
     }
 }
+
+const PRESENCE_KEY_FILE: &str = "presence-key.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PresenceKeyFile {
+    desk_id: String,
+    /// base64url of the Ed25519 seed.
+    seed: String,
+}
+
+/// The key this desk signs its presence codes with (`gymgate_shared::presence`), made the
+/// first time the desk runs under a pairing and kept beside it, readable by this user only.
+/// A new pairing (another desk id) gets a new key: the server keeps the first key each
+/// pairing registers.
+pub fn presence_key(
+    dir: &Path,
+    desk_id: &gymgate_shared::DeskId,
+) -> Result<ed25519_dalek::SigningKey, ConfigError> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let path = dir.join(PRESENCE_KEY_FILE);
+    // A damaged file is replaced: the next hello registers nothing new, so codes fail until the
+    // desk is paired again, which operators see as refused presence taps.
+    if let Some(kept) = read_json::<PresenceKeyFile>(&path).ok().flatten()
+        && kept.desk_id == desk_id.as_str()
+        && let Some(seed) = URL_SAFE_NO_PAD
+            .decode(&kept.seed)
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+    {
+        return Ok(ed25519_dalek::SigningKey::from_bytes(&seed));
+    }
+    let seed: [u8; 32] = rand::random();
+    let file = PresenceKeyFile {
+        desk_id: desk_id.to_string(),
+        seed: URL_SAFE_NO_PAD.encode(seed),
+    };
+    let bytes = serde_json::to_vec(&file).map_err(|source| ConfigError::Invalid {
+        path: path.clone(),
+        source,
+    })?;
+    write_private(&path, &bytes)?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+}

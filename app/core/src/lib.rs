@@ -331,6 +331,9 @@ struct Inner {
     /// Members' photos, next to the cache: shown offline too.
     photos: PathBuf,
     updater: Arc<update::Updater>,
+    /// Signs the presence codes the desk shows at the entrance; `None` where the key could not
+    /// be kept (the desk works on, without presence codes).
+    presence: Option<ed25519_dalek::SigningKey>,
 }
 
 /// Photos live in this folder of the data directory.
@@ -427,6 +430,17 @@ pub async fn start(
     let roster = Arc::new(RwLock::new(index));
     let (commands, receiver) = mpsc::unbounded_channel();
     let server = Arc::new(RwLock::new(pairing.server_url.clone()));
+    let presence = {
+        let (dir, desk) = (data_dir.to_owned(), pairing.desk_id.clone());
+        match tokio::task::spawn_blocking(move || config::presence_key(&dir, &desk)).await {
+            Ok(Ok(key)) => Some(key),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "no presence key: the desk shows no entrance QR");
+                None
+            }
+            Err(_) => None,
+        }
+    };
     let updater = Arc::new(update::Updater::new(
         data_dir,
         timing.release_keys.clone(),
@@ -441,6 +455,7 @@ pub async fn start(
         clock_offset: clock_offset.clone(),
         server: server.clone(),
         photos: data_dir.join(PHOTOS_DIR),
+        presence: presence.clone(),
     }));
     let link = link::run(LinkContext {
         updater,
@@ -456,6 +471,9 @@ pub async fn start(
         timing,
         starts,
         last_sync: None,
+        presence_key: presence
+            .as_ref()
+            .map(gymgate_shared::presence::public_key_text),
     });
     Ok((core, state, link))
 }
@@ -503,6 +521,24 @@ impl DeskCore {
         })
         .await
         .unwrap_or_default()
+    }
+
+    /// The presence code to show now at the entrance (`gymgate_shared::presence`): the
+    /// member's phone scans it and taps Enter with it. Drawn anew every few seconds; needs no
+    /// link. `None` where the desk has no key.
+    pub fn presence_code(&self) -> Option<String> {
+        self.presence_code_at(self.now())
+    }
+
+    /// [`DeskCore::presence_code`] as it was (or will be) at `at`.
+    pub fn presence_code_at(&self, at: DateTime<Utc>) -> Option<String> {
+        let key = self.0.presence.as_ref()?;
+        Some(gymgate_shared::presence::code(
+            &self.0.pairing.center_id,
+            &self.0.pairing.desk_id,
+            key,
+            at,
+        ))
     }
 
     /// Now, by the server's clock as this desk last learned it.

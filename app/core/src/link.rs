@@ -86,6 +86,8 @@ pub(super) struct LinkContext {
     /// When the desk last had every event the server had for it.
     pub last_sync: Option<chrono::DateTime<Utc>>,
     pub updater: Arc<super::update::Updater>,
+    /// The public key of the desk's presence codes, registered in every hello.
+    pub presence_key: Option<String>,
 }
 
 enum SessionEnd {
@@ -320,6 +322,7 @@ async fn send_as(
     send(
         &mut socket,
         &DeskMessage::Hello {
+            presence_key: None,
             protocol: PROTOCOL_VERSION,
             epoch: None,
             last_seq: 0,
@@ -417,6 +420,7 @@ async fn session(
         Err(e) => return SessionEnd::Lost(format!("cache: {e}")),
     };
     let hello = DeskMessage::Hello {
+        presence_key: ctx.presence_key.clone(),
         protocol: PROTOCOL_VERSION,
         epoch: cursor.epoch.clone(),
         last_seq: cursor.last_seq,

@@ -18,6 +18,7 @@ use super::i18n::Strings;
 use super::screen::board;
 use super::screen::conflicts;
 use super::screen::decide;
+use super::screen::entrance;
 use super::screen::pairing;
 use super::screen::search;
 use super::screen::settings;
@@ -391,6 +392,7 @@ impl App {
                 }
             }
             Message::Navigate(view) => {
+                let now = self.now;
                 if let Some(running) = self.running_mut() {
                     running.view = view;
                     running.settings_screen.confirm_unpair = false;
@@ -403,6 +405,7 @@ impl App {
                             }
                         }
                         View::Conflicts => {}
+                        View::Entrance => running.refresh_entrance(now),
                     }
                 }
             }
@@ -429,6 +432,11 @@ impl App {
             Message::Key(event) => return self.on_key(event),
             Message::Tick(now) => {
                 self.now = now;
+                if let Some(running) = self.running_mut()
+                    && running.view == View::Entrance
+                {
+                    running.refresh_entrance(now);
+                }
                 return self.update_when_quiet(now);
             }
             Message::UpdateHandedOver(Ok(version)) => {
@@ -757,6 +765,9 @@ impl App {
             (None, View::Search) => running.search.view(s).map(Message::Search),
             (None, View::Conflicts) => {
                 conflicts::view(&running.conflicts, s).map(Message::Conflicts)
+            }
+            (None, View::Entrance) => {
+                entrance::view(running.entrance.as_ref(), running.center_name.as_deref(), s)
             }
             (None, View::Settings) => running
                 .settings_screen

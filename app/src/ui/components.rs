@@ -79,6 +79,7 @@ pub(super) fn nav_bar<'a>(running: &'a Running, s: &'a Strings) -> Element<'a, M
         item(format!("{} (F2)", s.search), View::Search),
         item(s.today.to_owned(), View::Board),
         item(s.conflicts_count(running.conflicts.len()), View::Conflicts),
+        item(s.entrance.to_owned(), View::Entrance),
         item(s.settings.to_owned(), View::Settings),
     ]
     .spacing(10)

@@ -24,6 +24,8 @@ pub enum View {
     Search,
     Conflicts,
     Settings,
+    /// The entrance QR, full size, for members' phones to scan.
+    Entrance,
 }
 
 pub enum Phase {
@@ -75,7 +77,19 @@ pub struct Running {
     pub photos: std::collections::HashMap<MemberId, PathBuf>,
     /// Photo URLs asked for already (each once per run, found or not).
     pub photos_asked: std::collections::HashSet<String>,
+    /// The entrance QR shown now, while staff have it open.
+    pub entrance: Option<Entrance>,
 }
+
+/// A presence code as the entrance screen draws it.
+pub struct Entrance {
+    pub drawn: DateTime<Utc>,
+    pub code: String,
+    pub data: iced::widget::qr_code::Data,
+}
+
+/// How often the entrance QR is drawn anew (a code is good for 15 s).
+pub const ENTRANCE_REDRAW: chrono::Duration = chrono::Duration::seconds(5);
 
 /// A scanned code the desk did not let in, as staff see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +110,29 @@ pub struct Missed {
 }
 
 impl Running {
+    /// Draws the entrance QR anew when it is due (or not drawn yet); `None` without a key.
+    pub fn refresh_entrance(&mut self, now: DateTime<Utc>) {
+        if self
+            .entrance
+            .as_ref()
+            .is_some_and(|e| now - e.drawn < ENTRANCE_REDRAW)
+        {
+            return;
+        }
+        self.entrance = self
+            .core
+            .as_ref()
+            .and_then(|core| core.presence_code())
+            .and_then(|code| {
+                let data = iced::widget::qr_code::Data::new(code.as_bytes()).ok()?;
+                Some(Entrance {
+                    drawn: now,
+                    code,
+                    data,
+                })
+            });
+    }
+
     pub fn new(pairing: Pairing) -> Running {
         Running {
             pairing,
@@ -127,6 +164,7 @@ impl Running {
             install_failed: None,
             photos: Default::default(),
             photos_asked: Default::default(),
+            entrance: None,
         }
     }
 

@@ -60,6 +60,9 @@ pub struct Sample {
     /// Releases whose update failed at several desks (their rollouts halted); `None` when
     /// they could not be read this time.
     pub failing_updates: Option<Vec<FailingUpdate>>,
+    /// Patterns in the visits that say visits may be made up; `None` when they could not
+    /// be read this time (their alerts stay as they were).
+    pub fraud_signals: Option<Vec<crate::store::signals::FraudSignal>>,
 }
 
 /// A release that failed to install at `desks` desks.
@@ -175,6 +178,29 @@ impl Engine {
         match &sample.lookup_outliers {
             Some(outliers) => Self::lookups(now, outliers, &mut firing),
             None => self.keep(DESK_LOOKUPS, &mut firing),
+        }
+        match &sample.fraud_signals {
+            Some(signals) => {
+                for signal in signals {
+                    firing.insert(
+                        format!("{FRAUD}{}", signal.key),
+                        Firing {
+                            text_ko: format!(
+                                "부정 의심 — {} (콘솔 '검토'에서 방문 {}건 확인)",
+                                signal.text_ko,
+                                signal.checkin_ids.len()
+                            ),
+                            text_en: format!(
+                                "possible fraud: {} (the console's Review lists {} visits)",
+                                signal.text_en,
+                                signal.checkin_ids.len()
+                            ),
+                            since: now,
+                        },
+                    );
+                }
+            }
+            None => self.keep(FRAUD, &mut firing),
         }
         match &sample.locked_operators {
             Some(locked) => {
@@ -536,6 +562,7 @@ pub const COMMIT_LATENCY: &str = "commit_latency";
 pub const PIN_GUESSING: &str = "pin_guessing";
 pub const DATABASE_DAMAGED: &str = "database_damaged";
 pub const DESK_LOOKUPS: &str = "desk_lookups:";
+pub const FRAUD: &str = "fraud:";
 pub const OPERATOR_LOCKED: &str = "operator_locked:";
 pub const APP_REPORTS: &str = "app_reports:";
 /// `update_failing:<version>`.
@@ -589,6 +616,7 @@ mod tests {
             database_damage: None,
             nodes: Vec::new(),
             lookup_outliers: Some(Vec::new()),
+            fraud_signals: Some(Vec::new()),
             locked_operators: Some(Vec::new()),
             app_reports: Vec::new(),
             troubled_desks: Some(Vec::new()),
@@ -604,6 +632,38 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_fraud_signal_is_raised_kept_while_unread_and_resolved_when_gone() {
+        use crate::store::signals::{FraudSignal, SignalKind};
+        let mut engine = Engine::new(Rules::default());
+        let signal = FraudSignal {
+            kind: SignalKind::StaffShare,
+            center_id: CenterId::new("c1"),
+            center_name: "강남점".into(),
+            key: "staff_share:c1".into(),
+            text_ko: "강남점: 직원 기록 입장 비율 65%".into(),
+            text_en: "강남점: 65% of visits recorded by staff".into(),
+            checkin_ids: vec![gymgate_shared::CheckinId::new("k1")],
+        };
+        let mut found = sample(0, Vec::new());
+        found.fraud_signals = Some(vec![signal]);
+        let changes = engine.step(&found);
+        assert_eq!(raised(&changes), ["fraud:staff_share:c1"]);
+        let Change::Raised(alert) = &changes[0] else {
+            panic!("{changes:?}");
+        };
+        assert!(alert.text_ko.contains("부정 의심") && alert.text_ko.contains("1건"));
+        // Not read this time: the alert stands.
+        let mut unread = sample(1, Vec::new());
+        unread.fraud_signals = None;
+        assert!(engine.step(&unread).is_empty());
+        let changes = engine.step(&sample(2, Vec::new()));
+        assert!(
+            matches!(&changes[..], [Change::Resolved { alert, .. }] if alert.key == "fraud:staff_share:c1"),
+            "{changes:?}"
+        );
     }
 
     #[test]

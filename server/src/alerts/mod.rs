@@ -57,6 +57,8 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
     let mut last_heartbeat = tokio::time::Instant::now();
     let mut lookups_read: Option<tokio::time::Instant> = None;
     let mut lookup_outliers = None;
+    let mut signals_read: Option<tokio::time::Instant> = None;
+    let mut fraud_signals = None;
     let mut adopted = false;
     loop {
         tokio::select! {
@@ -159,6 +161,22 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
                 }
             };
         }
+        if signals_read.is_none_or(|at: tokio::time::Instant| at.elapsed() >= config.signals_every)
+        {
+            signals_read = Some(tokio::time::Instant::now());
+            let rules = config.rules.fraud.clone();
+            fraud_signals = match state
+                .store
+                .read(move |conn| crate::store::signals::fraud_signals(conn, now, &rules))
+                .await
+            {
+                Ok(signals) => Some(signals),
+                Err(error) => {
+                    tracing::warn!(%error, "alerting cannot read the fraud signals this time");
+                    None
+                }
+            };
+        }
         let locked_operators = match state
             .store
             .read(move |conn| crate::store::operators::locked(conn, now))
@@ -220,6 +238,7 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             database_damage: state.damage(),
             nodes,
             lookup_outliers: lookup_outliers.clone(),
+            fraud_signals: fraud_signals.clone(),
             locked_operators,
             app_reports: state
                 .app_reports

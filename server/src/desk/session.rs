@@ -82,6 +82,8 @@ struct Session {
     kicked: CancellationToken,
     app_version: Option<String>,
     outbox: u64,
+    /// The key of the desk's presence codes, from its hello.
+    presence_key: Option<String>,
     budget: FrameBudget,
     /// New check-ins sent live and not acked yet (seq, member, check-in): once acked, the
     /// member is told this desk shows them. Bounded; empty on an idle desk.
@@ -160,6 +162,7 @@ pub async fn serve(socket: WebSocket, desk: DeskAuth, state: AppState) {
         kicked: CancellationToken::new(),
         app_version: None,
         outbox: 0,
+        presence_key: None,
         budget,
         unshown: std::collections::VecDeque::new(),
         health_stored: None,
@@ -249,9 +252,12 @@ impl Session {
                 app_version,
                 outbox,
                 clock,
+                presence_key,
             }) => {
                 self.app_version = app_version.map(|v| v.chars().take(40).collect());
                 self.outbox = outbox;
+                // Kept only if it is a key: what a hello says is stored as it is.
+                self.presence_key = presence_key.filter(|k| is_public_key(k));
                 if let Some(clock) = clock {
                     self.state
                         .remember_desk_clock(&self.desk.desk_id, clock - Utc::now());
@@ -622,12 +628,21 @@ impl Session {
     /// What the desk said of itself in its hello, for operators; best effort.
     async fn remember_presence(&self) {
         let (version, outbox) = (self.app_version.clone(), self.outbox);
+        let presence_key = self.presence_key.clone();
         let window = self.state.config.alerts.rules.desk_flap_window;
         // With several nodes, the node holding the connection says so: the watching node
         // counts a center's desks across all of them.
         let node = self.shared_node();
         self.remember("hello", move |tx, desk_id, now| {
-            desks::remember_presence(tx, desk_id, version.as_deref(), outbox, now, now - window)?;
+            desks::remember_presence(
+                tx,
+                desk_id,
+                version.as_deref(),
+                outbox,
+                now,
+                now - window,
+                presence_key.as_deref(),
+            )?;
             match &node {
                 Some(node) => crate::store::nodes::desk_connected(tx, desk_id, node),
                 None => Ok(()),
@@ -844,6 +859,15 @@ impl Session {
             tracing::warn!(%error, what, "cannot store what a desk reported");
         }
     }
+}
+
+/// An Ed25519 public key as a hello carries it: base64url of 32 bytes.
+fn is_public_key(text: &str) -> bool {
+    use base64::Engine;
+    text.len() <= 64
+        && base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .is_ok_and(|bytes| bytes.len() == 32)
 }
 
 fn read_error(error: axum::Error) -> End {

@@ -443,7 +443,13 @@ async fn tap(
         .store
         .writer
         .write_for(member_id.clone().as_str(), move |ctx| {
-            checkins::tap(ctx, &member_id, &request.center_id, &key)
+            checkins::tap(
+                ctx,
+                &member_id,
+                &request.center_id,
+                &key,
+                request.presence.as_deref(),
+            )
         })
         .await;
     let outcome = match &result {

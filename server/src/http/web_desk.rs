@@ -15,8 +15,10 @@ const INDEX: &str = include_str!("../../web/desk/index.html");
 const STYLE: &str = include_str!("../../web/desk/desk.css");
 const SERVICE_WORKER: &str = include_str!("../../web/desk/sw.js");
 const MANIFEST: &str = include_str!("../../web/desk/manifest.webmanifest");
-const SCRIPTS: [(&str, &str); 6] = [
+const SCRIPTS: [(&str, &str); 8] = [
     ("desk.js", include_str!("../../web/desk/desk.js")),
+    ("presence.js", include_str!("../../web/desk/presence.js")),
+    ("kiosk.js", include_str!("../../web/desk/kiosk.js")),
     ("rules.js", include_str!("../../web/desk/rules.js")),
     ("store.js", include_str!("../../web/desk/store.js")),
     ("link.js", include_str!("../../web/desk/link.js")),

@@ -212,3 +212,25 @@ pub fn set_confirmation_rule(
         &[id, &rule.confirm_days, &rule.review_reason],
     )? > 0)
 }
+
+/// Where a center is, in microdegrees (the travel rule compares centers' places).
+pub fn set_place(
+    conn: &mut dyn Conn,
+    id: &CenterId,
+    place: Option<(i64, i64)>,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE centers SET lat_e6 = ?2, lon_e6 = ?3 WHERE id = ?1",
+        &[id, &place.map(|p| p.0), &place.map(|p| p.1)],
+    )? > 0)
+}
+
+pub fn place(conn: &mut dyn Conn, id: &CenterId) -> Result<Option<(i64, i64)>, StoreError> {
+    Ok(conn
+        .one(
+            "SELECT lat_e6, lon_e6 FROM centers WHERE id = ?1",
+            &[id],
+            |r| Ok((r.get::<Option<i64>>(0)?, r.get::<Option<i64>>(1)?)),
+        )?
+        .and_then(|(lat, lon)| Some((lat?, lon?))))
+}

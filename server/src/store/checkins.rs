@@ -259,6 +259,8 @@ pub struct Provenance<'a> {
     pub desk_online: Option<bool>,
     /// Why the record looks made up (codes, comma-separated), if it does.
     pub suspicion: Option<String>,
+    /// The desk whose presence code the member's tap carried.
+    pub presence_desk: Option<&'a DeskId>,
 }
 
 impl<'a> Provenance<'a> {
@@ -270,6 +272,7 @@ impl<'a> Provenance<'a> {
             evidence: Evidence::App,
             desk_online: None,
             suspicion: None,
+            presence_desk: None,
         }
     }
 
@@ -292,8 +295,9 @@ pub fn insert(
     conn.execute(
         "INSERT INTO checkins (id, member_id, center_id, status, method, at, rev, local_id,
                                desk_id, history, idempotency_key, dispute_reason, synced_at,
-                               evidence, desk_online, suspicion, confirmation)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                               evidence, desk_online, suspicion, confirmation, presence_desk)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18)",
         &[
             &checkin.id,
             &checkin.member_id,
@@ -317,6 +321,7 @@ pub fn insert(
             &provenance.desk_online,
             &provenance.suspicion,
             &provenance.confirmation().as_str(),
+            &provenance.presence_desk,
         ],
     )?;
     Ok(())
@@ -646,7 +651,7 @@ pub fn evidence(
 ) -> Result<Option<gymgate_shared::api::CheckinEvidence>, StoreError> {
     conn.one(
         "SELECT method, evidence, desk_online, synced_at, at, suspicion, confirmation,
-                answered_at, member_statement
+                answered_at, member_statement, presence_desk
          FROM checkins WHERE id = ?1",
         &[id],
         |r| {
@@ -671,6 +676,49 @@ pub fn evidence(
                     .map(|t| parse_ts(&t))
                     .transpose()?,
                 member_statement: r.get(8)?,
+                presence_desk: r.get(9)?,
+            })
+        },
+    )
+}
+
+/// A visit behind a fraud signal, as the console's review lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReviewedVisit {
+    pub checkin_id: CheckinId,
+    pub member_no: String,
+    pub center_name: String,
+    pub at: DateTime<Utc>,
+    pub status: String,
+    pub evidence: Evidence,
+    pub confirmation: Confirmation,
+    pub suspicion: Option<String>,
+    pub desk_name: Option<String>,
+}
+
+pub fn reviewed_visit(
+    conn: &mut dyn Conn,
+    id: &CheckinId,
+) -> Result<Option<ReviewedVisit>, StoreError> {
+    conn.one(
+        "SELECT c.id, m.member_no, ctr.name, c.at, c.status, c.method, c.evidence,
+                c.confirmation, c.suspicion, d.name
+         FROM checkins c JOIN members m ON m.id = c.member_id
+              JOIN centers ctr ON ctr.id = c.center_id
+              LEFT JOIN desks d ON d.id = c.desk_id
+         WHERE c.id = ?1",
+        &[id],
+        |r| {
+            Ok(ReviewedVisit {
+                checkin_id: r.get(0)?,
+                member_no: r.get(1)?,
+                center_name: r.get(2)?,
+                at: parse_ts(&r.get::<String>(3)?)?,
+                status: r.get(4)?,
+                evidence: evidence_of(&r.get::<String>(5)?, r.get(6)?)?,
+                confirmation: confirmation_of(&r.get::<String>(7)?)?,
+                suspicion: r.get(8)?,
+                desk_name: r.get(9)?,
             })
         },
     )

@@ -206,6 +206,19 @@ pub fn recording(conn: &mut dyn Conn, desk: &DeskId) -> Result<Option<RecordingD
     )
 }
 
+/// The center and the registered presence key of a desk that is not revoked.
+pub fn presence_key(
+    conn: &mut dyn Conn,
+    desk: &DeskId,
+) -> Result<Option<(CenterId, String)>, StoreError> {
+    conn.one(
+        "SELECT center_id, presence_key FROM desks
+         WHERE id = ?1 AND revoked_at IS NULL AND presence_key IS NOT NULL",
+        &[desk],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
 /// Desks revoked at or after `since` (the nodes' look for revocations they did not hear).
 pub fn revoked_since(conn: &mut dyn Conn, since: DateTime<Utc>) -> Result<Vec<DeskId>, StoreError> {
     conn.all(
@@ -224,11 +237,13 @@ pub fn remember_presence(
     outbox_backlog: u64,
     now: DateTime<Utc>,
     window_start: DateTime<Utc>,
+    presence_key: Option<&str>,
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE desks SET app_version = COALESCE(?2, app_version), outbox_backlog = ?3,
          last_seen = ?4,
          outbox_empty_at = COALESCE(?6, outbox_empty_at),
+         presence_key = COALESCE(presence_key, ?7),
          connects = CASE WHEN connects_since IS NULL OR connects_since < ?5 THEN 1
                          ELSE connects + 1 END,
          connects_since = CASE WHEN connects_since IS NULL OR connects_since < ?5 THEN ?4
@@ -242,6 +257,7 @@ pub fn remember_presence(
             &ts(window_start),
             // The desk says it has nothing waiting: no visit before now is still to come.
             &(outbox_backlog == 0).then(|| ts(now)),
+            &presence_key,
         ],
     )?;
     Ok(())

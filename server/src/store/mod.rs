@@ -29,6 +29,7 @@ pub mod releases;
 pub mod retention;
 pub(crate) mod schema;
 pub mod settings;
+pub mod signals;
 pub mod snapshot;
 pub mod sql;
 pub(crate) mod sqlite;

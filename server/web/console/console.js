@@ -199,6 +199,7 @@ const LOADERS = {
   notices: loadNotices,
   members: async () => { if (!$("#member-rows").children.length) await searchMembers(false); },
   disputes: loadDisputes,
+  review: loadReview,
   settlement: loadSettlement,
   audit: loadAudit,
   accounts: loadAccounts,
@@ -646,7 +647,8 @@ async function loadDisputes() {
       h("td", {}, `${d.member_name} (${d.member_no})`),
       h("td", {}, `${c.center_name} · ${d.desk_name || "—"}`),
       h("td", {}, when(c.at)), h("td", {}, c.dispute ? when(c.dispute.synced_at) : ""),
-      h("td", {}, c.dispute ? c.dispute.reason : ""),
+      h("td", {}, c.dispute ? c.dispute.reason : "",
+        d.member_statement ? h("div", { class: "member-statement" }, `회원: “${d.member_statement}”`) : null),
       h("td", {}, h("button", { class: "secondary dispute-accept", type: "button", onclick: decide(true) }, "승인"), " ",
         h("button", { class: "danger dispute-reject", type: "button", onclick: decide(false) }, "거절")));
   }));
@@ -670,6 +672,49 @@ async function bulk(accept) {
 $("#dispute-bulk-accept").addEventListener("click", () => bulk(true));
 $("#dispute-bulk-reject").addEventListener("click", () => bulk(false));
 
+// ----- fraud review --------------------------------------------------------------------------
+
+const SIGNAL_KINDS = {
+  staff_share: "직원 기록 비율 Staff-recorded share",
+  suspicious_records: "의심 기록 Suspicious records",
+  impossible_travel: "불가능한 이동 Impossible travel",
+  month_end_burst: "월말 급증 Month-end burst",
+  not_me: "'제가 아닙니다' Not me",
+};
+const EVIDENCE = { app: "앱", "app+presence": "앱+현장QR", pass: "패스", roster: "명단", manual: "수기" };
+const SUSPICION = { before_pairing: "페어링 전 방문", after_empty_outbox: "빈 전송함 보고 전 방문", late_from_online_desk: "온라인 데스크의 늦은 전송" };
+const CONFIRMATION = { by_evidence: "본인 증거", unconfirmed: "확인 대기", member: "회원 확인", not_me: "회원 이의", operator: "운영팀 결정" };
+
+async function loadReview() {
+  const list = await api("/api/v1/admin/signals");
+  if (!list.length) {
+    $("#review-list").replaceChildren(h("p", { class: "muted" }, "지금은 의심 신호가 없습니다. / No signals now."));
+    return;
+  }
+  $("#review-list").replaceChildren(...list.map((s) => {
+    const reason = h("input", { class: "review-reason", placeholder: "검토 사유 (필수) / reason", maxlength: 500 });
+    const put = h("button", { class: "danger review-put", type: "button", onclick: () => !reason.value.trim()
+      ? toast(ERRORS.reason_required, true)
+      : act(async () => {
+      await api(`/api/v1/admin/centers/${encodeURIComponent(s.center_id)}/confirmation`, {
+        method: "PUT", body: { confirm_days: 7, under_review: true, reason: reason.value.trim() },
+      });
+      await loadReview();
+    }, "검토 대상으로 지정했습니다. 직원 기록 입장은 회원 확인 후 정산됩니다.") }, "검토 대상 지정");
+    return h("div", { class: "card signal", "data-kind": s.kind, "data-center": s.center_id },
+      h("h3", {}, SIGNAL_KINDS[s.kind] || s.kind, " · ", s.center_name,
+        s.under_review ? h("span", { class: "bad review-on" }, " 검토 중 Under review") : null),
+      h("p", {}, s.text_ko), h("p", { class: "muted" }, s.text_en),
+      h("table", { class: "grid" },
+        h("thead", {}, h("tr", {}, ...["회원 Member", "센터 Center", "입장 Visit", "증거 Evidence", "확인 Confirmation", "의심 Suspicion", "데스크 Desk", "상태 Status"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, s.visits.map((v) => h("tr", { class: "signal-visit", "data-id": v.checkin_id },
+          h("td", {}, v.member_no), h("td", {}, v.center_name), h("td", {}, when(v.at)),
+          h("td", {}, EVIDENCE[v.evidence] || v.evidence), h("td", {}, CONFIRMATION[v.confirmation] || v.confirmation),
+          h("td", { title: v.suspicion || "" }, (v.suspicion || "").split(",").filter(Boolean).map((c) => SUSPICION[c] || c).join(", ")), h("td", {}, v.desk_name || "—"), h("td", {}, v.status))))),
+      s.under_review ? null : h("div", { class: "row" }, reason, put));
+  }));
+}
+
 // ----- settlement ----------------------------------------------------------------------------
 
 function thisMonth() {
@@ -687,6 +732,7 @@ async function loadSettlement() {
     return h("tr", { class: "settle", "data-center": t.center_id },
       h("td", {}, t.center_name), h("td", { class: "settle-admitted" }, t.admitted), h("td", {}, t.voided), h("td", {}, t.denied),
       h("td", {}, t.expired), h("td", {}, t.disputed_accepted), h("td", {}, t.disputed_rejected), h("td", {}, t.disputed_open),
+      h("td", { class: "settle-confirmed" }, t.confirmed), h("td", { class: "settle-unconfirmed" }, t.unconfirmed), h("td", {}, t.not_me),
       h("td", {}, h("button", { class: "link settle-statement", type: "button", onclick: () => showStatement(s) }, "명세 보기")));
   }));
 }

@@ -4,6 +4,7 @@
 
 import { APP_VERSION } from "./link.js";
 import * as rules from "./rules.js";
+import * as kiosk from "./kiosk.js";
 import { reasonKo } from "./rules.js";
 
 let root;
@@ -249,6 +250,7 @@ function mount(desk) {
     search,
     h("button#camera.secondary", { onclick: () => camera(desk) }, "카메라로 스캔"),
     h("button#manual.secondary", { onclick: () => manual(desk) }, "직원 판단 입장 (F6)"),
+    h("button#kiosk-open.secondary", { onclick: () => showKiosk(desk) }, "입구 QR"),
   );
   const layout = h(
     "main.board",
@@ -262,8 +264,19 @@ function mount(desk) {
   return m;
 }
 
+/** The entrance QR fills the screen; the board comes back, up to date, when staff close it. */
+let kioskOn = false;
+function showKiosk(desk) {
+  kioskOn = true;
+  mounted = null;
+  kiosk.show(root, desk, () => {
+    kioskOn = false;
+    render(desk);
+  });
+}
+
 export function render(desk) {
-  if (!root) return;
+  if (!root || kioskOn) return;
   if (desk.unpairedCode) return unpairedScreen(desk);
   const m = mounted && mounted.desk === desk ? mounted : mount(desk);
   const center = desk.center ? desk.center.name : "";

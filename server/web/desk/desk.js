@@ -6,6 +6,7 @@ import * as rules from "./rules.js";
 import { Store, KEEP_ACCEPTED_MS, photo } from "./store.js";
 import { Link } from "./link.js";
 import * as board from "./board.js";
+import * as presence from "./presence.js";
 
 const LIVE_LOCK = "gymgate-desk-live";
 const LOOKUP_RE_NAME_PHONE = /^(.+?)\s*(\d{4})$/;
@@ -124,6 +125,7 @@ export class Desk {
     for (const n of await this.store.all("notices")) this.notices.set(n.id, n);
     for (const item of await this.store.all("outbox")) this.outbox.set(item.local_id, item);
     this.ed25519 = await rules.hasEd25519();
+    this.presenceKey = this.ed25519 ? await presence.loadKey(this.store, this.pairingInfo) : null;
     await this.prune();
   }
 

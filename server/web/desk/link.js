@@ -108,6 +108,7 @@ export class Link {
         app_version: APP_VERSION,
         outbox: await this.core.outboxCount(),
         clock: new Date().toISOString(),
+        presence_key: this.core.presenceKey ? this.core.presenceKey.public_key : undefined,
       });
     };
     socket.onmessage = (message) => {

@@ -8,7 +8,8 @@
 const CACHE = "gymgate-desk-shell-v1";
 const SHELL = [
   "/desk/", "/desk/desk.js", "/desk/board.js", "/desk/link.js", "/desk/store.js", "/desk/rules.js",
-  "/desk/desk.css", "/desk/jsqr.js", "/desk/manifest.webmanifest",
+  "/desk/desk.css", "/desk/jsqr.js", "/desk/presence.js", "/desk/kiosk.js", "/qrcode.js",
+  "/desk/manifest.webmanifest",
   "/icon-192.png", "/icon-512.png", "/icon-maskable-512.png", "/favicon.ico",
   "/fonts/GymgateKR-Regular.woff2", "/fonts/GymgateKR-Bold.woff2",
 ];

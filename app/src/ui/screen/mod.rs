@@ -4,6 +4,7 @@ pub mod already_running;
 pub mod board;
 pub mod conflicts;
 pub mod decide;
+pub mod entrance;
 pub mod pairing;
 pub mod search;
 pub mod settings;

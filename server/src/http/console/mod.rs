@@ -117,6 +117,11 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/admin/centers/{id}/hours",
             axum::routing::put(hours::put_center_hours),
         )
+        .route("/api/v1/admin/signals", get(review::signals))
+        .route(
+            "/api/v1/admin/centers/{id}/place",
+            axum::routing::put(review::put_center_place),
+        )
         .route(
             "/api/v1/admin/centers/{id}/confirmation",
             get(review::center_confirmation).put(review::put_center_confirmation),

@@ -123,3 +123,95 @@ pub(super) async fn checkin_evidence(
         })?;
     Ok(Json(evidence))
 }
+
+/// A fraud signal with the visits behind it and whether its center is under review.
+#[derive(serde::Serialize)]
+pub(super) struct SignalView {
+    #[serde(flatten)]
+    signal: crate::store::signals::FraudSignal,
+    visits: Vec<checkins::ReviewedVisit>,
+    under_review: bool,
+}
+
+/// The review queue: every fraud signal now, with its visits (docs/settlement.md, "Fraud
+/// signals"). Read fresh: a month of visits, center by center.
+pub(super) async fn signals(
+    State(state): State<AppState>,
+    _: AsViewer,
+) -> Result<Json<Vec<SignalView>>, AppError> {
+    let rules = state.config.alerts.rules.fraud.clone();
+    let views = state
+        .store
+        .read(move |conn| {
+            let now = chrono::Utc::now();
+            let mut views = Vec::new();
+            for signal in crate::store::signals::fraud_signals(conn, now, &rules)? {
+                let mut visits = Vec::with_capacity(signal.checkin_ids.len());
+                for id in &signal.checkin_ids {
+                    if let Some(visit) = checkins::reviewed_visit(conn, id)? {
+                        visits.push(visit);
+                    }
+                }
+                let under_review = centers::confirmation_rule(conn, &signal.center_id)?
+                    .is_some_and(|r| r.review_reason.is_some());
+                views.push(SignalView {
+                    signal,
+                    visits,
+                    under_review,
+                });
+            }
+            Ok(views)
+        })
+        .await?;
+    Ok(Json(views))
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+pub(super) struct Place {
+    lat: f64,
+    lon: f64,
+}
+
+/// Where a center is (for the travel rule), audited.
+pub(super) async fn put_center_place(
+    State(state): State<AppState>,
+    AsAdmin(actor): AsAdmin,
+    Path(id): Path<CenterId>,
+    ApiJson(place): ApiJson<Place>,
+) -> Result<Json<Place>, AppError> {
+    if !(-90.0..=90.0).contains(&place.lat) || !(-180.0..=180.0).contains(&place.lon) {
+        return Err(AppError::bad_request(
+            "invalid_place",
+            "위도는 -90–90, 경도는 -180–180입니다 (예: 37.4979, 127.0276) / lat is -90 to 90, lon -180 to 180",
+        ));
+    }
+    let e6 = |v: f64| (v * 1_000_000.0).round() as i64;
+    let stored = (e6(place.lat), e6(place.lon));
+    state
+        .store
+        .writer
+        .write(move |ctx| -> Result<(), AppError> {
+            let before = centers::place(ctx.tx, &id)?;
+            if !centers::set_place(ctx.tx, &id, Some(stored))? {
+                return Err(unknown_center());
+            }
+            let json = |p: Option<(i64, i64)>| {
+                p.map(|(lat, lon)| {
+                    serde_json::json!({"lat": lat as f64 / 1e6, "lon": lon as f64 / 1e6})
+                })
+            };
+            ctx.audit(
+                &actor.name,
+                "center.place",
+                &Subject {
+                    center_id: Some(id.clone()),
+                    ..Subject::default()
+                },
+                json(before).as_ref(),
+                json(Some(stored)).as_ref(),
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(place))
+}

@@ -405,6 +405,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE centers ADD COLUMN confirm_days BIGINT NOT NULL DEFAULT 7;
     ALTER TABLE centers ADD COLUMN review_reason TEXT;
     ALTER TABLE desks ADD COLUMN outbox_empty_at TEXT COLLATE "C";
+    ALTER TABLE desks ADD COLUMN presence_key TEXT;
+    ALTER TABLE checkins ADD COLUMN presence_desk TEXT COLLATE "C";
+    ALTER TABLE centers ADD COLUMN lat_e6 BIGINT;
+    ALTER TABLE centers ADD COLUMN lon_e6 BIGINT;
     "#,
 ];
 

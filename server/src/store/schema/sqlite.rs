@@ -461,7 +461,11 @@ pub fn migrations() -> Migrations<'static> {
              ALTER TABLE checkins ADD COLUMN member_statement TEXT;
              ALTER TABLE centers ADD COLUMN confirm_days INTEGER NOT NULL DEFAULT 7;
              ALTER TABLE centers ADD COLUMN review_reason TEXT;
-             ALTER TABLE desks ADD COLUMN outbox_empty_at TEXT;",
+             ALTER TABLE desks ADD COLUMN outbox_empty_at TEXT;
+             ALTER TABLE desks ADD COLUMN presence_key TEXT;
+             ALTER TABLE checkins ADD COLUMN presence_desk TEXT;
+             ALTER TABLE centers ADD COLUMN lat_e6 INTEGER;
+             ALTER TABLE centers ADD COLUMN lon_e6 INTEGER;",
         ),
     ])
 }
