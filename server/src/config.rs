@@ -42,6 +42,8 @@ pub struct Config {
     pub admin_token: String,
     /// Events are kept at least this long; desks further behind take a snapshot.
     pub retention: chrono::Duration,
+    /// A deleted member's visits (pseudonymous) are kept this long after the visit.
+    pub deleted_visits: chrono::Duration,
     pub pairing_code_ttl: chrono::Duration,
     pub member_token_ttl: chrono::Duration,
     /// A pending check-in nobody admitted or denied within this expires (the visit is given
@@ -151,6 +153,7 @@ impl Config {
             pass_keys_dir,
             admin_token: admin_token.into(),
             retention: chrono::Duration::days(30),
+            deleted_visits: chrono::Duration::days(365 * 5),
             pairing_code_ttl: chrono::Duration::hours(24),
             member_token_ttl: chrono::Duration::days(30),
             pending_expiry: chrono::Duration::minutes(20),
@@ -273,6 +276,10 @@ pub struct Rules {
     pub update_failures: u64,
     /// The fraud signals' thresholds (docs/settlement.md, "Fraud signals").
     pub fraud: crate::store::signals::FraudRules,
+    /// Reads of members' personal data (member pages, member searches) by one operator
+    /// within `bulk_reads_window` that mean someone is copying them.
+    pub bulk_reads: u64,
+    pub bulk_reads_window: chrono::Duration,
 }
 
 impl Default for Rules {
@@ -298,6 +305,8 @@ impl Default for Rules {
             desk_flap_connects: 6,
             desk_flap_window: chrono::Duration::minutes(10),
             fraud: Default::default(),
+            bulk_reads: 100,
+            bulk_reads_window: chrono::Duration::minutes(10),
         }
     }
 }

@@ -22,6 +22,7 @@ mod members;
 mod metrics;
 mod passes;
 mod photos;
+mod privacy;
 mod releases;
 mod server;
 mod state;
@@ -270,6 +271,18 @@ async fn prune(state: &AppState) -> Result<(), StoreError> {
         state.config.logins.window,
     )
     .await?;
+    let before = chrono::Utc::now() - state.config.deleted_visits;
+    let forgotten = state
+        .store
+        .writer
+        .write(move |ctx| store::retention::forget_deleted_members(ctx.tx, before))
+        .await?;
+    if forgotten > 0 {
+        tracing::info!(
+            visits = forgotten,
+            "deleted members' visits past their years removed"
+        );
+    }
     if pruned.events > 0 || pruned.tokens > 0 || pruned.login_failures > 0 || pruned.pass_uses > 0 {
         tracing::info!(
             events = pruned.events,

@@ -9,6 +9,12 @@ const T = {
     scanNoCamera: "카메라를 쓸 수 없습니다. 센터를 고르고 입장하기를 눌러 주세요.",
     scanNotOurs: "gymgate 입구 QR 코드가 아닙니다. 데스크 화면의 QR 코드를 비춰 주세요.",
     scanUnknownCenter: "이 QR 코드의 센터를 찾을 수 없습니다. 센터를 고르고 입장하기를 눌러 주세요.",
+    myData: "내 정보와 데이터", exportStart: "내 데이터 내려받기", exportDownload: "파일 받기 (7일 동안)",
+    exportPreparing: "내 데이터를 모으는 중입니다…", exportReady: "준비되었습니다. 링크는 7일 동안 쓸 수 있습니다.",
+    exportFailed: "내 데이터를 준비하지 못했습니다. 잠시 후 다시 해 주세요.",
+    deleteOpen: "회원 탈퇴", deleteConfirm: "탈퇴하기",
+    deleteWarn: "탈퇴하면 이름, 전화번호, 사진, 로그인이 지워지고 오프라인 패스도 더 이상 쓸 수 없습니다. 센터 정산에 필요한 방문 기록은 이름 없이 보관됩니다.",
+    deleteFailed: "탈퇴하지 못했습니다. 잠시 후 다시 해 주세요.", deleted: "탈퇴했습니다. 그동안 이용해 주셔서 감사합니다.",
     myVisits: "방문 기록", visitsTitle: "내 방문 기록",
     visitsHint: "데스크 직원이 기록한 방문은 회원님이 확인해야 센터에 정산됩니다. 본인이 아닌 방문이 있으면 알려 주세요.",
     visitsEmpty: "아직 방문 기록이 없습니다.",
@@ -68,6 +74,12 @@ const T = {
     scanNoCamera: "The camera is not available. Choose the center and tap Enter.",
     scanNotOurs: "Not a gymgate entrance QR. Point the camera at the desk's QR code.",
     scanUnknownCenter: "The center of this QR code is unknown. Choose the center and tap Enter.",
+    myData: "My data", exportStart: "Download my data", exportDownload: "Get the file (for 7 days)",
+    exportPreparing: "Gathering your data…", exportReady: "Ready. The link works for 7 days.",
+    exportFailed: "Your data could not be prepared. Please try again shortly.",
+    deleteOpen: "Delete my account", deleteConfirm: "Delete",
+    deleteWarn: "Deleting erases your name, phone number, photo and logins, and your offline pass stops working. The visits centers are paid for are kept without your name.",
+    deleteFailed: "The account could not be deleted. Please try again shortly.", deleted: "Your account is deleted. Thank you for coming.",
     myVisits: "My visits", visitsTitle: "My visits",
     visitsHint: "Visits the desk staff recorded are paid to the center only once you confirm them. Tell us about any visit that was not you.",
     visitsEmpty: "No visits yet.",
@@ -831,6 +843,51 @@ async function loadVisits() {
   } catch (_) { $("visits-error").textContent = t().visitsFailed; }
   renderVisits();
 }
+
+// ---- the member's own data: download and account deletion (docs/operations.md) ----
+async function pollExport(id, url, tries = 60) {
+  const r = await api("/api/v1/me/exports").catch(() => null);
+  const job = r && r.status === 200 ? r.body.find((e) => e.id === id) : null;
+  if (job && job.status === "ready") {
+    $("export-status").textContent = t().exportReady;
+    $("export-link").href = url; $("export-link").hidden = false;
+    return;
+  }
+  if (!job || job.status === "failed" || tries <= 0) { $("export-status").textContent = t().exportFailed; return; }
+  setTimeout(() => pollExport(id, url, tries - 1), 1000);
+}
+
+$("export-start").addEventListener("click", async () => {
+  $("export-link").hidden = true;
+  $("export-status").textContent = t().exportPreparing;
+  try {
+    const r = await api("/api/v1/me/exports", { method: "POST" });
+    if (r.status === 401) { $("logout").click(); return; }
+    if (r.status !== 202) {
+      $("export-status").textContent = (r.body && r.body.error && r.body.error.message) || t().exportFailed;
+      return;
+    }
+    pollExport(r.body.export.id, r.body.download_url);
+  } catch (_) { $("export-status").textContent = t().exportFailed; }
+});
+
+$("delete-open").addEventListener("click", () => { $("delete-form").hidden = false; $("delete-pin").focus(); });
+$("delete-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("delete-error").textContent = "";
+  try {
+    const r = await api("/api/v1/me/delete", { method: "POST", body: JSON.stringify({ pin: $("delete-pin").value }) });
+    if (r.status !== 204) {
+      $("delete-error").textContent = (r.body && r.body.error && r.body.error.message) || t().deleteFailed;
+      return;
+    }
+  } catch (_) { $("delete-error").textContent = t().deleteFailed; return; }
+  $("delete-pin").value = ""; $("delete-form").hidden = true;
+  for (const key of ["gymgate.token", "gymgate.member", "gymgate.pass", "gymgate.photo", "gymgate.centers", "gymgate.center"]) store.removeItem(key);
+  state.token = null; state.member = null; stopFeed();
+  $("login-note").textContent = t().deleted; $("login-note").hidden = false;
+  show("login");
+});
 
 $("open-visits").addEventListener("click", () => { show("visits"); loadVisits(); });
 $("visits-done").addEventListener("click", () => show("home"));

@@ -525,3 +525,63 @@ async fn a_member_scans_the_entrance_qr_and_enters_with_proof_of_presence() -> a
     browser.close().await?;
     desk.stop().await
 }
+
+/// The member's own data in the app (issue 27): "내 데이터 내려받기" prepares the zip and
+/// shows its link; "회원 탈퇴" asks for the PIN, deletes the account and logs out.
+#[tokio::test]
+async fn a_member_downloads_their_data_and_deletes_their_account_in_the_app() -> anyhow::Result<()>
+{
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let numbers = fx.members("MD", 1, Some(8)).await?;
+    let member = gymgate_tests::MemberClient::login(&url, &numbers[0], PIN).await?;
+    member.tap(center.id.as_str(), "md-1").await?.checkin()?;
+    log_in(&browser, &url, &numbers[0]).await?;
+    browser.click("#open-visits").await?;
+    browser.click("#export-start").await?;
+    browser.wait_for("#export-link:not([hidden])").await?;
+    assert!(browser.text("#export-status").await?.contains("7일"));
+    let size = browser
+        .until(
+            "the zip behind the link",
+            "const r = await fetch(document.querySelector('#export-link').href); \
+             if (!r.ok) return null; const b = await r.arrayBuffer(); \
+             const head = new Uint8Array(b.slice(0, 2)); \
+             return head[0] === 0x50 && head[1] === 0x4b ? b.byteLength : null;",
+        )
+        .await?;
+    assert!(size.as_u64().is_some_and(|n| n > 500), "{size}");
+
+    browser.click("#delete-open").await?;
+    browser.type_into("#delete-pin", "000000").await?;
+    browser.click("#delete-confirm").await?;
+    let refused = browser
+        .until(
+            "the wrong PIN said",
+            "const e = document.querySelector('#delete-error'); return e && e.textContent || null;",
+        )
+        .await?;
+    assert!(
+        refused
+            .as_str()
+            .unwrap_or_default()
+            .contains("PIN이 맞지 않습니다")
+    );
+    let pin = browser.wait_for("#delete-pin").await?;
+    pin.clear().await?;
+    pin.send_keys(PIN).await?;
+    browser.click("#delete-confirm").await?;
+    browser.wait_for("#view-login:not([hidden])").await?;
+    assert!(browser.text("#login-note").await?.contains("탈퇴했습니다"));
+    assert!(
+        gymgate_tests::MemberClient::login(&url, &numbers[0], PIN)
+            .await
+            .is_err()
+    );
+    browser.close().await
+}

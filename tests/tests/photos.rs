@@ -39,6 +39,31 @@ async fn upload(
     ))
 }
 
+/// Uploads a photo for `member_no` and waits for the desk to hear of it and keep it: the
+/// member as the desk knows them, and the file on the PC.
+async fn photo_on_desk(
+    url: &str,
+    member_no: &str,
+    desk: &mut RunningDesk,
+    size: u32,
+) -> anyhow::Result<(gymgate_shared::api::RosterMember, std::path::PathBuf)> {
+    let (status, answer) = upload(url, member_no, png(size, size)).await?;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // Desks that know the member hear that the photo changed.
+    let known = desk
+        .wait_for("the member with a photo", |e| match e {
+            gymgate_desk_core::CoreEvent::Member(m) if m.photo_url.is_some() => Some(m.clone()),
+            _ => None,
+        })
+        .await?;
+    let path = desk
+        .core
+        .photo(&known)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no photo fetched"))?;
+    Ok((known, path))
+}
+
 #[tokio::test]
 async fn a_photo_is_cleaned_refused_when_bad_and_seen_only_where_the_member_visits()
 -> anyhow::Result<()> {
@@ -175,20 +200,7 @@ async fn the_desk_keeps_photos_and_shows_them_offline() -> anyhow::Result<()> {
     let mut desk = RunningDesk::start(data.path(), pairing(&proxy.url(), &paired)).await?;
     desk.wait_online().await?;
 
-    let (status, answer) = upload(&url, &numbers[0], png(500, 500)).await?;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    // Desks that know the member hear that the photo changed.
-    let known = desk
-        .wait_for("the member with a photo", |e| match e {
-            gymgate_desk_core::CoreEvent::Member(m) if m.photo_url.is_some() => Some(m.clone()),
-            _ => None,
-        })
-        .await?;
-    let path = desk
-        .core
-        .photo(&known)
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no photo fetched"))?;
+    let (known, path) = photo_on_desk(&url, &numbers[0], &mut desk, 500).await?;
     assert!(path.starts_with(data.path().join(gymgate_desk_core::PHOTOS_DIR)));
     let on_disk = std::fs::read(&path)?;
     assert_eq!(image::load_from_memory(&on_disk)?.width(), 320);
@@ -348,4 +360,44 @@ async fn a_zip_import_brings_members_with_their_photos() -> anyhow::Result<()> {
             .contains("CSV")
     );
     Ok(())
+}
+
+/// A member who deletes their account (issue 27) disappears from the desk's PC too: the desk
+/// hears the pseudonymous row without a photo and deletes the photo file it kept.
+#[tokio::test]
+async fn a_deleted_members_photo_is_deleted_from_the_desk() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let paired = fx.desk(center.id.as_str()).await?;
+    let numbers = fx.members("PX", 1, Some(8)).await?;
+    let member = MemberClient::login(&url, &numbers[0], PIN).await?;
+    member.tap(center.id.as_str(), "k").await?.checkin()?;
+    let data = tempfile::tempdir()?;
+    let mut desk = RunningDesk::start(data.path(), pairing(&url, &paired)).await?;
+    desk.wait_online().await?;
+    let (known, path) = photo_on_desk(&url, &numbers[0], &mut desk, 400).await?;
+    assert!(path.exists());
+
+    let deleted = reqwest::Client::new()
+        .post(format!("{url}/api/v1/me/delete"))
+        .bearer_auth(&member.token)
+        .json(&serde_json::json!({ "pin": PIN }))
+        .send()
+        .await?;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = desk
+        .wait_for("the pseudonymous member", |e| match e {
+            gymgate_desk_core::CoreEvent::Member(m) if m.id == known.id => Some(m.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(gone.name, "탈퇴 회원");
+    assert!(gone.photo_url.is_none());
+    assert!(!path.exists(), "the photo file is deleted");
+    // The roster no longer finds them by name or number.
+    assert!(desk.core.search("회원0".into()).await.is_empty());
+    assert!(desk.core.search(numbers[0].clone()).await.is_empty());
+    desk.stop().await
 }

@@ -1,4 +1,4 @@
-//! The delivery, check-in, console, security, fault and visit-evidence suites again, with every server on PostgreSQL:
+//! The delivery, check-in, console, security, fault, visit-evidence and member-data suites again, with every server on PostgreSQL:
 //! this binary's name (`postgres_…`) tells the harness (`gymgate_tests::postgres`). Each
 //! server gets a database of its own in the cluster `GYMGATE_TEST_POSTGRES` names.
 
@@ -10,6 +10,8 @@ mod console;
 mod delivery;
 #[path = "faults.rs"]
 mod faults;
+#[path = "member_data.rs"]
+mod member_data;
 #[path = "security.rs"]
 mod security;
 #[path = "visits_proven.rs"]

@@ -713,6 +713,14 @@ async fn on_message(
                             | EventPayload::Hours(_) => {}
                         }
                     }
+                    if let EventPayload::Member(member) = payload.as_ref()
+                        && member.photo_url.is_none()
+                    {
+                        // The photo was taken away (or the member deleted their account): the
+                        // copy on this PC goes too.
+                        forget_photos(&ctx.data_dir.join(super::PHOTOS_DIR), member.id.as_str())
+                            .await;
+                    }
                     let event = match *payload {
                         EventPayload::Checkin(card) => CoreEvent::Checkin(card),
                         EventPayload::CheckinUpdated(card) => CoreEvent::Updated(card),
@@ -793,4 +801,22 @@ async fn on_message(
         ServerMessage::Welcome { .. } => {}
     }
     Ok(())
+}
+
+/// Deletes this PC's copies of a member's photo (`<member id>-<version>.jpg`).
+async fn forget_photos(dir: &std::path::Path, member_id: &str) {
+    let prefix = format!("{member_id}-");
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(&prefix)
+            && name.ends_with(".jpg")
+            && let Err(error) = tokio::fs::remove_file(entry.path()).await
+        {
+            tracing::warn!(%error, "cannot delete a member's photo");
+        }
+    }
 }

@@ -63,6 +63,9 @@ pub struct Sample {
     /// Patterns in the visits that say visits may be made up; `None` when they could not
     /// be read this time (their alerts stay as they were).
     pub fraud_signals: Option<Vec<crate::store::signals::FraudSignal>>,
+    /// Operators who read many members' personal data within the rules' window (who, how
+    /// many); `None` when it could not be read this time.
+    pub bulk_readers: Option<Vec<(String, u64)>>,
 }
 
 /// A release that failed to install at `desks` desks.
@@ -201,6 +204,26 @@ impl Engine {
                 }
             }
             None => self.keep(FRAUD, &mut firing),
+        }
+        match &sample.bulk_readers {
+            Some(readers) => {
+                let minutes = self.rules.bulk_reads_window.num_minutes();
+                for (actor, reads) in readers {
+                    firing.insert(
+                        format!("{BULK_READS}{actor}"),
+                        Firing {
+                            text_ko: format!(
+                                "개인정보 대량 조회: {actor}이(가) {minutes}분 동안 회원 정보를 {reads}번 조회 — 감사 기록을 확인하세요 (유출이면 72시간 안에 신고: docs/operations.md)"
+                            ),
+                            text_en: format!(
+                                "bulk reads of personal data: {actor} read members' data {reads} times in {minutes} minutes; check the audit log (a breach is reported within 72 hours: docs/operations.md)"
+                            ),
+                            since: now,
+                        },
+                    );
+                }
+            }
+            None => self.keep(BULK_READS, &mut firing),
         }
         match &sample.locked_operators {
             Some(locked) => {
@@ -563,6 +586,7 @@ pub const PIN_GUESSING: &str = "pin_guessing";
 pub const DATABASE_DAMAGED: &str = "database_damaged";
 pub const DESK_LOOKUPS: &str = "desk_lookups:";
 pub const FRAUD: &str = "fraud:";
+pub const BULK_READS: &str = "bulk_reads:";
 pub const OPERATOR_LOCKED: &str = "operator_locked:";
 pub const APP_REPORTS: &str = "app_reports:";
 /// `update_failing:<version>`.
@@ -617,6 +641,7 @@ mod tests {
             nodes: Vec::new(),
             lookup_outliers: Some(Vec::new()),
             fraud_signals: Some(Vec::new()),
+            bulk_readers: Some(Vec::new()),
             locked_operators: Some(Vec::new()),
             app_reports: Vec::new(),
             troubled_desks: Some(Vec::new()),

@@ -177,6 +177,21 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
                 }
             };
         }
+        let (since, floor) = (
+            now - config.rules.bulk_reads_window,
+            config.rules.bulk_reads,
+        );
+        let bulk_readers = match state
+            .store
+            .read(move |conn| crate::store::audit::bulk_readers(conn, since, floor))
+            .await
+        {
+            Ok(readers) => Some(readers),
+            Err(error) => {
+                tracing::warn!(%error, "alerting cannot read the audit log this time");
+                None
+            }
+        };
         let locked_operators = match state
             .store
             .read(move |conn| crate::store::operators::locked(conn, now))
@@ -239,6 +254,7 @@ pub async fn watch(state: AppState, restart: Option<Restart>) {
             nodes,
             lookup_outliers: lookup_outliers.clone(),
             fraud_signals: fraud_signals.clone(),
+            bulk_readers,
             locked_operators,
             app_reports: state
                 .app_reports

@@ -274,6 +274,10 @@ struct ServeArgs {
     /// Days events are kept for desks to resume from.
     #[arg(long, env = "GYMGATE_RETENTION_DAYS", default_value_t = 30)]
     retention_days: i64,
+    /// Years a deleted member's visits are kept (pseudonymous) for settlement and the
+    /// partners' accounts; then they go (docs/operations.md, "Members' own data").
+    #[arg(long, env = "GYMGATE_DELETED_VISITS_YEARS", default_value_t = 5)]
+    deleted_visits_years: i64,
     /// Taps one member may make per minute (429 beyond).
     #[arg(long, env = "GYMGATE_TAPS_PER_MEMBER_PER_MINUTE", default_value_t = 10)]
     taps_per_member_per_minute: u32,
@@ -852,6 +856,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.release_keys = gymgate_shared::release::parse_keys(&args.release_keys.join(","))
         .map_err(|e| anyhow::anyhow!("--release-keys: {e}"))?;
     config.retention = chrono::Duration::days(args.retention_days);
+    if !(1..=10).contains(&args.deleted_visits_years) {
+        bail!("--deleted-visits-years must be 1 to 10");
+    }
+    config.deleted_visits = chrono::Duration::days(365 * args.deleted_visits_years);
     config.limits.taps_per_member_per_minute = args.taps_per_member_per_minute;
     config.limits.pair_attempts_per_ip_per_minute = args.pairs_per_ip_per_minute;
     config.trusted_proxies = args.trusted_proxy;

@@ -6,6 +6,7 @@ pub use admin::issue_pairing_code;
 mod console;
 pub(crate) use console::{halt_rollout, live_feed};
 mod member;
+mod privacy;
 mod reports;
 mod web;
 mod web_desk;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes().layer(tower_http::compression::CompressionLayer::new()))
         .merge(web_desk::routes().layer(tower_http::compression::CompressionLayer::new()))
         .merge(member::routes())
+        .merge(privacy::routes())
         .merge(reports::routes())
         .merge(crate::desk::routes())
         .merge(admin::routes(state.config.limits.max_import_bytes))

@@ -89,3 +89,20 @@ pub fn list(
         ),
     }
 }
+
+/// Actors who read members' personal data at least `floor` times since `since`, with how
+/// many (an operator copying the member list page by page).
+pub fn bulk_readers(
+    conn: &mut dyn Conn,
+    since: DateTime<Utc>,
+    floor: u64,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let readers: Vec<(String, u64)> = conn.all(
+        "SELECT actor, COUNT(*) FROM audit
+         WHERE action IN ('member.read', 'members.search') AND at >= ?1
+         GROUP BY actor ORDER BY actor",
+        &[&ts(since)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(readers.into_iter().filter(|(_, n)| *n >= floor).collect())
+}

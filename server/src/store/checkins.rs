@@ -724,6 +724,19 @@ pub fn reviewed_visit(
     )
 }
 
+/// The member's own words on their "not me" answers (their data download).
+pub fn statements_of_member(
+    conn: &mut dyn Conn,
+    member: &MemberId,
+) -> Result<Vec<(String, String)>, StoreError> {
+    conn.all(
+        "SELECT id, member_statement FROM checkins
+         WHERE member_id = ?1 AND member_statement IS NOT NULL",
+        &[member],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
 /// The member said yes, or an operator decided their "not me".
 pub fn set_confirmation(
     conn: &mut dyn Conn,

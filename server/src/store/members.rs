@@ -578,3 +578,112 @@ mod tests {
         drop(store);
     }
 }
+
+/// The number a deleted member's row keeps: unique, and no longer theirs.
+pub fn deleted_member_no(id: &MemberId) -> String {
+    format!("탈퇴-{}", id.as_str().chars().take(12).collect::<String>())
+}
+
+/// Erases a member's personal data, keeping the row (pseudonymous, under its id) that their
+/// visits point to, so settlement's figures stay. Their sessions end on every node (through
+/// [`set_pin`] with a hash no PIN matches), their passes' device keys, photo, exports and their
+/// words on disputes go. Returns the number they had.
+pub fn erase(
+    conn: &mut dyn Conn,
+    id: &MemberId,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    let Some(member_no) = conn.optional::<String>(
+        "SELECT member_no FROM members WHERE id = ?1 AND deleted_at IS NULL",
+        &[id],
+    )?
+    else {
+        return Ok(None);
+    };
+    set_pin(conn, id, "!deleted")?;
+    conn.execute(
+        "UPDATE members SET member_no = ?2, name = '탈퇴 회원', phone = '', birthday = NULL,
+         photo_url = NULL, blocked = 1, blocked_reason = 'deleted', deleted_at = ?3
+         WHERE id = ?1",
+        &[id, &deleted_member_no(id), &ts(now)],
+    )?;
+    conn.execute("DELETE FROM pass_issues WHERE member_id = ?1", &[id])?;
+    conn.execute("DELETE FROM member_photos WHERE member_id = ?1", &[id])?;
+    conn.execute(
+        "UPDATE checkins SET member_statement = NULL WHERE member_id = ?1",
+        &[id],
+    )?;
+    conn.execute("DELETE FROM member_exports WHERE member_id = ?1", &[id])?;
+    conn.execute(
+        "DELETE FROM login_failures WHERE member_no = ?1",
+        &[&member_no],
+    )?;
+    Ok(Some(member_no))
+}
+
+/// What a member's download of their own data holds beyond their visits.
+#[derive(Debug, serde::Serialize)]
+pub struct OwnData {
+    pub member_no: String,
+    pub name: String,
+    pub phone: String,
+    pub plan: String,
+    pub visits_per_month: Option<u32>,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub birthday: Option<NaiveDate>,
+    pub blocked: bool,
+    pub created_at: String,
+    /// Phones that were given an offline pass: their public key and when.
+    pub pass_devices: Vec<PassDevice>,
+    /// Logins still valid (when made, until when); never the token.
+    pub sessions: Vec<(String, String)>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PassDevice {
+    pub device_key: String,
+    pub issued_at: String,
+    pub expires_at: String,
+}
+
+pub fn own_data(conn: &mut dyn Conn, id: &MemberId) -> Result<Option<OwnData>, StoreError> {
+    let Some(member) = load(conn, id)? else {
+        return Ok(None);
+    };
+    let created_at: String = conn
+        .optional("SELECT created_at FROM members WHERE id = ?1", &[id])?
+        .unwrap_or_default();
+    let pass_devices = conn.all(
+        "SELECT device_key, issued_at, expires_at FROM pass_issues WHERE member_id = ?1
+         ORDER BY issued_at",
+        &[id],
+        |r| {
+            Ok(PassDevice {
+                device_key: r.get(0)?,
+                issued_at: r.get(1)?,
+                expires_at: r.get(2)?,
+            })
+        },
+    )?;
+    let sessions = conn.all(
+        "SELECT created_at, expires_at FROM member_tokens WHERE member_id = ?1
+         ORDER BY created_at",
+        &[id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(Some(OwnData {
+        member_no: member.member_no,
+        name: member.name,
+        phone: member.phone,
+        plan: member.plan,
+        visits_per_month: member.visits_per_month,
+        valid_from: member.valid_from,
+        valid_until: member.valid_until,
+        birthday: member.birthday,
+        blocked: member.blocked,
+        created_at,
+        pass_devices,
+        sessions,
+    }))
+}

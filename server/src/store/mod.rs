@@ -12,6 +12,7 @@ pub mod checkins;
 pub mod desk_logs;
 pub mod desks;
 pub mod events;
+pub mod exports;
 pub mod holidays;
 pub mod imports;
 pub mod incidents;

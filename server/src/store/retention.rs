@@ -47,6 +47,11 @@ pub async fn prune(
     .await?;
     pruned.pass_uses += deleted;
     pruned.jobs += jobs;
+    // Members' data downloads past their 7 days (a few a day: one job).
+    writer
+        .write(move |ctx| super::exports::delete_expired(ctx.tx, now))
+        .await?;
+    pruned.jobs += 1;
     loop {
         let deleted = writer
             .write(move |ctx| super::logins::prune(ctx.tx, now - login_window, now, CHUNK))
@@ -206,6 +211,37 @@ fn prune_events(
     })
 }
 
+/// Deleted members' visits from before `before` (their years are over), with what points at
+/// them; then the pseudonymous rows of deleted members with no visit left. Returns the visits
+/// removed.
+pub fn forget_deleted_members(
+    conn: &mut dyn Conn,
+    before: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    const OLD: &str = "SELECT c.id FROM checkins c JOIN members m ON m.id = c.member_id
+         WHERE m.deleted_at IS NOT NULL AND c.at < ?1";
+    let before = ts(before);
+    conn.execute(
+        &format!("DELETE FROM pass_uses WHERE checkin_id IN ({OLD})"),
+        &[&before],
+    )?;
+    conn.execute(
+        &format!("UPDATE outbox_records SET checkin_id = NULL WHERE checkin_id IN ({OLD})"),
+        &[&before],
+    )?;
+    let visits = conn.execute(
+        &format!("DELETE FROM checkins WHERE id IN ({OLD})"),
+        &[&before],
+    )?;
+    conn.execute(
+        "DELETE FROM members WHERE deleted_at IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.member_id = members.id)
+         AND NOT EXISTS (SELECT 1 FROM outbox_records o WHERE o.member_id = members.id)",
+        &[],
+    )?;
+    Ok(visits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +254,62 @@ mod tests {
 
     fn open(dir: &tempfile::TempDir) -> (Store, Connection) {
         crate::store::sqlite::test_database(dir, &["c1", "c2", "c3"])
+    }
+
+    /// A deleted member's visits stay (pseudonymous) for their years, then go, and with the
+    /// last of them the row; a member who did not leave keeps everything.
+    #[test]
+    fn a_deleted_members_visits_go_after_their_years_and_then_the_row() {
+        use crate::store::checkins::{self, Provenance};
+        use gymgate_shared::api::CheckinStatus;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (_store, mut conn) = open(&dir);
+        conn.execute_batch(
+            "INSERT INTO members (id, member_no, name, phone, pin_hash, plan_id, valid_from,
+                                  valid_until, created_at)
+             VALUES ('m2', 'A2', '남는 회원', '010', 'x', 1, '2020-01-01', '2099-12-31',
+                     '2020-01-01');",
+        )
+        .expect("member");
+        let now = Utc::now();
+        let years = |y: i64| now - chrono::Duration::days(365 * y);
+        for (id, member, when) in [
+            ("old", "m1", years(6)),
+            ("recent", "m1", years(1)),
+            ("kept", "m2", years(6)),
+        ] {
+            let mut c = crate::store::sqlite::test_checkin(id, "c1", when, CheckinStatus::Admitted);
+            c.member_id = gymgate_shared::MemberId::new(member);
+            checkins::insert(&mut conn, &c, &Provenance::app(Some(id))).expect("insert");
+        }
+        let m1 = gymgate_shared::MemberId::new("m1");
+        crate::store::members::erase(&mut conn, &m1, now).expect("erase");
+        assert_eq!(
+            forget_deleted_members(&mut conn, years(5)).expect("forget"),
+            1
+        );
+        let left: Vec<String> = {
+            let mut statement = conn
+                .prepare("SELECT id FROM checkins ORDER BY id")
+                .expect("prepare");
+            statement
+                .query_map([], |r| r.get(0))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+        };
+        assert_eq!(left, ["kept", "recent"]);
+        let members = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))
+                .expect("count")
+        };
+        assert_eq!(
+            members(&conn),
+            2,
+            "the row stays while a visit points at it"
+        );
+        assert_eq!(forget_deleted_members(&mut conn, now).expect("forget"), 1);
+        assert_eq!(members(&conn), 1, "only the member who stayed is left");
     }
 
     fn add_event(conn: &Connection, center: &str, seq: i64, at: &str) {

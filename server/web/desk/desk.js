@@ -3,7 +3,7 @@
 // link; board.js draws it and hands staff's actions back here.
 
 import * as rules from "./rules.js";
-import { Store, KEEP_ACCEPTED_MS, photo } from "./store.js";
+import { Store, KEEP_ACCEPTED_MS, photo, forgetCachedPhotos } from "./store.js";
 import { Link } from "./link.js";
 import * as board from "./board.js";
 import * as presence from "./presence.js";
@@ -248,6 +248,7 @@ export class Desk {
   async applyEvents(events, live) {
     const cards = [];
     const gone = [];
+    const forgetPhotos = [];
     await this.store.write(["meta", "roster", "cards", "notices", "revocations", "outbox"], (tx) => {
       for (const event of events) {
         const data = event.data || {};
@@ -278,6 +279,8 @@ export class Desk {
           case "member":
             tx.objectStore("roster").put(data);
             this.roster.put(data);
+            // Photo taken away, or the member deleted their account: this device's copy goes.
+            if (!data.photo_url) forgetPhotos.push(data.id);
             break;
           case "notice":
             if (data.cleared) tx.objectStore("notices").delete(data.id);
@@ -306,6 +309,7 @@ export class Desk {
         "cursor",
       );
     });
+    if (forgetPhotos.length) await forgetCachedPhotos(forgetPhotos);
     for (const [local, id] of gone) {
       this.cards.delete(local);
       // The big card follows its check-in from the desk's own id to the server's.

@@ -120,3 +120,13 @@ export async function photo(url, token) {
   }
   return URL.createObjectURL(await response.blob());
 }
+
+/** Deletes this device's copies of the members' photos (`…/photos/<member id>?v=…`). */
+export async function forgetCachedPhotos(memberIds) {
+  if (!("caches" in self)) return;
+  const cache = await caches.open(PHOTOS);
+  for (const request of await cache.keys()) {
+    const path = new URL(request.url).pathname;
+    if (memberIds.some((id) => path.endsWith(`/photos/${id}`))) await cache.delete(request);
+  }
+}

@@ -31,9 +31,28 @@ pub(super) struct MemberQuery {
     limit: Option<u32>,
 }
 
+/// Notes a read of members' personal data in the audit log (who read whom, never the search
+/// text): the bulk-read alert counts these.
+async fn audit_read(
+    state: &AppState,
+    actor: String,
+    action: &'static str,
+    subject: Subject,
+    after: serde_json::Value,
+) {
+    let result = state
+        .store
+        .writer
+        .write(move |ctx| ctx.audit(&actor, action, &subject, None, Some(&after)))
+        .await;
+    if let Err(error) = result {
+        tracing::warn!(%error, action, "cannot audit a read of members' data");
+    }
+}
+
 pub(super) async fn member_list(
     State(state): State<AppState>,
-    _: AsViewer,
+    AsViewer(actor): AsViewer,
     Query(query): Query<MemberQuery>,
 ) -> Result<Json<MemberPage>, AppError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
@@ -65,6 +84,14 @@ pub(super) async fn member_list(
             }
         })
         .await?;
+    audit_read(
+        &state,
+        actor.name,
+        "members.search",
+        Subject::default(),
+        serde_json::json!({ "results": page.members.len() }),
+    )
+    .await;
     Ok(Json(page))
 }
 
@@ -73,9 +100,10 @@ const MEMBER_VISITS: u32 = 200;
 
 pub(super) async fn member_detail(
     State(state): State<AppState>,
-    _: AsViewer,
+    AsViewer(actor): AsViewer,
     Path(member_no): Path<String>,
 ) -> Result<Json<MemberDetail>, AppError> {
+    let read_no = member_no.clone();
     let detail = state
         .store
         .read(move |conn| {
@@ -101,6 +129,17 @@ pub(super) async fn member_detail(
         })
         .await?
         .ok_or_else(|| AppError::not_found("unknown_member", "no such member"))?;
+    audit_read(
+        &state,
+        actor.name,
+        "member.read",
+        Subject {
+            member_no: Some(read_no),
+            ..Subject::default()
+        },
+        serde_json::json!({ "visits": detail.visits.len() }),
+    )
+    .await;
     Ok(Json(detail))
 }
 

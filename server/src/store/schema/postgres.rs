@@ -409,6 +409,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE checkins ADD COLUMN presence_desk TEXT COLLATE "C";
     ALTER TABLE centers ADD COLUMN lat_e6 BIGINT;
     ALTER TABLE centers ADD COLUMN lon_e6 BIGINT;
+    ALTER TABLE members ADD COLUMN deleted_at TEXT COLLATE "C";
+    CREATE TABLE member_exports (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        member_id TEXT COLLATE "C" NOT NULL,
+        key_hash BYTEA NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT COLLATE "C" NOT NULL,
+        expires_at TEXT COLLATE "C" NOT NULL,
+        bytes BIGINT NOT NULL DEFAULT 0,
+        zip BYTEA
+    );
+    CREATE INDEX member_exports_member ON member_exports (member_id, created_at);
+    CREATE INDEX member_exports_expiry ON member_exports (expires_at);
+    CREATE INDEX audit_reads ON audit (at) WHERE action IN ('member.read', 'members.search');
     "#,
 ];
 

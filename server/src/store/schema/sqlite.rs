@@ -465,7 +465,22 @@ pub fn migrations() -> Migrations<'static> {
              ALTER TABLE desks ADD COLUMN presence_key TEXT;
              ALTER TABLE checkins ADD COLUMN presence_desk TEXT;
              ALTER TABLE centers ADD COLUMN lat_e6 INTEGER;
-             ALTER TABLE centers ADD COLUMN lon_e6 INTEGER;",
+             ALTER TABLE centers ADD COLUMN lon_e6 INTEGER;
+             ALTER TABLE members ADD COLUMN deleted_at TEXT;
+             CREATE TABLE member_exports (
+                 id TEXT PRIMARY KEY,
+                 member_id TEXT NOT NULL,
+                 key_hash BLOB NOT NULL,
+                 status TEXT NOT NULL,
+                 created_at TEXT NOT NULL,
+                 expires_at TEXT NOT NULL,
+                 bytes INTEGER NOT NULL DEFAULT 0,
+                 zip BLOB
+             );
+             CREATE INDEX member_exports_member ON member_exports (member_id, created_at);
+             CREATE INDEX member_exports_expiry ON member_exports (expires_at);
+             CREATE INDEX audit_reads ON audit (at)
+                 WHERE action IN ('member.read', 'members.search');",
         ),
     ])
 }
