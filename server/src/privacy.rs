@@ -149,7 +149,21 @@ pub fn delete_account(ctx: &mut WriteCtx<'_>, member: &MemberId, by: &str) -> Re
         AppError::not_found("unknown_member", "회원을 찾을 수 없습니다 / no such member")
     })?;
     crate::members::revoke_passes(ctx, member)?;
-    crate::members::announce_member(ctx, member)?;
+    // Every desk that may hold them: where they came, and where a desk looked them up.
+    let Some(row) = crate::store::members::load(ctx.tx, member)? else {
+        return Err(AppError::Internal("the erased member's row is gone".into()));
+    };
+    let history = crate::store::checkins::visit_history(ctx.tx, member, None, ctx.now)?;
+    let payload = gymgate_shared::protocol::EventPayload::Member(row.roster(&history));
+    let mut centers = crate::store::checkins::centers_visited_by(ctx.tx, member, ctx.now)?;
+    centers.extend(crate::store::audit::centers_that_looked_up(
+        ctx.tx, &member_no,
+    )?);
+    centers.sort();
+    centers.dedup();
+    for center in centers {
+        ctx.append_event(&center, &payload)?;
+    }
     ctx.audit(
         by,
         "member.delete",

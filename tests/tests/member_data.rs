@@ -177,6 +177,17 @@ async fn deleting_the_account_removes_the_person_and_keeps_the_settlement_figure
     let leaving = MemberClient::login(&url, &numbers[0], PIN).await?;
     let staying = MemberClient::login(&url, &numbers[1], PIN).await?;
     let (mut ws, _) = DeskClient::join(&url, &desk.token, None, 0).await?;
+    // A desk at another center looked the member up once (its roster may hold them).
+    let elsewhere = fx.center("홍대점").await?;
+    let looking = fx.desk(elsewhere.id.as_str()).await?;
+    let found = reqwest::Client::new()
+        .get(format!("{url}/api/v1/desk/lookup"))
+        .bearer_auth(&looking.token)
+        .query(&[("member_no", numbers[0].as_str())])
+        .send()
+        .await?;
+    assert_eq!(found.status(), StatusCode::OK);
+    let (mut ws_elsewhere, _) = DeskClient::join(&url, &looking.token, None, 0).await?;
     let tapped = leaving
         .tap(center.id.as_str(), "de-0")
         .await?
@@ -274,6 +285,32 @@ async fn deleting_the_account_removes_the_person_and_keeps_the_settlement_figure
         }
     }
     assert!(heard_member && heard_revocation);
+    // So does the desk that only looked them up.
+    let mut heard_elsewhere = false;
+    for _ in 0..10 {
+        let Ok(event) = ws_elsewhere.next_event().await else {
+            break;
+        };
+        if event.kind == EventKind::Member && event.data["id"] == leaving.session.member.id.as_str()
+        {
+            assert_eq!(event.data["name"], "탈퇴 회원");
+            heard_elsewhere = true;
+            break;
+        }
+    }
+    assert!(
+        heard_elsewhere,
+        "the desk that looked the member up was not told"
+    );
+    // Nobody finds the pseudonymous row: not the console's search, not a desk's lookup.
+    let searched: serde_json::Value = http
+        .get(format!("{url}/api/v1/admin/members?q=탈퇴"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(searched["members"], serde_json::json!([]), "{searched}");
     // The other member is untouched.
     assert!(MemberClient::login(&url, &numbers[1], PIN).await.is_ok());
 

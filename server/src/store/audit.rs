@@ -106,3 +106,17 @@ pub fn bulk_readers(
     )?;
     Ok(readers.into_iter().filter(|(_, n)| *n >= floor).collect())
 }
+
+/// The centers whose desks looked this member up (their rosters may hold the member though
+/// they never came): from the audit's `desk.lookup` entries.
+pub fn centers_that_looked_up(
+    conn: &mut dyn Conn,
+    member_no: &str,
+) -> Result<Vec<CenterId>, StoreError> {
+    conn.all(
+        "SELECT DISTINCT d.center_id FROM audit a JOIN desks d ON a.actor = 'desk:' || d.id
+         WHERE a.member_no = ?1 AND a.action = 'desk.lookup'",
+        &[&member_no],
+        |r| r.get(0),
+    )
+}

@@ -172,7 +172,8 @@ pub fn load(conn: &mut dyn Conn, id: &MemberId) -> Result<Option<MemberRow>, Sto
 
 pub fn load_by_no(conn: &mut dyn Conn, member_no: &str) -> Result<Option<MemberRow>, StoreError> {
     conn.one(
-        &format!("{SELECT} WHERE m.member_no = ?1"),
+        // A deleted member's pseudonymous row is nobody's to look up.
+        &format!("{SELECT} WHERE m.member_no = ?1 AND m.deleted_at IS NULL"),
         &[&member_no],
         from_row,
     )
@@ -415,7 +416,10 @@ pub fn summary(m: &MemberRow) -> gymgate_shared::api::MemberSummary {
 /// Members in member-number order after `after`: one index range, however many members.
 pub fn page(conn: &mut dyn Conn, after: &str, limit: u32) -> Result<Vec<MemberRow>, StoreError> {
     conn.all(
-        &format!("{SELECT} WHERE m.member_no > ?1 ORDER BY m.member_no LIMIT ?2"),
+        &format!(
+            "{SELECT} WHERE m.member_no > ?1 AND m.deleted_at IS NULL \
+             ORDER BY m.member_no LIMIT ?2"
+        ),
         &[&after, &limit],
         from_row,
     )
@@ -443,7 +447,10 @@ pub fn search(conn: &mut dyn Conn, query: &str, limit: u32) -> Result<Vec<Member
     for column in ["m.member_no", "m.name", "m.phone"] {
         for prefix in &prefixes {
             let rows = conn.all(
-                &format!("{SELECT} WHERE {column} >= ?1 AND {column} < ?2 LIMIT ?3"),
+                &format!(
+                    "{SELECT} WHERE {column} >= ?1 AND {column} < ?2 AND m.deleted_at IS NULL \
+                     LIMIT ?3"
+                ),
                 &[prefix, &prefix_end(prefix), &limit],
                 from_row,
             )?;
