@@ -97,6 +97,7 @@ fn benches(c: &mut Criterion) {
                                     &center,
                                     &format!("bench-{round}-{i}"),
                                     None,
+                                    None,
                                 )
                             })
                             .await

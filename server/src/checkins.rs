@@ -5,6 +5,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use gymgate_shared::api::{
     Checkin, CheckinChange, CheckinMethod, CheckinStatus, Confirmation, Dispute, Evidence,
+    TapLocation,
 };
 use gymgate_shared::pass::{self, PassError, PassKey};
 use gymgate_shared::policy::VisitHistory;
@@ -33,6 +34,7 @@ pub fn tap(
     center_id: &CenterId,
     idempotency_key: &str,
     presence: Option<&str>,
+    location: Option<TapLocation>,
 ) -> Result<TapResult, AppError> {
     // Loaded and locked at once: the rules below read a member no other tap can change.
     // Every statement here is a round trip on PostgreSQL, so a tap sends three: this one,
@@ -62,6 +64,10 @@ pub fn tap(
     let now = ctx.now;
     let presence_desk = match presence {
         Some(code) => Some(present_at(ctx, code, center_id)?),
+        None => None,
+    };
+    let located = match location {
+        Some(location) => located(ctx, member_id, center_id, location)?,
         None => None,
     };
     let (history, earlier_here) =
@@ -103,6 +109,12 @@ pub fn tap(
                 Evidence::App
             },
             presence_desk: presence_desk.as_ref(),
+            location: located,
+            // Far from the center by its own account: the member is asked, and it is not
+            // paid until they say yes.
+            suspicion: located
+                .filter(|(distance, accuracy)| distance - accuracy > FAR_FROM_CENTER_M)
+                .map(|_| "far_from_center".to_owned()),
             ..checkins::Provenance::app(Some(idempotency_key))
         },
     )?;
@@ -116,6 +128,42 @@ pub fn tap(
         checkin,
         created: true,
     })
+}
+
+/// A tap whose phone says it is farther than this from the center (beyond its accuracy).
+const FAR_FROM_CENTER_M: i64 = 1000;
+
+/// How far a tap's location is from the center, and its accuracy (meters): only with the
+/// member's consent and where the center's place is known; otherwise nothing is kept. The
+/// place itself is never stored.
+fn located(
+    ctx: &mut WriteCtx<'_>,
+    member: &MemberId,
+    center: &CenterId,
+    location: TapLocation,
+) -> Result<Option<(i64, i64)>, AppError> {
+    let plausible = (-90.0..=90.0).contains(&location.lat)
+        && (-180.0..=180.0).contains(&location.lon)
+        && location.accuracy_m.is_finite()
+        && location.accuracy_m >= 0.0;
+    if !plausible {
+        return Ok(None);
+    }
+    let Some(members::LocationCheck {
+        consent: true,
+        place: Some(place),
+    }) = members::location_check(ctx.tx, member, center)?
+    else {
+        return Ok(None);
+    };
+    let km = gymgate_shared::geo::distance_km(
+        (location.lat, location.lon),
+        gymgate_shared::geo::from_e6(place),
+    );
+    Ok(Some((
+        (km * 1000.0).round() as i64,
+        location.accuracy_m.min(1e6).round() as i64,
+    )))
 }
 
 /// Checks the presence code a tap carried: a desk of `center` (not revoked) signed it a moment
@@ -427,6 +475,7 @@ fn judge_record(
             desk_online: Some(desk_online),
             suspicion: (!codes.is_empty()).then(|| codes.join(",")),
             presence_desk: None,
+            location: None,
         },
     )?;
     if let Ok(Some(fingerprint)) = &pass {

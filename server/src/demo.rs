@@ -169,7 +169,7 @@ pub async fn simulate_taps(state: AppState, center_id: CenterId, taps_per_second
         let outcome = state
             .store
             .writer
-            .write(move |ctx| checkins::tap(ctx, &member, &center, &key, None))
+            .write(move |ctx| checkins::tap(ctx, &member, &center, &key, None, None))
             .await;
         match outcome {
             Ok(result) => {

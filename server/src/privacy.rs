@@ -124,12 +124,14 @@ pub fn export_zip(
             }).collect::<Vec<_>>(),
         }))?,
     )?;
-    // gymgate asks no consent yet (the app sends no location); said plainly rather than left out.
     add(
         "consents.json",
         &json(&serde_json::json!({
-            "consents": [],
-            "note": "gymgate는 아직 위치 정보 등 별도 동의를 받지 않습니다. / gymgate asks for no consents yet.",
+            "location": {
+                "given": own.consents.location,
+                "at": own.consents.location_at,
+                "what": "입장할 때 휴대폰 위치를 보내 센터와의 거리만 기록 / the phone's location sent with each tap; only the distance to the center is kept",
+            },
         }))?,
     )?;
     if let Some(photo) = photo {

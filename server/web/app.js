@@ -9,6 +9,8 @@ const T = {
     scanNoCamera: "카메라를 쓸 수 없습니다. 센터를 고르고 입장하기를 눌러 주세요.",
     scanNotOurs: "gymgate 입구 QR 코드가 아닙니다. 데스크 화면의 QR 코드를 비춰 주세요.",
     scanUnknownCenter: "이 QR 코드의 센터를 찾을 수 없습니다. 센터를 고르고 입장하기를 눌러 주세요.",
+    locationAsk: "입장할 때 휴대폰 위치를 함께 보낼까요? 센터와의 거리만 기록되고, 언제든 끌 수 있습니다. 보내지 않아도 입장은 그대로 됩니다.",
+    locationYes: "보내기", locationNo: "보내지 않기",
     myData: "내 정보와 데이터", exportStart: "내 데이터 내려받기", exportDownload: "파일 받기 (7일 동안)",
     exportPreparing: "내 데이터를 모으는 중입니다…", exportReady: "준비되었습니다. 링크는 7일 동안 쓸 수 있습니다.",
     exportFailed: "내 데이터를 준비하지 못했습니다. 잠시 후 다시 해 주세요.",
@@ -74,6 +76,8 @@ const T = {
     scanNoCamera: "The camera is not available. Choose the center and tap Enter.",
     scanNotOurs: "Not a gymgate entrance QR. Point the camera at the desk's QR code.",
     scanUnknownCenter: "The center of this QR code is unknown. Choose the center and tap Enter.",
+    locationAsk: "Send your phone's location when you enter? Only the distance to the center is kept, and you can turn it off any time. Entering works the same either way.",
+    locationYes: "Send it", locationNo: "Don't send",
     myData: "My data", exportStart: "Download my data", exportDownload: "Get the file (for 7 days)",
     exportPreparing: "Gathering your data…", exportReady: "Ready. The link works for 7 days.",
     exportFailed: "Your data could not be prepared. Please try again shortly.",
@@ -297,6 +301,7 @@ $("login-form").addEventListener("submit", async (e) => {
 $("logout").addEventListener("click", () => {
   state.token = null; state.member = null; store.removeItem("gymgate.token");
   store.removeItem("gymgate.member"); store.removeItem("gymgate.pass"); store.removeItem("gymgate.photo");
+  store.removeItem("gymgate.location");
   stopFeed(); show("login");
 });
 
@@ -377,6 +382,13 @@ async function loadHome() {
     setNetwork(false);
     refreshPass();
     loadPhoto();
+    // The member's own answer about their location, whoever used this phone before.
+    api("/api/v1/me/consents").then((c) => {
+      if (c.status !== 200) return;
+      if (c.body.location_at) store.setItem("gymgate.location", c.body.location ? "yes" : "no");
+      else store.removeItem("gymgate.location");
+      renderLocationAsk();
+    }).catch(() => {});
   } catch (_) {
     // No network, or the server is down: what this phone knows, and the pass to show.
     state.member = JSON.parse(store.getItem("gymgate.member") || "null");
@@ -386,7 +398,7 @@ async function loadHome() {
     startFeed();
     return;
   }
-  renderPass(); renderCenters(); show("home"); startFeed();
+  renderPass(); renderCenters(); renderLocationAsk(); show("home"); startFeed();
 }
 
 // ---- tap Enter ----
@@ -400,6 +412,35 @@ function pendingTap(centerId) {
   return tap;
 }
 
+// ---- the phone's location, with consent (asked once; docs/settlement.md) ----
+// A tap never waits long for it and never fails for lack of it.
+function whereAmI() {
+  if (store.getItem("gymgate.location") !== "yes" || !navigator.geolocation) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), 2500);
+    navigator.geolocation.getCurrentPosition(
+      (p) => { clearTimeout(timer); resolve({ lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: p.coords.accuracy }); },
+      () => { clearTimeout(timer); resolve(null); },
+      { enableHighAccuracy: false, maximumAge: 60000, timeout: 2000 },
+    );
+  });
+}
+
+function renderLocationAsk() {
+  $("location-ask").hidden = !state.token || !navigator.geolocation || store.getItem("gymgate.location") !== null;
+}
+
+async function answerLocation(yes) {
+  try {
+    const r = await api("/api/v1/me/consents", { method: "PUT", body: JSON.stringify({ location: yes }) });
+    if (r.status !== 200) return;
+    store.setItem("gymgate.location", yes ? "yes" : "no");
+  } catch (_) { return; }
+  renderLocationAsk();
+}
+$("location-yes").addEventListener("click", () => answerLocation(true));
+$("location-no").addEventListener("click", () => answerLocation(false));
+
 let tapping = false;
 async function enter() {
   if (tapping || !state.centerId) return;
@@ -407,11 +448,13 @@ async function enter() {
   $("enter-button").textContent = t().sending;
   const tap = pendingTap(state.centerId);
   try {
+    const request = { center_id: tap.centerId };
+    if (state.presence && state.presence.centerId === tap.centerId) request.presence = state.presence.code;
+    const location = await whereAmI();
+    if (location) request.location = location;
     const { status, body } = await api("/api/v1/checkins", {
       method: "POST", headers: { "idempotency-key": tap.key },
-      body: JSON.stringify(state.presence && state.presence.centerId === tap.centerId
-        ? { center_id: tap.centerId, presence: state.presence.code }
-        : { center_id: tap.centerId }),
+      body: JSON.stringify(request),
     });
     // A scanned code is for one tap: the next one scans again.
     state.presence = null;
@@ -883,7 +926,7 @@ $("delete-form").addEventListener("submit", async (e) => {
     }
   } catch (_) { $("delete-error").textContent = t().deleteFailed; return; }
   $("delete-pin").value = ""; $("delete-form").hidden = true;
-  for (const key of ["gymgate.token", "gymgate.member", "gymgate.pass", "gymgate.photo", "gymgate.centers", "gymgate.center"]) store.removeItem(key);
+  for (const key of ["gymgate.token", "gymgate.member", "gymgate.pass", "gymgate.photo", "gymgate.centers", "gymgate.center", "gymgate.location"]) store.removeItem(key);
   state.token = null; state.member = null; stopFeed();
   $("login-note").textContent = t().deleted; $("login-note").hidden = false;
   show("login");

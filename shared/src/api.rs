@@ -64,13 +64,36 @@ pub struct Center {
     pub address: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckinRequest {
     pub center_id: CenterId,
     /// The desk's presence code the phone scanned at the entrance (`gymgate_shared::presence`):
     /// the visit's evidence is then `app+presence`. Never required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<String>,
+    /// Where the phone was, sent only with the member's consent; the server keeps how far
+    /// that is from the center, not the place. Never required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<TapLocation>,
+}
+
+/// The phone's position as its browser gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TapLocation {
+    pub lat: f64,
+    pub lon: f64,
+    /// The browser's accuracy radius, in meters.
+    pub accuracy_m: f64,
+}
+
+/// What the member agreed to (`GET`/`PUT /api/v1/me/consents`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consents {
+    /// Send the phone's location with each tap.
+    pub location: bool,
+    /// When they last said so.
+    #[serde(default)]
+    pub location_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,6 +330,12 @@ pub struct CheckinEvidence {
     /// The desk whose presence code the member's tap carried (`app+presence`).
     #[serde(default)]
     pub presence_desk: Option<DeskId>,
+    /// How far the phone said it was from the center, and how sure it was (meters); only
+    /// with the member's consent and a center whose place is set.
+    #[serde(default)]
+    pub location_m: Option<i64>,
+    #[serde(default)]
+    pub location_accuracy_m: Option<i64>,
 }
 
 /// How strictly a center's staff-recorded visits are confirmed

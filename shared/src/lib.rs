@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod conformance;
+pub mod geo;
 pub mod hours;
 pub mod ids;
 pub mod kst;

@@ -690,6 +690,7 @@ mod tests {
             &CheckinRequest {
                 center_id: CenterId::new("ctr1"),
                 presence: None,
+                location: None,
             },
             json!({"center_id": "ctr1"}),
         );

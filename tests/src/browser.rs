@@ -162,10 +162,25 @@ impl Browser {
 
     /// Clicks what `css` matches. An element the page redrew between finding and clicking
     /// ("stale") is found again, a few times: the page is live, the test must not race it.
+    /// The element is scrolled to the middle of the screen first, as a person scrolls a
+    /// list before tapping: a fixed bar at the bottom (the app's Enter) must not be hit.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let mut tries = 0;
         loop {
-            match self.wait_for(css).await?.click().await {
+            let element = self.wait_for(css).await?;
+            let scrolled = self
+                .client
+                .execute(
+                    "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});",
+                    vec![serde_json::to_value(&element)?],
+                )
+                .await;
+            if let Err(error) = scrolled
+                && !is_stale(&error)
+            {
+                return Err(error.into());
+            }
+            match element.click().await {
                 Err(error) if is_stale(&error) && tries < 3 => tries += 1,
                 other => return Ok(other?),
             }

@@ -585,3 +585,47 @@ async fn a_member_downloads_their_data_and_deletes_their_account_in_the_app() ->
     );
     browser.close().await
 }
+
+/// The app asks once whether taps may carry the phone's location; the answer is kept on the
+/// server (the member's consent) and the question does not come back. A phone that then gives
+/// no position (headless Chromium has none to give) still gets in.
+#[tokio::test]
+async fn the_app_asks_once_for_the_location_and_enters_without_one() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let center = fx.center("강남점").await?;
+    let numbers = fx.members("LC", 1, Some(8)).await?;
+    log_in(&browser, &format!("{url}/c/{}", center.id), &numbers[0]).await?;
+    browser.wait_for("#location-ask:not([hidden])").await?;
+    assert!(
+        browser
+            .text("#location-ask")
+            .await?
+            .contains("센터와의 거리만")
+    );
+    browser.click("#location-yes").await?;
+    browser.wait_for("#location-ask[hidden]").await?;
+    let member = gymgate_tests::MemberClient::login(&url, &numbers[0], PIN).await?;
+    let consents: serde_json::Value = reqwest::Client::new()
+        .get(format!("{url}/api/v1/me/consents"))
+        .bearer_auth(&member.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(consents["location"], true, "{consents}");
+    // Asked once: a reload does not ask again.
+    browser.client.refresh().await?;
+    browser.wait_for("#view-home:not([hidden])").await?;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(browser.wait_for("#location-ask[hidden]").await.is_ok());
+    browser.click("#enter-button").await?;
+    browser
+        .wait_for("#view-result[data-status=\"admitted\"]")
+        .await?;
+    browser.close().await
+}

@@ -752,3 +752,116 @@ async fn the_review_queue_shows_each_signal_with_the_visits_behind_it() -> anyho
     );
     Ok(())
 }
+
+/// A tap may carry the phone's location, with the member's consent only: the server keeps
+/// how far that is from the center (never the place); far beyond its accuracy, the visit is
+/// the member's to confirm; no consent, no place set or no location: kept as a plain tap, and
+/// never refused for it.
+#[tokio::test]
+async fn a_taps_location_is_kept_as_a_distance_with_consent_and_a_far_one_is_asked_about()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let fx = Fixture::new(url.clone());
+    let gangnam = fx.center("강남점").await?;
+    let yeoksam = fx.center("역삼점").await?;
+    let unplaced = fx.center("홍대점").await?;
+    for (center, lat, lon) in [(&gangnam, 37.4979, 127.0276), (&yeoksam, 37.5006, 127.0364)] {
+        let (code, body) = call(
+            reqwest::Method::PUT,
+            format!("{url}/api/v1/admin/centers/{}/place", center.id),
+            ADMIN_TOKEN,
+            Some(serde_json::json!({"lat": lat, "lon": lon})),
+        )
+        .await?;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    let numbers = fx.members("GL", 2, Some(8)).await?;
+    let consenting = MemberClient::login(&url, &numbers[0], PIN).await?;
+    let silent = MemberClient::login(&url, &numbers[1], PIN).await?;
+    let tap = |member: &MemberClient, center: &str, key: &str, location: serde_json::Value| {
+        let body = serde_json::json!({"center_id": center, "location": location});
+        let (url, token, key) = (url.clone(), member.token.clone(), key.to_owned());
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{url}/api/v1/checkins"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await?;
+            anyhow::ensure!(
+                response.status() == StatusCode::CREATED,
+                "{}",
+                response.status()
+            );
+            let envelope: serde_json::Value = response.json().await?;
+            anyhow::Ok(CheckinId::new(
+                envelope["checkin"]["id"].as_str().unwrap_or_default(),
+            ))
+        }
+    };
+    let near = serde_json::json!({"lat": 37.4981, "lon": 127.0279, "accuracy_m": 25.0});
+    let busan = serde_json::json!({"lat": 35.1631, "lon": 129.1636, "accuracy_m": 40.0});
+
+    // No consent: the location is not kept.
+    let id = tap(&silent, gangnam.id.as_str(), "gl-0", near.clone()).await?;
+    let seen = evidence(&url, &id).await?;
+    assert_eq!(
+        (seen.location_m, seen.confirmation),
+        (None, Confirmation::ByEvidence)
+    );
+
+    let (code, body) = call(
+        reqwest::Method::PUT,
+        format!("{url}/api/v1/me/consents"),
+        &consenting.token,
+        Some(serde_json::json!({"location": true})),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["location"], true);
+    assert!(body["location_at"].is_string());
+
+    let id = tap(&consenting, gangnam.id.as_str(), "gl-1", near).await?;
+    let seen = evidence(&url, &id).await?;
+    assert!(seen.location_m.is_some_and(|m| m < 60), "{seen:?}");
+    assert_eq!(seen.location_accuracy_m, Some(25));
+    assert!(seen.suspicion.is_empty());
+    assert_eq!(seen.confirmation, Confirmation::ByEvidence);
+
+    // From Busan at Yeoksam: admitted, but asked about and not paid until confirmed.
+    let id = tap(&consenting, yeoksam.id.as_str(), "gl-2", busan.clone()).await?;
+    let seen = evidence(&url, &id).await?;
+    assert!(
+        seen.location_m
+            .is_some_and(|m| (300_000..340_000).contains(&m)),
+        "{seen:?}"
+    );
+    assert_eq!(seen.suspicion, ["far_from_center"]);
+    assert_eq!(seen.confirmation, Confirmation::Unconfirmed);
+    let listed = visits(&url, &consenting).await?;
+    assert!(listed.iter().any(|v| v.checkin.id == id && v.ask));
+
+    // A center with no place set: nothing to compare with, nothing kept.
+    let id = tap(&consenting, unplaced.id.as_str(), "gl-3", busan).await?;
+    assert_eq!(evidence(&url, &id).await?.location_m, None);
+    // Nonsense coordinates are ignored, not refused.
+    let (code, _) = call(
+        reqwest::Method::PUT,
+        format!("{url}/api/v1/me/consents"),
+        &silent.token,
+        Some(serde_json::json!({"location": true})),
+    )
+    .await?;
+    assert_eq!(code, StatusCode::OK);
+    let id = tap(
+        &silent,
+        yeoksam.id.as_str(),
+        "gl-4",
+        serde_json::json!({"lat": 700.0, "lon": 127.0, "accuracy_m": 10.0}),
+    )
+    .await?;
+    assert_eq!(evidence(&url, &id).await?.location_m, None);
+    Ok(())
+}

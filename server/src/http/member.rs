@@ -16,8 +16,8 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use gymgate_shared::CheckinId;
 use gymgate_shared::api::{
-    Center, CheckinEnvelope, CheckinRequest, Member, MemberLogin, MemberSession, MemberVisit,
-    Notice, PassCertificate, PassRequest, VisitAnswer,
+    Center, CheckinEnvelope, CheckinRequest, Consents, Member, MemberLogin, MemberSession,
+    MemberVisit, Notice, PassCertificate, PassRequest, VisitAnswer,
 };
 
 use crate::auth::logins::{self, Gate};
@@ -42,8 +42,44 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/events", get(member_events))
         .route("/api/v1/me/pass", post(issue_pass))
         .route("/api/v1/me/photo", get(my_photo))
+        .route("/api/v1/me/consents", get(consents).put(set_consents))
         .route("/api/v1/me/visits", get(visits))
         .route("/api/v1/me/visits/{id}/answer", post(answer_visit))
+}
+
+async fn consents(
+    State(state): State<AppState>,
+    auth: MemberAuth,
+) -> Result<Json<Consents>, AppError> {
+    state
+        .store
+        .read(move |conn| members::consents(conn, &auth.member_id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown member"))
+}
+
+/// The member says whether their taps may carry the phone's location (asked once in the app;
+/// changed any time).
+async fn set_consents(
+    State(state): State<AppState>,
+    auth: MemberAuth,
+    ApiJson(wanted): ApiJson<Consents>,
+) -> Result<Json<Consents>, AppError> {
+    let member = auth.member_id;
+    let consents = state
+        .store
+        .writer
+        .write_for(
+            member.clone().as_str(),
+            move |ctx| -> Result<Consents, AppError> {
+                members::set_location_consent(ctx.tx, &member, wanted.location, ctx.now)?;
+                members::consents(ctx.tx, &member)?
+                    .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown member"))
+            },
+        )
+        .await?;
+    Ok(Json(consents))
 }
 
 /// Visits the history lists: more than a member makes in three months.
@@ -449,6 +485,7 @@ async fn tap(
                 &request.center_id,
                 &key,
                 request.presence.as_deref(),
+                request.location,
             )
         })
         .await;

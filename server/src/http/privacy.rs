@@ -92,11 +92,15 @@ async fn prepare(state: AppState, member: MemberId, id: String) {
         })
         .await;
     let zip = match read {
-        Ok(Some((own, visits, statements, photo))) => {
+        // Compressing is CPU work: off the async threads.
+        Ok(Some((own, visits, statements, photo))) => tokio::task::spawn_blocking(move || {
             crate::privacy::export_zip(&own, &visits, &statements, photo.as_deref())
                 .inspect_err(|error| tracing::error!(%error, "a member's data export failed"))
                 .ok()
-        }
+        })
+        .await
+        .ok()
+        .flatten(),
         Ok(None) => None,
         Err(error) => {
             tracing::error!(%error, "a member's data export could not read the store");

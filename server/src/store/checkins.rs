@@ -261,6 +261,8 @@ pub struct Provenance<'a> {
     pub suspicion: Option<String>,
     /// The desk whose presence code the member's tap carried.
     pub presence_desk: Option<&'a DeskId>,
+    /// How far the phone said it was from the center, and its accuracy (meters).
+    pub location: Option<(i64, i64)>,
 }
 
 impl<'a> Provenance<'a> {
@@ -273,6 +275,7 @@ impl<'a> Provenance<'a> {
             desk_online: None,
             suspicion: None,
             presence_desk: None,
+            location: None,
         }
     }
 
@@ -295,9 +298,10 @@ pub fn insert(
     conn.execute(
         "INSERT INTO checkins (id, member_id, center_id, status, method, at, rev, local_id,
                                desk_id, history, idempotency_key, dispute_reason, synced_at,
-                               evidence, desk_online, suspicion, confirmation, presence_desk)
+                               evidence, desk_online, suspicion, confirmation, presence_desk,
+                               location_m, location_accuracy_m)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18)",
+                 ?18, ?19, ?20)",
         &[
             &checkin.id,
             &checkin.member_id,
@@ -322,6 +326,8 @@ pub fn insert(
             &provenance.suspicion,
             &provenance.confirmation().as_str(),
             &provenance.presence_desk,
+            &provenance.location.map(|l| l.0),
+            &provenance.location.map(|l| l.1),
         ],
     )?;
     Ok(())
@@ -603,7 +609,13 @@ pub struct OwnVisit {
     pub confirmation: Confirmation,
 }
 
-const OWN_VISIT: &str = ", c.evidence, c.confirmation";
+/// [`SELECT`] with the visit's evidence and confirmation after its columns.
+fn own_visit_select() -> String {
+    SELECT.replace(
+        " FROM checkins c",
+        ", c.evidence, c.confirmation FROM checkins c",
+    )
+}
 
 fn own_visit_from_row(row: &dyn Row) -> Result<OwnVisit, StoreError> {
     let checkin = from_row(row)?;
@@ -622,7 +634,7 @@ pub fn visits_of_member(
     member: &MemberId,
     limit: u32,
 ) -> Result<Vec<OwnVisit>, StoreError> {
-    let select = SELECT.replace(" FROM checkins c", &format!("{OWN_VISIT} FROM checkins c"));
+    let select = own_visit_select();
     conn.all(
         &format!("{select} WHERE c.member_id = ?1 ORDER BY c.at DESC, c.id DESC LIMIT ?2"),
         &[member, &limit],
@@ -636,7 +648,7 @@ pub fn own_visit_for_update(
     id: &CheckinId,
 ) -> Result<Option<OwnVisit>, StoreError> {
     lock(conn, id)?;
-    let select = SELECT.replace(" FROM checkins c", &format!("{OWN_VISIT} FROM checkins c"));
+    let select = own_visit_select();
     conn.one(
         &format!("{select} WHERE c.id = ?1"),
         &[id],
@@ -651,7 +663,7 @@ pub fn evidence(
 ) -> Result<Option<gymgate_shared::api::CheckinEvidence>, StoreError> {
     conn.one(
         "SELECT method, evidence, desk_online, synced_at, at, suspicion, confirmation,
-                answered_at, member_statement, presence_desk
+                answered_at, member_statement, presence_desk, location_m, location_accuracy_m
          FROM checkins WHERE id = ?1",
         &[id],
         |r| {
@@ -677,6 +689,8 @@ pub fn evidence(
                     .transpose()?,
                 member_statement: r.get(8)?,
                 presence_desk: r.get(9)?,
+                location_m: r.get(10)?,
+                location_accuracy_m: r.get(11)?,
             })
         },
     )

@@ -610,7 +610,8 @@ pub fn erase(
     set_pin(conn, id, "!deleted")?;
     conn.execute(
         "UPDATE members SET member_no = ?2, name = '탈퇴 회원', phone = '', birthday = NULL,
-         photo_url = NULL, blocked = 1, blocked_reason = 'deleted', deleted_at = ?3
+         photo_url = NULL, blocked = 1, blocked_reason = 'deleted', deleted_at = ?3,
+         location_consent = 0, location_consent_at = NULL
          WHERE id = ?1",
         &[id, &deleted_member_no(id), &ts(now)],
     )?;
@@ -645,6 +646,7 @@ pub struct OwnData {
     pub pass_devices: Vec<PassDevice>,
     /// Logins still valid (when made, until when); never the token.
     pub sessions: Vec<(String, String)>,
+    pub consents: gymgate_shared::api::Consents,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -692,5 +694,71 @@ pub fn own_data(conn: &mut dyn Conn, id: &MemberId) -> Result<Option<OwnData>, S
         created_at,
         pass_devices,
         sessions,
+        consents: consents(conn, id)?.unwrap_or(gymgate_shared::api::Consents {
+            location: false,
+            location_at: None,
+        }),
     }))
+}
+
+/// The member's consents.
+pub fn consents(
+    conn: &mut dyn Conn,
+    id: &MemberId,
+) -> Result<Option<gymgate_shared::api::Consents>, StoreError> {
+    conn.one(
+        "SELECT location_consent, location_consent_at FROM members WHERE id = ?1",
+        &[id],
+        |r| {
+            Ok(gymgate_shared::api::Consents {
+                location: r.get(0)?,
+                location_at: r
+                    .get::<Option<String>>(1)?
+                    .map(|t| parse_ts(&t))
+                    .transpose()?,
+            })
+        },
+    )
+}
+
+pub fn set_location_consent(
+    conn: &mut dyn Conn,
+    id: &MemberId,
+    consent: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE members SET location_consent = ?2, location_consent_at = ?3 WHERE id = ?1",
+        &[id, &consent, &ts(now)],
+    )?;
+    Ok(())
+}
+
+/// What a tap with a location needs, read in one statement.
+pub struct LocationCheck {
+    pub consent: bool,
+    /// The center's place (microdegrees), if set.
+    pub place: Option<(i64, i64)>,
+}
+
+pub fn location_check(
+    conn: &mut dyn Conn,
+    member: &MemberId,
+    center: &CenterId,
+) -> Result<Option<LocationCheck>, StoreError> {
+    conn.one(
+        "SELECT m.location_consent, c.lat_e6, c.lon_e6 FROM members m, centers c
+         WHERE m.id = ?1 AND c.id = ?2",
+        &[member, center],
+        |r| {
+            let place = match (r.get::<Option<i64>>(1)?, r.get::<Option<i64>>(2)?) {
+                (Some(lat), Some(lon)) => Some((lat, lon)),
+                _ => None,
+            };
+            Ok(LocationCheck {
+                consent: r.get(0)?,
+                place,
+            })
+        },
+    )
 }

@@ -289,15 +289,6 @@ pub fn fraud_signals(
     Ok(signals)
 }
 
-/// Great-circle distance in km between two points given in microdegrees.
-fn km_between(a: (i64, i64), b: (i64, i64)) -> f64 {
-    let rad = |e6: i64| (e6 as f64 / 1_000_000.0).to_radians();
-    let (lat1, lon1, lat2, lon2) = (rad(a.0), rad(a.1), rad(b.0), rad(b.1));
-    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
-        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
-    2.0 * 6371.0 * h.sqrt().asin()
-}
-
 /// A member's consecutive visits at two centers with known places, closer in time than
 /// the distance allows.
 fn impossible_travel(
@@ -325,7 +316,10 @@ fn impossible_travel(
         let (Some(a), Some(b)) = (place(*center_a), place(*center_b)) else {
             continue;
         };
-        let km = km_between(a, b);
+        let km = gymgate_shared::geo::distance_km(
+            gymgate_shared::geo::from_e6(a),
+            gymgate_shared::geo::from_e6(b),
+        );
         let hours = ((*at_b - *at_a).num_seconds().max(60)) as f64 / 3600.0;
         if km / hours <= rules.travel_kmh {
             continue;

@@ -423,6 +423,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX member_exports_member ON member_exports (member_id, created_at);
     CREATE INDEX member_exports_expiry ON member_exports (expires_at);
     CREATE INDEX audit_reads ON audit (at) WHERE action IN ('member.read', 'members.search');
+    ALTER TABLE members ADD COLUMN location_consent_at TEXT COLLATE "C";
+    ALTER TABLE members ADD COLUMN location_consent BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE checkins ADD COLUMN location_m BIGINT;
+    ALTER TABLE checkins ADD COLUMN location_accuracy_m BIGINT;
     "#,
 ];
 

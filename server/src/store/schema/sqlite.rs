@@ -480,7 +480,11 @@ pub fn migrations() -> Migrations<'static> {
              CREATE INDEX member_exports_member ON member_exports (member_id, created_at);
              CREATE INDEX member_exports_expiry ON member_exports (expires_at);
              CREATE INDEX audit_reads ON audit (at)
-                 WHERE action IN ('member.read', 'members.search');",
+                 WHERE action IN ('member.read', 'members.search');
+             ALTER TABLE members ADD COLUMN location_consent_at TEXT;
+             ALTER TABLE members ADD COLUMN location_consent INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE checkins ADD COLUMN location_m INTEGER;
+             ALTER TABLE checkins ADD COLUMN location_accuracy_m INTEGER;",
         ),
     ])
 }
