@@ -579,6 +579,7 @@ async fn the_review_queue_shows_each_signal_with_the_visits_behind_it() -> anyho
         c.alerts.check_every = std::time::Duration::from_millis(50);
         c.alerts.signals_every = std::time::Duration::from_millis(50);
         c.alerts.rules.fraud.min_visits = 4;
+        c.alerts.rules.lookup_floor = 6;
     })
     .await?;
     let url = server.url();
@@ -650,6 +651,18 @@ async fn the_review_queue_shows_each_signal_with_the_visits_behind_it() -> anyho
             .await?;
         assert_eq!(status, RecordStatus::Accepted);
     }
+    // Jamsil's desk looks up six members today, where it never did before.
+    let jamsil = fx.center("잠실점").await?;
+    let reader = fx.desk(jamsil.id.as_str()).await?;
+    for no in &numbers[..6] {
+        let found = reqwest::Client::new()
+            .get(format!("{url}/api/v1/desk/lookup"))
+            .bearer_auth(&reader.token)
+            .query(&[("member_no", no.as_str())])
+            .send()
+            .await?;
+        assert_eq!(found.status(), StatusCode::OK);
+    }
     // Yeoksam: four members tap in, as every day.
     for (i, member) in members.iter().enumerate().skip(8) {
         member
@@ -680,6 +693,7 @@ async fn the_review_queue_shows_each_signal_with_the_visits_behind_it() -> anyho
     assert_eq!(
         found,
         [
+            ("desk_lookups".to_owned(), "잠실점".to_owned()),
             ("impossible_travel".to_owned(), "해운대점".to_owned()),
             ("not_me".to_owned(), "강남점".to_owned()),
             ("staff_share".to_owned(), "해운대점".to_owned()),

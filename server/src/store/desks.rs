@@ -375,6 +375,7 @@ pub fn lookups_since(
 #[derive(Debug, Clone, PartialEq)]
 pub struct LookupOutlier {
     pub desk_id: DeskId,
+    pub center_id: CenterId,
     pub desk_name: String,
     pub center_name: String,
     /// Lookups in the last 24 hours.
@@ -394,30 +395,43 @@ pub fn lookup_outliers(
 ) -> Result<Vec<LookupOutlier>, StoreError> {
     let day = now - chrono::Duration::hours(24);
     let from = day - chrono::Duration::days(14);
-    let rows: Vec<(DeskId, i64, i64, String, String)> = conn.all(
+    type Row = (DeskId, i64, i64, String, String, CenterId);
+    let rows: Vec<Row> = conn.all(
         "SELECT l.desk_id,
                 SUM(CASE WHEN l.at >= ?2 THEN 1 ELSE 0 END),
                 SUM(CASE WHEN l.at < ?2 THEN 1 ELSE 0 END),
-                d.name, c.name
+                d.name, c.name, c.id
          FROM desk_lookups l JOIN desks d ON d.id = l.desk_id JOIN centers c ON c.id = d.center_id
          WHERE l.at >= ?1
-         GROUP BY l.desk_id, d.name, c.name",
+         GROUP BY l.desk_id, d.name, c.name, c.id",
         &[&ts(from), &ts(day)],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
     )?;
     Ok(rows
         .into_iter()
-        .filter_map(|(desk_id, last_day, before, desk_name, center_name)| {
-            let last_day = u64::try_from(last_day).unwrap_or(0);
-            let usual = (before.max(0) as f64 / 14.0).max(1.0);
-            (last_day >= floor && last_day as f64 > factor * usual).then_some(LookupOutlier {
-                desk_id,
-                desk_name,
-                center_name,
-                last_day,
-                usual,
-            })
-        })
+        .filter_map(
+            |(desk_id, last_day, before, desk_name, center_name, center_id)| {
+                let last_day = u64::try_from(last_day).unwrap_or(0);
+                let usual = (before.max(0) as f64 / 14.0).max(1.0);
+                (last_day >= floor && last_day as f64 > factor * usual).then_some(LookupOutlier {
+                    desk_id,
+                    center_id,
+                    desk_name,
+                    center_name,
+                    last_day,
+                    usual,
+                })
+            },
+        )
         .collect())
 }
 

@@ -67,6 +67,9 @@ pub enum SignalKind {
     MonthEndBurst,
     /// Many members saying a visit was not them.
     NotMe,
+    /// One desk looking up far more members than it usually does (the `desk_lookups` alert;
+    /// listed in the review queue with its figures, there are no visits behind it).
+    DeskLookups,
 }
 
 impl SignalKind {
@@ -77,6 +80,7 @@ impl SignalKind {
             SignalKind::ImpossibleTravel => "impossible_travel",
             SignalKind::MonthEndBurst => "month_end_burst",
             SignalKind::NotMe => "not_me",
+            SignalKind::DeskLookups => "desk_lookups",
         }
     }
 }

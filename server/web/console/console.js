@@ -680,6 +680,7 @@ const SIGNAL_KINDS = {
   impossible_travel: "불가능한 이동 Impossible travel",
   month_end_burst: "월말 급증 Month-end burst",
   not_me: "'제가 아닙니다' Not me",
+  desk_lookups: "데스크 조회 급증 Desk lookups",
 };
 const EVIDENCE = { app: "앱", "app+presence": "앱+현장QR", pass: "패스", roster: "명단", manual: "수기" };
 const SUSPICION = { before_pairing: "페어링 전 방문", after_empty_outbox: "빈 전송함 보고 전 방문", late_from_online_desk: "온라인 데스크의 늦은 전송" };

@@ -140,12 +140,36 @@ pub(super) async fn signals(
     _: AsViewer,
 ) -> Result<Json<Vec<SignalView>>, AppError> {
     let rules = state.config.alerts.rules.fraud.clone();
+    let (floor, factor) = (
+        state.config.alerts.rules.lookup_floor,
+        state.config.alerts.rules.lookup_factor,
+    );
     let views = state
         .store
         .read(move |conn| {
             let now = chrono::Utc::now();
             let mut views = Vec::new();
-            for signal in crate::store::signals::fraud_signals(conn, now, &rules)? {
+            let mut signals = crate::store::signals::fraud_signals(conn, now, &rules)?;
+            // The desks reading members, as the `desk_lookups` alert sees them.
+            for desk in crate::store::desks::lookup_outliers(conn, now, floor, factor)? {
+                let usual = desk.usual.round();
+                signals.push(crate::store::signals::FraudSignal {
+                    kind: crate::store::signals::SignalKind::DeskLookups,
+                    key: format!("desk_lookups:{}", desk.desk_id),
+                    text_ko: format!(
+                        "{} {}: 하루 회원 조회 {}회 (평소 하루 {usual}회)",
+                        desk.center_name, desk.desk_name, desk.last_day
+                    ),
+                    text_en: format!(
+                        "{} {}: {} member lookups in a day (usually {usual})",
+                        desk.center_name, desk.desk_name, desk.last_day
+                    ),
+                    center_id: desk.center_id,
+                    center_name: desk.center_name,
+                    checkin_ids: Vec::new(),
+                });
+            }
+            for signal in signals {
                 let mut visits = Vec::with_capacity(signal.checkin_ids.len());
                 for id in &signal.checkin_ids {
                     if let Some(visit) = checkins::reviewed_visit(conn, id)? {
