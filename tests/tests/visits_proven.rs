@@ -77,6 +77,22 @@ async fn evidence(url: &str, id: &CheckinId) -> anyhow::Result<CheckinEvidence> 
     Ok(serde_json::from_value(body)?)
 }
 
+/// Sets where a center is (the travel and location rules compare with it).
+async fn place(
+    url: &str,
+    center: &str,
+    lat: f64,
+    lon: f64,
+) -> anyhow::Result<(StatusCode, serde_json::Value)> {
+    call(
+        reqwest::Method::PUT,
+        format!("{url}/api/v1/admin/centers/{center}/place"),
+        ADMIN_TOKEN,
+        Some(serde_json::json!({"lat": lat, "lon": lon})),
+    )
+    .await
+}
+
 async fn set_confirmation(
     url: &str,
     center: &str,
@@ -463,10 +479,7 @@ async fn a_presence_tap_carries_the_desks_signature_and_a_replayed_or_foreign_co
     let here = fx.center("강남점").await?;
     let there = fx.center("홍대점").await?;
     let numbers = fx.members("PR", 4, Some(8)).await?;
-    let mut members = Vec::new();
-    for no in &numbers {
-        members.push(MemberClient::login(&url, no, PIN).await?);
-    }
+    let members = gymgate_tests::member::logins(&url, &numbers).await?;
     let mut desks = Vec::new();
     for center in [&here, &there] {
         let paired = fx.desk(center.id.as_str()).await?;
@@ -592,29 +605,14 @@ async fn the_review_queue_shows_each_signal_with_the_visits_behind_it() -> anyho
         (&haeundae, 35.1631, 129.1636),
         (&yeoksam, 37.5006, 127.0364),
     ] {
-        let (code, body) = call(
-            reqwest::Method::PUT,
-            format!("{url}/api/v1/admin/centers/{}/place", center.id),
-            ADMIN_TOKEN,
-            Some(serde_json::json!({"lat": lat, "lon": lon})),
-        )
-        .await?;
+        let (code, body) = place(&url, center.id.as_str(), lat, lon).await?;
         assert_eq!(code, StatusCode::OK, "{body}");
     }
-    let (code, _) = call(
-        reqwest::Method::PUT,
-        format!("{url}/api/v1/admin/centers/{}/place", gangnam.id),
-        ADMIN_TOKEN,
-        Some(serde_json::json!({"lat": 137.0, "lon": 0.0})),
-    )
-    .await?;
+    let (code, _) = place(&url, gangnam.id.as_str(), 137.0, 0.0).await?;
     assert_eq!(code, StatusCode::BAD_REQUEST);
 
     let numbers = fx.members("FS", 12, Some(8)).await?;
-    let mut members = Vec::new();
-    for no in &numbers {
-        members.push(MemberClient::login(&url, no, PIN).await?);
-    }
+    let members = gymgate_tests::member::logins(&url, &numbers).await?;
     // Member 0: Gangnam, then Haeundae a moment later.
     members[0]
         .tap(gangnam.id.as_str(), "fs-g0")
@@ -781,13 +779,7 @@ async fn a_taps_location_is_kept_as_a_distance_with_consent_and_a_far_one_is_ask
     let yeoksam = fx.center("역삼점").await?;
     let unplaced = fx.center("홍대점").await?;
     for (center, lat, lon) in [(&gangnam, 37.4979, 127.0276), (&yeoksam, 37.5006, 127.0364)] {
-        let (code, body) = call(
-            reqwest::Method::PUT,
-            format!("{url}/api/v1/admin/centers/{}/place", center.id),
-            ADMIN_TOKEN,
-            Some(serde_json::json!({"lat": lat, "lon": lon})),
-        )
-        .await?;
+        let (code, body) = place(&url, center.id.as_str(), lat, lon).await?;
         assert_eq!(code, StatusCode::OK, "{body}");
     }
     let numbers = fx.members("GL", 2, Some(8)).await?;
