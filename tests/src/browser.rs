@@ -64,6 +64,28 @@ impl Browser {
     }
 
     /// A browser of that screen with more Chromium switches (e.g. a fake camera).
+    /// A browser whose camera shows `payload` as a QR code (Chromium's fake camera playing a
+    /// video of it): what a desk's or a phone's camera scan reads. The video file lives as long
+    /// as the returned handle.
+    pub async fn start_with_camera_showing(
+        screen: Screen,
+        payload: &str,
+    ) -> anyhow::Result<Option<(Browser, tempfile::NamedTempFile)>> {
+        let video = tempfile::Builder::new().suffix(".y4m").tempfile()?;
+        std::fs::write(video.path(), y4m_of_qr(payload)?)?;
+        let flags = [
+            "--use-fake-device-for-media-stream".to_owned(),
+            "--use-fake-ui-for-media-stream".to_owned(),
+            format!(
+                "--use-file-for-fake-video-capture={}",
+                video.path().display()
+            ),
+        ];
+        Ok(Browser::start_as(screen, &flags)
+            .await?
+            .map(|browser| (browser, video)))
+    }
+
     pub async fn start_as(screen: Screen, extra: &[String]) -> anyhow::Result<Option<Browser>> {
         if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists()
         {

@@ -928,20 +928,8 @@ async fn the_camera_reads_a_pass_qr() -> anyhow::Result<()> {
     let certificate = issued["certificate"].as_str().unwrap_or_default();
     let payload = gymgate_shared::pass::show(certificate, &device, chrono::Utc::now())
         .ok_or_else(|| anyhow::anyhow!("cannot show the pass"))?;
-    let video = tempfile::Builder::new().suffix(".y4m").tempfile()?;
-    std::fs::write(video.path(), gymgate_tests::browser::y4m_of_qr(&payload)?)?;
-    let Some(browser) = Browser::start_as(
-        Screen::Touch(768, 1024),
-        &[
-            "--use-fake-device-for-media-stream".into(),
-            "--use-fake-ui-for-media-stream".into(),
-            format!(
-                "--use-file-for-fake-video-capture={}",
-                video.path().display()
-            ),
-        ],
-    )
-    .await?
+    let Some((browser, _video)) =
+        Browser::start_with_camera_showing(Screen::Touch(768, 1024), &payload).await?
     else {
         return Ok(());
     };

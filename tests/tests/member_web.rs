@@ -483,20 +483,9 @@ async fn a_member_scans_the_entrance_qr_and_enters_with_proof_of_presence() -> a
         .core
         .presence_code()
         .ok_or_else(|| anyhow::anyhow!("the desk has no presence key"))?;
-    let video = tempfile::Builder::new().suffix(".y4m").tempfile()?;
-    std::fs::write(video.path(), gymgate_tests::browser::y4m_of_qr(&code)?)?;
-    let Some(browser) = Browser::start_as(
-        gymgate_tests::browser::Screen::Touch(390, 844),
-        &[
-            "--use-fake-device-for-media-stream".into(),
-            "--use-fake-ui-for-media-stream".into(),
-            format!(
-                "--use-file-for-fake-video-capture={}",
-                video.path().display()
-            ),
-        ],
-    )
-    .await?
+    let Some((browser, _video)) =
+        Browser::start_with_camera_showing(gymgate_tests::browser::Screen::Touch(390, 844), &code)
+            .await?
     else {
         return Ok(());
     };
